@@ -1,0 +1,16 @@
+//! p2pci: a peer-to-peer system with a centralized index (P2P-CI/1.0) for
+//! sharing RFC documents.
+//!
+//! Data flows one way through the modules:
+//!
+//! * [`protocol`] — pure parsing and encoding of every message; no I/O.
+//! * [`index`] — the server's peers and RFC records; pure, no I/O, with a
+//!   small interface so that another store (Redis) can stand in later.
+//! * [`server`] — the index server: accept loop, one task per connection.
+//! * [`peer`] — the peer engine: its RFC folder, its index connection, its
+//!   upload server and its downloads, all reporting through [`peer::NetEvent`]s.
+//! * [`tui`] — the full-screen peer: state, keys to commands, drawing.
+//! * [`headless`] — the line-oriented peer for scripts and tests.
+
+pub mod index;
+pub mod protocol;

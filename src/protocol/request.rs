@@ -1,0 +1,498 @@
+//! Requests: P2S (ADD, LOOKUP, LIST) and P2P (GET), parsed from a framed
+//! [`Head`] and encoded to bytes.
+//!
+//! Every rejection is a [`RequestError`] whose [`RequestError::status`] is the
+//! answer PROTOCOL.md names; the match there is exhaustive on purpose, so a new
+//! variant without an answer does not compile.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use super::head::Head;
+use super::status::Status;
+use super::{VersionCheck, check_version, is_digits};
+
+/// An RFC number. Only plain decimal digits parse into one, which is what
+/// keeps request text away from file paths (PROTOCOL.md, Peer to peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RfcNumber(pub u32);
+
+impl RfcNumber {
+    /// Parses a plain decimal number (no sign, no blanks) that fits in 32 bits.
+    pub fn parse(s: &str) -> Option<RfcNumber> {
+        if !is_digits(s) {
+            return None;
+        }
+        s.parse().ok().map(RfcNumber)
+    }
+
+    /// The file that holds this RFC in a peer's folder: `rfc<N>.txt`.
+    pub fn file_name(self) -> String {
+        format!("rfc{}.txt", self.0)
+    }
+}
+
+impl fmt::Display for RfcNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Who a P2S request comes from: the `Host` and `Port` headers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PeerId {
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum P2sMethod {
+    Add { rfc: RfcNumber, title: String },
+    Lookup { rfc: RfcNumber, title: Option<String> },
+    List,
+}
+
+/// A peer-to-server request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct P2sRequest {
+    pub method: P2sMethod,
+    pub peer: PeerId,
+}
+
+/// A peer-to-peer request: `GET RFC <n>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetRequest {
+    pub rfc: RfcNumber,
+    pub host: String,
+    pub os: Option<String>,
+}
+
+/// Why a framed request was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RequestError {
+    #[error("unsupported protocol version {0:?}")]
+    Version(String),
+    #[error("malformed request line")]
+    RequestLine,
+    #[error("unknown method {0:?}")]
+    Method(String),
+    #[error("bad RFC number {0:?}")]
+    RfcNumber(String),
+    #[error("LIST takes only ALL")]
+    ListTarget,
+    #[error("text is not UTF-8")]
+    Encoding,
+    #[error("malformed header line")]
+    HeaderLine,
+    #[error("missing {0} header")]
+    MissingHeader(&'static str),
+    #[error("bad {0} header")]
+    BadHeader(&'static str),
+    #[error("repeated {0} header")]
+    DuplicateHeader(&'static str),
+}
+
+impl RequestError {
+    /// The status PROTOCOL.md names for this rejection.
+    pub fn status(&self) -> Status {
+        match self {
+            RequestError::Version(_) => Status::VersionNotSupported,
+            RequestError::RequestLine
+            | RequestError::Method(_)
+            | RequestError::RfcNumber(_)
+            | RequestError::ListTarget
+            | RequestError::Encoding
+            | RequestError::HeaderLine
+            | RequestError::MissingHeader(_)
+            | RequestError::BadHeader(_)
+            | RequestError::DuplicateHeader(_) => Status::BadRequest,
+        }
+    }
+}
+
+/// The headers this protocol knows, picked out of a head. Unknown headers
+/// are ignored; a known one given twice is rejected rather than guessed at.
+#[derive(Default)]
+struct Headers<'a> {
+    host: Option<&'a str>,
+    port: Option<&'a str>,
+    title: Option<&'a str>,
+    os: Option<&'a str>,
+}
+
+impl<'a> Headers<'a> {
+    fn parse(lines: &[&'a [u8]]) -> Result<Headers<'a>, RequestError> {
+        let mut h = Headers::default();
+        for line in lines {
+            let line = text(line)?;
+            let (name, value) = line.split_once(':').ok_or(RequestError::HeaderLine)?;
+            let name = name.trim_matches(BLANK);
+            if name.is_empty() || name.contains(|c: char| c.is_whitespace()) {
+                return Err(RequestError::HeaderLine);
+            }
+            let value = value.trim_matches(BLANK);
+            let (slot, canonical) = if name.eq_ignore_ascii_case("Host") {
+                (&mut h.host, "Host")
+            } else if name.eq_ignore_ascii_case("Port") {
+                (&mut h.port, "Port")
+            } else if name.eq_ignore_ascii_case("Title") {
+                (&mut h.title, "Title")
+            } else if name.eq_ignore_ascii_case("OS") {
+                (&mut h.os, "OS")
+            } else {
+                continue;
+            };
+            if slot.replace(value).is_some() {
+                return Err(RequestError::DuplicateHeader(canonical));
+            }
+        }
+        Ok(h)
+    }
+
+    fn host(&self) -> Result<String, RequestError> {
+        let host = self.host.ok_or(RequestError::MissingHeader("Host"))?;
+        // A record line is split on blanks, so a hostname must be one token.
+        if host.is_empty() || host.contains(|c: char| c.is_whitespace()) {
+            return Err(RequestError::BadHeader("Host"));
+        }
+        Ok(host.to_owned())
+    }
+
+    fn port(&self) -> Result<u16, RequestError> {
+        let port = self.port.ok_or(RequestError::MissingHeader("Port"))?;
+        parse_port(port).ok_or(RequestError::BadHeader("Port"))
+    }
+
+    fn peer(&self) -> Result<PeerId, RequestError> {
+        Ok(PeerId { host: self.host()?, port: self.port()? })
+    }
+}
+
+/// Blanks trimmed around header values.
+const BLANK: &[char] = &[' ', '\t'];
+
+/// A port: plain decimal digits, 1–65535.
+pub fn parse_port(s: &str) -> Option<u16> {
+    if !is_digits(s) {
+        return None;
+    }
+    s.parse::<u16>().ok().filter(|p| *p != 0)
+}
+
+fn text(bytes: &[u8]) -> Result<&str, RequestError> {
+    let s = std::str::from_utf8(bytes).map_err(|_| RequestError::Encoding)?;
+    // A lone CR inside a line is neither a line end nor allowed in a value.
+    if s.contains('\r') {
+        return Err(RequestError::HeaderLine);
+    }
+    Ok(s)
+}
+
+/// Splits a request line into its tokens after checking the version, which
+/// is judged first: a request from another version may use methods we do not
+/// know, and deserves 505 rather than 400.
+fn request_line(start: &[u8]) -> Result<Vec<&str>, RequestError> {
+    let line = text(start).map_err(|_| RequestError::RequestLine)?;
+    let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
+    let version = tokens.last().ok_or(RequestError::RequestLine)?;
+    match check_version(version) {
+        VersionCheck::Supported => Ok(tokens),
+        VersionCheck::Unsupported => Err(RequestError::Version((*version).to_owned())),
+        VersionCheck::Malformed => Err(RequestError::RequestLine),
+    }
+}
+
+/// `<METHOD> RFC <n> <version>`: the RFC number.
+fn rfc_target(tokens: &[&str]) -> Result<RfcNumber, RequestError> {
+    match tokens {
+        [_, "RFC", n, _] => RfcNumber::parse(n).ok_or_else(|| RequestError::RfcNumber((*n).to_owned())),
+        _ => Err(RequestError::RequestLine),
+    }
+}
+
+impl P2sRequest {
+    /// Gives a framed head its meaning as a P2S request.
+    pub fn from_head(head: &Head<'_>) -> Result<P2sRequest, RequestError> {
+        let tokens = request_line(head.start)?;
+        let method = match tokens[0] {
+            "ADD" | "LOOKUP" => {
+                let rfc = rfc_target(&tokens)?;
+                let h = Headers::parse(&head.headers)?;
+                let peer = h.peer()?;
+                let method = if tokens[0] == "ADD" {
+                    let title = h.title.ok_or(RequestError::MissingHeader("Title"))?;
+                    if title.is_empty() {
+                        return Err(RequestError::BadHeader("Title"));
+                    }
+                    P2sMethod::Add { rfc, title: title.to_owned() }
+                } else {
+                    let title = h.title.filter(|t| !t.is_empty()).map(str::to_owned);
+                    P2sMethod::Lookup { rfc, title }
+                };
+                return Ok(P2sRequest { method, peer });
+            }
+            "LIST" => match tokens.as_slice() {
+                [_, "ALL", _] => P2sMethod::List,
+                [_, _, _] => return Err(RequestError::ListTarget),
+                _ => return Err(RequestError::RequestLine),
+            },
+            other => return Err(RequestError::Method(other.to_owned())),
+        };
+        let peer = Headers::parse(&head.headers)?.peer()?;
+        Ok(P2sRequest { method, peer })
+    }
+
+    /// Appends the request, as a peer sends it, to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let v = super::VERSION;
+        let PeerId { host, port } = &self.peer;
+        let title = match &self.method {
+            P2sMethod::Add { rfc, title } => {
+                push(out, format_args!("ADD RFC {rfc} {v}\r\n"));
+                Some(title.as_str())
+            }
+            P2sMethod::Lookup { rfc, title } => {
+                push(out, format_args!("LOOKUP RFC {rfc} {v}\r\n"));
+                title.as_deref()
+            }
+            P2sMethod::List => {
+                push(out, format_args!("LIST ALL {v}\r\n"));
+                None
+            }
+        };
+        push(out, format_args!("Host: {host}\r\nPort: {port}\r\n"));
+        if let Some(title) = title {
+            debug_assert!(!title.contains(['\r', '\n']));
+            push(out, format_args!("Title: {title}\r\n"));
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+impl GetRequest {
+    /// Gives a framed head its meaning as a GET request.
+    pub fn from_head(head: &Head<'_>) -> Result<GetRequest, RequestError> {
+        let tokens = request_line(head.start)?;
+        if tokens[0] != "GET" {
+            return Err(RequestError::Method(tokens[0].to_owned()));
+        }
+        let rfc = rfc_target(&tokens)?;
+        let h = Headers::parse(&head.headers)?;
+        let host = h.host()?;
+        let os = h.os.filter(|os| !os.is_empty()).map(str::to_owned);
+        Ok(GetRequest { rfc, host, os })
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let v = super::VERSION;
+        push(out, format_args!("GET RFC {} {v}\r\nHost: {}\r\n", self.rfc, self.host));
+        if let Some(os) = &self.os {
+            push(out, format_args!("OS: {os}\r\n"));
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+pub(crate) fn push(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = out.write_fmt(args);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::head::{Limits, parse_head};
+
+    fn p2s(raw: &str) -> Result<P2sRequest, RequestError> {
+        let (head, used) = parse_head(raw.as_bytes(), &Limits::default()).unwrap().unwrap();
+        assert_eq!(used, raw.len());
+        P2sRequest::from_head(&head)
+    }
+
+    fn get(raw: &str) -> Result<GetRequest, RequestError> {
+        let (head, _) = parse_head(raw.as_bytes(), &Limits::default()).unwrap().unwrap();
+        GetRequest::from_head(&head)
+    }
+
+    fn peer() -> PeerId {
+        PeerId { host: "thishost.example.org".into(), port: 5678 }
+    }
+
+    #[test]
+    fn protocol_md_examples() {
+        let add = "ADD RFC 123 P2P-CI/1.0\r\nHost: thishost.example.org\r\nPort: 5678\r\nTitle: A Proferred Official ICP\r\n\r\n";
+        let req = p2s(add).unwrap();
+        assert_eq!(
+            req,
+            P2sRequest {
+                method: P2sMethod::Add { rfc: RfcNumber(123), title: "A Proferred Official ICP".into() },
+                peer: peer(),
+            }
+        );
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        assert_eq!(out, add.as_bytes());
+
+        let lookup = "LOOKUP RFC 3457 P2P-CI/1.0\r\nHost: thishost.example.org\r\nPort: 5678\r\nTitle: Requirements for IPsec Remote Access Scenarios\r\n\r\n";
+        let req = p2s(lookup).unwrap();
+        assert_eq!(
+            req.method,
+            P2sMethod::Lookup {
+                rfc: RfcNumber(3457),
+                title: Some("Requirements for IPsec Remote Access Scenarios".into())
+            }
+        );
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        assert_eq!(out, lookup.as_bytes());
+
+        let list = "LIST ALL P2P-CI/1.0\r\nHost: thishost.example.org\r\nPort: 5678\r\n\r\n";
+        let req = p2s(list).unwrap();
+        assert_eq!(req, P2sRequest { method: P2sMethod::List, peer: peer() });
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        assert_eq!(out, list.as_bytes());
+
+        let g = "GET RFC 1234 P2P-CI/1.0\r\nHost: somehost.example.org\r\nOS: Linux 6.1\r\n\r\n";
+        let req = get(g).unwrap();
+        assert_eq!(
+            req,
+            GetRequest {
+                rfc: RfcNumber(1234),
+                host: "somehost.example.org".into(),
+                os: Some("Linux 6.1".into())
+            }
+        );
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        assert_eq!(out, g.as_bytes());
+    }
+
+    #[test]
+    fn lenient_forms() {
+        // Bare LF, any header case and order, blanks around values, unknown headers.
+        let req =
+            p2s("ADD RFC 7 P2P-CI/1.0\ntitle:\t  T  x \nX-Whatever: 1\nPORT:  80 \nhOsT: h\n\n").unwrap();
+        assert_eq!(req.method, P2sMethod::Add { rfc: RfcNumber(7), title: "T  x".into() });
+        assert_eq!(req.peer, PeerId { host: "h".into(), port: 80 });
+        // LOOKUP without a title; leading zeros are still a decimal number.
+        let req = p2s("LOOKUP RFC 0042 P2P-CI/1.0\r\nHost: h\r\nPort: 1\r\n\r\n").unwrap();
+        assert_eq!(req.method, P2sMethod::Lookup { rfc: RfcNumber(42), title: None });
+        // Titles keep any character but CR and LF.
+        let req =
+            p2s("ADD RFC 1 P2P-CI/1.0\r\nHost: h\r\nPort: 65535\r\nTitle: ü: ☃ \"x\" \t y\r\n\r\n").unwrap();
+        assert_eq!(req.method, P2sMethod::Add { rfc: RfcNumber(1), title: "ü: ☃ \"x\" \t y".into() });
+        // GET without OS.
+        assert_eq!(get("GET RFC 5 P2P-CI/1.0\r\nHost: a\r\n\r\n").unwrap().os, None);
+    }
+
+    #[test]
+    fn bad_p2s_requests() {
+        use RequestError as E;
+        let h = "Host: h\r\nPort: 1\r\n";
+        let cases: Vec<(String, RequestError)> = vec![
+            (format!("ADD RFC 1 P2P-CI/2.0\r\n{h}Title: t\r\n\r\n"), E::Version("P2P-CI/2.0".into())),
+            (format!("FOO BAR P2P-CI/1.1\r\n\r\n"), E::Version("P2P-CI/1.1".into())),
+            (format!("ADD RFC 1 HTTP/1.1\r\n{h}Title: t\r\n\r\n"), E::RequestLine),
+            (format!("ADD RFC 1 P2P-CI/1\r\n{h}Title: t\r\n\r\n"), E::RequestLine),
+            (format!("ADD RFC 1\r\n{h}Title: t\r\n\r\n"), E::RequestLine),
+            (format!("ADD RFC P2P-CI/1.0\r\n{h}Title: t\r\n\r\n"), E::RequestLine),
+            (format!("ADD RFC 1 2 P2P-CI/1.0\r\n{h}Title: t\r\n\r\n"), E::RequestLine),
+            (format!("ADD rfc 1 P2P-CI/1.0\r\n{h}Title: t\r\n\r\n"), E::RequestLine),
+            (format!("add RFC 1 P2P-CI/1.0\r\n{h}Title: t\r\n\r\n"), E::Method("add".into())),
+            (format!("DELETE RFC 1 P2P-CI/1.0\r\n{h}\r\n"), E::Method("DELETE".into())),
+            (format!("GET RFC 1 P2P-CI/1.0\r\n{h}\r\n"), E::Method("GET".into())),
+            (format!("ADD RFC abc P2P-CI/1.0\r\n{h}Title: t\r\n\r\n"), E::RfcNumber("abc".into())),
+            (format!("ADD RFC -1 P2P-CI/1.0\r\n{h}Title: t\r\n\r\n"), E::RfcNumber("-1".into())),
+            (format!("ADD RFC +1 P2P-CI/1.0\r\n{h}Title: t\r\n\r\n"), E::RfcNumber("+1".into())),
+            (format!("ADD RFC 1.5 P2P-CI/1.0\r\n{h}Title: t\r\n\r\n"), E::RfcNumber("1.5".into())),
+            (
+                format!("ADD RFC 99999999999 P2P-CI/1.0\r\n{h}Title: t\r\n\r\n"),
+                E::RfcNumber("99999999999".into()),
+            ),
+            (format!("LOOKUP RFC x1 P2P-CI/1.0\r\n{h}\r\n"), E::RfcNumber("x1".into())),
+            (format!("ADD RFC 1 P2P-CI/1.0\r\n{h}\r\n"), E::MissingHeader("Title")),
+            (format!("ADD RFC 1 P2P-CI/1.0\r\n{h}Title:  \r\n\r\n"), E::BadHeader("Title")),
+            ("ADD RFC 1 P2P-CI/1.0\r\nPort: 1\r\nTitle: t\r\n\r\n".into(), E::MissingHeader("Host")),
+            ("ADD RFC 1 P2P-CI/1.0\r\nHost: h\r\nTitle: t\r\n\r\n".into(), E::MissingHeader("Port")),
+            ("LIST ALL P2P-CI/1.0\r\nHost: h\r\n\r\n".into(), E::MissingHeader("Port")),
+            ("LOOKUP RFC 1 P2P-CI/1.0\r\nPort: 1\r\n\r\n".into(), E::MissingHeader("Host")),
+            ("LIST ALL P2P-CI/1.0\r\nHost: \r\nPort: 1\r\n\r\n".into(), E::BadHeader("Host")),
+            ("LIST ALL P2P-CI/1.0\r\nHost: a b\r\nPort: 1\r\n\r\n".into(), E::BadHeader("Host")),
+            ("LIST ALL P2P-CI/1.0\r\nHost: h\r\nPort: 0\r\n\r\n".into(), E::BadHeader("Port")),
+            ("LIST ALL P2P-CI/1.0\r\nHost: h\r\nPort: 65536\r\n\r\n".into(), E::BadHeader("Port")),
+            ("LIST ALL P2P-CI/1.0\r\nHost: h\r\nPort: -1\r\n\r\n".into(), E::BadHeader("Port")),
+            ("LIST ALL P2P-CI/1.0\r\nHost: h\r\nPort: 80a\r\n\r\n".into(), E::BadHeader("Port")),
+            ("LIST ALL P2P-CI/1.0\r\nHost: h\r\nPort: 1 2\r\n\r\n".into(), E::BadHeader("Port")),
+            ("LIST ALL P2P-CI/1.0\r\nHost: h\r\nPort:\r\n\r\n".into(), E::BadHeader("Port")),
+            (
+                "LIST ALL P2P-CI/1.0\r\nHost: h\r\nHost: h\r\nPort: 1\r\n\r\n".into(),
+                E::DuplicateHeader("Host"),
+            ),
+            (format!("LIST RFC P2P-CI/1.0\r\n{h}\r\n"), E::ListTarget),
+            (format!("LIST all P2P-CI/1.0\r\n{h}\r\n"), E::ListTarget),
+            (format!("LIST P2P-CI/1.0\r\n{h}\r\n"), E::RequestLine),
+            (format!("LIST ALL 1 P2P-CI/1.0\r\n{h}\r\n"), E::RequestLine),
+            (format!("LIST ALL P2P-CI/1.0\r\nHost h\r\nPort: 1\r\n\r\n"), E::HeaderLine),
+            (format!("LIST ALL P2P-CI/1.0\r\n: h\r\n{h}\r\n"), E::HeaderLine),
+            (format!("LIST ALL P2P-CI/1.0\r\nHo st: h\r\n{h}\r\n"), E::HeaderLine),
+            (format!("ADD RFC 1 P2P-CI/1.0\r\n{h}Title: a\rb\r\n\r\n"), E::HeaderLine),
+        ];
+        for (raw, want) in cases {
+            let got = p2s(&raw);
+            assert_eq!(got.as_ref().err(), Some(&want), "{raw:?} gave {got:?}");
+            let status = if matches!(want, E::Version(_)) { 505 } else { 400 };
+            assert_eq!(want.status().code(), status);
+        }
+    }
+
+    #[test]
+    fn bad_bytes() {
+        let (head, _) =
+            parse_head(b"LIST ALL P2P-CI/1.0\r\nHost: \xff\r\nPort: 1\r\n\r\n", &Limits::default())
+                .unwrap()
+                .unwrap();
+        assert_eq!(P2sRequest::from_head(&head), Err(RequestError::Encoding));
+        let (head, _) = parse_head(b"LIST \xff P2P-CI/1.0\r\n\r\n", &Limits::default()).unwrap().unwrap();
+        assert_eq!(P2sRequest::from_head(&head), Err(RequestError::RequestLine));
+    }
+
+    #[test]
+    fn bad_get_requests() {
+        use RequestError as E;
+        let cases = [
+            ("GET RFC 1 P2P-CI/1.0\r\nOS: x\r\n\r\n", E::MissingHeader("Host")),
+            ("GET RFC ../etc/passwd P2P-CI/1.0\r\nHost: a\r\n\r\n", E::RfcNumber("../etc/passwd".into())),
+            ("GET RFC 1/2 P2P-CI/1.0\r\nHost: a\r\n\r\n", E::RfcNumber("1/2".into())),
+            ("GET RFC 1.txt P2P-CI/1.0\r\nHost: a\r\n\r\n", E::RfcNumber("1.txt".into())),
+            ("GET RFC %31 P2P-CI/1.0\r\nHost: a\r\n\r\n", E::RfcNumber("%31".into())),
+            ("GET RFC 1 P2P-CI/3.0\r\nHost: a\r\n\r\n", E::Version("P2P-CI/3.0".into())),
+            ("GET RFC 1 P2P-CI\r\nHost: a\r\n\r\n", E::RequestLine),
+            ("GET FILE 1 P2P-CI/1.0\r\nHost: a\r\n\r\n", E::RequestLine),
+            ("ADD RFC 1 P2P-CI/1.0\r\nHost: a\r\n\r\n", E::Method("ADD".into())),
+            ("get RFC 1 P2P-CI/1.0\r\nHost: a\r\n\r\n", E::Method("get".into())),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(get(raw).err(), Some(want), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("1"), Some(1));
+        assert_eq!(parse_port("65535"), Some(65535));
+        assert_eq!(parse_port("08080"), Some(8080));
+        assert_eq!(parse_port("0000000080"), Some(80));
+        for bad in ["", "0", "00000", "65536", "-1", "+1", " 1", "1e3", "٣"] {
+            assert_eq!(parse_port(bad), None, "{bad:?}");
+        }
+    }
+}
