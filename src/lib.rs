@@ -12,5 +12,10 @@
 //! * [`tui`] — the full-screen peer: state, keys to commands, drawing.
 //! * [`headless`] — the line-oriented peer for scripts and tests.
 
+pub mod cli;
+pub mod headless;
 pub mod index;
+pub mod peer;
 pub mod protocol;
+pub mod server;
+pub mod tui;

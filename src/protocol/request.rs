@@ -400,7 +400,7 @@ mod tests {
         let h = "Host: h\r\nPort: 1\r\n";
         let cases: Vec<(String, RequestError)> = vec![
             (format!("ADD RFC 1 P2P-CI/2.0\r\n{h}Title: t\r\n\r\n"), E::Version("P2P-CI/2.0".into())),
-            (format!("FOO BAR P2P-CI/1.1\r\n\r\n"), E::Version("P2P-CI/1.1".into())),
+            ("FOO BAR P2P-CI/1.1\r\n\r\n".into(), E::Version("P2P-CI/1.1".into())),
             (format!("ADD RFC 1 HTTP/1.1\r\n{h}Title: t\r\n\r\n"), E::RequestLine),
             (format!("ADD RFC 1 P2P-CI/1\r\n{h}Title: t\r\n\r\n"), E::RequestLine),
             (format!("ADD RFC 1\r\n{h}Title: t\r\n\r\n"), E::RequestLine),
@@ -441,7 +441,7 @@ mod tests {
             (format!("LIST all P2P-CI/1.0\r\n{h}\r\n"), E::ListTarget),
             (format!("LIST P2P-CI/1.0\r\n{h}\r\n"), E::RequestLine),
             (format!("LIST ALL 1 P2P-CI/1.0\r\n{h}\r\n"), E::RequestLine),
-            (format!("LIST ALL P2P-CI/1.0\r\nHost h\r\nPort: 1\r\n\r\n"), E::HeaderLine),
+            ("LIST ALL P2P-CI/1.0\r\nHost h\r\nPort: 1\r\n\r\n".into(), E::HeaderLine),
             (format!("LIST ALL P2P-CI/1.0\r\n: h\r\n{h}\r\n"), E::HeaderLine),
             (format!("LIST ALL P2P-CI/1.0\r\nHo st: h\r\n{h}\r\n"), E::HeaderLine),
             (format!("ADD RFC 1 P2P-CI/1.0\r\n{h}Title: a\rb\r\n\r\n"), E::HeaderLine),

@@ -1,0 +1,184 @@
+//! The line-oriented peer: one command per line on standard input, every raw
+//! protocol message and one outcome line per result on standard output.
+//!
+//! Scripts, tests and benchmarks drive peers this way, so the command words
+//! (`advertise`, `lookup N`, `get N`, `list`, `close`) and the outcome
+//! prefixes (`OK`, `ERR`, `*`) are an interface: keep them stable. End of
+//! input does not make the peer leave, so it can run in the background;
+//! `close`, Ctrl-C or SIGTERM do.
+
+use std::io::Write;
+use std::time::Duration;
+
+use tokio::io::AsyncBufReadExt;
+
+use crate::peer::{Command, Direction, DownloadEvent, Link, NetEvent, Peer, Reply};
+use crate::protocol::{RfcNumber, Status};
+
+/// A line typed by the user, understood.
+pub fn parse_command(line: &str) -> Result<Option<Command>, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let number = |w: &str| RfcNumber::parse(w).ok_or_else(|| format!("not an RFC number: {w:?}"));
+    match words.as_slice() {
+        [] => Ok(None),
+        ["advertise"] => Ok(Some(Command::Advertise)),
+        ["list"] => Ok(Some(Command::List)),
+        ["lookup", n] => Ok(Some(Command::Lookup(number(n)?))),
+        ["get", n] => Ok(Some(Command::Download { rfc: number(n)?, from: None })),
+        ["close"] => Ok(Some(Command::Quit)),
+        _ => Err(format!("unknown command {line:?}; use: advertise | lookup N | get N | list | close")),
+    }
+}
+
+/// The lines to print for one event (none for progress ticks).
+pub fn describe(ev: &NetEvent) -> Vec<String> {
+    let mut out = Vec::new();
+    match ev {
+        NetEvent::Wire(w) => {
+            let (arrow, whom) = match (&w.direction, &w.link) {
+                (Direction::Sent, Link::Server) => (">>", "to server".to_string()),
+                (Direction::Received, Link::Server) => ("<<", "from server".to_string()),
+                (Direction::Sent, Link::Download(h)) => (">>", format!("to peer {h}")),
+                (Direction::Received, Link::Download(h)) => ("<<", format!("from peer {h}")),
+                (Direction::Sent, Link::Upload(a)) => (">>", format!("to downloader {a}")),
+                (Direction::Received, Link::Upload(a)) => ("<<", format!("from downloader {a}")),
+            };
+            out.push(format!("{arrow} {whom}"));
+            out.extend(
+                w.text
+                    .trim_end_matches(['\r', '\n'])
+                    .split('\n')
+                    .map(|l| l.trim_end_matches('\r').to_owned()),
+            );
+            out.push(String::new());
+        }
+        NetEvent::Connected { server } => out.push(format!("* connected to index server {server}")),
+        NetEvent::Disconnected { reason, retry_in } => out.push(match retry_in {
+            Some(d) => format!("ERR index server: {reason} (retrying in {})", human(*d)),
+            None => format!("ERR index server: {reason}"),
+        }),
+        NetEvent::Reply(Reply::Advertised { added, failed }) => {
+            if !added.is_empty() || failed.is_empty() {
+                out.push(format!("OK advertised {} RFC(s)", added.len()));
+            }
+            out.extend(failed.iter().map(|(rfc, s)| format!("ERR ADD RFC {rfc}: {s}")));
+        }
+        NetEvent::Reply(Reply::Lookup { rfc, status, records }) => out.push(match status {
+            Status::Ok => format!("OK lookup RFC {rfc}: {} holder(s)", records.len()),
+            s => format!("ERR lookup RFC {rfc}: {s}"),
+        }),
+        NetEvent::Reply(Reply::List { status, records }) => out.push(match status {
+            Status::Ok => format!("OK list: {} record(s)", records.len()),
+            s => format!("ERR list: {s}"),
+        }),
+        NetEvent::Error(e) => out.push(format!("ERR {e}")),
+        NetEvent::Notice(n) => out.push(format!("* {n}")),
+        NetEvent::Library(l) => out.push(format!("* now sharing {} RFC(s)", l.len())),
+        NetEvent::Download { event, .. } => match event {
+            DownloadEvent::Started { rfc, from } => out.push(format!("* downloading RFC {rfc} from {from}")),
+            DownloadEvent::Progress { .. } => {}
+            DownloadEvent::HolderFailed { from, reason, retrying } => out.push(format!(
+                "ERR from {from}: {reason}{}",
+                if *retrying { " (trying the next holder)" } else { "" }
+            )),
+            DownloadEvent::Done { rfc, from, path, bytes, .. } => {
+                out.push(format!("OK downloaded RFC {rfc} from {from}: {bytes} bytes in {}", path.display()))
+            }
+            DownloadEvent::Failed { rfc, reason } => out.push(format!("ERR download RFC {rfc}: {reason}")),
+        },
+        NetEvent::Uploaded { to, rfc, status, bytes } => out.push(match rfc {
+            Some(rfc) => format!("* served RFC {rfc} to {to}: {status}, {bytes} bytes"),
+            None => format!("* answered {to}: {status}"),
+        }),
+        NetEvent::Closed => out.push("OK closed".into()),
+    }
+    out
+}
+
+fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+fn print(lines: &[String]) {
+    let mut stdout = std::io::stdout().lock();
+    for l in lines {
+        let _ = writeln!(stdout, "{l}");
+    }
+    let _ = stdout.flush();
+}
+
+/// Runs until `close`, Ctrl-C or SIGTERM, then leaves cleanly.
+pub async fn run(
+    peer: Peer,
+    mut events: tokio::sync::mpsc::Receiver<NetEvent>,
+    advertise: bool,
+) -> anyhow::Result<()> {
+    print(&[format!(
+        "* peer {} sharing {} RFC(s) from {}; upload server on {}; index server {}",
+        peer.host,
+        peer.library.len(),
+        peer.dir.display(),
+        peer.upload_addr,
+        peer.server
+    )]);
+    if advertise {
+        peer.send(Command::Advertise);
+    }
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdin_open = true;
+    let mut quitting = false;
+    let mut term = signal_term()?;
+    loop {
+        tokio::select! {
+            line = lines.next_line(), if stdin_open => match line {
+                Ok(Some(line)) => match parse_command(&line) {
+                    Ok(Some(Command::Quit)) => { quitting = true; peer.send(Command::Quit); }
+                    Ok(Some(cmd)) => { peer.send(cmd); }
+                    Ok(None) => {}
+                    Err(e) => print(&[format!("ERR {e}")]),
+                },
+                // End of input is not a goodbye: keep serving.
+                _ => stdin_open = false,
+            },
+            ev = events.recv() => match ev {
+                Some(ev) => {
+                    let closed = ev == NetEvent::Closed;
+                    print(&describe(&ev));
+                    if closed { break; }
+                }
+                None => break,
+            },
+            _ = tokio::signal::ctrl_c(), if !quitting => { quitting = true; peer.send(Command::Quit); }
+            _ = term.recv(), if !quitting => { quitting = true; peer.send(Command::Quit); }
+        }
+    }
+    peer.shutdown(Duration::from_secs(3)).await;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn signal_term() -> anyhow::Result<tokio::signal::unix::Signal> {
+    Ok(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands() {
+        assert_eq!(parse_command("advertise"), Ok(Some(Command::Advertise)));
+        assert_eq!(parse_command("  lookup 8600 "), Ok(Some(Command::Lookup(RfcNumber(8600)))));
+        assert_eq!(parse_command("get 1"), Ok(Some(Command::Download { rfc: RfcNumber(1), from: None })));
+        assert_eq!(parse_command("list"), Ok(Some(Command::List)));
+        assert_eq!(parse_command("close"), Ok(Some(Command::Quit)));
+        assert_eq!(parse_command(""), Ok(None));
+        assert!(parse_command("get x").is_err());
+        assert!(parse_command("lookup").is_err());
+        assert!(parse_command("fly").is_err());
+    }
+}

@@ -1,0 +1,167 @@
+//! The peer engine: everything a peer does on the network, with no screen.
+//!
+//! A front end (the full-screen [`crate::tui`] or the line-oriented
+//! [`crate::headless`]) starts a [`Peer`], sends it [`Command`]s and receives
+//! [`NetEvent`]s. Each piece of state has one owner task:
+//!
+//! * [`engine`] owns the long-lived index-server connection and the list of
+//!   local RFCs; it sends one request at a time and reconnects with backoff;
+//! * [`upload`] is the GET server, one task per connection;
+//! * [`download`] runs one task per download and reports progress;
+//! * [`library`] is the RFC folder and title extraction (pure over text).
+//!
+//! All data travels in the messages: a front end never reads shared state and
+//! never awaits a socket.
+
+pub mod download;
+pub mod engine;
+pub mod library;
+pub mod upload;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::protocol::{Record, RfcNumber, Status};
+
+pub use engine::{Peer, PeerConfig};
+pub use library::LocalRfc;
+
+/// What a front end asks the engine to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// ADD every local RFC to the index.
+    Advertise,
+    /// LOOKUP one RFC.
+    Lookup(RfcNumber),
+    /// LIST ALL.
+    List,
+    /// Download an RFC. With `from`, try that holder first; either way the
+    /// engine looks the RFC up and falls back to the other holders.
+    Download { rfc: RfcNumber, from: Option<Holder> },
+    /// Leave: close the index connection, stop uploads and downloads.
+    Quit,
+}
+
+/// A peer that holds an RFC, as a LOOKUP or LIST named it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Holder {
+    pub host: String,
+    pub port: u16,
+}
+
+impl From<&Record> for Holder {
+    fn from(r: &Record) -> Self {
+        Holder { host: r.host.clone(), port: r.port }
+    }
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Which way a protocol message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Sent,
+    Received,
+}
+
+/// Which conversation a protocol message belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// The long-lived connection to the index server.
+    Server,
+    /// A GET this peer's upload server answered, from that address.
+    Upload(SocketAddr),
+    /// A GET this peer sent to that holder.
+    Download(Holder),
+}
+
+/// One raw protocol message (a request, a response, or a GET response head;
+/// file bodies are not included), exactly as on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireMessage {
+    pub at: SystemTime,
+    pub direction: Direction,
+    pub link: Link,
+    pub text: String,
+}
+
+/// The engine's answer to one server request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The outcome of [`Command::Advertise`]: the records the server stored,
+    /// and the RFCs whose ADD failed.
+    Advertised {
+        added: Vec<Record>,
+        failed: Vec<(RfcNumber, Status)>,
+    },
+    Lookup {
+        rfc: RfcNumber,
+        status: Status,
+        records: Vec<Record>,
+    },
+    List {
+        status: Status,
+        records: Vec<Record>,
+    },
+}
+
+/// Identifies one download across its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DownloadId(pub u64);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadEvent {
+    /// A GET is about to be sent to `from`.
+    Started { rfc: RfcNumber, from: Holder },
+    /// Body bytes received so far, of `total` (the Content-Length).
+    Progress { received: u64, total: u64 },
+    /// One holder failed; `retrying` says whether another one is tried next.
+    HolderFailed { from: Holder, reason: String, retrying: bool },
+    /// The file is complete and in place.
+    Done { rfc: RfcNumber, from: Holder, path: PathBuf, bytes: u64, elapsed: Duration },
+    /// No holder could deliver it; nothing was kept.
+    Failed { rfc: RfcNumber, reason: String },
+}
+
+/// Everything the engine, the upload server and the downloads report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetEvent {
+    /// A raw protocol message, for the log.
+    Wire(WireMessage),
+    /// The index connection is up (again).
+    Connected {
+        server: String,
+    },
+    /// The index connection is gone; `retry_in` is when the next attempt is.
+    Disconnected {
+        reason: String,
+        retry_in: Option<Duration>,
+    },
+    /// The answer to a server request.
+    Reply(Reply),
+    /// A request could not be made (not connected, connection broke, bad
+    /// answer), or a command could not be carried out.
+    Error(String),
+    /// Something worth a line in the log that is not a protocol message.
+    Notice(String),
+    /// The local RFCs changed (a download landed); the new full list.
+    Library(Vec<LocalRfc>),
+    Download {
+        id: DownloadId,
+        event: DownloadEvent,
+    },
+    /// This peer's upload server answered a GET.
+    Uploaded {
+        to: SocketAddr,
+        rfc: Option<RfcNumber>,
+        status: Status,
+        bytes: u64,
+    },
+    /// The engine has stopped (after [`Command::Quit`]); no more events.
+    Closed,
+}

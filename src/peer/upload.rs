@@ -1,0 +1,199 @@
+//! The upload server: answers GET from other peers, one task per connection.
+//!
+//! Shaped like the index server (`run(listener, …, shutdown)`): a capped
+//! number of connections, each of which must send its whole GET within the
+//! request timeout (PROTOCOL.md, Limits), gets one answer and is closed. Only
+//! a parsed [`RfcNumber`] ever reaches the file system, as `rfc<N>.txt` in the
+//! peer's own folder, so no request can name a path. Files are streamed from
+//! disk in chunks, never read whole.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, warn};
+
+use super::{Direction, Link, NetEvent, WireMessage};
+use crate::protocol::{GetRequest, GetResponseHead, Limits, RfcNumber, Status, parse_head};
+
+/// How an upload server behaves; every limit is configurable.
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// The folder whose `rfc<N>.txt` files are served.
+    pub dir: PathBuf,
+    /// The `OS` header value.
+    pub os: String,
+    pub limits: Limits,
+    /// A connection must deliver its whole GET within this time.
+    pub request_timeout: Duration,
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
+}
+
+impl UploadConfig {
+    pub fn new(dir: PathBuf, os: String) -> Self {
+        UploadConfig {
+            dir,
+            os,
+            limits: Limits::default(),
+            request_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// Serves until `shutdown` is cancelled, then waits for the connections it
+/// started to finish (they stop at their next step).
+pub async fn run(
+    listener: TcpListener,
+    config: UploadConfig,
+    events: Option<mpsc::Sender<NetEvent>>,
+    shutdown: CancellationToken,
+) {
+    let config = Arc::new(config);
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let tracker = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let (stream, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                warn!("upload accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            debug!(%addr, "upload connection refused: at the limit of {}", config.max_connections);
+            drop(stream);
+            continue;
+        };
+        let (config, events, shutdown) = (config.clone(), events.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = serve(stream, addr, &config, events.as_ref()) => {}
+            }
+            drop(permit);
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+async fn emit(events: Option<&mpsc::Sender<NetEvent>>, ev: NetEvent) {
+    if let Some(tx) = events {
+        let _ = tx.send(ev).await;
+    }
+}
+
+async fn wire(events: Option<&mpsc::Sender<NetEvent>>, direction: Direction, addr: SocketAddr, bytes: &[u8]) {
+    if events.is_some() {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let msg = WireMessage { at: SystemTime::now(), direction, link: Link::Upload(addr), text };
+        emit(events, NetEvent::Wire(msg)).await;
+    }
+}
+
+/// Reads one GET within the deadline. `Err(Some(status))` is an answer to
+/// send; `Err(None)` means close without one (timed out or gone).
+async fn read_request(
+    stream: &mut TcpStream,
+    addr: SocketAddr,
+    config: &UploadConfig,
+    events: Option<&mpsc::Sender<NetEvent>>,
+) -> Result<GetRequest, Option<Status>> {
+    let deadline = tokio::time::Instant::now() + config.request_timeout;
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        match parse_head(&buf, &config.limits) {
+            Err(e) => {
+                debug!(%addr, "upload request: {e}");
+                wire(events, Direction::Received, addr, &buf).await;
+                return Err(Some(Status::BadRequest));
+            }
+            Ok(Some((head, used))) => {
+                let parsed = GetRequest::from_head(&head);
+                wire(events, Direction::Received, addr, &buf[..used]).await;
+                return parsed.map_err(|e| {
+                    debug!(%addr, "upload request: {e}");
+                    Some(e.status())
+                });
+            }
+            Ok(None) => {}
+        }
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return Err(None),
+            Err(_) => {
+                debug!(%addr, "upload request not complete within {:?}", config.request_timeout);
+                return Err(None);
+            }
+        }
+    }
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    config: &UploadConfig,
+    events: Option<&mpsc::Sender<NetEvent>>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (rfc, status, bytes) = match read_request(&mut stream, addr, config, events).await {
+        Ok(req) => match send_file(&mut stream, addr, req.rfc, config, events).await {
+            Ok(sent) => (Some(req.rfc), Status::Ok, sent),
+            Err(status) => (Some(req.rfc), status, 0),
+        },
+        Err(None) => return,
+        Err(Some(status)) => (None, status, 0),
+    };
+    if status != Status::Ok {
+        let mut out = Vec::new();
+        GetResponseHead::error(status).encode(&mut out);
+        wire(events, Direction::Sent, addr, &out).await;
+        let _ = stream.write_all(&out).await;
+    }
+    let _ = stream.shutdown().await;
+    emit(events, NetEvent::Uploaded { to: addr, rfc, status, bytes }).await;
+}
+
+/// Sends the head and the file. `Err(status)` when nothing was sent yet and
+/// an error answer is due; once the head is out, a failure just ends the
+/// connection short, which the downloader detects by Content-Length.
+async fn send_file(
+    stream: &mut TcpStream,
+    addr: SocketAddr,
+    rfc: RfcNumber,
+    config: &UploadConfig,
+    events: Option<&mpsc::Sender<NetEvent>>,
+) -> Result<u64, Status> {
+    let path = config.dir.join(rfc.file_name());
+    let file = tokio::fs::File::open(&path).await.map_err(|_| Status::NotFound)?;
+    let meta = file.metadata().await.map_err(|_| Status::NotFound)?;
+    if !meta.is_file() {
+        return Err(Status::NotFound);
+    }
+    let len = meta.len();
+    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut out = Vec::with_capacity(256);
+    GetResponseHead::ok(SystemTime::now(), &config.os, modified, len).encode(&mut out);
+    wire(events, Direction::Sent, addr, &out).await;
+    if stream.write_all(&out).await.is_err() {
+        return Ok(0);
+    }
+    // Exactly `len` bytes: a file that grew since is cut at its announced size.
+    let mut body = tokio::io::BufReader::with_capacity(128 * 1024, file.take(len));
+    Ok(tokio::io::copy_buf(&mut body, stream).await.unwrap_or(0))
+}

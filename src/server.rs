@@ -1,0 +1,353 @@
+//! The index server: an accept loop and one task per peer connection.
+//!
+//! Shaped like mini-redis: [`run`] takes a bound listener and a shutdown
+//! token, caps the number of connections (past the cap a connection is
+//! closed at once rather than the server falling over), and backs off when
+//! accept fails. Each connection answers its requests in order; requests that
+//! arrive together (pipelined) are answered together, in one write.
+//!
+//! The index is the one piece of shared state: `Arc<std::sync::Mutex<Index>>`.
+//! A std mutex, not tokio's, because every critical section is short and
+//! never awaits; a LIST is encoded a page at a time with the lock released
+//! between pages, so a huge index never stalls other peers nor builds one
+//! huge answer in memory.
+//!
+//! A connection is a peer's identity (PROTOCOL.md, The system): a guard owned
+//! by the connection task removes all of its records when the task ends, for
+//! whatever reason (goodbye, reset, timeout, shutdown, panic).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::index::{ConnId, Cursor, Index};
+use crate::protocol::head::leading_blank_len;
+use crate::protocol::response::{encode_p2s_end, encode_p2s_head, encode_record};
+use crate::protocol::{Limits, P2sMethod, P2sRequest, RequestError, Status, parse_head};
+
+/// How the server behaves; every limit is configurable.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub limits: Limits,
+    /// A peer that has started a request must finish it within this time.
+    pub request_timeout: Duration,
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// Print every request and response, raw, on standard output.
+    pub print: bool,
+    /// How long shutdown waits for connection tasks to end.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 16_384,
+            print: true,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Records per lock when streaming a LIST.
+const LIST_PAGE: usize = 256;
+/// Output is written out once this much is pending.
+const FLUSH_AT: usize = 64 * 1024;
+
+type SharedIndex = Arc<Mutex<Index>>;
+
+fn lock(index: &SharedIndex) -> MutexGuard<'_, Index> {
+    // A panic while holding the lock cannot leave the index half-updated in
+    // a way that matters more than stopping service would; keep serving.
+    index.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Serves until `shutdown` is cancelled, then waits (bounded) for the
+/// connections to end. Returns the index as it is at the end (for tests).
+pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: CancellationToken) -> SharedIndex {
+    let index: SharedIndex = Arc::new(Mutex::new(Index::new()));
+    serve(listener, config, index.clone(), shutdown).await;
+    index
+}
+
+/// Like [`run`], on an index the caller holds (tests watch it live).
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    index: SharedIndex,
+    shutdown: CancellationToken,
+) {
+    let config = Arc::new(config);
+    let printer = Printer::start(config.print);
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let ids = AtomicU64::new(1);
+    let tracker = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let (stream, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                warn!("accept failed: {e}; backing off");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            warn!(%addr, "refused: already {} connections", config.max_connections);
+            drop(stream);
+            continue;
+        };
+        let conn = ConnId(ids.fetch_add(1, Ordering::Relaxed));
+        let task = Connection {
+            conn,
+            addr,
+            index: index.clone(),
+            config: config.clone(),
+            printer: printer.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tracker.spawn(
+            async move {
+                task.run(stream).await;
+                drop(permit);
+            }
+            .instrument(info_span!("conn", id = conn.0, %addr)),
+        );
+    }
+    tracker.close();
+    if tokio::time::timeout(config.shutdown_grace, tracker.wait()).await.is_err() {
+        warn!("connections still open after {:?}; leaving them", config.shutdown_grace);
+    }
+}
+
+/// Removes a peer's records when its connection task ends, however it ends.
+struct PeerGuard {
+    conn: ConnId,
+    index: SharedIndex,
+}
+
+impl Drop for PeerGuard {
+    fn drop(&mut self) {
+        let removed = lock(&self.index).remove_peer(self.conn);
+        info!(removed, "peer left");
+    }
+}
+
+struct Connection {
+    conn: ConnId,
+    addr: SocketAddr,
+    index: SharedIndex,
+    config: Arc<ServerConfig>,
+    printer: Printer,
+    shutdown: CancellationToken,
+}
+
+enum Flow {
+    Continue,
+    Close,
+}
+
+impl Connection {
+    async fn run(self, mut stream: TcpStream) {
+        debug!("connected");
+        let _ = stream.set_nodelay(true);
+        let _guard = PeerGuard { conn: self.conn, index: self.index.clone() };
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut out = Vec::with_capacity(4096);
+        // When the request now in `buf` began: the 30 s rule runs from here.
+        let mut started: Option<Instant> = None;
+        loop {
+            let mut answered = false;
+            loop {
+                let flow = match parse_head(&buf, &self.config.limits) {
+                    Ok(None) => break,
+                    Ok(Some((head, used))) => {
+                        self.printer.print(self.conn, self.addr, "received", &buf[..used]).await;
+                        let request = P2sRequest::from_head(&head);
+                        buf.advance(used);
+                        answered = true;
+                        self.respond(request, &mut stream, &mut out).await
+                    }
+                    Err(e) => {
+                        debug!("closing: {e}");
+                        self.printer.print(self.conn, self.addr, "received", &buf).await;
+                        self.answer(Status::BadRequest, &mut out);
+                        Flow::Close
+                    }
+                };
+                if let Flow::Close = flow {
+                    let _ = self.flush(&mut stream, &mut out).await;
+                    return;
+                }
+            }
+            if self.flush(&mut stream, &mut out).await.is_err() {
+                return;
+            }
+            let pending = buf.len() > leading_blank_len(&buf);
+            started = match (pending, answered, started) {
+                (false, _, _) => None,
+                (true, true, _) | (true, false, None) => Some(Instant::now()),
+                (true, false, Some(t)) => Some(t),
+            };
+            let deadline = started.map(|t| t + self.config.request_timeout);
+            let read = tokio::select! {
+                _ = self.shutdown.cancelled() => return,
+                _ = sleep_until(deadline) => {
+                    info!("request not finished within {:?}; closing", self.config.request_timeout);
+                    return;
+                }
+                r = stream.read_buf(&mut buf) => r,
+            };
+            match read {
+                Ok(0) => {
+                    debug!("closed by peer");
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    debug!("read failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn answer(&self, status: Status, out: &mut Vec<u8>) {
+        encode_p2s_head(status, out);
+        encode_p2s_end(out);
+    }
+
+    async fn flush(&self, stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.printer.print(self.conn, self.addr, "sent", out).await;
+        let res = stream.write_all(out).await;
+        out.clear();
+        res
+    }
+
+    /// Answers one request into `out` (flushing along the way for a long
+    /// LIST). An error status leaves the connection usable.
+    async fn respond(
+        &self,
+        request: Result<P2sRequest, RequestError>,
+        stream: &mut TcpStream,
+        out: &mut Vec<u8>,
+    ) -> Flow {
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                debug!("rejected: {e}");
+                self.answer(e.status(), out);
+                return Flow::Continue;
+            }
+        };
+        if let Err(e) = lock(&self.index).admit(self.conn, &request.peer) {
+            debug!("rejected: {e}");
+            self.answer(Status::BadRequest, out);
+            return Flow::Continue;
+        }
+        match request.method {
+            P2sMethod::Add { rfc, title } => {
+                let record = lock(&self.index).add(self.conn, rfc, &title);
+                match record {
+                    Some(r) => {
+                        encode_p2s_head(Status::Ok, out);
+                        r.encode(out);
+                        encode_p2s_end(out);
+                    }
+                    None => self.answer(Status::BadRequest, out),
+                }
+            }
+            P2sMethod::Lookup { rfc, .. } => {
+                let records = lock(&self.index).lookup(rfc);
+                let status = if records.is_empty() { Status::NotFound } else { Status::Ok };
+                encode_p2s_head(status, out);
+                for r in &records {
+                    r.encode(out);
+                }
+                encode_p2s_end(out);
+            }
+            P2sMethod::List => {
+                encode_p2s_head(Status::Ok, out);
+                let mut cursor = Some(Cursor::START);
+                while let Some(c) = cursor {
+                    cursor = lock(&self.index)
+                        .list_page(c, LIST_PAGE, |r| encode_record(r.rfc, r.title, r.host, r.port, out));
+                    if out.len() >= FLUSH_AT && self.flush(stream, out).await.is_err() {
+                        return Flow::Close;
+                    }
+                }
+                encode_p2s_end(out);
+            }
+        }
+        Flow::Continue
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Prints requests and responses on standard output, raw, as the original
+/// server did. A dedicated thread does the blocking writes; the bounded
+/// channel makes a slow terminal slow the server down rather than let
+/// memory grow.
+#[derive(Clone)]
+struct Printer {
+    tx: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+impl Printer {
+    fn start(enabled: bool) -> Printer {
+        if !enabled {
+            return Printer { tx: None };
+        }
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
+        std::thread::Builder::new()
+            .name("p2pci-print".into())
+            .spawn(move || {
+                let stdout = std::io::stdout();
+                while let Some(chunk) = rx.blocking_recv() {
+                    let mut lock = stdout.lock();
+                    if lock.write_all(&chunk).and_then(|_| lock.flush()).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map(|_| Printer { tx: Some(tx) })
+            .unwrap_or(Printer { tx: None })
+    }
+
+    async fn print(&self, conn: ConnId, addr: SocketAddr, what: &str, bytes: &[u8]) {
+        let Some(tx) = &self.tx else { return };
+        let mut chunk =
+            format!("--- {what} {} peer {conn} ({addr})\n", if what == "sent" { "to" } else { "from" })
+                .into_bytes();
+        chunk.extend_from_slice(bytes);
+        if !bytes.ends_with(b"\n") {
+            chunk.push(b'\n');
+        }
+        let _ = tx.send(chunk).await;
+    }
+}
