@@ -198,7 +198,7 @@ async fn a_limit_breach_gets_400_and_a_close() {
         c.send(add(1, "h", 1, "t")).await;
         c.response().await;
         c.send(&req).await;
-        let rest = c.to_end().await;
+        let rest = c.until_closed().await;
         assert_eq!(rest, BAD, "for {:?}", &req[..40]);
     }
     server.until("records of closed connections removed", |ix| ix.record_count() == 0).await;
@@ -217,7 +217,7 @@ async fn an_unfinished_request_times_out_but_an_idle_peer_does_not() {
     stuck.response().await;
     stuck.send("LIST ALL P2P-CI/1.0\r\nHost: stuck\r\n").await;
     // The stuck one is closed and its record removed; no answer is sent.
-    assert_eq!(stuck.to_end().await, b"");
+    assert_eq!(stuck.until_closed().await, b"");
     server.until("stuck peer removed", |ix| ix.peer_count() == 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     idle.send(list("idle", 1)).await;
@@ -243,7 +243,7 @@ async fn connections_past_the_cap_are_closed_at_once() {
     b.send(list("b", 1)).await;
     b.response().await;
     let mut c = Raw::connect(server.addr).await;
-    assert_eq!(c.to_end().await, b"", "third connection refused");
+    assert_eq!(c.until_closed().await, b"", "third connection refused");
     drop(a);
     server.until("a gone", |ix| ix.peer_count() == 1).await;
     // A slot is free again.

@@ -233,7 +233,7 @@ impl Raw {
     }
 
     /// Reads everything until the other side closes.
-    pub async fn to_end(&mut self) -> Vec<u8> {
+    pub async fn until_closed(&mut self) -> Vec<u8> {
         within("to end", async {
             loop {
                 match self.stream.read_buf(&mut self.buf).await {
