@@ -57,6 +57,7 @@ enum Scenario {
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "loadgen", about = "Bounded load generator for p2pci, Redis and HTTP (loopback only)")]
+#[command(args_override_self = true)]
 struct Args {
     /// Protocol to speak.
     #[arg(long, value_enum, default_value = "p2pci")]
@@ -112,6 +113,10 @@ struct Args {
     /// Print one JSON line with the results on stdout.
     #[arg(long)]
     json: bool,
+    /// A local server process whose resident memory (VmRSS) to report,
+    /// read before the run (before any prefill) and at the end of it.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -197,6 +202,9 @@ impl Stats {
             }
         } else {
             self.errors += 1;
+            if self.first_error.is_none() {
+                self.first_error = Some("an answer with an error status".into());
+            }
         }
     }
 
@@ -222,6 +230,8 @@ impl Stats {
 }
 
 struct Report {
+    /// Server VmRSS in KiB before the run and at its end (with `--server-pid`).
+    rss_kb: (u64, u64),
     proto: Proto,
     scenario: Scenario,
     secs: f64,
@@ -245,7 +255,7 @@ impl Report {
         stats.lat.sort_unstable();
         let (p50, p99, p999) =
             (quantile_us(&stats.lat, 0.50), quantile_us(&stats.lat, 0.99), quantile_us(&stats.lat, 0.999));
-        Report { proto, scenario, secs, stats, p50, p99, p999 }
+        Report { rss_kb: (0, 0), proto, scenario, secs, stats, p50, p99, p999 }
     }
 
     fn ops_s(&self) -> f64 {
@@ -273,6 +283,9 @@ impl Report {
         if self.stats.cycles > 0 {
             s += &format!(", {:.0} peers joined+left/s", self.stats.cycles as f64 / self.secs);
         }
+        if self.rss_kb.1 > 0 {
+            s += &format!(", server RSS {} KiB before, {} KiB at the end", self.rss_kb.0, self.rss_kb.1);
+        }
         if let Some(e) = &self.stats.first_error {
             s += &format!("\nfirst error: {e}");
         }
@@ -285,7 +298,8 @@ impl Report {
             concat!(
                 "{{\"proto\":\"{}\",\"scenario\":\"{}\",\"conns\":{},\"depth\":{},\"k\":{},\"r\":{},",
                 "\"label\":\"{}\",\"secs\":{:.3},\"ops\":{},\"errors\":{},\"ops_s\":{:.1},\"bytes_s\":{:.1},",
-                "\"p50_us\":{:.2},\"p99_us\":{:.2},\"p999_us\":{:.2},\"cycles_s\":{:.1}}}"
+                "\"p50_us\":{:.2},\"p99_us\":{:.2},\"p999_us\":{:.2},\"cycles_s\":{:.1},",
+                "\"rss_before_kb\":{},\"rss_after_kb\":{}}}"
             ),
             name(&self.proto),
             name(&self.scenario),
@@ -302,7 +316,9 @@ impl Report {
             self.p50,
             self.p99,
             self.p999,
-            self.stats.cycles as f64 / self.secs
+            self.stats.cycles as f64 / self.secs,
+            self.rss_kb.0,
+            self.rss_kb.1
         )
     }
 }
@@ -824,8 +840,10 @@ async fn run(a: Args, target: SocketAddr) -> anyhow::Result<Report> {
         max_ops: a.max_ops,
         timeout: Duration::from_secs_f64(a.timeout),
     });
+    let rss_before = a.server_pid.map(rss_kb).unwrap_or(0);
     let _owner = match a.scenario {
         S::Lookup | S::Churn => prefill(&a, target, &ctl, false).await.context("prefill")?,
+        S::Idle if a.k > 0 => prefill(&a, target, &ctl, false).await.context("prefill")?,
         S::List => prefill(&a, target, &ctl, true).await.context("prefill")?,
         _ => None,
     };
@@ -851,6 +869,7 @@ async fn run(a: Args, target: SocketAddr) -> anyhow::Result<Report> {
     while Instant::now() < end && !ctl.stopped() {
         tokio::time::sleep(Duration::from_millis(20).min(end - Instant::now())).await;
     }
+    let rss_after = a.server_pid.map(rss_kb).unwrap_or(0);
     ctl.stop.store(true, Ordering::Relaxed);
     let secs = start.elapsed().as_secs_f64();
     ctl.recording.store(false, Ordering::Relaxed);
@@ -859,7 +878,21 @@ async fn run(a: Args, target: SocketAddr) -> anyhow::Result<Report> {
     while let Ok(Some(done)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {
         total.merge(done.context("a client task panicked")?);
     }
-    Ok(Report::new(a.proto, a.scenario, secs, total))
+    let mut report = Report::new(a.proto, a.scenario, secs, total);
+    report.rss_kb = (rss_before, rss_after);
+    Ok(report)
+}
+
+/// VmRSS of a local process, in KiB (0 when it cannot be read).
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
