@@ -289,46 +289,56 @@ impl Connection {
                 return Flow::Continue;
             }
         };
-        if let Err(e) = lock(&self.index).admit(self.conn, &request.peer) {
-            debug!("rejected: {e}");
-            self.answer(Status::BadRequest, out);
+        if !self.answer_at_once(request, out) {
             return Flow::Continue;
         }
-        match request.method {
-            P2sMethod::Add { rfc, title } => {
-                let record = lock(&self.index).add(self.conn, rfc, &title);
-                match record {
-                    Some(r) => {
-                        encode_p2s_head(Status::Ok, out);
-                        r.encode(out);
-                        encode_p2s_end(out);
-                    }
-                    None => self.answer(Status::BadRequest, out),
-                }
-            }
-            P2sMethod::Lookup { rfc, .. } => {
-                let records = lock(&self.index).lookup(rfc);
-                let status = if records.is_empty() { Status::NotFound } else { Status::Ok };
-                encode_p2s_head(status, out);
-                for r in &records {
-                    r.encode(out);
-                }
-                encode_p2s_end(out);
-            }
-            P2sMethod::List => {
-                encode_p2s_head(Status::Ok, out);
-                let mut cursor = Some(Cursor::START);
-                while let Some(c) = cursor {
-                    cursor = lock(&self.index)
-                        .list_page(c, LIST_PAGE, |r| encode_record(r.rfc, r.title, r.host, r.port, out));
-                    if out.len() >= FLUSH_AT && self.flush(stream, out).await.is_err() {
-                        return Flow::Close;
-                    }
-                }
-                encode_p2s_end(out);
+        // LIST: streamed a page at a time, the lock released between pages.
+        encode_p2s_head(Status::Ok, out);
+        let mut cursor = Some(Cursor::START);
+        while let Some(c) = cursor {
+            cursor = lock(&self.index)
+                .list_page(c, LIST_PAGE, |r| encode_record(r.rfc, r.title, r.host, r.port, out));
+            if out.len() >= FLUSH_AT && self.flush(stream, out).await.is_err() {
+                return Flow::Close;
             }
         }
+        encode_p2s_end(out);
         Flow::Continue
+    }
+
+    /// Answers ADD, LOOKUP and any rejection into `out`, under one lock,
+    /// encoding straight from the index without copies. Returns true for an
+    /// admitted LIST, which the caller streams.
+    fn answer_at_once(&self, request: P2sRequest, out: &mut Vec<u8>) -> bool {
+        let mut index = lock(&self.index);
+        if let Err(e) = index.admit(self.conn, &request.peer) {
+            drop(index);
+            debug!("rejected: {e}");
+            self.answer(Status::BadRequest, out);
+            return false;
+        }
+        match request.method {
+            P2sMethod::Add { rfc, title } => match index.add_ref(self.conn, rfc, &title) {
+                Some(r) => {
+                    encode_p2s_head(Status::Ok, out);
+                    encode_record(r.rfc, r.title, r.host, r.port, out);
+                    encode_p2s_end(out);
+                }
+                None => self.answer(Status::BadRequest, out),
+            },
+            P2sMethod::Lookup { rfc, .. } => {
+                let at = out.len();
+                encode_p2s_head(Status::Ok, out);
+                let found = index.lookup_each(rfc, |r| encode_record(r.rfc, r.title, r.host, r.port, out));
+                if found == 0 {
+                    out.truncate(at);
+                    encode_p2s_head(Status::NotFound, out);
+                }
+                encode_p2s_end(out);
+            }
+            P2sMethod::List => return true,
+        }
+        false
     }
 }
 
