@@ -17,7 +17,10 @@ use p2pci::protocol::{
 };
 
 fn main() {
-    divan::main();
+    // A fixed batch per sample: each call is well above the timer's
+    // precision, and divan's automatic sizing sometimes settles on one call
+    // per sample, which measures the timer and cold caches instead.
+    divan::Divan::default().sample_size(256).sample_count(200).config_with_args().main();
 }
 
 const ADD: &[u8] =
@@ -234,5 +237,22 @@ mod encode {
             );
             out.len()
         });
+    }
+}
+
+/// The two stages of request parsing, apart: framing, then meaning.
+mod stages {
+    use super::*;
+
+    #[divan::bench]
+    fn frame_add(b: Bencher) {
+        b.counter(BytesCount::of_slice(ADD))
+            .bench(|| parse_head(black_box(ADD), &Limits::default()).unwrap());
+    }
+
+    #[divan::bench]
+    fn meaning_add(b: Bencher) {
+        let (head, _) = parse_head(ADD, &Limits::default()).unwrap().unwrap();
+        b.bench(|| P2sRequest::from_head(black_box(&head)).unwrap());
     }
 }
