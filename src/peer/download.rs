@@ -32,6 +32,9 @@ pub struct DownloadConfig {
     pub connect_timeout: Duration,
     /// Longest wait for the next bytes (head or body) before giving up.
     pub idle_timeout: Duration,
+    /// Largest file accepted; a bigger Content-Length is refused before a
+    /// byte is written, so a hostile uploader cannot fill the disk.
+    pub max_size: u64,
 }
 
 impl DownloadConfig {
@@ -43,6 +46,7 @@ impl DownloadConfig {
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
+            max_size: 256 * 1024 * 1024,
         }
     }
 }
@@ -156,6 +160,9 @@ async fn fetch(
         return Err(format!("answered {}", head.status));
     }
     let total = head.content_length.unwrap_or(0);
+    if total > config.max_size {
+        return Err(format!("announced {total} bytes, more than the {} accepted", config.max_size));
+    }
     receive_body(rfc, total, buf, &mut stream, config, report).await
 }
 
