@@ -57,6 +57,13 @@ pub struct PeerConfig {
     /// A GET must arrive whole within this time.
     pub upload_request_timeout: Duration,
     pub upload_max_connections: usize,
+    /// Longest an upload waits for the downloader to take more bytes.
+    pub upload_send_timeout: Duration,
+    /// Most record lines accepted in one server answer; a longer one (say, a
+    /// LIST that never ends) is refused and the connection dropped.
+    pub max_answer_records: usize,
+    /// Most bytes accepted in one server answer, likewise.
+    pub max_answer_bytes: usize,
     /// Capacity of the event channel to the front end.
     pub event_capacity: usize,
 }
@@ -76,6 +83,9 @@ impl PeerConfig {
             max_backoff: Duration::from_secs(5),
             upload_request_timeout: Duration::from_secs(10),
             upload_max_connections: 1024,
+            upload_send_timeout: Duration::from_secs(30),
+            max_answer_records: 1_000_000,
+            max_answer_bytes: 256 * 1024 * 1024,
             event_capacity: 4096,
         }
     }
@@ -133,6 +143,7 @@ impl Peer {
         up.limits = config.limits;
         up.request_timeout = config.upload_request_timeout;
         up.max_connections = config.upload_max_connections;
+        up.send_timeout = config.upload_send_timeout;
         tasks.spawn(upload::run(listener, up, Some(events_tx.clone()), shutdown.clone()));
 
         let engine = Engine::new(&config, upload_addr.port(), lib.clone(), events_tx, shutdown.clone());
@@ -194,6 +205,8 @@ struct Engine {
     request_timeout: Duration,
     max_backoff: Duration,
     limits: Limits,
+    max_answer_records: usize,
+    max_answer_bytes: usize,
     events: mpsc::Sender<NetEvent>,
     shutdown: CancellationToken,
     conn: Option<ServerConn>,
@@ -230,6 +243,8 @@ impl Engine {
             request_timeout: config.request_timeout,
             max_backoff: config.max_backoff,
             limits: config.limits,
+            max_answer_records: config.max_answer_records,
+            max_answer_bytes: config.max_answer_bytes,
             events,
             shutdown,
             conn: None,
@@ -293,7 +308,7 @@ impl Engine {
         match attempt {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                let decoder = P2sResponseDecoder::new(self.limits.max_line, usize::MAX);
+                let decoder = P2sResponseDecoder::new(self.limits.max_line, self.max_answer_records);
                 self.conn = Some(ServerConn { stream, buf: BytesMut::with_capacity(16 * 1024), decoder });
                 self.backoff = MIN_BACKOFF;
                 info!(server = %self.server, "connected");
@@ -335,7 +350,7 @@ impl Engine {
         let mut out = Vec::new();
         P2sRequest { method, peer: self.me.clone() }.encode(&mut out);
         let (sent, answer) = {
-            let fut = exchange(conn, &out);
+            let fut = exchange(conn, &out, self.max_answer_bytes);
             (out.clone(), tokio::time::timeout(self.request_timeout, fut).await)
         };
         self.wire(Direction::Sent, &sent).await;
@@ -501,9 +516,13 @@ async fn watch(conn: &mut Option<ServerConn>) -> String {
     }
 }
 
-/// Writes one request and reads exactly one response; returns it and its raw
-/// bytes (for the log).
-async fn exchange(conn: &mut ServerConn, request: &[u8]) -> Result<(P2sResponse, Vec<u8>), String> {
+/// Writes one request and reads exactly one response of at most
+/// `max_bytes`; returns it and its raw bytes (for the log).
+async fn exchange(
+    conn: &mut ServerConn,
+    request: &[u8],
+    max_bytes: usize,
+) -> Result<(P2sResponse, Vec<u8>), String> {
     conn.stream.write_all(request).await.map_err(|e| format!("lost the index server: {e}"))?;
     let mut raw = Vec::new();
     loop {
@@ -513,6 +532,9 @@ async fn exchange(conn: &mut ServerConn, request: &[u8]) -> Result<(P2sResponse,
         let _ = conn.buf.split_to(used);
         if let Some(resp) = resp {
             return Ok((resp, raw));
+        }
+        if raw.len() > max_bytes {
+            return Err(format!("bad answer from the index server: longer than {max_bytes} bytes"));
         }
         match conn.stream.read_buf(&mut conn.buf).await {
             Ok(0) => return Err("the index server closed the connection".into()),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +35,9 @@ pub struct UploadConfig {
     pub request_timeout: Duration,
     /// Connections served at once; more are closed at once.
     pub max_connections: usize,
+    /// Longest a write may wait for the downloader to take more bytes; a
+    /// downloader that stops reading would otherwise hold its slot forever.
+    pub send_timeout: Duration,
 }
 
 impl UploadConfig {
@@ -45,6 +48,7 @@ impl UploadConfig {
             limits: Limits::default(),
             request_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -163,7 +167,7 @@ async fn serve(
         let mut out = Vec::new();
         GetResponseHead::error(status).encode(&mut out);
         wire(events, Direction::Sent, addr, &out).await;
-        let _ = stream.write_all(&out).await;
+        let _ = tokio::time::timeout(config.send_timeout, stream.write_all(&out)).await;
     }
     let _ = stream.shutdown().await;
     emit(events, NetEvent::Uploaded { to: addr, rfc, status, bytes }).await;
@@ -190,10 +194,33 @@ async fn send_file(
     let mut out = Vec::with_capacity(256);
     GetResponseHead::ok(SystemTime::now(), &config.os, modified, len).encode(&mut out);
     wire(events, Direction::Sent, addr, &out).await;
-    if stream.write_all(&out).await.is_err() {
+    if !matches!(tokio::time::timeout(config.send_timeout, stream.write_all(&out)).await, Ok(Ok(()))) {
         return Ok(0);
     }
     // Exactly `len` bytes: a file that grew since is cut at its announced size.
-    let mut body = tokio::io::BufReader::with_capacity(128 * 1024, file.take(len));
-    Ok(tokio::io::copy_buf(&mut body, stream).await.unwrap_or(0))
+    let body = tokio::io::BufReader::with_capacity(128 * 1024, file.take(len));
+    Ok(send_body(body, stream, config.send_timeout).await)
+}
+
+/// Copies the body; each write must make progress within `idle`, or the
+/// transfer ends short (the downloader sees fewer than Content-Length bytes).
+async fn send_body(mut body: impl AsyncBufRead + Unpin, stream: &mut TcpStream, idle: Duration) -> u64 {
+    let mut sent = 0u64;
+    loop {
+        let chunk = match body.fill_buf().await {
+            Ok(chunk) if !chunk.is_empty() => chunk,
+            _ => return sent,
+        };
+        match tokio::time::timeout(idle, stream.write(chunk)).await {
+            Ok(Ok(n)) if n > 0 => {
+                body.consume(n);
+                sent += n as u64;
+            }
+            Ok(_) => return sent,
+            Err(_) => {
+                debug!("downloader took nothing for {idle:?}; giving up");
+                return sent;
+            }
+        }
+    }
 }
