@@ -1,5 +1,12 @@
-//! The full-screen peer (being built; see issue 4). Until it lands, the peer
-//! runs headless.
+//! The full-screen peer (being built; see issue 4): its state and drawing
+//! are here, the loop comes next. Until it lands, the peer runs headless.
+//!
+//! * [`app`] — the state, and `on_key` / `on_net`, which turn a key or an
+//!   engine event into state changes and at most one [`crate::peer::Command`];
+//! * [`ui`] — drawing, a pure function of the state (snapshot-tested).
+
+pub mod app;
+pub mod ui;
 
 use tokio::sync::mpsc;
 
