@@ -66,9 +66,10 @@ pub struct Me {
 pub enum Connection {
     Connecting,
     Connected,
+    /// `retry_at` is when the engine tries again (by the app's clock).
     Disconnected {
         reason: String,
-        retry_in: Option<Duration>,
+        retry_at: Option<SystemTime>,
     },
     /// `q` was pressed; waiting for the engine to close.
     Leaving,
@@ -201,6 +202,8 @@ pub struct App {
     /// Log lines visible at once (from the last resize), for PgUp/PgDn.
     pub log_page: usize,
     pub toast: Option<Toast>,
+    /// The user asked to advertise and the answer has not come yet.
+    pub advertise_asked: bool,
     /// GETs this peer's upload server has answered.
     pub uploads_served: u64,
     /// The app's clock, set by [`App::on_tick`].
@@ -229,6 +232,7 @@ impl App {
             log_scroll: 0,
             log_page: 10,
             toast: None,
+            advertise_asked: false,
             uploads_served: 0,
             now,
         }
@@ -255,7 +259,9 @@ impl App {
     /// (a message expired, or a running download's rate moved).
     pub fn on_tick(&mut self, now: SystemTime) -> bool {
         self.now = now;
-        let mut changed = self.downloads.values().any(Download::is_active);
+        // Rates and the reconnection countdown move with the clock.
+        let mut changed = self.downloads.values().any(Download::is_active)
+            || matches!(self.connection, Connection::Disconnected { .. });
         if let Some(t) = &self.toast
             && now.duration_since(t.at).is_ok_and(|d| d >= TOAST_FOR)
         {
@@ -380,12 +386,14 @@ impl App {
         Some(Command::Quit)
     }
 
-    fn advertise(&mut self) -> Option<Command> {
+    /// `a`, or `--advertise` at start: ADD every local RFC.
+    pub fn advertise(&mut self) -> Option<Command> {
         if self.local.is_empty() {
             self.notify("No local RFCs to advertise yet: download one first.".into(), false);
             return None;
         }
         self.notify(format!("Advertising {} RFC(s) to the index…", self.local.len()), false);
+        self.advertise_asked = true;
         Some(Command::Advertise)
     }
 
@@ -469,7 +477,8 @@ impl App {
                     self.log_info(LogKind::Error, format!("index server: {reason}"));
                 }
                 if !self.is_leaving() {
-                    self.connection = Connection::Disconnected { reason, retry_in };
+                    let retry_at = retry_in.map(|d| self.now + d);
+                    self.connection = Connection::Disconnected { reason, retry_at };
                 }
                 if self.index_status == IndexStatus::Loading {
                     self.index_status = IndexStatus::Failed("the index server is unreachable".into());
@@ -517,7 +526,12 @@ impl App {
                     text.push_str(&format!(" ADD RFC {rfc} failed: {status}."));
                 }
                 self.log_info(if failed.is_empty() { LogKind::Info } else { LogKind::Error }, text.clone());
-                self.notify(text, !failed.is_empty());
+                // The engine also ADDs after each download and on reconnecting;
+                // those are in the log, and only failures or answers to a
+                // request of the user's become a message.
+                if std::mem::take(&mut self.advertise_asked) || !failed.is_empty() {
+                    self.notify(text, !failed.is_empty());
+                }
                 if !self.is_leaving() && self.index_status != IndexStatus::Loading {
                     self.index_status = IndexStatus::Loading;
                     return Some(Command::List);
@@ -919,6 +933,20 @@ pub(crate) mod tests {
         assert_eq!(app.on_net(NetEvent::Reply(adv.clone())), None);
         app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: vec![] }));
         assert_eq!(app.on_net(NetEvent::Reply(adv)), Some(Command::List));
+    }
+
+    #[test]
+    fn only_asked_for_advertising_becomes_a_message() {
+        let mut app = app();
+        let adv = || NetEvent::Reply(Reply::Advertised { added: vec![], failed: vec![] });
+        app.on_net(adv());
+        assert_eq!(app.toast, None, "an ADD after a download is only logged");
+        assert_eq!(app.log.len(), 1);
+        assert_eq!(press(&mut app, "a"), vec![Command::Advertise]);
+        app.on_net(adv());
+        assert_eq!(app.toast.as_ref().map(|t| t.text.as_str()), Some("Advertised 0 RFC(s) to the index."));
+        let empty = &mut App::new(me(), vec![], t0());
+        assert!(press(empty, "a").is_empty(), "nothing to advertise");
     }
 
     #[test]

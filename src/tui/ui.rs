@@ -461,8 +461,12 @@ pub fn status(app: &App, area: Rect, buf: &mut Buffer) {
         Connection::Connected if short => ("● connected".to_owned(), OK),
         Connection::Connected => (format!("● connected to {server}"), OK),
         Connection::Disconnected { .. } if short => ("✘ server unreachable".to_owned(), ERROR),
-        Connection::Disconnected { retry_in, .. } => {
-            let when = retry_in.map(|d| format!(", retrying in {}", human_duration(d))).unwrap_or_default();
+        Connection::Disconnected { retry_at, .. } => {
+            let when = match retry_at.map(|at| at.duration_since(app.now)) {
+                Some(Ok(d)) if !d.is_zero() => format!(", retrying in {}", human_duration(d)),
+                Some(_) => ", retrying now".to_owned(),
+                None => String::new(),
+            };
             (format!("✘ {server} unreachable{when}; still serving uploads"), ERROR)
         }
         Connection::Leaving => ("… leaving: closing the index connection".to_owned(), WARN),
