@@ -32,7 +32,8 @@ fn p2s_request() -> impl Strategy<Value = P2sRequest> {
         (rfc(), proptest::option::of(title())).prop_map(|(rfc, title)| P2sMethod::Lookup { rfc, title }),
         Just(P2sMethod::List),
     ];
-    (method, host(), port()).prop_map(|(method, host, port)| P2sRequest { method, peer: PeerId { host, port } })
+    (method, host(), port())
+        .prop_map(|(method, host, port)| P2sRequest { method, peer: PeerId { host, port } })
 }
 
 fn record() -> impl Strategy<Value = Record> {
