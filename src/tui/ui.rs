@@ -351,7 +351,7 @@ fn download_row(app: &App, d: &Download, row: Rect, buf: &mut Buffer) {
             Line::raw(stats).render(stats_area, buf);
         }
         DownloadState::Retrying { reason } => Line::from(vec![
-            Span::styled(format!("⟳ {}", d.rfc), Style::new().fg(WARN).bold()),
+            Span::styled(format!("↻ {}", d.rfc), Style::new().fg(WARN).bold()),
             Span::raw(format!(" {reason} — trying the next holder")),
         ])
         .render(row, buf),
