@@ -10,7 +10,7 @@
 //! on return or error, and by a panic hook that restores it before the panic
 //! message is printed, so the message is readable and the shell usable.
 
-use std::io::{Stdout, stdout};
+use std::io::{IsTerminal, Stdout, stdout};
 use std::sync::Once;
 use std::time::{Duration, SystemTime};
 
@@ -44,6 +44,9 @@ struct TerminalGuard {
 
 impl TerminalGuard {
     fn enter() -> anyhow::Result<TerminalGuard> {
+        if !std::io::stdin().is_terminal() || !stdout().is_terminal() {
+            anyhow::bail!("the full-screen UI needs a terminal; run with --headless for line commands");
+        }
         install_panic_hook();
         enable_raw_mode().context("cannot put the terminal in raw mode (no terminal? try --headless)")?;
         let guard = execute!(stdout(), EnterAlternateScreen)
@@ -90,9 +93,20 @@ pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, advertise: bool) 
     let me =
         Me { host: peer.host.clone(), upload_port: peer.upload_addr.port(), server: peer.server.clone() };
     let mut app = App::new(me, peer.library.clone(), SystemTime::now());
-    let mut events = Events::new(events, TICK)?;
-    let mut guard = TerminalGuard::enter()?;
-    let size = guard.terminal.size().context("reading the terminal size")?;
+    // The terminal first: crossterm's event reader needs one to exist.
+    let setup = TerminalGuard::enter().and_then(|guard| {
+        let size = guard.terminal.size().context("reading the terminal size")?;
+        let events = Events::new(events, TICK)?;
+        Ok((events, guard, size))
+    });
+    let (mut events, mut guard, size) = match setup {
+        Ok(setup) => setup,
+        Err(e) => {
+            // No screen to run on: still leave the index politely.
+            peer.shutdown(Duration::from_secs(2)).await;
+            return Err(e);
+        }
+    };
     app.on_resize(size.width, size.height);
     if advertise && let Some(cmd) = app.advertise() {
         send(&peer, &mut app, cmd);

@@ -127,12 +127,10 @@ fn pane<'a>(title: Vec<Span<'a>>, focused: bool) -> Block<'a> {
     }
 }
 
+/// The selected row: reverse video in the focused pane; elsewhere plain
+/// (the `›` marker, where there is one, keeps the place).
 fn selected_style(focused: bool) -> Style {
-    if focused {
-        Style::new().add_modifier(Modifier::REVERSED)
-    } else {
-        Style::new().add_modifier(Modifier::BOLD)
-    }
+    if focused { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() }
 }
 
 fn dim() -> Style {
