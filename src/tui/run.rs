@@ -136,7 +136,9 @@ async fn event_loop(
             },
             None => events.next().await,
         };
-        let mut dirty = on_event(app, peer, event, &mut engine_gone);
+        // The clock first, so that log lines made now carry the time now.
+        let mut dirty = app.on_tick(SystemTime::now());
+        dirty |= on_event(app, peer, event, &mut engine_gone);
         for _ in 0..DRAIN_MAX {
             let Some(ev) = events.try_net() else { break };
             dirty |= on_event(app, peer, Event::Net(ev), &mut engine_gone);
@@ -173,7 +175,8 @@ fn on_event(app: &mut App, peer: &Peer, event: Event, engine_gone: &mut bool) ->
             }
             true
         }
-        Event::Tick => app.on_tick(SystemTime::now()),
+        // The clock was advanced just before; only its effects remain to draw.
+        Event::Tick => false,
         Event::Leave(why) => {
             app.on_net(NetEvent::Notice(format!("leaving: {why}")));
             if let Some(cmd) = app.leave() {
