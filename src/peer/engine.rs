@@ -344,31 +344,25 @@ impl Engine {
     /// Sends one request and waits for its answer. On any failure the
     /// connection is dropped (a reconnect is scheduled) and the reason given.
     async fn request(&mut self, method: P2sMethod) -> Result<P2sResponse, String> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Err(format!("not connected to the index server {}", self.server));
-        };
+        let not_connected = || format!("not connected to the index server {}", self.server);
+        if self.conn.is_none() {
+            return Err(not_connected());
+        }
         let mut out = Vec::new();
         P2sRequest { method, peer: self.me.clone() }.encode(&mut out);
-        let (sent, answer) = {
-            let fut = exchange(conn, &out, self.max_answer_bytes);
-            (out.clone(), tokio::time::timeout(self.request_timeout, fut).await)
-        };
-        self.wire(Direction::Sent, &sent).await;
-        match answer {
+        self.wire(Direction::Sent, &out).await;
+        let Some(conn) = self.conn.as_mut() else { return Err(not_connected()) };
+        let answer = exchange(conn, &out, self.max_answer_bytes);
+        let failure = match tokio::time::timeout(self.request_timeout, answer).await {
             Ok(Ok((resp, raw))) => {
                 self.wire(Direction::Received, &raw).await;
-                Ok(resp)
+                return Ok(resp);
             }
-            Ok(Err(e)) => {
-                self.drop_conn(e.clone()).await;
-                Err(e)
-            }
-            Err(_) => {
-                let e = format!("no answer from the index server within {:?}", self.request_timeout);
-                self.drop_conn(e.clone()).await;
-                Err(e)
-            }
-        }
+            Ok(Err(e)) => e,
+            Err(_) => format!("no answer from the index server within {:?}", self.request_timeout),
+        };
+        self.drop_conn(failure.clone()).await;
+        Err(failure)
     }
 
     async fn on_command(&mut self, cmd: Command) {
