@@ -160,6 +160,7 @@ async fn hostile_peer(
 async fn expect_error(peer: &mut TestPeer, needle: &str) -> String {
     match peer.expect("an error", |e| matches!(e, NetEvent::Error(_))).await {
         NetEvent::Error(e) => {
+            let e = e.to_string();
             assert!(e.contains(needle), "{e}");
             e
         }

@@ -28,7 +28,10 @@ use tracing::{debug, info};
 use super::download::{self, DownloadConfig};
 use super::library::{self, LocalRfc};
 use super::upload::{self, UploadConfig};
-use super::{Command, Direction, DownloadEvent, DownloadId, Holder, Link, NetEvent, Reply, WireMessage};
+use super::{
+    Command, Direction, DownloadEvent, DownloadId, Holder, Link, NetEvent, PeerError, Reply, Request,
+    WireMessage,
+};
 use crate::protocol::response::P2sResponseDecoder;
 use crate::protocol::{Limits, P2sMethod, P2sRequest, P2sResponse, PeerId, RfcNumber, Status};
 
@@ -381,13 +384,13 @@ impl Engine {
                     self.emit(NetEvent::Reply(Reply::Lookup { rfc, status: r.status, records: r.records }))
                         .await
                 }
-                Err(e) => self.emit(NetEvent::Error(format!("LOOKUP RFC {rfc}: {e}"))).await,
+                Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::Lookup(rfc), e))).await,
             },
             Command::List => match self.request(P2sMethod::List).await {
                 Ok(r) => {
                     self.emit(NetEvent::Reply(Reply::List { status: r.status, records: r.records })).await
                 }
-                Err(e) => self.emit(NetEvent::Error(format!("LIST: {e}"))).await,
+                Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::List, e))).await,
             },
             Command::Download { rfc, from } => self.start_download(rfc, from).await,
             Command::Quit => {}
@@ -408,7 +411,7 @@ impl Engine {
                 }
                 Ok(r) => failed.push((rfc, r.status)),
                 Err(e) => {
-                    self.emit(NetEvent::Error(format!("ADD RFC {rfc}: {e}"))).await;
+                    self.emit(NetEvent::Error(PeerError::about(Request::Add(rfc), e))).await;
                     // The connection is gone; the rest would fail the same way,
                     // and reconnecting re-advertises them.
                     self.advertised.extend(rfcs.iter().filter(|r| self.library.contains_key(r)));
@@ -451,7 +454,7 @@ impl Engine {
                 .await
             }
             Err(e) => {
-                self.emit(NetEvent::Error(format!("LOOKUP RFC {rfc}: {e}"))).await;
+                self.emit(NetEvent::Error(PeerError::about(Request::Lookup(rfc), e))).await;
                 return;
             }
         }
@@ -491,7 +494,7 @@ impl Engine {
                 };
                 self.emit(NetEvent::Reply(Reply::Advertised { added, failed })).await;
             }
-            Err(e) => self.emit(NetEvent::Error(format!("ADD RFC {rfc}: {e}"))).await,
+            Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::Add(rfc), e))).await,
         }
     }
 }

@@ -19,7 +19,8 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 use crate::peer::{
-    Command, Direction, DownloadEvent, DownloadId, Holder, Link, LocalRfc, NetEvent, Reply, WireMessage,
+    Command, Direction, DownloadEvent, DownloadId, Holder, Link, LocalRfc, NetEvent, PeerError, Reply,
+    Request, WireMessage,
 };
 use crate::protocol::{Record, RfcNumber, Status};
 
@@ -487,8 +488,9 @@ impl App {
             NetEvent::Reply(reply) => return self.on_reply(reply),
             NetEvent::Error(e) => {
                 self.on_error(&e);
-                self.log_info(LogKind::Error, e.clone());
-                self.notify(e, true);
+                let text = e.to_string();
+                self.log_info(LogKind::Error, text.clone());
+                self.notify(text, true);
             }
             NetEvent::Notice(n) => {
                 self.log_info(LogKind::Info, n.clone());
@@ -567,17 +569,15 @@ impl App {
         None
     }
 
-    /// Errors come as text; those about a pending request also end it.
-    fn on_error(&mut self, e: &str) {
+    /// An error about a pending request also ends it.
+    fn on_error(&mut self, e: &PeerError) {
         if let LookupView::Pending(rfc) = self.lookup
-            && e.starts_with(&format!("LOOKUP RFC {rfc}:"))
+            && e.request == Some(Request::Lookup(rfc))
         {
-            let reason = e.split_once(": ").map_or(e, |(_, r)| r).to_owned();
-            self.lookup = LookupView::Failed { rfc, reason };
+            self.lookup = LookupView::Failed { rfc, reason: e.reason.clone() };
         }
-        if self.index_status == IndexStatus::Loading && e.starts_with("LIST:") {
-            let reason = e.split_once(": ").map_or(e, |(_, r)| r).to_owned();
-            self.index_status = IndexStatus::Failed(reason);
+        if self.index_status == IndexStatus::Loading && e.request == Some(Request::List) {
+            self.index_status = IndexStatus::Failed(e.reason.clone());
         }
     }
 
@@ -967,8 +967,8 @@ pub(crate) mod tests {
         press(&mut app, "/5");
         app.on_key(key(KeyCode::Enter));
         app.on_key(key(KeyCode::Char('r')));
-        app.on_net(NetEvent::Error("LOOKUP RFC 5: not connected".into()));
-        app.on_net(NetEvent::Error("LIST: not connected".into()));
+        app.on_net(NetEvent::Error(PeerError::about(Request::Lookup(RfcNumber(5)), "not connected")));
+        app.on_net(NetEvent::Error(PeerError::about(Request::List, "not connected")));
         assert_eq!(app.lookup, LookupView::Failed { rfc: RfcNumber(5), reason: "not connected".into() });
         assert_eq!(app.index_status, IndexStatus::Failed("not connected".into()));
         assert!(app.toast.as_ref().unwrap().error);

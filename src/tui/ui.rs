@@ -716,9 +716,10 @@ mod tests {
             reason: reason.into(),
             retry_in: Some(Duration::from_millis(400)),
         });
-        app.on_net(NetEvent::Error(
-            "LOOKUP RFC 8999: not connected to the index server 127.0.0.1:7734".into(),
-        ));
+        app.on_net(NetEvent::Error(crate::peer::PeerError::about(
+            crate::peer::Request::Lookup(RfcNumber(8999)),
+            "not connected to the index server 127.0.0.1:7734",
+        )));
         let failed = DownloadEvent::Failed {
             rfc: RfcNumber(8650),
             reason: "hostC:40777: answered 404 Not Found".into(),
