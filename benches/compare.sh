@@ -137,9 +137,20 @@ if [ "$SKIP_SCALE" != 1 ]; then
       lg "rep=$rep;scale" "${P2[@]}" --scenario lookup --conns 1 --depth 1 --k $k --server-pid "$SERVER_PID"
     done
   done
-  lg "mem=idle" "${P2[@]}" --scenario idle --conns 10000 --k 0 --warmup 8 --duration 2 --server-pid "$SERVER_PID"
-  lg "mem=records" "${P2[@]}" --scenario idle --conns 1 --k 1000000 --title-len 40 --warmup 1 --duration 1 \
-    --server-pid "$SERVER_PID"
+  # Memory on fresh servers, so that no earlier run's freed memory hides
+  # what these cost.
+  fresh() { # fresh PORT: a new quiet server; sets FRESH_PID
+    "$BIN" server --quiet --bind 127.0.0.1 --port "$1" 2>/dev/null &
+    FRESH_PID=$!; PIDS+=("$FRESH_PID"); sleep 0.5
+  }
+  fresh $((P2PCI_PORT + 10))
+  lg "mem=idle" --proto p2pci --target "127.0.0.1:$((P2PCI_PORT + 10))" --scenario idle --conns 10000 --k 0 \
+    --warmup 8 --duration 2 --server-pid "$FRESH_PID"
+  kill "$FRESH_PID"
+  fresh $((P2PCI_PORT + 11))
+  lg "mem=records" --proto p2pci --target "127.0.0.1:$((P2PCI_PORT + 11))" --scenario idle --conns 1 --k 1000000 \
+    --title-len 40 --warmup 1 --duration 1 --server-pid "$FRESH_PID"
+  kill "$FRESH_PID"
 fi
 PEER_AFTER_KB=$(awk '/VmRSS/ {print $2}' "/proc/$PEER_PID/status")
 echo "{\"peer_idle_kb\":$PEER_IDLE_KB,\"peer_after_kb\":$PEER_AFTER_KB,\"small_file\":$SMALL}" >> "$RESULTS"

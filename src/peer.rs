@@ -110,6 +110,46 @@ pub enum Reply {
     },
 }
 
+/// A server request, as named in an error about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Add(RfcNumber),
+    Lookup(RfcNumber),
+    List,
+}
+
+/// Something that went wrong, and which request it was about (if any), so a
+/// front end can end that request's pending state without reading the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerError {
+    pub request: Option<Request>,
+    pub reason: String,
+}
+
+impl PeerError {
+    pub fn about(request: Request, reason: impl Into<String>) -> Self {
+        PeerError { request: Some(request), reason: reason.into() }
+    }
+}
+
+impl From<&str> for PeerError {
+    fn from(reason: &str) -> Self {
+        PeerError { request: None, reason: reason.to_owned() }
+    }
+}
+
+impl std::fmt::Display for PeerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.request {
+            Some(Request::Add(rfc)) => write!(f, "ADD RFC {rfc}: "),
+            Some(Request::Lookup(rfc)) => write!(f, "LOOKUP RFC {rfc}: "),
+            Some(Request::List) => write!(f, "LIST: "),
+            None => Ok(()),
+        }?;
+        f.write_str(&self.reason)
+    }
+}
+
 /// Identifies one download across its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DownloadId(pub u64);
@@ -146,7 +186,7 @@ pub enum NetEvent {
     Reply(Reply),
     /// A request could not be made (not connected, connection broke, bad
     /// answer), or a command could not be carried out.
-    Error(String),
+    Error(PeerError),
     /// Something worth a line in the log that is not a protocol message.
     Notice(String),
     /// The local RFCs changed (a download landed); the new full list.

@@ -200,6 +200,12 @@ impl Connection {
                     let _ = self.flush(&mut stream, &mut out).await;
                     return;
                 }
+                // Pipelined requests are answered together, but the answers
+                // pending at once stay bounded: many LOOKUPs of a popular RFC
+                // in one read would otherwise pile up here.
+                if out.len() >= FLUSH_AT && self.flush(&mut stream, &mut out).await.is_err() {
+                    return;
+                }
             }
             if self.flush(&mut stream, &mut out).await.is_err() {
                 return;

@@ -1,12 +1,28 @@
-//! The full-screen peer (being built; see issue 4). Until it lands, the peer
-//! runs headless.
+//! The full-screen peer: a terminal UI over the peer engine.
+//!
+//! Built as the ratatui "event-driven async" shape, split so that the parts
+//! that decide things are plain functions with no terminal behind them:
+//!
+//! * [`app`] — the state, and `on_key` / `on_net`, which turn a key or an
+//!   engine event into state changes and at most one [`crate::peer::Command`];
+//! * [`ui`] — drawing, a pure function of the state (snapshot-tested);
+//! * [`event`] — keys, engine events, a tick and signals merged into one enum;
+//! * [`mod@run`] — terminal setup and restore, and the loop that ties them.
+//!
+//! The engine does all network I/O in its own tasks; this side only sends
+//! commands (never blocking) and folds in the events that come back.
+
+pub mod app;
+pub mod event;
+pub mod run;
+pub mod ui;
 
 use tokio::sync::mpsc;
 
 use crate::peer::{NetEvent, Peer};
 
-/// Runs the full-screen UI.
+/// Runs the full-screen UI until the user leaves; the terminal is restored
+/// on every way out, panics included.
 pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, advertise: bool) -> anyhow::Result<()> {
-    eprintln!("p2pci: the full-screen UI is not built yet; running headless");
-    crate::headless::run(peer, events, advertise).await
+    run::run(peer, events, advertise).await
 }

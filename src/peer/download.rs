@@ -6,8 +6,10 @@
 //! file deletes itself when dropped, so a failed, cut or cancelled transfer
 //! (an aborted task drops its future) leaves nothing behind.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::BytesMut;
@@ -32,7 +34,18 @@ pub struct DownloadConfig {
     pub connect_timeout: Duration,
     /// Longest wait for the next bytes (head or body) before giving up.
     pub idle_timeout: Duration,
+    /// Largest file accepted; a bigger Content-Length is refused before a
+    /// byte is written, so a hostile uploader cannot fill the disk.
+    pub max_size: u64,
+    /// Longest wait for the system resolver.
+    pub resolve_timeout: Duration,
+    /// Names the resolver did not know, and when: a made-up demo name
+    /// (`hostA`) can cost a resolver timeout, which we pay once, not per GET.
+    unresolvable: Arc<Mutex<HashMap<String, Instant>>>,
 }
+
+/// How long a name that did not resolve goes straight to the loopback.
+const UNRESOLVABLE_FOR: Duration = Duration::from_secs(60);
 
 impl DownloadConfig {
     pub fn new(dir: PathBuf, host: String, os: String) -> Self {
@@ -43,6 +56,9 @@ impl DownloadConfig {
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
+            max_size: 256 * 1024 * 1024,
+            resolve_timeout: Duration::from_secs(2),
+            unresolvable: Arc::default(),
         }
     }
 }
@@ -106,11 +122,21 @@ pub async fn run(
 
 /// Resolves a holder's hostname; a name the resolver does not know falls
 /// back to the loopback address (PROTOCOL.md, Hostnames), which is said.
-async fn resolve(from: &Holder, report: &Reporter<'_>) -> SocketAddr {
-    if let Ok(mut addrs) = tokio::net::lookup_host((from.host.as_str(), from.port)).await
-        && let Some(addr) = addrs.next()
-    {
-        return addr;
+async fn resolve(from: &Holder, config: &DownloadConfig, report: &Reporter<'_>) -> SocketAddr {
+    let known_bad = {
+        let mut bad = config.unresolvable.lock().unwrap_or_else(|p| p.into_inner());
+        bad.retain(|_, since| since.elapsed() < UNRESOLVABLE_FOR);
+        bad.contains_key(&from.host)
+    };
+    if !known_bad {
+        let lookup = tokio::net::lookup_host((from.host.as_str(), from.port));
+        if let Ok(Ok(mut addrs)) = tokio::time::timeout(config.resolve_timeout, lookup).await
+            && let Some(addr) = addrs.next()
+        {
+            return addr;
+        }
+        let mut bad = config.unresolvable.lock().unwrap_or_else(|p| p.into_inner());
+        bad.insert(from.host.clone(), Instant::now());
     }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, from.port));
     report.send(NetEvent::Notice(format!("{} does not resolve; trying {addr}", from.host))).await;
@@ -123,7 +149,7 @@ async fn fetch(
     config: &DownloadConfig,
     report: &Reporter<'_>,
 ) -> Result<LocalRfc, String> {
-    let addr = resolve(from, report).await;
+    let addr = resolve(from, config, report).await;
     let mut stream = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("cannot connect to {addr}: {e}")),
@@ -156,6 +182,9 @@ async fn fetch(
         return Err(format!("answered {}", head.status));
     }
     let total = head.content_length.unwrap_or(0);
+    if total > config.max_size {
+        return Err(format!("announced {total} bytes, more than the {} accepted", config.max_size));
+    }
     receive_body(rfc, total, buf, &mut stream, config, report).await
 }
 

@@ -28,7 +28,10 @@ use tracing::{debug, info};
 use super::download::{self, DownloadConfig};
 use super::library::{self, LocalRfc};
 use super::upload::{self, UploadConfig};
-use super::{Command, Direction, DownloadEvent, DownloadId, Holder, Link, NetEvent, Reply, WireMessage};
+use super::{
+    Command, Direction, DownloadEvent, DownloadId, Holder, Link, NetEvent, PeerError, Reply, Request,
+    WireMessage,
+};
 use crate::protocol::response::P2sResponseDecoder;
 use crate::protocol::{Limits, P2sMethod, P2sRequest, P2sResponse, PeerId, RfcNumber, Status};
 
@@ -57,6 +60,13 @@ pub struct PeerConfig {
     /// A GET must arrive whole within this time.
     pub upload_request_timeout: Duration,
     pub upload_max_connections: usize,
+    /// Longest an upload waits for the downloader to take more bytes.
+    pub upload_send_timeout: Duration,
+    /// Most record lines accepted in one server answer; a longer one (say, a
+    /// LIST that never ends) is refused and the connection dropped.
+    pub max_answer_records: usize,
+    /// Most bytes accepted in one server answer, likewise.
+    pub max_answer_bytes: usize,
     /// Capacity of the event channel to the front end.
     pub event_capacity: usize,
 }
@@ -76,6 +86,9 @@ impl PeerConfig {
             max_backoff: Duration::from_secs(5),
             upload_request_timeout: Duration::from_secs(10),
             upload_max_connections: 1024,
+            upload_send_timeout: Duration::from_secs(30),
+            max_answer_records: 1_000_000,
+            max_answer_bytes: 256 * 1024 * 1024,
             event_capacity: 4096,
         }
     }
@@ -133,6 +146,7 @@ impl Peer {
         up.limits = config.limits;
         up.request_timeout = config.upload_request_timeout;
         up.max_connections = config.upload_max_connections;
+        up.send_timeout = config.upload_send_timeout;
         tasks.spawn(upload::run(listener, up, Some(events_tx.clone()), shutdown.clone()));
 
         let engine = Engine::new(&config, upload_addr.port(), lib.clone(), events_tx, shutdown.clone());
@@ -194,6 +208,8 @@ struct Engine {
     request_timeout: Duration,
     max_backoff: Duration,
     limits: Limits,
+    max_answer_records: usize,
+    max_answer_bytes: usize,
     events: mpsc::Sender<NetEvent>,
     shutdown: CancellationToken,
     conn: Option<ServerConn>,
@@ -230,6 +246,8 @@ impl Engine {
             request_timeout: config.request_timeout,
             max_backoff: config.max_backoff,
             limits: config.limits,
+            max_answer_records: config.max_answer_records,
+            max_answer_bytes: config.max_answer_bytes,
             events,
             shutdown,
             conn: None,
@@ -293,7 +311,7 @@ impl Engine {
         match attempt {
             Ok(Ok(stream)) => {
                 let _ = stream.set_nodelay(true);
-                let decoder = P2sResponseDecoder::new(self.limits.max_line, usize::MAX);
+                let decoder = P2sResponseDecoder::new(self.limits.max_line, self.max_answer_records);
                 self.conn = Some(ServerConn { stream, buf: BytesMut::with_capacity(16 * 1024), decoder });
                 self.backoff = MIN_BACKOFF;
                 info!(server = %self.server, "connected");
@@ -329,31 +347,25 @@ impl Engine {
     /// Sends one request and waits for its answer. On any failure the
     /// connection is dropped (a reconnect is scheduled) and the reason given.
     async fn request(&mut self, method: P2sMethod) -> Result<P2sResponse, String> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Err(format!("not connected to the index server {}", self.server));
-        };
+        let not_connected = || format!("not connected to the index server {}", self.server);
+        if self.conn.is_none() {
+            return Err(not_connected());
+        }
         let mut out = Vec::new();
         P2sRequest { method, peer: self.me.clone() }.encode(&mut out);
-        let (sent, answer) = {
-            let fut = exchange(conn, &out);
-            (out.clone(), tokio::time::timeout(self.request_timeout, fut).await)
-        };
-        self.wire(Direction::Sent, &sent).await;
-        match answer {
+        self.wire(Direction::Sent, &out).await;
+        let Some(conn) = self.conn.as_mut() else { return Err(not_connected()) };
+        let answer = exchange(conn, &out, self.max_answer_bytes);
+        let failure = match tokio::time::timeout(self.request_timeout, answer).await {
             Ok(Ok((resp, raw))) => {
                 self.wire(Direction::Received, &raw).await;
-                Ok(resp)
+                return Ok(resp);
             }
-            Ok(Err(e)) => {
-                self.drop_conn(e.clone()).await;
-                Err(e)
-            }
-            Err(_) => {
-                let e = format!("no answer from the index server within {:?}", self.request_timeout);
-                self.drop_conn(e.clone()).await;
-                Err(e)
-            }
-        }
+            Ok(Err(e)) => e,
+            Err(_) => format!("no answer from the index server within {:?}", self.request_timeout),
+        };
+        self.drop_conn(failure.clone()).await;
+        Err(failure)
     }
 
     async fn on_command(&mut self, cmd: Command) {
@@ -372,13 +384,13 @@ impl Engine {
                     self.emit(NetEvent::Reply(Reply::Lookup { rfc, status: r.status, records: r.records }))
                         .await
                 }
-                Err(e) => self.emit(NetEvent::Error(format!("LOOKUP RFC {rfc}: {e}"))).await,
+                Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::Lookup(rfc), e))).await,
             },
             Command::List => match self.request(P2sMethod::List).await {
                 Ok(r) => {
                     self.emit(NetEvent::Reply(Reply::List { status: r.status, records: r.records })).await
                 }
-                Err(e) => self.emit(NetEvent::Error(format!("LIST: {e}"))).await,
+                Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::List, e))).await,
             },
             Command::Download { rfc, from } => self.start_download(rfc, from).await,
             Command::Quit => {}
@@ -399,7 +411,7 @@ impl Engine {
                 }
                 Ok(r) => failed.push((rfc, r.status)),
                 Err(e) => {
-                    self.emit(NetEvent::Error(format!("ADD RFC {rfc}: {e}"))).await;
+                    self.emit(NetEvent::Error(PeerError::about(Request::Add(rfc), e))).await;
                     // The connection is gone; the rest would fail the same way,
                     // and reconnecting re-advertises them.
                     self.advertised.extend(rfcs.iter().filter(|r| self.library.contains_key(r)));
@@ -442,7 +454,7 @@ impl Engine {
                 .await
             }
             Err(e) => {
-                self.emit(NetEvent::Error(format!("LOOKUP RFC {rfc}: {e}"))).await;
+                self.emit(NetEvent::Error(PeerError::about(Request::Lookup(rfc), e))).await;
                 return;
             }
         }
@@ -482,7 +494,7 @@ impl Engine {
                 };
                 self.emit(NetEvent::Reply(Reply::Advertised { added, failed })).await;
             }
-            Err(e) => self.emit(NetEvent::Error(format!("ADD RFC {rfc}: {e}"))).await,
+            Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::Add(rfc), e))).await,
         }
     }
 }
@@ -501,9 +513,13 @@ async fn watch(conn: &mut Option<ServerConn>) -> String {
     }
 }
 
-/// Writes one request and reads exactly one response; returns it and its raw
-/// bytes (for the log).
-async fn exchange(conn: &mut ServerConn, request: &[u8]) -> Result<(P2sResponse, Vec<u8>), String> {
+/// Writes one request and reads exactly one response of at most
+/// `max_bytes`; returns it and its raw bytes (for the log).
+async fn exchange(
+    conn: &mut ServerConn,
+    request: &[u8],
+    max_bytes: usize,
+) -> Result<(P2sResponse, Vec<u8>), String> {
     conn.stream.write_all(request).await.map_err(|e| format!("lost the index server: {e}"))?;
     let mut raw = Vec::new();
     loop {
@@ -513,6 +529,9 @@ async fn exchange(conn: &mut ServerConn, request: &[u8]) -> Result<(P2sResponse,
         let _ = conn.buf.split_to(used);
         if let Some(resp) = resp {
             return Ok((resp, raw));
+        }
+        if raw.len() > max_bytes {
+            return Err(format!("bad answer from the index server: longer than {max_bytes} bytes"));
         }
         match conn.stream.read_buf(&mut conn.buf).await {
             Ok(0) => return Err("the index server closed the connection".into()),

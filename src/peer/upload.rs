@@ -40,6 +40,9 @@ pub struct UploadConfig {
     pub request_timeout: Duration,
     /// Connections served at once; more are closed at once.
     pub max_connections: usize,
+    /// Longest a write may wait for the downloader to take more bytes; a
+    /// downloader that stops reading would otherwise hold its slot forever.
+    pub send_timeout: Duration,
 }
 
 impl UploadConfig {
@@ -50,6 +53,7 @@ impl UploadConfig {
             limits: Limits::default(),
             request_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -168,7 +172,7 @@ async fn serve(
         let mut out = Vec::new();
         GetResponseHead::error(status).encode(&mut out);
         wire(events, Direction::Sent, addr, &out).await;
-        let _ = stream.write_all(&out).await;
+        let _ = tokio::time::timeout(config.send_timeout, stream.write_all(&out)).await;
     }
     let _ = stream.shutdown().await;
     emit(events, NetEvent::Uploaded { to: addr, rfc, status, bytes }).await;
@@ -195,8 +199,10 @@ async fn send_file(
     let mut out = Vec::with_capacity(256);
     GetResponseHead::ok(SystemTime::now(), &config.os, modified, len).encode(&mut out);
     wire(events, Direction::Sent, addr, &out).await;
-    // Exactly `len` bytes: a file that grew since is cut at its announced size.
-    Ok(body::send(stream, &out, file, len).await.unwrap_or(0))
+    // Exactly `len` bytes: a file that grew since is cut at its announced
+    // size. Each write must make progress within `send_timeout`, or the
+    // transfer ends short (the downloader sees fewer than Content-Length bytes).
+    Ok(body::send(stream, &out, file, len, config.send_timeout).await)
 }
 
 #[cfg(target_os = "linux")]
@@ -204,52 +210,76 @@ mod body {
     use std::fs::File;
     use std::io;
     use std::os::fd::AsRawFd;
+    use std::time::Duration;
 
     use tokio::io::Interest;
     use tokio::net::TcpStream;
+    use tracing::debug;
 
     /// Sends `head`, then the first `len` bytes of `file`; returns the body
-    /// bytes sent (fewer if the file shrank meanwhile).
-    pub async fn send(stream: &mut TcpStream, head: &[u8], file: File, len: u64) -> io::Result<u64> {
+    /// bytes sent (fewer if the file shrank, the downloader went away or
+    /// took nothing for `idle`).
+    pub async fn send(stream: &mut TcpStream, head: &[u8], file: File, len: u64, idle: Duration) -> u64 {
         let mut at = 0;
         while at < head.len() {
             let more = if len > 0 { libc::MSG_MORE } else { 0 };
-            at += retry(stream, || {
+            let res = retry(stream, idle, || {
                 let rest = &head[at..];
                 // SAFETY: the socket is open for the call and `rest` is a
                 // live buffer of the length passed.
                 let n = unsafe {
-                    libc::send(stream.as_raw_fd(), rest.as_ptr().cast(), rest.len(), more | libc::MSG_NOSIGNAL)
+                    libc::send(
+                        stream.as_raw_fd(),
+                        rest.as_ptr().cast(),
+                        rest.len(),
+                        more | libc::MSG_NOSIGNAL,
+                    )
                 };
                 if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
             })
-            .await?;
+            .await;
+            match res {
+                Ok(n) if n > 0 => at += n,
+                _ => return 0,
+            }
         }
         let mut offset: libc::off_t = 0;
         let mut sent = 0u64;
         while sent < len {
             // At most 1 GiB per call (the kernel caps a call near 2 GiB).
             let chunk = (len - sent).min(1 << 30) as usize;
-            let n = retry(stream, || {
+            let res = retry(stream, idle, || {
                 // SAFETY: both descriptors are open for the call, and
                 // `offset` is a live local the kernel advances.
                 let n = unsafe { libc::sendfile(stream.as_raw_fd(), file.as_raw_fd(), &mut offset, chunk) };
                 if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
             })
-            .await?;
-            if n == 0 {
-                break;
+            .await;
+            match res {
+                Ok(n) if n > 0 => sent += n as u64,
+                Ok(_) => break,
+                Err(e) => {
+                    debug!("upload ended short: {e}");
+                    break;
+                }
             }
-            sent += n as u64;
         }
-        Ok(sent)
+        sent
     }
 
     /// Runs a non-blocking socket call until it does not say "would block",
-    /// waiting for writability in between (tokio keeps the readiness right).
-    async fn retry(stream: &TcpStream, mut call: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+    /// waiting (at most `idle` each time) for writability in between; tokio
+    /// keeps the readiness right.
+    async fn retry(
+        stream: &TcpStream,
+        idle: Duration,
+        mut call: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
         loop {
-            stream.writable().await?;
+            match tokio::time::timeout(idle, stream.writable()).await {
+                Ok(r) => r?,
+                Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "downloader took nothing")),
+            }
             match stream.try_io(Interest::WRITABLE, &mut call) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 r => return r,
@@ -261,15 +291,40 @@ mod body {
 #[cfg(not(target_os = "linux"))]
 mod body {
     use std::fs::File;
-    use std::io;
+    use std::time::Duration;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
+    use tracing::debug;
 
-    pub async fn send(stream: &mut TcpStream, head: &[u8], file: File, len: u64) -> io::Result<u64> {
-        stream.write_all(head).await?;
+    pub async fn send(stream: &mut TcpStream, head: &[u8], file: File, len: u64, idle: Duration) -> u64 {
+        if !matches!(tokio::time::timeout(idle, stream.write_all(head)).await, Ok(Ok(()))) {
+            return 0;
+        }
         let file = tokio::fs::File::from_std(file).take(len);
-        let mut body = tokio::io::BufReader::with_capacity(128 * 1024, file);
-        tokio::io::copy_buf(&mut body, stream).await
+        let body = tokio::io::BufReader::with_capacity(128 * 1024, file);
+        send_body(body, stream, idle).await
+    }
+
+    /// Copies the body; each write must make progress within `idle`.
+    async fn send_body(mut body: impl AsyncBufRead + Unpin, stream: &mut TcpStream, idle: Duration) -> u64 {
+        let mut sent = 0u64;
+        loop {
+            let chunk = match body.fill_buf().await {
+                Ok(chunk) if !chunk.is_empty() => chunk,
+                _ => return sent,
+            };
+            match tokio::time::timeout(idle, stream.write(chunk)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    body.consume(n);
+                    sent += n as u64;
+                }
+                Ok(_) => return sent,
+                Err(_) => {
+                    debug!("downloader took nothing for {idle:?}; giving up");
+                    return sent;
+                }
+            }
+        }
     }
 }

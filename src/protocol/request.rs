@@ -207,16 +207,18 @@ fn text(bytes: &[u8]) -> Result<&str, RequestError> {
     Ok(s)
 }
 
-/// Splits a request line into its tokens after checking the version, which
-/// is judged first: a request from another version may use methods we do not
-/// know, and deserves 505 rather than 400.
-fn request_line(start: &[u8]) -> Result<Tokens<'_>, RequestError> {
+/// Splits a request line into its method and all its tokens after checking
+/// the version, which is judged first: a request from another version may
+/// use methods we do not know, and deserves 505 rather than 400.
+fn request_line(start: &[u8]) -> Result<(&str, Tokens<'_>), RequestError> {
     let line = text(start).map_err(|_| RequestError::RequestLine)?;
     let tokens = Tokens::split(line);
-    let version = tokens.last().ok_or(RequestError::RequestLine)?;
+    let (Some(&method), Some(&version)) = (tokens.first(), tokens.last()) else {
+        return Err(RequestError::RequestLine);
+    };
     match check_version(version) {
-        VersionCheck::Supported => Ok(tokens),
-        VersionCheck::Unsupported => Err(RequestError::Version((*version).to_owned())),
+        VersionCheck::Supported => Ok((method, tokens)),
+        VersionCheck::Unsupported => Err(RequestError::Version(version.to_owned())),
         VersionCheck::Malformed => Err(RequestError::RequestLine),
     }
 }
@@ -263,13 +265,13 @@ fn rfc_target(tokens: &[&str]) -> Result<RfcNumber, RequestError> {
 impl P2sRequest {
     /// Gives a framed head its meaning as a P2S request.
     pub fn from_head(head: &Head<'_>) -> Result<P2sRequest, RequestError> {
-        let tokens = request_line(head.start)?;
-        let method = match tokens[0] {
+        let (name, tokens) = request_line(head.start)?;
+        let method = match name {
             "ADD" | "LOOKUP" => {
                 let rfc = rfc_target(&tokens)?;
                 let h = Headers::parse(&head.headers)?;
                 let peer = h.peer()?;
-                let method = if tokens[0] == "ADD" {
+                let method = if name == "ADD" {
                     let title = h.title.ok_or(RequestError::MissingHeader("Title"))?;
                     if title.is_empty() {
                         return Err(RequestError::BadHeader("Title"));
@@ -322,9 +324,9 @@ impl P2sRequest {
 impl GetRequest {
     /// Gives a framed head its meaning as a GET request.
     pub fn from_head(head: &Head<'_>) -> Result<GetRequest, RequestError> {
-        let tokens = request_line(head.start)?;
-        if tokens[0] != "GET" {
-            return Err(RequestError::Method(tokens[0].to_owned()));
+        let (name, tokens) = request_line(head.start)?;
+        if name != "GET" {
+            return Err(RequestError::Method(name.to_owned()));
         }
         let rfc = rfc_target(&tokens)?;
         let h = Headers::parse(&head.headers)?;

@@ -269,3 +269,121 @@ pub fn list(host: &str, port: u16) -> String {
 pub fn rec(rfc: u32, title: &str, host: &str, port: u16) -> Record {
     Record { rfc: RfcNumber(rfc), title: title.into(), host: host.into(), port }
 }
+
+/// Raises this process's open-file soft limit to its hard limit (children
+/// inherit it); returns the new soft limit.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                lim = want;
+            }
+        }
+        lim.rlim_cur
+    }
+}
+
+/// The real `p2pci` binary.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_p2pci")
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped.
+pub struct Child(pub std::process::Child);
+
+impl Child {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL, as a crash would; waits for the process to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The index server as a child process of the real binary (quiet, logging
+/// only warnings), on 127.0.0.1 and `port` (0: any free port).
+pub struct ChildServer {
+    pub addr: SocketAddr,
+    pub child: Child,
+}
+
+impl ChildServer {
+    pub fn spawn(port: u16, extra: &[&str]) -> ChildServer {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut cmd = Command::new(binary());
+        cmd.args(["server", "--bind", "127.0.0.1", "--port", &port.to_string(), "--quiet"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = Child(cmd.spawn().expect("spawn the server"));
+        let stderr = child.0.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the address, then keeps draining so the child never blocks.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("p2pci server listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr.trim().to_owned());
+                } else if tx.is_none() && !line.contains("refused") {
+                    eprintln!("[server] {line}");
+                }
+            }
+        });
+        let addr = rx.recv_timeout(WAIT).expect("server printed its address");
+        ChildServer { addr: addr.parse().unwrap(), child }
+    }
+
+    /// Restarts on the same port after a kill (retrying while the port is
+    /// still in use for a moment).
+    pub fn respawn(port: u16, extra: &[&str]) -> ChildServer {
+        let start = std::time::Instant::now();
+        loop {
+            let attempt = std::panic::catch_unwind(|| ChildServer::spawn(port, extra));
+            match attempt {
+                Ok(s) => return s,
+                Err(e) if start.elapsed() > WAIT => std::panic::resume_unwind(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+}
+
+/// Every record the server at `addr` lists, through a fresh connection.
+pub async fn list_of(addr: SocketAddr) -> Vec<Record> {
+    let mut c = Raw::connect(addr).await;
+    c.send(list("observer", 1)).await;
+    c.response().await.records
+}
+
+/// Files in `dir` whose names end in `.part` (leftovers of a download).
+pub fn partial_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(".part"))
+                .collect()
+        })
+        .unwrap_or_default()
+}

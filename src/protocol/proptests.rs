@@ -1,0 +1,162 @@
+//! Property tests: whatever we encode parses back to itself, at any split of
+//! the bytes, and no input makes a parser panic or misreport what it used.
+
+use proptest::prelude::*;
+
+use super::head::{Limits, parse_head};
+use super::request::{GetRequest, P2sMethod, P2sRequest, PeerId, RfcNumber};
+use super::response::{GetResponseHead, P2sResponse, P2sResponseDecoder, Record};
+use super::status::Status;
+
+fn host() -> impl Strategy<Value = String> {
+    // One token, no blanks: any printable non-space text, including Unicode.
+    "[a-zA-Z0-9.\\-_:\\[\\]éß☃]{1,40}"
+}
+
+fn title() -> impl Strategy<Value = String> {
+    // Any character but CR and LF, and no blanks at either end (they are trimmed).
+    "[^\r\n \t]([^\r\n]{0,60}[^\r\n \t])?"
+}
+
+fn rfc() -> impl Strategy<Value = RfcNumber> {
+    any::<u32>().prop_map(RfcNumber)
+}
+
+fn port() -> impl Strategy<Value = u16> {
+    1..=u16::MAX
+}
+
+fn p2s_request() -> impl Strategy<Value = P2sRequest> {
+    let method = prop_oneof![
+        (rfc(), title()).prop_map(|(rfc, title)| P2sMethod::Add { rfc, title }),
+        (rfc(), proptest::option::of(title())).prop_map(|(rfc, title)| P2sMethod::Lookup { rfc, title }),
+        Just(P2sMethod::List),
+    ];
+    (method, host(), port())
+        .prop_map(|(method, host, port)| P2sRequest { method, peer: PeerId { host, port } })
+}
+
+fn record() -> impl Strategy<Value = Record> {
+    (rfc(), title(), host(), port()).prop_map(|(rfc, title, host, port)| Record { rfc, title, host, port })
+}
+
+fn status() -> impl Strategy<Value = Status> {
+    proptest::sample::select(Status::ALL.to_vec())
+}
+
+/// Feeds `wire` to the head parser in pieces of `chunk` bytes, as a socket
+/// might deliver it, and returns every head's meaning in order.
+fn parse_all<T>(wire: &[u8], chunk: usize, mut meaning: impl FnMut(&super::Head<'_>) -> T) -> Vec<T> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    for piece in wire.chunks(chunk.max(1)) {
+        buf.extend_from_slice(piece);
+        while let Some((head, used)) = parse_head(&buf, &Limits::default()).unwrap() {
+            out.push(meaning(&head));
+            buf.drain(..used);
+        }
+    }
+    assert!(buf.is_empty());
+    out
+}
+
+proptest! {
+    #[test]
+    fn p2s_requests_round_trip(reqs in proptest::collection::vec(p2s_request(), 1..5), chunk in 1usize..64) {
+        let mut wire = Vec::new();
+        for r in &reqs {
+            r.encode(&mut wire);
+        }
+        let got = parse_all(&wire, chunk, |h| P2sRequest::from_head(h).unwrap());
+        prop_assert_eq!(got, reqs);
+    }
+
+    #[test]
+    fn get_requests_round_trip(rfc in rfc(), host in host(), os in proptest::option::of(title()), chunk in 1usize..64) {
+        let req = GetRequest { rfc, host, os };
+        let mut wire = Vec::new();
+        req.encode(&mut wire);
+        let got = parse_all(&wire, chunk, |h| GetRequest::from_head(h).unwrap());
+        prop_assert_eq!(got, vec![req]);
+    }
+
+    #[test]
+    fn p2s_responses_round_trip(
+        resps in proptest::collection::vec((status(), proptest::collection::vec(record(), 0..6)), 1..4),
+        chunk in 1usize..128,
+    ) {
+        let resps: Vec<P2sResponse> = resps.into_iter().map(|(status, records)| P2sResponse { status, records }).collect();
+        let mut wire = Vec::new();
+        for r in &resps {
+            r.encode(&mut wire);
+        }
+        let mut dec = P2sResponseDecoder::default();
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for piece in wire.chunks(chunk) {
+            buf.extend_from_slice(piece);
+            loop {
+                let (used, r) = dec.decode(&buf).unwrap();
+                buf.drain(..used);
+                match r { Some(r) => got.push(r), None => break }
+            }
+        }
+        prop_assert_eq!(got, resps);
+    }
+
+    #[test]
+    fn get_response_heads_round_trip(status in status(), secs in 0u64..4_000_000_000, os in title(), len in any::<u64>()) {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let head = if status == Status::Ok { GetResponseHead::ok(t, &os, t, len) } else { GetResponseHead::error(status) };
+        let mut wire = Vec::new();
+        head.encode(&mut wire);
+        let (framed, used) = parse_head(&wire, &Limits::default()).unwrap().unwrap();
+        prop_assert_eq!(used, wire.len());
+        prop_assert_eq!(GetResponseHead::from_head(&framed).unwrap(), head);
+    }
+
+    /// Arbitrary bytes: no panic, and a framed head never claims more bytes
+    /// than it was given or more than the limit allows.
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let limits = Limits { max_line: 64, max_head: 256, max_headers: 8 };
+        if let Ok(Some((head, used))) = parse_head(&bytes, &limits) {
+            prop_assert!(used <= bytes.len() && used <= limits.max_head);
+            prop_assert!(head.headers.len() <= limits.max_headers);
+            let _ = P2sRequest::from_head(&head);
+            let _ = GetRequest::from_head(&head);
+            let _ = GetResponseHead::from_head(&head);
+        }
+        let mut dec = P2sResponseDecoder::new(64, 100);
+        if let Ok((used, _)) = dec.decode(&bytes) {
+            prop_assert!(used <= bytes.len());
+        }
+    }
+
+    /// Request-shaped text with random tokens: parsing either succeeds and
+    /// re-encodes to an equivalent request, or fails with 400 or 505.
+    #[test]
+    fn request_shaped_text(
+        method in "(ADD|LOOKUP|LIST|GET|add|FOO)",
+        target in "(RFC|ALL|rfc)",
+        number in "([0-9]{1,12}|-1|x|)",
+        version in "(P2P-CI/1\\.0|P2P-CI/[0-9]\\.[0-9]|HTTP/1\\.1|P2P-CI/x)",
+        headers in proptest::collection::vec(("(Host|Port|Title|OS|X)", "[ -~]{0,12}"), 0..5),
+    ) {
+        let mut text = format!("{method} {target} {number} {version}\r\n");
+        for (n, v) in &headers {
+            text += &format!("{n}: {v}\r\n");
+        }
+        text += "\r\n";
+        let (head, _) = parse_head(text.as_bytes(), &Limits::default()).unwrap().unwrap();
+        match P2sRequest::from_head(&head) {
+            Ok(req) => {
+                let mut wire = Vec::new();
+                req.encode(&mut wire);
+                let (again, _) = parse_head(&wire, &Limits::default()).unwrap().unwrap();
+                prop_assert_eq!(P2sRequest::from_head(&again).unwrap(), req);
+            }
+            Err(e) => prop_assert!(matches!(e.status().code(), 400 | 505)),
+        }
+    }
+}

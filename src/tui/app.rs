@@ -1,0 +1,1082 @@
+//! The state of the full-screen peer, and the two functions that change it.
+//!
+//! [`App::on_key`] turns a key into state changes and, at most, one
+//! [`Command`] for the engine; [`App::on_net`] folds one [`NetEvent`] into the
+//! state. Both are plain synchronous functions with no terminal, socket or
+//! clock behind them: the loop in [`super::run`] feeds them, and the tests
+//! drive them with key sequences and hand-made events. Time enters only
+//! through [`App::on_tick`] (and the `at` of each [`WireMessage`]), so what is
+//! drawn is a pure function of this state and tests can pin the clock.
+//!
+//! The app never waits for an answer: sending a command only marks what is
+//! pending (a LOOKUP, a LIST), and the answer arrives later as an event.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
+
+use crate::peer::{
+    Command, Direction, DownloadEvent, DownloadId, Holder, Link, LocalRfc, NetEvent, PeerError, Reply,
+    Request, WireMessage,
+};
+use crate::protocol::{Record, RfcNumber, Status};
+
+/// Most log lines kept; older ones are dropped so memory stays bounded.
+pub const LOG_CAP: usize = 2000;
+/// Most finished downloads kept on screen (running ones are always kept).
+pub const FINISHED_CAP: usize = 8;
+/// How long a message stays in the status line.
+pub const TOAST_FOR: Duration = Duration::from_secs(8);
+
+/// The pane that receives list keys. Tab order is the order on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Local,
+    Index,
+    Lookup,
+    Log,
+}
+
+impl Focus {
+    const ORDER: [Focus; 4] = [Focus::Local, Focus::Index, Focus::Lookup, Focus::Log];
+
+    fn position(self) -> usize {
+        Focus::ORDER.iter().position(|f| *f == self).unwrap_or(0)
+    }
+    pub fn next(self) -> Focus {
+        Focus::ORDER[(self.position() + 1) % Focus::ORDER.len()]
+    }
+    pub fn prev(self) -> Focus {
+        Focus::ORDER[(self.position() + Focus::ORDER.len() - 1) % Focus::ORDER.len()]
+    }
+}
+
+/// Who this peer is, for the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    pub host: String,
+    pub upload_port: u16,
+    pub server: String,
+}
+
+/// The index connection as last reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Connecting,
+    Connected,
+    /// `retry_at` is when the engine tries again (by the app's clock).
+    Disconnected {
+        reason: String,
+        retry_at: Option<SystemTime>,
+    },
+    /// `q` was pressed; waiting for the engine to close.
+    Leaving,
+    Closed,
+}
+
+/// Where the Index pane's table stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexStatus {
+    /// No LIST answered yet.
+    NotLoaded,
+    /// A LIST is on its way (the old rows stay on screen meanwhile).
+    Loading,
+    Loaded,
+    Failed(String),
+}
+
+/// What the Lookup pane shows under its input box.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupView {
+    Idle,
+    /// The input is not an RFC number.
+    Invalid(String),
+    Pending(RfcNumber),
+    Found {
+        rfc: RfcNumber,
+        holders: Vec<Record>,
+    },
+    NotFound(RfcNumber),
+    Failed {
+        rfc: RfcNumber,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadState {
+    /// Waiting for the first GET to be sent.
+    Queued,
+    Running,
+    /// The last holder failed and the next one is about to be tried.
+    Retrying {
+        reason: String,
+    },
+    Done {
+        bytes: u64,
+        elapsed: Duration,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+/// One download as the Downloads pane shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    pub rfc: RfcNumber,
+    /// The holder being (or last) tried.
+    pub from: Option<Holder>,
+    pub received: u64,
+    /// Content-Length, once known.
+    pub total: Option<u64>,
+    /// When the current attempt started (by the app's clock).
+    pub started: SystemTime,
+    pub state: DownloadState,
+}
+
+impl Download {
+    pub fn is_active(&self) -> bool {
+        matches!(self.state, DownloadState::Queued | DownloadState::Running | DownloadState::Retrying { .. })
+    }
+
+    /// Bytes per second of the current attempt, by the app's clock.
+    pub fn rate(&self, now: SystemTime) -> Option<f64> {
+        let secs = now.duration_since(self.started).ok()?.as_secs_f64();
+        (secs >= 0.2 && self.received > 0).then(|| self.received as f64 / secs)
+    }
+}
+
+/// The kind of a log line, which decides its arrow and color.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    Sent,
+    Received,
+    Info,
+    Error,
+}
+
+/// One line of the protocol log. A message of several lines gets one
+/// `LogLine` per line; only the first carries the time and the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub kind: LogKind,
+    /// `HH:MM:SS` (UTC), on the first line of an entry.
+    pub time: Option<String>,
+    /// The other end (`server`, `host:port`), on the first line of an entry.
+    pub who: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toast {
+    pub text: String,
+    pub error: bool,
+    pub at: SystemTime,
+}
+
+/// Everything the screen shows.
+#[derive(Debug)]
+pub struct App {
+    pub me: Me,
+    pub connection: Connection,
+    pub focus: Focus,
+    /// Keys go to the lookup box.
+    pub editing: bool,
+    pub help: bool,
+    pub local: Vec<LocalRfc>,
+    pub local_selected: usize,
+    pub index: Vec<Record>,
+    pub index_status: IndexStatus,
+    pub index_selected: usize,
+    pub input: Input,
+    pub lookup: LookupView,
+    pub holder_selected: usize,
+    pub downloads: BTreeMap<DownloadId, Download>,
+    pub log: VecDeque<LogLine>,
+    pub log_cap: usize,
+    /// Lines scrolled back from the newest; 0 follows new lines.
+    pub log_scroll: usize,
+    /// Log lines visible at once (from the last resize), for PgUp/PgDn.
+    pub log_page: usize,
+    pub toast: Option<Toast>,
+    /// The user asked to advertise and the answer has not come yet.
+    pub advertise_asked: bool,
+    /// GETs this peer's upload server has answered.
+    pub uploads_served: u64,
+    /// The app's clock, set by [`App::on_tick`].
+    pub now: SystemTime,
+}
+
+impl App {
+    pub fn new(me: Me, local: Vec<LocalRfc>, now: SystemTime) -> App {
+        App {
+            me,
+            connection: Connection::Connecting,
+            focus: Focus::Index,
+            editing: false,
+            help: false,
+            local,
+            local_selected: 0,
+            index: Vec::new(),
+            index_status: IndexStatus::NotLoaded,
+            index_selected: 0,
+            input: Input::default(),
+            lookup: LookupView::Idle,
+            holder_selected: 0,
+            downloads: BTreeMap::new(),
+            log: VecDeque::new(),
+            log_cap: LOG_CAP,
+            log_scroll: 0,
+            log_page: 10,
+            toast: None,
+            advertise_asked: false,
+            uploads_served: 0,
+            now,
+        }
+    }
+
+    /// True once the engine has stopped: the loop may end.
+    pub fn is_closed(&self) -> bool {
+        self.connection == Connection::Closed
+    }
+
+    pub fn is_leaving(&self) -> bool {
+        matches!(self.connection, Connection::Leaving | Connection::Closed)
+    }
+
+    /// The holders the Lookup pane lists (empty unless a LOOKUP found some).
+    pub fn holders(&self) -> &[Record] {
+        match &self.lookup {
+            LookupView::Found { holders, .. } => holders,
+            _ => &[],
+        }
+    }
+
+    /// Advances the clock. Returns true when the screen should be redrawn
+    /// (a message expired, or a running download's rate moved).
+    pub fn on_tick(&mut self, now: SystemTime) -> bool {
+        self.now = now;
+        // Rates and the reconnection countdown move with the clock.
+        let mut changed = self.downloads.values().any(Download::is_active)
+            || matches!(self.connection, Connection::Disconnected { .. });
+        if let Some(t) = &self.toast
+            && now.duration_since(t.at).is_ok_and(|d| d >= TOAST_FOR)
+        {
+            self.toast = None;
+            changed = true;
+        }
+        changed
+    }
+
+    /// Remembers the terminal size, so that PgUp/PgDn move a page.
+    pub fn on_resize(&mut self, width: u16, height: u16) {
+        let areas = super::ui::Areas::new(ratatui::layout::Rect::new(0, 0, width, height));
+        self.log_page = usize::from(areas.log.height.saturating_sub(2)).max(1);
+    }
+
+    // ---- keys ----------------------------------------------------------
+
+    /// Handles one key. Returns the command to send to the engine, if any.
+    pub fn on_key(&mut self, key: KeyEvent) -> Option<Command> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c' | 'C')) {
+            return self.leave();
+        }
+        if self.help {
+            if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter) {
+                self.help = false;
+            }
+            return None;
+        }
+        if self.editing {
+            return self.on_edit_key(key);
+        }
+        if ctrl || key.modifiers.contains(KeyModifiers::ALT) {
+            return None;
+        }
+        match key.code {
+            KeyCode::Char('q') => return self.leave(),
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Tab => self.focus = self.focus.next(),
+            KeyCode::BackTab => self.focus = self.focus.prev(),
+            KeyCode::Esc => self.toast = None,
+            KeyCode::Char('/') => {
+                self.focus = Focus::Lookup;
+                self.editing = true;
+                self.input.reset();
+            }
+            KeyCode::Char(c) if c.is_ascii_digit() && self.focus == Focus::Lookup => {
+                self.editing = true;
+                self.input.reset();
+                self.input.handle_event(&Event::Key(key));
+            }
+            KeyCode::Char('a') => return self.advertise(),
+            KeyCode::Char('r') => {
+                self.index_status = IndexStatus::Loading;
+                return Some(Command::List);
+            }
+            KeyCode::Char('d') => return self.download_selected(),
+            KeyCode::Enter => match self.focus {
+                Focus::Lookup if !self.holders().is_empty() => return self.download_selected(),
+                Focus::Lookup => {
+                    self.editing = true;
+                }
+                Focus::Index => return self.download_selected(),
+                Focus::Local | Focus::Log => {}
+            },
+            KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
+            KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
+            KeyCode::PageUp => self.scroll_log(self.log_page as isize),
+            KeyCode::PageDown => self.scroll_log(-(self.log_page as isize)),
+            KeyCode::Home => self.log_scroll = self.max_log_scroll(),
+            KeyCode::End => self.log_scroll = 0,
+            _ => {}
+        }
+        None
+    }
+
+    fn on_edit_key(&mut self, key: KeyEvent) -> Option<Command> {
+        match key.code {
+            KeyCode::Esc => self.editing = false,
+            KeyCode::Tab => {
+                self.editing = false;
+                self.focus = self.focus.next();
+            }
+            KeyCode::BackTab => {
+                self.editing = false;
+                self.focus = self.focus.prev();
+            }
+            KeyCode::Down if !self.holders().is_empty() => self.editing = false,
+            KeyCode::Enter => {
+                let text = self.input.value().trim().to_owned();
+                if text.is_empty() {
+                    return None;
+                }
+                let Some(rfc) = RfcNumber::parse(&text) else {
+                    self.lookup = LookupView::Invalid(text);
+                    return None;
+                };
+                self.editing = false;
+                self.lookup = LookupView::Pending(rfc);
+                self.holder_selected = 0;
+                return Some(Command::Lookup(rfc));
+            }
+            _ => {
+                self.input.handle_event(&Event::Key(key));
+            }
+        }
+        None
+    }
+
+    /// Starts leaving (`q`, Ctrl-C, a signal). Returns [`Command::Quit`]
+    /// the first time only.
+    pub fn leave(&mut self) -> Option<Command> {
+        if self.is_leaving() {
+            return None;
+        }
+        self.help = false;
+        self.editing = false;
+        self.connection = Connection::Leaving;
+        Some(Command::Quit)
+    }
+
+    /// `a`, or `--advertise` at start: ADD every local RFC.
+    pub fn advertise(&mut self) -> Option<Command> {
+        if self.local.is_empty() {
+            self.notify("No local RFCs to advertise yet: download one first.".into(), false);
+            return None;
+        }
+        self.notify(format!("Advertising {} RFC(s) to the index…", self.local.len()), false);
+        self.advertise_asked = true;
+        Some(Command::Advertise)
+    }
+
+    /// The download that `d` or Enter means in the focused pane.
+    fn download_selected(&mut self) -> Option<Command> {
+        let record = match self.focus {
+            Focus::Index => self.index.get(self.index_selected),
+            Focus::Lookup => self.holders().get(self.holder_selected),
+            Focus::Local | Focus::Log => None,
+        };
+        let Some(record) = record.cloned() else {
+            let hint = match self.focus {
+                Focus::Index => "Nothing to download here: press r to load the index.",
+                _ => "Choose an RFC in the Index (d) or a holder in Lookup (Enter) to download.",
+            };
+            self.notify(hint.into(), false);
+            return None;
+        };
+        let rfc = record.rfc;
+        if self.local.iter().any(|l| l.rfc == rfc) {
+            self.notify(format!("RFC {rfc} is already here (see Local RFCs)."), false);
+            return None;
+        }
+        if record.host == self.me.host && record.port == self.me.upload_port {
+            self.notify(format!("That record of RFC {rfc} is this peer itself."), false);
+            return None;
+        }
+        if self.downloads.values().any(|d| d.rfc == rfc && d.is_active()) {
+            self.notify(format!("RFC {rfc} is already being downloaded."), false);
+            return None;
+        }
+        let from = Holder::from(&record);
+        self.notify(format!("Downloading RFC {rfc} from {from}…"), false);
+        Some(Command::Download { rfc, from: Some(from) })
+    }
+
+    fn move_selection(&mut self, delta: isize) {
+        let step = |sel: usize, len: usize| -> usize {
+            if len == 0 {
+                return 0;
+            }
+            sel.saturating_add_signed(delta).min(len - 1)
+        };
+        match self.focus {
+            Focus::Local => self.local_selected = step(self.local_selected, self.local.len()),
+            Focus::Index => self.index_selected = step(self.index_selected, self.index.len()),
+            Focus::Lookup => self.holder_selected = step(self.holder_selected, self.holders().len()),
+            Focus::Log => self.scroll_log(-delta),
+        }
+    }
+
+    fn max_log_scroll(&self) -> usize {
+        self.log.len().saturating_sub(self.log_page)
+    }
+
+    /// Positive scrolls back (older), negative forward (newer).
+    fn scroll_log(&mut self, delta: isize) {
+        self.log_scroll = self.log_scroll.saturating_add_signed(delta).min(self.max_log_scroll());
+    }
+
+    // ---- network events --------------------------------------------------
+
+    /// Folds one engine event into the state. Returns a follow-up command: a
+    /// fresh LIST when the server is reached or our records changed, so the
+    /// Index pane keeps up without a key press.
+    pub fn on_net(&mut self, ev: NetEvent) -> Option<Command> {
+        match ev {
+            NetEvent::Wire(w) => self.log_wire(&w),
+            NetEvent::Connected { server } => {
+                self.connection = Connection::Connected;
+                self.log_info(LogKind::Info, format!("connected to the index server {server}"));
+                if self.index_status != IndexStatus::Loading {
+                    self.index_status = IndexStatus::Loading;
+                    return Some(Command::List);
+                }
+            }
+            NetEvent::Disconnected { reason, retry_in } => {
+                let again =
+                    matches!(&self.connection, Connection::Disconnected { reason: r, .. } if *r == reason);
+                if !again {
+                    self.log_info(LogKind::Error, format!("index server: {reason}"));
+                }
+                if !self.is_leaving() {
+                    let retry_at = retry_in.map(|d| self.now + d);
+                    self.connection = Connection::Disconnected { reason, retry_at };
+                }
+                if self.index_status == IndexStatus::Loading {
+                    self.index_status = IndexStatus::Failed("the index server is unreachable".into());
+                }
+            }
+            NetEvent::Reply(reply) => return self.on_reply(reply),
+            NetEvent::Error(e) => {
+                self.on_error(&e);
+                let text = e.to_string();
+                self.log_info(LogKind::Error, text.clone());
+                self.notify(text, true);
+            }
+            NetEvent::Notice(n) => {
+                self.log_info(LogKind::Info, n.clone());
+                self.notify(n, false);
+            }
+            NetEvent::Library(local) => {
+                self.local = local;
+                self.local_selected = self.local_selected.min(self.local.len().saturating_sub(1));
+            }
+            NetEvent::Download { id, event } => self.on_download(id, event),
+            NetEvent::Uploaded { to, rfc, status, bytes } => {
+                self.uploads_served += 1;
+                let text = match rfc {
+                    Some(rfc) if status == Status::Ok => {
+                        format!("served RFC {rfc} to {to}: {}", human_bytes(bytes))
+                    }
+                    Some(rfc) => format!("answered {to} for RFC {rfc}: {status}"),
+                    None => format!("answered {to}: {status}"),
+                };
+                self.log_info(LogKind::Info, text);
+            }
+            NetEvent::Closed => {
+                self.connection = Connection::Closed;
+                self.log_info(LogKind::Info, "closed the index connection; goodbye".into());
+            }
+        }
+        None
+    }
+
+    fn on_reply(&mut self, reply: Reply) -> Option<Command> {
+        match reply {
+            Reply::Advertised { added, failed } => {
+                let mut text = format!("Advertised {} RFC(s) to the index.", added.len());
+                for (rfc, status) in &failed {
+                    text.push_str(&format!(" ADD RFC {rfc} failed: {status}."));
+                }
+                self.log_info(if failed.is_empty() { LogKind::Info } else { LogKind::Error }, text.clone());
+                // The engine also ADDs after each download and on reconnecting;
+                // those are in the log, and only failures or answers to a
+                // request of the user's become a message.
+                if std::mem::take(&mut self.advertise_asked) || !failed.is_empty() {
+                    self.notify(text, !failed.is_empty());
+                }
+                if !self.is_leaving() && self.index_status != IndexStatus::Loading {
+                    self.index_status = IndexStatus::Loading;
+                    return Some(Command::List);
+                }
+            }
+            Reply::Lookup { rfc, status, records } => {
+                // The engine also looks up before each download; only answers
+                // to what this pane asked (or shows) replace its contents.
+                let ours = match &self.lookup {
+                    LookupView::Pending(r) | LookupView::NotFound(r) => *r == rfc,
+                    LookupView::Found { rfc: r, .. } | LookupView::Failed { rfc: r, .. } => *r == rfc,
+                    LookupView::Idle | LookupView::Invalid(_) => false,
+                };
+                if ours {
+                    self.lookup = match status {
+                        Status::Ok if !records.is_empty() => LookupView::Found { rfc, holders: records },
+                        Status::Ok | Status::NotFound => LookupView::NotFound(rfc),
+                        s => LookupView::Failed { rfc, reason: s.to_string() },
+                    };
+                    self.holder_selected = self.holder_selected.min(self.holders().len().saturating_sub(1));
+                }
+            }
+            Reply::List { status, records } => {
+                if status == Status::Ok {
+                    self.index = records;
+                    self.index_status = IndexStatus::Loaded;
+                    self.index_selected = self.index_selected.min(self.index.len().saturating_sub(1));
+                } else {
+                    self.index_status = IndexStatus::Failed(format!("the server answered {status}"));
+                }
+            }
+        }
+        None
+    }
+
+    /// An error about a pending request also ends it.
+    fn on_error(&mut self, e: &PeerError) {
+        if let LookupView::Pending(rfc) = self.lookup
+            && e.request == Some(Request::Lookup(rfc))
+        {
+            self.lookup = LookupView::Failed { rfc, reason: e.reason.clone() };
+        }
+        if self.index_status == IndexStatus::Loading && e.request == Some(Request::List) {
+            self.index_status = IndexStatus::Failed(e.reason.clone());
+        }
+    }
+
+    fn on_download(&mut self, id: DownloadId, event: DownloadEvent) {
+        let now = self.now;
+        let new = |rfc| Download {
+            rfc,
+            from: None,
+            received: 0,
+            total: None,
+            started: now,
+            state: DownloadState::Queued,
+        };
+        match event {
+            DownloadEvent::Started { rfc, from } => {
+                let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
+                d.from = Some(from);
+                d.received = 0;
+                d.total = None;
+                d.started = now;
+                d.state = DownloadState::Running;
+            }
+            DownloadEvent::Progress { received, total } => {
+                if let Some(d) = self.downloads.get_mut(&id) {
+                    d.received = received;
+                    d.total = Some(total);
+                }
+            }
+            DownloadEvent::HolderFailed { from, reason, retrying } => {
+                let text = format!("download from {from} failed: {reason}");
+                self.log_info(LogKind::Error, text.clone());
+                if let Some(d) = self.downloads.get_mut(&id) {
+                    if retrying {
+                        d.state = DownloadState::Retrying { reason: format!("{from}: {reason}") };
+                    }
+                    let rfc = d.rfc;
+                    let next = if retrying { "; trying the next holder" } else { "" };
+                    self.notify(format!("RFC {rfc}: {text}{next}"), true);
+                }
+            }
+            DownloadEvent::Done { rfc, from, path, bytes, elapsed } => {
+                let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
+                d.from = Some(from.clone());
+                d.received = bytes;
+                d.total = Some(bytes);
+                d.state = DownloadState::Done { bytes, elapsed };
+                let text = format!(
+                    "downloaded RFC {rfc} from {from}: {} in {}",
+                    human_bytes(bytes),
+                    human_duration(elapsed)
+                );
+                self.log_info(LogKind::Info, format!("{text} → {}", path.display()));
+                self.notify(format!("Downloaded RFC {rfc} from {from}; it is now shared too."), false);
+                self.prune_downloads();
+            }
+            DownloadEvent::Failed { rfc, reason } => {
+                let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
+                d.state = DownloadState::Failed { reason: reason.clone() };
+                let text = format!("download of RFC {rfc} failed: {reason}");
+                self.log_info(LogKind::Error, text.clone());
+                self.notify(text, true);
+                self.prune_downloads();
+            }
+        }
+    }
+
+    /// Keeps every running download and the newest finished ones.
+    fn prune_downloads(&mut self) {
+        let finished: Vec<DownloadId> =
+            self.downloads.iter().filter(|(_, d)| !d.is_active()).map(|(id, _)| *id).collect();
+        for id in finished.iter().take(finished.len().saturating_sub(FINISHED_CAP)) {
+            self.downloads.remove(id);
+        }
+    }
+
+    fn notify(&mut self, text: String, error: bool) {
+        self.toast = Some(Toast { text, error, at: self.now });
+    }
+
+    // ---- the log -----------------------------------------------------------
+
+    fn log_wire(&mut self, w: &WireMessage) {
+        let kind = match w.direction {
+            Direction::Sent => LogKind::Sent,
+            Direction::Received => LogKind::Received,
+        };
+        let who = match &w.link {
+            Link::Server => "server".to_owned(),
+            Link::Download(h) => h.to_string(),
+            Link::Upload(addr) => addr.to_string(),
+        };
+        let text = w.text.trim_end_matches(['\r', '\n']);
+        let lines: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+        self.push_entry(kind, hms(w.at), who, &lines);
+    }
+
+    fn log_info(&mut self, kind: LogKind, text: String) {
+        self.push_entry(kind, hms(self.now), String::new(), &[text.as_str()]);
+    }
+
+    fn push_entry(&mut self, kind: LogKind, time: String, who: String, lines: &[&str]) {
+        for (i, line) in lines.iter().enumerate() {
+            let first = i == 0;
+            self.log.push_back(LogLine {
+                kind,
+                time: first.then(|| time.clone()),
+                who: first.then(|| who.clone()),
+                text: (*line).to_owned(),
+            });
+        }
+        // Someone reading older lines keeps their place.
+        if self.log_scroll > 0 {
+            self.log_scroll += lines.len();
+        }
+        while self.log.len() > self.log_cap {
+            self.log.pop_front();
+        }
+        self.log_scroll = self.log_scroll.min(self.max_log_scroll());
+    }
+}
+
+/// `HH:MM:SS` of a time, in UTC (no time zone database needed, and the same
+/// on every machine, which the tests rely on).
+pub fn hms(at: SystemTime) -> String {
+    let secs = at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// `812 B`, `38.1 KiB`, `1.2 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if f < K {
+        format!("{n} B")
+    } else if f < K * K {
+        format!("{:.1} KiB", f / K)
+    } else if f < K * K * K {
+        format!("{:.1} MiB", f / (K * K))
+    } else {
+        format!("{:.1} GiB", f / (K * K * K))
+    }
+}
+
+/// `120 ms`, `2.5 s`.
+pub fn human_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// 2024-05-06 12:00:00 UTC.
+    pub fn t0() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_714_996_800)
+    }
+
+    pub fn me() -> Me {
+        Me { host: "hostA".into(), upload_port: 2222, server: "127.0.0.1:7734".into() }
+    }
+
+    pub fn local(rfc: u32, title: &str) -> LocalRfc {
+        LocalRfc {
+            rfc: RfcNumber(rfc),
+            title: title.into(),
+            path: PathBuf::from(format!("hostA/rfc{rfc}.txt")),
+            size: 1000,
+        }
+    }
+
+    pub fn record(rfc: u32, title: &str, host: &str, port: u16) -> Record {
+        Record { rfc: RfcNumber(rfc), title: title.into(), host: host.into(), port }
+    }
+
+    pub fn app() -> App {
+        App::new(
+            me(),
+            vec![
+                local(8600, "Using Conditional Router Advertisements for Enabling DNS"),
+                local(8601, "Policy and Requirements for the Name Server"),
+            ],
+            t0(),
+        )
+    }
+
+    pub fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    pub fn press(app: &mut App, keys: &str) -> Vec<Command> {
+        keys.chars().filter_map(|c| app.on_key(key(KeyCode::Char(c)))).collect()
+    }
+
+    pub fn wire(direction: Direction, link: Link, text: &str) -> NetEvent {
+        NetEvent::Wire(WireMessage { at: t0(), direction, link, text: text.into() })
+    }
+
+    #[test]
+    fn tab_cycles_focus_both_ways() {
+        let mut app = app();
+        assert_eq!(app.focus, Focus::Index);
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.focus, Focus::Lookup);
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.focus, Focus::Log);
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.focus, Focus::Local);
+        app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+        assert_eq!(app.focus, Focus::Log);
+    }
+
+    #[test]
+    fn key_releases_are_dropped() {
+        let mut app = app();
+        let mut release = key(KeyCode::Char('q'));
+        release.kind = KeyEventKind::Release;
+        assert_eq!(app.on_key(release), None);
+        assert!(!app.is_leaving());
+    }
+
+    #[test]
+    fn lookup_box_takes_letters_and_enter_sends_lookup() {
+        let mut app = app();
+        assert!(press(&mut app, "/").is_empty());
+        assert!(app.editing);
+        assert_eq!(app.focus, Focus::Lookup);
+        // While typing, q and a are text, not commands.
+        assert!(press(&mut app, "qa").is_empty());
+        assert_eq!(app.input.value(), "qa");
+        assert!(!app.is_leaving());
+        assert_eq!(app.on_key(key(KeyCode::Enter)), None);
+        assert_eq!(app.lookup, LookupView::Invalid("qa".into()));
+        app.on_key(key(KeyCode::Backspace));
+        app.on_key(key(KeyCode::Backspace));
+        press(&mut app, "8700");
+        assert_eq!(app.on_key(key(KeyCode::Enter)), Some(Command::Lookup(RfcNumber(8700))));
+        assert!(!app.editing);
+        assert_eq!(app.lookup, LookupView::Pending(RfcNumber(8700)));
+    }
+
+    #[test]
+    fn esc_leaves_the_box_and_keys_are_commands_again() {
+        let mut app = app();
+        press(&mut app, "/12");
+        app.on_key(key(KeyCode::Esc));
+        assert!(!app.editing);
+        assert_eq!(app.input.value(), "12");
+        assert_eq!(press(&mut app, "r"), vec![Command::List]);
+        assert_eq!(app.index_status, IndexStatus::Loading);
+    }
+
+    #[test]
+    fn holders_can_be_chosen_and_downloaded() {
+        let mut app = app();
+        press(&mut app, "/8700");
+        app.on_key(key(KeyCode::Enter));
+        let holders = vec![record(8700, "T", "hostB", 5000), record(8700, "T", "hostC", 5001)];
+        let rfc = RfcNumber(8700);
+        app.on_net(NetEvent::Reply(Reply::Lookup { rfc, status: Status::Ok, records: holders }));
+        assert_eq!(app.holders().len(), 2);
+        press(&mut app, "j");
+        assert_eq!(app.holder_selected, 1);
+        press(&mut app, "jj");
+        assert_eq!(app.holder_selected, 1, "selection stops at the end");
+        let cmd = app.on_key(key(KeyCode::Enter));
+        let from = Some(Holder { host: "hostC".into(), port: 5001 });
+        assert_eq!(cmd, Some(Command::Download { rfc, from }));
+    }
+
+    #[test]
+    fn lookups_made_by_downloads_do_not_replace_the_pane() {
+        let mut app = app();
+        press(&mut app, "/1");
+        app.on_key(key(KeyCode::Enter));
+        let records = vec![record(2, "T", "hostB", 5000)];
+        app.on_net(NetEvent::Reply(Reply::Lookup { rfc: RfcNumber(2), status: Status::Ok, records }));
+        assert_eq!(app.lookup, LookupView::Pending(RfcNumber(1)));
+        app.on_net(NetEvent::Reply(Reply::Lookup {
+            rfc: RfcNumber(1),
+            status: Status::NotFound,
+            records: vec![],
+        }));
+        assert_eq!(app.lookup, LookupView::NotFound(RfcNumber(1)));
+    }
+
+    #[test]
+    fn d_downloads_the_selected_index_row_but_not_what_is_here() {
+        let mut app = app();
+        let records = vec![
+            record(8700, "T", "hostB", 5000),
+            record(8600, "Mine", "hostA", 2222),
+            record(8800, "U", "hostC", 5001),
+        ];
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        assert_eq!(
+            press(&mut app, "d"),
+            vec![Command::Download {
+                rfc: RfcNumber(8700),
+                from: Some(Holder { host: "hostB".into(), port: 5000 })
+            }]
+        );
+        assert!(press(&mut app, "jd").is_empty(), "8600 is local");
+        assert!(app.toast.as_ref().unwrap().text.contains("already here"));
+        app.on_key(key(KeyCode::Down));
+        assert_eq!(app.index_selected, 2);
+        assert_eq!(
+            app.on_key(key(KeyCode::Enter)).map(|c| matches!(c, Command::Download { .. })),
+            Some(true)
+        );
+        app.on_key(key(KeyCode::Up));
+        app.on_key(key(KeyCode::Up));
+        app.on_key(key(KeyCode::Up));
+        assert_eq!(app.index_selected, 0);
+    }
+
+    #[test]
+    fn advertise_refresh_help_and_quit() {
+        let mut app = app();
+        assert_eq!(press(&mut app, "a"), vec![Command::Advertise]);
+        press(&mut app, "?");
+        assert!(app.help);
+        assert!(press(&mut app, "a").is_empty(), "keys do nothing under the help");
+        app.on_key(key(KeyCode::Esc));
+        assert!(!app.help);
+        assert_eq!(press(&mut app, "q"), vec![Command::Quit]);
+        assert_eq!(app.connection, Connection::Leaving);
+        assert!(press(&mut app, "q").is_empty(), "quit is sent once");
+        app.on_net(NetEvent::Closed);
+        assert!(app.is_closed());
+    }
+
+    #[test]
+    fn ctrl_c_quits_even_while_typing() {
+        let mut app = app();
+        press(&mut app, "/12");
+        let cmd = app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        assert_eq!(cmd, Some(Command::Quit));
+    }
+
+    #[test]
+    fn connecting_and_advertising_refresh_the_index() {
+        let mut app = app();
+        assert_eq!(app.on_net(NetEvent::Connected { server: "s".into() }), Some(Command::List));
+        // A LIST is pending: no second one.
+        let adv = Reply::Advertised { added: vec![], failed: vec![] };
+        assert_eq!(app.on_net(NetEvent::Reply(adv.clone())), None);
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: vec![] }));
+        assert_eq!(app.on_net(NetEvent::Reply(adv)), Some(Command::List));
+    }
+
+    #[test]
+    fn only_asked_for_advertising_becomes_a_message() {
+        let mut app = app();
+        let adv = || NetEvent::Reply(Reply::Advertised { added: vec![], failed: vec![] });
+        app.on_net(adv());
+        assert_eq!(app.toast, None, "an ADD after a download is only logged");
+        assert_eq!(app.log.len(), 1);
+        assert_eq!(press(&mut app, "a"), vec![Command::Advertise]);
+        app.on_net(adv());
+        assert_eq!(app.toast.as_ref().map(|t| t.text.as_str()), Some("Advertised 0 RFC(s) to the index."));
+        let empty = &mut App::new(me(), vec![], t0());
+        assert!(press(empty, "a").is_empty(), "nothing to advertise");
+    }
+
+    #[test]
+    fn disconnection_is_shown_once_per_reason() {
+        let mut app = app();
+        let ev = NetEvent::Disconnected { reason: "refused".into(), retry_in: Some(Duration::from_secs(1)) };
+        app.on_net(ev.clone());
+        app.on_net(ev);
+        assert_eq!(app.log.len(), 1);
+        assert!(matches!(app.connection, Connection::Disconnected { .. }));
+        app.on_net(NetEvent::Connected { server: "s".into() });
+        assert_eq!(app.connection, Connection::Connected);
+    }
+
+    #[test]
+    fn errors_end_pending_requests() {
+        let mut app = app();
+        press(&mut app, "/5");
+        app.on_key(key(KeyCode::Enter));
+        app.on_key(key(KeyCode::Char('r')));
+        app.on_net(NetEvent::Error(PeerError::about(Request::Lookup(RfcNumber(5)), "not connected")));
+        app.on_net(NetEvent::Error(PeerError::about(Request::List, "not connected")));
+        assert_eq!(app.lookup, LookupView::Failed { rfc: RfcNumber(5), reason: "not connected".into() });
+        assert_eq!(app.index_status, IndexStatus::Failed("not connected".into()));
+        assert!(app.toast.as_ref().unwrap().error);
+    }
+
+    #[test]
+    fn downloads_progress_retry_finish() {
+        let mut app = app();
+        let id = DownloadId(1);
+        let rfc = RfcNumber(8700);
+        let b = Holder { host: "hostB".into(), port: 5000 };
+        let c = Holder { host: "hostC".into(), port: 5001 };
+        app.on_net(NetEvent::Download { id, event: DownloadEvent::Started { rfc, from: b.clone() } });
+        let ev = DownloadEvent::HolderFailed { from: b, reason: "refused".into(), retrying: true };
+        app.on_net(NetEvent::Download { id, event: ev });
+        assert!(matches!(app.downloads[&id].state, DownloadState::Retrying { .. }));
+        app.on_net(NetEvent::Download { id, event: DownloadEvent::Started { rfc, from: c.clone() } });
+        app.on_tick(t0() + Duration::from_secs(2));
+        app.on_net(NetEvent::Download { id, event: DownloadEvent::Progress { received: 2048, total: 4096 } });
+        let d = &app.downloads[&id];
+        assert_eq!(d.state, DownloadState::Running);
+        assert_eq!(d.rate(app.now), Some(1024.0));
+        let done = DownloadEvent::Done {
+            rfc,
+            from: c,
+            path: PathBuf::from("hostA/rfc8700.txt"),
+            bytes: 4096,
+            elapsed: Duration::from_secs(2),
+        };
+        app.on_net(NetEvent::Download { id, event: done });
+        assert!(!app.downloads[&id].is_active());
+        app.on_net(NetEvent::Library(vec![local(8700, "T")]));
+        assert_eq!(app.local.len(), 1);
+    }
+
+    #[test]
+    fn finished_downloads_are_capped() {
+        let mut app = app();
+        for i in 0..20 {
+            let ev = DownloadEvent::Failed { rfc: RfcNumber(i), reason: "x".into() };
+            app.on_net(NetEvent::Download { id: DownloadId(i.into()), event: ev });
+        }
+        assert_eq!(app.downloads.len(), FINISHED_CAP);
+        assert_eq!(app.downloads.keys().next(), Some(&DownloadId(12)));
+    }
+
+    #[test]
+    fn toasts_expire_with_the_clock() {
+        let mut app = app();
+        app.on_net(NetEvent::Error("boom".into()));
+        assert!(!app.on_tick(t0() + Duration::from_secs(1)));
+        assert!(app.toast.is_some());
+        assert!(app.on_tick(t0() + TOAST_FOR));
+        assert!(app.toast.is_none());
+    }
+
+    #[test]
+    fn log_splits_messages_and_is_capped() {
+        let mut app = app();
+        app.log_cap = 5;
+        let text = "LOOKUP RFC 1 P2P-CI/1.0\r\nHost: hostA\r\nPort: 2222\r\n\r\n";
+        app.on_net(wire(Direction::Sent, Link::Server, text));
+        assert_eq!(app.log.len(), 3);
+        assert_eq!(app.log[0].time.as_deref(), Some("12:00:00"));
+        assert_eq!(app.log[0].who.as_deref(), Some("server"));
+        assert_eq!(app.log[1].time, None);
+        assert_eq!(app.log[2].text, "Port: 2222");
+        let addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        app.on_net(wire(Direction::Received, Link::Upload(addr), "GET RFC 1 P2P-CI/1.0\r\nHost: h\r\n\r\n"));
+        assert_eq!(app.log.len(), 5);
+        app.on_net(NetEvent::Notice("hello".into()));
+        assert_eq!(app.log.len(), 5);
+        assert_eq!(app.log[0].text, "Host: hostA");
+        assert_eq!(app.log.back().unwrap().text, "hello");
+    }
+
+    #[test]
+    fn log_follows_unless_scrolled_back() {
+        let mut app = app();
+        app.log_page = 3;
+        for i in 0..10 {
+            app.on_net(NetEvent::Notice(format!("n{i}")));
+        }
+        assert_eq!(app.log_scroll, 0);
+        app.on_key(key(KeyCode::PageUp));
+        assert_eq!(app.log_scroll, 3);
+        app.on_net(NetEvent::Notice("new".into()));
+        assert_eq!(app.log_scroll, 4, "the view stays on the same lines");
+        app.on_key(key(KeyCode::Home));
+        assert_eq!(app.log_scroll, 8);
+        app.on_key(key(KeyCode::PageDown));
+        assert_eq!(app.log_scroll, 5);
+        app.on_key(key(KeyCode::End));
+        assert_eq!(app.log_scroll, 0);
+        app.focus = Focus::Log;
+        press(&mut app, "k");
+        assert_eq!(app.log_scroll, 1);
+        press(&mut app, "j");
+        assert_eq!(app.log_scroll, 0);
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(hms(t0() + Duration::from_secs(3661)), "13:01:01");
+        assert_eq!(human_bytes(812), "812 B");
+        assert_eq!(human_bytes(39_014), "38.1 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
+        assert_eq!(human_duration(Duration::from_millis(120)), "120 ms");
+        assert_eq!(human_duration(Duration::from_millis(2500)), "2.5 s");
+    }
+}

@@ -1,0 +1,198 @@
+//! The terminal and the loop: set up, react, draw, restore.
+//!
+//! The loop awaits one [`Event`] at a time, then drains whatever engine
+//! events are already queued (`try_recv`), and draws once if anything
+//! changed, so a burst of progress or log lines costs one frame. It never
+//! awaits a socket: commands go out through the engine's unbounded channel
+//! ([`Peer::send`] does not block) and answers come back as events.
+//!
+//! The terminal is restored on every way out: by [`TerminalGuard`]'s `Drop`
+//! on return or error, and by a panic hook that restores it before the panic
+//! message is printed, so the message is readable and the shell usable.
+
+use std::io::{IsTerminal, Stdout, stdout};
+use std::sync::Once;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::cursor::Show;
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::app::{App, Me};
+use super::event::{Event, Events};
+use super::ui;
+use crate::peer::{Command, NetEvent, Peer};
+
+/// How often the clock ticks (download rates, expiring messages).
+const TICK: Duration = Duration::from_millis(250);
+/// Most queued engine events folded in before the next frame.
+const DRAIN_MAX: usize = 1024;
+/// How long to wait for the engine to close after `q`.
+const LEAVE_GRACE: Duration = Duration::from_secs(3);
+
+/// Owns the terminal while the UI runs; restores it when dropped.
+struct TerminalGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    fn enter() -> anyhow::Result<TerminalGuard> {
+        if !std::io::stdin().is_terminal() || !stdout().is_terminal() {
+            anyhow::bail!("the full-screen UI needs a terminal; run with --headless for line commands");
+        }
+        install_panic_hook();
+        enable_raw_mode().context("cannot put the terminal in raw mode (no terminal? try --headless)")?;
+        let guard = execute!(stdout(), EnterAlternateScreen)
+            .context("cannot switch to the alternate screen")
+            .and_then(|()| {
+                Terminal::new(CrosstermBackend::new(stdout())).context("cannot set up the screen")
+            });
+        match guard {
+            Ok(terminal) => Ok(TerminalGuard { terminal }),
+            Err(e) => {
+                restore_terminal();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Leaves raw mode and the alternate screen; safe to call more than once.
+fn restore_terminal() {
+    // Raw mode first: it has more side effects than the alternate screen.
+    let _ = disable_raw_mode();
+    let _ = execute!(stdout(), LeaveAlternateScreen, Show);
+}
+
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+    });
+}
+
+/// Runs the full-screen UI until the user leaves.
+pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, advertise: bool) -> anyhow::Result<()> {
+    let me =
+        Me { host: peer.host.clone(), upload_port: peer.upload_addr.port(), server: peer.server.clone() };
+    let mut app = App::new(me, peer.library.clone(), SystemTime::now());
+    // The terminal first: crossterm's event reader needs one to exist.
+    let setup = TerminalGuard::enter().and_then(|guard| {
+        let size = guard.terminal.size().context("reading the terminal size")?;
+        let events = Events::new(events, TICK)?;
+        Ok((events, guard, size))
+    });
+    let (mut events, mut guard, size) = match setup {
+        Ok(setup) => setup,
+        Err(e) => {
+            // No screen to run on: still leave the index politely.
+            peer.shutdown(Duration::from_secs(2)).await;
+            return Err(e);
+        }
+    };
+    app.on_resize(size.width, size.height);
+    if advertise && let Some(cmd) = app.advertise() {
+        send(&peer, &mut app, cmd);
+    }
+    let result = event_loop(&mut guard.terminal, &mut app, &peer, &mut events).await;
+    // The engine has closed the index connection (or had its chance to);
+    // now stop the upload server and any download, then give the terminal back.
+    peer.shutdown(Duration::from_secs(2)).await;
+    drop(guard);
+    result
+}
+
+async fn event_loop(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    app: &mut App,
+    peer: &Peer,
+    events: &mut Events,
+) -> anyhow::Result<()> {
+    terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+    let mut leave_by: Option<Instant> = None;
+    let mut engine_gone = false;
+    loop {
+        let event = match leave_by {
+            Some(at) => match tokio::time::timeout_at(at, events.next()).await {
+                Ok(ev) => ev,
+                Err(_) => break,
+            },
+            None => events.next().await,
+        };
+        // The clock first, so that log lines made now carry the time now.
+        let mut dirty = app.on_tick(SystemTime::now());
+        dirty |= on_event(app, peer, event, &mut engine_gone);
+        for _ in 0..DRAIN_MAX {
+            let Some(ev) = events.try_net() else { break };
+            dirty |= on_event(app, peer, Event::Net(ev), &mut engine_gone);
+        }
+        if app.is_leaving() && leave_by.is_none() {
+            leave_by = Some(Instant::now() + LEAVE_GRACE);
+        }
+        if dirty {
+            terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+        }
+        if app.is_closed() || engine_gone {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Applies one event; returns true when the screen changed.
+fn on_event(app: &mut App, peer: &Peer, event: Event, engine_gone: &mut bool) -> bool {
+    match event {
+        Event::Key(key) => {
+            if let Some(cmd) = app.on_key(key) {
+                send(peer, app, cmd);
+            }
+            true
+        }
+        Event::Resize(w, h) => {
+            app.on_resize(w, h);
+            true
+        }
+        Event::Net(ev) => {
+            if let Some(cmd) = app.on_net(ev) {
+                send(peer, app, cmd);
+            }
+            true
+        }
+        // The clock was advanced just before; only its effects remain to draw.
+        Event::Tick => false,
+        Event::Leave(why) => {
+            app.on_net(NetEvent::Notice(format!("leaving: {why}")));
+            if let Some(cmd) = app.leave() {
+                send(peer, app, cmd);
+            }
+            true
+        }
+        Event::EngineGone => {
+            *engine_gone = true;
+            true
+        }
+    }
+}
+
+fn send(peer: &Peer, app: &mut App, cmd: Command) {
+    if !peer.send(cmd) {
+        app.on_net(NetEvent::Error("the peer engine has stopped".into()));
+    }
+}

@@ -1,0 +1,902 @@
+//! Drawing: a pure function from [`App`] to a frame.
+//!
+//! Nothing here changes state, reads a clock or talks to the engine: the
+//! same `App` always draws the same screen, which is what makes the
+//! `TestBackend` snapshots meaningful. Each pane is its own function over a
+//! `Buffer` area, so widget tests can draw one pane alone.
+//!
+//! Colors are the terminal's named ANSI colors, used only as accents (borders,
+//! arrows, badges) over the default foreground, and the selection is shown in
+//! reverse video: both read on dark and light themes alike. Focus is shown
+//! twice, by color and by a thick border, so it survives a monochrome
+//! terminal.
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Position, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{
+    Block, BorderType, Cell, Clear, HighlightSpacing, LineGauge, List, ListItem, ListState, Paragraph, Row,
+    StatefulWidget, Table, TableState, Widget, Wrap,
+};
+
+use super::app::{
+    App, Connection, Download, DownloadState, Focus, IndexStatus, LogKind, LookupView, human_bytes,
+    human_duration,
+};
+
+/// Smallest screen the layout is made for; below it, a notice is shown.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+
+const ACCENT: Color = Color::Cyan;
+const SENT: Color = Color::Cyan;
+const RECEIVED: Color = Color::Green;
+const ERROR: Color = Color::Red;
+const WARN: Color = Color::Magenta;
+const OK: Color = Color::Green;
+
+/// Width of the log's `who` column.
+const WHO_WIDTH: usize = 15;
+
+/// Where every pane goes, for a given screen size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub full: Rect,
+    pub local: Rect,
+    pub index: Rect,
+    pub lookup: Rect,
+    pub downloads: Rect,
+    pub log: Rect,
+    pub status: Rect,
+    pub hints: Rect,
+}
+
+impl Areas {
+    pub fn new(full: Rect) -> Areas {
+        let [body, status, hints] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Length(1), Constraint::Length(1)]).areas(full);
+        let top_h = (body.height * 3 / 10).max(8);
+        let mid_h = if body.height >= 30 { 8 } else { 6 };
+        let [top, mid, log] =
+            Layout::vertical([Constraint::Length(top_h), Constraint::Length(mid_h), Constraint::Fill(1)])
+                .areas(body);
+        let left_w = (body.width * 35 / 100).clamp(26, 44);
+        let split = Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]);
+        let [local, index] = top.layout(&split);
+        let [lookup, downloads] = mid.layout(&split);
+        Areas { full, local, index, lookup, downloads, log, status, hints }
+    }
+
+    /// The lookup box's one line (inside the Lookup pane's border).
+    pub fn input(&self) -> Rect {
+        let inner = self.lookup.inner(ratatui::layout::Margin::new(1, 1));
+        Rect { height: inner.height.min(1), ..inner }
+    }
+}
+
+/// Draws the whole screen, and puts the cursor in the lookup box while typing.
+pub fn draw(frame: &mut Frame, app: &App) {
+    let full = frame.area();
+    if full.width < MIN_WIDTH || full.height < MIN_HEIGHT {
+        too_small(full, frame.buffer_mut());
+        return;
+    }
+    let areas = Areas::new(full);
+    let buf = frame.buffer_mut();
+    local(app, areas.local, buf);
+    index(app, areas.index, buf);
+    lookup(app, areas.lookup, buf);
+    downloads(app, areas.downloads, buf);
+    log(app, areas.log, buf);
+    status(app, areas.status, buf);
+    hints(app, areas.hints, buf);
+    if app.help {
+        help(full, buf);
+    } else if app.editing {
+        let input = areas.input();
+        let (prompt, width) = input_geometry(input);
+        let scroll = app.input.visual_scroll(width);
+        let x = input.x + prompt + (app.input.visual_cursor().saturating_sub(scroll)) as u16;
+        frame.set_cursor_position(Position::new(x.min(input.right().saturating_sub(1)), input.y));
+    }
+}
+
+fn too_small(area: Rect, buf: &mut Buffer) {
+    let text = format!(
+        "The terminal is {}×{}; p2pci needs at least {MIN_WIDTH}×{MIN_HEIGHT}. Enlarge it, or press q to leave.",
+        area.width, area.height
+    );
+    Paragraph::new(text).wrap(Wrap { trim: true }).render(area, buf);
+}
+
+/// A pane's frame: thick and colored when focused.
+fn pane<'a>(title: Vec<Span<'a>>, focused: bool) -> Block<'a> {
+    let block = Block::bordered();
+    let mut spans = vec![Span::raw(" ")];
+    spans.extend(title);
+    spans.push(Span::raw(" "));
+    if focused {
+        block
+            .border_type(BorderType::Thick)
+            .border_style(Style::new().fg(ACCENT))
+            .title(Line::from(spans).style(Style::new().fg(ACCENT).add_modifier(Modifier::BOLD)))
+    } else {
+        block.title(Line::from(spans))
+    }
+}
+
+/// The selected row: reverse video in the focused pane; elsewhere plain
+/// (the `›` marker, where there is one, keeps the place).
+fn selected_style(focused: bool) -> Style {
+    if focused { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() }
+}
+
+fn dim() -> Style {
+    Style::new().fg(Color::DarkGray)
+}
+
+fn empty_state(text: &str, area: Rect, buf: &mut Buffer) {
+    Paragraph::new(text)
+        .style(dim().add_modifier(Modifier::ITALIC))
+        .wrap(Wrap { trim: true })
+        .render(area, buf);
+}
+
+/// The Local RFCs pane: what this peer shares.
+pub fn local(app: &App, area: Rect, buf: &mut Buffer) {
+    let focused = app.focus == Focus::Local;
+    let title = vec![Span::raw(format!("Local RFCs ({})", app.local.len()))];
+    let block = pane(title, focused);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if app.local.is_empty() {
+        empty_state("Nothing shared yet. Press / to look up an RFC and download it.", inner, buf);
+        return;
+    }
+    let items: Vec<ListItem> = app
+        .local
+        .iter()
+        .map(|l| {
+            ListItem::new(Line::from(vec![Span::raw(format!("{:>5} ", l.rfc)).bold(), Span::raw(&l.title)]))
+        })
+        .collect();
+    let list = List::new(items).highlight_style(selected_style(focused));
+    let mut state = ListState::default().with_selected(Some(app.local_selected));
+    StatefulWidget::render(list, inner, buf, &mut state);
+}
+
+/// The Index pane: the server's LIST, newest first.
+pub fn index(app: &App, area: Rect, buf: &mut Buffer) {
+    let focused = app.focus == Focus::Index;
+    let mut title = vec![Span::raw(format!("Index ({})", app.index.len()))];
+    match &app.index_status {
+        IndexStatus::Loading => title.push(Span::raw(" · refreshing…")),
+        IndexStatus::Failed(_) => title.push(Span::styled(" · refresh failed", Style::new().fg(ERROR))),
+        IndexStatus::NotLoaded | IndexStatus::Loaded => title.push(Span::raw(" · newest first")),
+    }
+    let block = pane(title, focused);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if app.index.is_empty() {
+        let text = match &app.index_status {
+            IndexStatus::NotLoaded => "Not loaded yet — press r to refresh.".to_owned(),
+            IndexStatus::Loading => "Asking the index server (LIST ALL)…".to_owned(),
+            IndexStatus::Loaded => {
+                "No RFCs in the index yet — press a to advertise yours, r to refresh.".to_owned()
+            }
+            IndexStatus::Failed(e) => format!("Could not refresh: {e}. Press r to try again."),
+        };
+        empty_state(&text, inner, buf);
+        return;
+    }
+    let rows = app.index.iter().map(|r| {
+        let mine = r.host == app.me.host && r.port == app.me.upload_port;
+        let host = if mine { format!("{} (me)", r.host) } else { r.host.clone() };
+        Row::new([
+            Cell::from(r.rfc.to_string()),
+            Cell::from(r.title.as_str()),
+            Cell::from(host),
+            Cell::from(r.port.to_string()),
+        ])
+    });
+    let host_w = app.index.iter().map(|r| r.host.chars().count() + 5).max().unwrap_or(4).clamp(4, 20) as u16;
+    let widths =
+        [Constraint::Length(5), Constraint::Fill(1), Constraint::Length(host_w), Constraint::Length(5)];
+    let header = Row::new(["RFC", "Title", "Host", "Port"]).style(Style::new().add_modifier(Modifier::BOLD));
+    let table = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(selected_style(focused))
+        .highlight_symbol("› ")
+        .highlight_spacing(HighlightSpacing::Always);
+    let mut state = TableState::default().with_selected(Some(app.index_selected));
+    StatefulWidget::render(table, inner, buf, &mut state);
+}
+
+/// The prompt's width and the room left for the typed text.
+fn input_geometry(input: Rect) -> (u16, usize) {
+    let prompt = PROMPT.chars().count() as u16;
+    (prompt, usize::from(input.width.saturating_sub(prompt + 1)))
+}
+
+const PROMPT: &str = "RFC › ";
+
+/// The Lookup pane: the input box, then the holders of the RFC looked up.
+pub fn lookup(app: &App, area: Rect, buf: &mut Buffer) {
+    let focused = app.focus == Focus::Lookup;
+    let mut title = vec![Span::raw("Lookup")];
+    if let LookupView::Found { holders, .. } = &app.lookup {
+        title.push(Span::raw(format!(" · {} holder(s)", holders.len())));
+    }
+    let block = pane(title, focused);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let [input_area, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+
+    let (_, width) = input_geometry(input_area);
+    let scroll = app.input.visual_scroll(width);
+    let value: String = app.input.value().chars().skip(scroll).collect();
+    let prompt_style = if app.editing { Style::new().fg(ACCENT).bold() } else { Style::new().bold() };
+    let mut spans = vec![Span::styled(PROMPT, prompt_style)];
+    if value.is_empty() && !app.editing {
+        spans.push(Span::styled("press /", dim().add_modifier(Modifier::ITALIC)));
+    } else {
+        let style = if app.editing { Style::new().add_modifier(Modifier::UNDERLINED) } else { Style::new() };
+        spans.push(Span::styled(value, style));
+    }
+    Line::from(spans).render(input_area, buf);
+
+    let message = |text: String, style: Style| Paragraph::new(text).style(style).wrap(Wrap { trim: true });
+    match &app.lookup {
+        LookupView::Idle => message(
+            "Type an RFC number, Enter asks the server who holds it.".into(),
+            dim().add_modifier(Modifier::ITALIC),
+        )
+        .render(rest, buf),
+        LookupView::Invalid(text) => {
+            message(format!("“{text}” is not an RFC number."), Style::new().fg(ERROR)).render(rest, buf)
+        }
+        LookupView::Pending(rfc) => {
+            message(format!("Looking up RFC {rfc}…"), dim().add_modifier(Modifier::ITALIC)).render(rest, buf)
+        }
+        LookupView::NotFound(rfc) => {
+            message(format!("No peer holds RFC {rfc} (404 Not Found)."), Style::new().fg(WARN))
+                .render(rest, buf)
+        }
+        LookupView::Failed { rfc, reason } => {
+            message(format!("LOOKUP RFC {rfc} failed: {reason}"), Style::new().fg(ERROR)).render(rest, buf)
+        }
+        LookupView::Found { holders, .. } => {
+            let [title_area, list_area] =
+                Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(rest);
+            let title = holders.first().map(|r| r.title.as_str()).unwrap_or("");
+            Line::styled(title, Style::new().add_modifier(Modifier::ITALIC)).render(title_area, buf);
+            let items: Vec<ListItem> = holders
+                .iter()
+                .map(|r| {
+                    let mine = r.host == app.me.host && r.port == app.me.upload_port;
+                    let text = format!("{}:{}{}", r.host, r.port, if mine { " (me)" } else { "" });
+                    ListItem::new(text)
+                })
+                .collect();
+            let list = List::new(items)
+                .highlight_style(selected_style(focused && !app.editing))
+                .highlight_symbol("› ")
+                .highlight_spacing(HighlightSpacing::Always);
+            let mut state = ListState::default().with_selected(Some(app.holder_selected));
+            StatefulWidget::render(list, list_area, buf, &mut state);
+        }
+    }
+}
+
+/// The Downloads pane: running transfers first, then the latest outcomes.
+pub fn downloads(app: &App, area: Rect, buf: &mut Buffer) {
+    let running = app.downloads.values().filter(|d| d.is_active()).count();
+    let title = vec![Span::raw(format!("Downloads ({running} running)"))];
+    let block = pane(title, false);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if app.downloads.is_empty() {
+        empty_state(
+            "No downloads yet. Choose a holder in Lookup and press Enter, or press d on an Index row.",
+            inner,
+            buf,
+        );
+        return;
+    }
+    let active = app.downloads.values().filter(|d| d.is_active());
+    let finished = app.downloads.values().rev().filter(|d| !d.is_active());
+    for (row, d) in inner.rows().zip(active.chain(finished)) {
+        download_row(app, d, row, buf);
+    }
+}
+
+fn download_row(app: &App, d: &Download, row: Rect, buf: &mut Buffer) {
+    let from = d.from.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "—".into());
+    match &d.state {
+        DownloadState::Queued | DownloadState::Running => {
+            let ratio = match d.total {
+                Some(0) => 1.0,
+                Some(t) => (d.received as f64 / t as f64).clamp(0.0, 1.0),
+                None => 0.0,
+            };
+            let mut stats = match d.total {
+                Some(t) => format!(" {:>3.0}% {}", ratio * 100.0, byte_pair(d.received, t)),
+                None => " connecting…".to_owned(),
+            };
+            if let Some(rate) = d.rate(app.now) {
+                stats.push_str(&format!(" {}/s", human_bytes(rate as u64)));
+            }
+            let mut label = vec![Span::styled(format!("↓ {}", d.rfc), Style::new().fg(ACCENT).bold())];
+            // The holder goes in when the bar keeps at least 10 columns.
+            let room =
+                usize::from(row.width).saturating_sub(label_width(&label) + stats.chars().count() + 11);
+            if from.chars().count() < room {
+                label.push(Span::raw(format!(" {from}")));
+            }
+            let [gauge_area, stats_area] =
+                Layout::horizontal([Constraint::Fill(1), Constraint::Length(stats.chars().count() as u16)])
+                    .areas(row);
+            LineGauge::default()
+                .label(Line::from(label))
+                .ratio(ratio)
+                .filled_symbol("━")
+                .unfilled_symbol("─")
+                .filled_style(Style::new().fg(ACCENT))
+                .unfilled_style(dim())
+                .render(gauge_area, buf);
+            Line::raw(stats).render(stats_area, buf);
+        }
+        DownloadState::Retrying { reason } => Line::from(vec![
+            Span::styled(format!("↻ {}", d.rfc), Style::new().fg(WARN).bold()),
+            Span::raw(format!(" {reason} — trying the next holder")),
+        ])
+        .render(row, buf),
+        DownloadState::Done { bytes, elapsed } => Line::from(vec![
+            Span::styled(format!("✔ {}", d.rfc), Style::new().fg(OK).bold()),
+            Span::raw(format!(" from {from}: {} in {}", human_bytes(*bytes), human_duration(*elapsed))),
+        ])
+        .render(row, buf),
+        DownloadState::Failed { reason } => Line::from(vec![
+            Span::styled(format!("✘ {}", d.rfc), Style::new().fg(ERROR).bold()),
+            Span::raw(format!(" failed: {reason}")),
+        ])
+        .render(row, buf),
+    }
+}
+
+fn label_width(spans: &[Span]) -> usize {
+    spans.iter().map(|s| s.content.chars().count()).sum()
+}
+
+/// `40.0/100.0 KiB`: both in the unit of the total.
+fn byte_pair(received: u64, total: u64) -> String {
+    const K: f64 = 1024.0;
+    let t = total as f64;
+    let (div, unit) = if t < K {
+        return format!("{received}/{total} B");
+    } else if t < K * K {
+        (K, "KiB")
+    } else if t < K * K * K {
+        (K * K, "MiB")
+    } else {
+        (K * K * K, "GiB")
+    };
+    format!("{:.1}/{:.1} {unit}", received as f64 / div, t / div)
+}
+
+/// The protocol log: every raw message, newest at the bottom.
+pub fn log(app: &App, area: Rect, buf: &mut Buffer) {
+    let focused = app.focus == Focus::Log;
+    let mut title = vec![Span::raw("Protocol log"), Span::raw(" · times UTC")];
+    if app.log_scroll > 0 {
+        title.push(Span::styled(
+            format!(" · {} lines back, End follows", app.log_scroll),
+            Style::new().fg(WARN),
+        ));
+    }
+    let block = pane(title, focused);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if app.log.is_empty() {
+        empty_state("Nothing sent or received yet. Every raw P2P-CI message will show here.", inner, buf);
+        return;
+    }
+    let end = app.log.len().saturating_sub(app.log_scroll);
+    let start = end.saturating_sub(usize::from(inner.height));
+    let lines: Vec<Line> = app.log.range(start..end).map(log_line).collect();
+    Paragraph::new(Text::from(lines)).render(inner, buf);
+}
+
+fn log_line(l: &super::app::LogLine) -> Line<'_> {
+    let (arrow, color) = match l.kind {
+        LogKind::Sent => ("→", SENT),
+        LogKind::Received => ("←", RECEIVED),
+        LogKind::Info => ("·", Color::DarkGray),
+        LogKind::Error => ("!", ERROR),
+    };
+    let accent = Style::new().fg(color);
+    let mut spans = Vec::with_capacity(4);
+    match &l.time {
+        Some(t) => {
+            spans.push(Span::styled(format!("{t} "), dim()));
+            spans.push(Span::styled(format!("{arrow} "), accent.bold()));
+        }
+        None => spans.push(Span::raw(" ".repeat(11))),
+    }
+    let is_wire = matches!(l.kind, LogKind::Sent | LogKind::Received);
+    if is_wire {
+        let who = l.who.as_deref().map(|w| fit(w, WHO_WIDTH)).unwrap_or_default();
+        spans.push(Span::styled(format!("{who:<WHO_WIDTH$} "), accent));
+    }
+    let text_style = match l.kind {
+        _ if is_wire && l.time.is_some() => accent.bold(),
+        LogKind::Error => Style::new().fg(ERROR),
+        _ => Style::new(),
+    };
+    spans.push(Span::styled(l.text.as_str(), text_style));
+    Line::from(spans)
+}
+
+/// Cuts `s` to `width` characters, marking the cut with `…`.
+fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// The status line: the server connection, then a message or who we are.
+pub fn status(app: &App, area: Rect, buf: &mut Buffer) {
+    let short = app.toast.is_some();
+    let server = &app.me.server;
+    let (badge, color) = match &app.connection {
+        Connection::Connecting => (format!("◌ connecting to {server}"), WARN),
+        Connection::Connected if short => ("● connected".to_owned(), OK),
+        Connection::Connected => (format!("● connected to {server}"), OK),
+        Connection::Disconnected { .. } if short => ("✘ server unreachable".to_owned(), ERROR),
+        Connection::Disconnected { retry_at, .. } => {
+            let when = match retry_at.map(|at| at.duration_since(app.now)) {
+                Some(Ok(d)) if !d.is_zero() => format!(", retrying in {}", human_duration(d)),
+                Some(_) => ", retrying now".to_owned(),
+                None => String::new(),
+            };
+            (format!("✘ {server} unreachable{when}; still serving uploads"), ERROR)
+        }
+        Connection::Leaving => ("… leaving: closing the index connection".to_owned(), WARN),
+        Connection::Closed => ("○ closed".to_owned(), WARN),
+    };
+    let mut spans = vec![Span::styled(format!(" {badge} "), Style::new().fg(color).bold())];
+    spans.push(Span::styled("│ ", dim()));
+    match &app.toast {
+        Some(t) if t.error => spans.push(Span::styled(t.text.as_str(), Style::new().fg(ERROR))),
+        Some(t) => spans.push(Span::raw(t.text.as_str())),
+        None => {
+            spans.push(Span::raw(format!("{}, upload port {}", app.me.host, app.me.upload_port)));
+            if app.uploads_served > 0 {
+                spans.push(Span::styled(" │ ", dim()));
+                spans.push(Span::raw(format!("{} upload(s) served", app.uploads_served)));
+            }
+        }
+    }
+    Line::from(spans).render(area, buf);
+}
+
+/// The key hints for what the keys mean right now.
+pub fn hints(app: &App, area: Rect, buf: &mut Buffer) {
+    let keys: &[(&str, &str)] = if app.help {
+        &[("?/Esc", "close help")]
+    } else if app.editing {
+        &[("Enter", "look up"), ("Esc", "stop typing"), ("Tab", "next pane"), ("Ctrl-C", "quit")]
+    } else {
+        match app.focus {
+            Focus::Local => &[("↑↓", "move"), ("a", "advertise all"), ("/", "lookup"), ("Tab", "next pane")],
+            Focus::Index => {
+                &[("↑↓", "move"), ("d", "download"), ("r", "refresh"), ("/", "lookup"), ("Tab", "next")]
+            }
+            Focus::Lookup => &[("/", "new lookup"), ("↑↓", "holder"), ("Enter", "download"), ("Tab", "next")],
+            Focus::Log => &[("↑↓", "scroll"), ("PgUp/PgDn", "page"), ("End", "follow"), ("Tab", "next")],
+        }
+    };
+    let mut spans = vec![Span::raw(" ")];
+    let all = keys.iter().chain(if app.help || app.editing {
+        &[][..]
+    } else {
+        &[("?", "help"), ("q", "quit")][..]
+    });
+    for (i, (k, what)) in all.enumerate() {
+        if i > 0 {
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::styled(*k, Style::new().fg(ACCENT).bold()));
+        spans.push(Span::raw(format!(" {what}")));
+    }
+    Line::from(spans).render(area, buf);
+}
+
+const HELP: &[(&str, &str)] = &[
+    ("Tab  Shift-Tab", "move between panes"),
+    ("↑ ↓  j k", "move in a list, scroll the log"),
+    ("/", "type an RFC number; Enter sends LOOKUP"),
+    ("Enter", "in Lookup: download from the chosen holder"),
+    ("d", "download the selected Index row"),
+    ("r", "refresh the Index (LIST ALL)"),
+    ("a", "advertise all local RFCs (ADD)"),
+    ("PgUp PgDn Home End", "scroll the protocol log"),
+    ("Esc", "leave the lookup box, dismiss a message"),
+    ("q  Ctrl-C", "leave: close the connection, stop uploads"),
+];
+
+/// The help overlay, centered over everything.
+pub fn help(full: Rect, buf: &mut Buffer) {
+    let area = full.centered(Constraint::Max(66), Constraint::Max(19));
+    Clear.render(area, buf);
+    let block = pane(vec![Span::raw("Help")], true).title_bottom(Line::from(" ? or Esc closes ").centered());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let mut lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>18}  "), Style::new().fg(ACCENT).bold()),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "Peers ADD their RFCs to the index server; LOOKUP asks who holds one; GET fetches it \
+         straight from that peer, and the new copy is ADDed too. The log shows every message.",
+    ));
+    Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use insta::assert_snapshot;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::KeyCode;
+
+    use super::*;
+    use crate::peer::{Direction, DownloadEvent, DownloadId, Holder, Link, NetEvent, Reply};
+    use crate::protocol::{RfcNumber, Status};
+    use crate::tui::app::tests::{app, key, press, record, t0, wire};
+
+    fn screen(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal.draw(|f| draw(f, app)).unwrap();
+        terminal
+    }
+
+    /// The symbols only, for widget tests that do not check colors.
+    fn plain(mut buf: Buffer) -> Buffer {
+        buf.set_style(buf.area, Style::reset());
+        for cell in buf.content.iter_mut() {
+            cell.set_style(Style::reset());
+        }
+        let mut out = Buffer::empty(buf.area);
+        for (o, c) in out.content.iter_mut().zip(buf.content.iter()) {
+            o.set_symbol(c.symbol());
+        }
+        out
+    }
+
+    fn render(area: Rect, f: impl FnOnce(Rect, &mut Buffer)) -> Buffer {
+        let mut buf = Buffer::empty(area);
+        f(area, &mut buf);
+        plain(buf)
+    }
+
+    fn connected() -> App {
+        let mut app = app();
+        app.on_net(NetEvent::Connected { server: "127.0.0.1:7734".into() });
+        app
+    }
+
+    fn populated() -> App {
+        let mut app = connected();
+        let text = "LIST ALL P2P-CI/1.0\r\nHost: hostA\r\nPort: 2222\r\n\r\n";
+        app.on_net(wire(Direction::Sent, Link::Server, text));
+        let records = vec![
+            record(8700, "Fifty Years of RFCs", "hostB", 40123),
+            record(8601, "Policy and Requirements for the Name Server", "hostA", 2222),
+            record(8600, "Using Conditional Router Advertisements for Enabling DNS", "hostA", 2222),
+            record(8650, "Dynamic Subscription to YANG Events and Datastores over RESTCONF", "hostC", 40777),
+        ];
+        let mut answer = String::from("P2P-CI/1.0 200 OK\r\n\r\n");
+        for r in &records {
+            answer.push_str(&format!("RFC {} {} {} {}\r\n", r.rfc, r.title, r.host, r.port));
+        }
+        answer.push_str("\r\n");
+        app.on_net(wire(Direction::Received, Link::Server, &answer));
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        app
+    }
+
+    fn with_lookup() -> App {
+        let mut app = populated();
+        press(&mut app, "/8700");
+        app.on_key(key(KeyCode::Enter));
+        let holders = vec![
+            record(8700, "Fifty Years of RFCs", "hostB", 40123),
+            record(8700, "Fifty Years of RFCs", "hostC", 40777),
+        ];
+        let rfc = RfcNumber(8700);
+        app.on_net(NetEvent::Reply(Reply::Lookup { rfc, status: Status::Ok, records: holders }));
+        press(&mut app, "j");
+        app
+    }
+
+    fn downloading() -> App {
+        let mut app = with_lookup();
+        let b = Holder { host: "hostB".into(), port: 40123 };
+        let c = Holder { host: "hostC".into(), port: 40777 };
+        let (one, two, three) = (DownloadId(1), DownloadId(2), DownloadId(3));
+        let done = DownloadEvent::Done {
+            rfc: RfcNumber(8650),
+            from: c.clone(),
+            path: PathBuf::from("hostA/rfc8650.txt"),
+            bytes: 143_360,
+            elapsed: Duration::from_millis(120),
+        };
+        app.on_net(NetEvent::Download { id: one, event: done });
+        app.on_net(NetEvent::Download {
+            id: two,
+            event: DownloadEvent::Started { rfc: RfcNumber(8700), from: b },
+        });
+        let get = "GET RFC 8700 P2P-CI/1.0\r\nHost: hostA\r\nOS: Linux 6.1\r\n\r\n";
+        app.on_net(wire(Direction::Sent, Link::Download(Holder { host: "hostB".into(), port: 40123 }), get));
+        app.on_net(NetEvent::Download {
+            id: three,
+            event: DownloadEvent::Started { rfc: RfcNumber(8800), from: c },
+        });
+        app.on_tick(t0() + Duration::from_secs(2));
+        let progress = DownloadEvent::Progress { received: 40_960, total: 102_400 };
+        app.on_net(NetEvent::Download { id: two, event: progress });
+        let addr: SocketAddr = "127.0.0.1:51000".parse().unwrap();
+        let upload = "GET RFC 8600 P2P-CI/1.0\r\nHost: hostD\r\nOS: Linux 6.1\r\n\r\n";
+        app.on_net(wire(Direction::Received, Link::Upload(addr), upload));
+        app.on_net(NetEvent::Uploaded {
+            to: addr,
+            rfc: Some(RfcNumber(8600)),
+            status: Status::Ok,
+            bytes: 20_480,
+        });
+        app.toast = None;
+        app
+    }
+
+    #[test]
+    fn empty_screen() {
+        let app = App::new(crate::tui::app::tests::me(), vec![], t0());
+        assert_snapshot!(screen(&app, 80, 24).backend());
+    }
+
+    #[test]
+    fn populated_screen() {
+        assert_snapshot!(screen(&populated(), 80, 24).backend());
+    }
+
+    #[test]
+    fn typing_a_lookup() {
+        let mut app = populated();
+        press(&mut app, "/87");
+        let mut terminal = screen(&app, 80, 24);
+        assert_snapshot!(terminal.backend());
+        let input = Areas::new(Rect::new(0, 0, 80, 24)).input();
+        terminal.backend_mut().assert_cursor_position((input.x + 6 + 2, input.y));
+    }
+
+    #[test]
+    fn lookup_results_screen() {
+        assert_snapshot!(screen(&with_lookup(), 80, 24).backend());
+    }
+
+    #[test]
+    fn downloads_screen() {
+        assert_snapshot!(screen(&downloading(), 80, 24).backend());
+    }
+
+    #[test]
+    fn error_screen() {
+        let mut app = populated();
+        press(&mut app, "/8999");
+        app.on_key(key(KeyCode::Enter));
+        let reason = "cannot connect to 127.0.0.1:7734: Connection refused (os error 111)";
+        app.on_net(NetEvent::Disconnected {
+            reason: reason.into(),
+            retry_in: Some(Duration::from_millis(400)),
+        });
+        app.on_net(NetEvent::Error(crate::peer::PeerError::about(
+            crate::peer::Request::Lookup(RfcNumber(8999)),
+            "not connected to the index server 127.0.0.1:7734",
+        )));
+        let failed = DownloadEvent::Failed {
+            rfc: RfcNumber(8650),
+            reason: "hostC:40777: answered 404 Not Found".into(),
+        };
+        app.on_net(NetEvent::Download { id: DownloadId(1), event: failed });
+        assert_snapshot!(screen(&app, 80, 24).backend());
+    }
+
+    #[test]
+    fn disconnected_status_without_a_message() {
+        let mut app = populated();
+        app.on_net(NetEvent::Disconnected { reason: "gone".into(), retry_in: Some(Duration::from_secs(2)) });
+        app.toast = None;
+        let buf = render(Rect::new(0, 0, 80, 1), |a, b| status(&app, a, b));
+        assert_eq!(
+            buf,
+            Buffer::with_lines([
+                " ✘ 127.0.0.1:7734 unreachable, retrying in 2.0 s; still serving uploads │ hostA,"
+            ])
+        );
+    }
+
+    #[test]
+    fn help_overlay() {
+        let mut app = populated();
+        press(&mut app, "?");
+        assert_snapshot!(screen(&app, 80, 24).backend());
+    }
+
+    #[test]
+    fn wide_screen() {
+        assert_snapshot!(screen(&downloading(), 120, 40).backend());
+    }
+
+    #[test]
+    fn too_small_screen() {
+        let terminal = screen(&populated(), 40, 10);
+        let text = terminal.backend().to_string();
+        assert!(text.contains("p2pci needs at"), "{text}");
+    }
+
+    #[test]
+    fn local_pane_lists_number_and_title() {
+        let mut app = app();
+        app.focus = Focus::Local;
+        let area = Rect::new(0, 0, 30, 4);
+        let mut buf = Buffer::empty(area);
+        local(&app, area, &mut buf);
+        let mut expected = Buffer::with_lines([
+            "┏ Local RFCs (2) ━━━━━━━━━━━━┓",
+            "┃ 8600 Using Conditional Rout┃",
+            "┃ 8601 Policy and Requirement┃",
+            "┗━━━━━━━━━━━━━━━━━━━━━━━━━━━━┛",
+        ]);
+        let border = Style::new().fg(ACCENT);
+        expected.set_style(area, border);
+        expected.set_style(Rect::new(1, 0, 16, 1), border.add_modifier(Modifier::BOLD));
+        expected.set_style(Rect::new(1, 1, 28, 2), Style::reset());
+        expected.set_style(Rect::new(1, 1, 6, 2), Style::new().add_modifier(Modifier::BOLD));
+        expected.set_style(Rect::new(1, 1, 28, 1), Style::new().add_modifier(Modifier::REVERSED));
+        expected
+            .set_style(Rect::new(1, 1, 6, 1), Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED));
+        assert_eq!(buf, expected);
+    }
+
+    #[test]
+    fn local_pane_updates_when_a_download_lands() {
+        let mut app = App::new(crate::tui::app::tests::me(), vec![], t0());
+        let area = Rect::new(0, 0, 30, 4);
+        let before = render(area, |a, b| local(&app, a, b));
+        assert_eq!(
+            before,
+            Buffer::with_lines([
+                "┌ Local RFCs (0) ────────────┐",
+                "│Nothing shared yet. Press / │",
+                "│to look up an RFC and       │",
+                "└────────────────────────────┘",
+            ])
+        );
+        app.on_net(NetEvent::Library(vec![crate::tui::app::tests::local(8700, "Fifty Years of RFCs")]));
+        let after = render(area, |a, b| local(&app, a, b));
+        assert_eq!(
+            after,
+            Buffer::with_lines([
+                "┌ Local RFCs (1) ────────────┐",
+                "│ 8700 Fifty Years of RFCs   │",
+                "│                            │",
+                "└────────────────────────────┘",
+            ])
+        );
+    }
+
+    #[test]
+    fn index_empty_states() {
+        let mut app = connected();
+        let area = Rect::new(0, 0, 50, 3);
+        let loading = render(area, |a, b| index(&app, a, b));
+        assert_eq!(
+            loading,
+            Buffer::with_lines([
+                "┏ Index (0) · refreshing… ━━━━━━━━━━━━━━━━━━━━━━━┓",
+                "┃Asking the index server (LIST ALL)…             ┃",
+                "┗━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┛",
+            ])
+        );
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: vec![] }));
+        let empty = render(Rect::new(0, 0, 50, 4), |a, b| index(&app, a, b));
+        assert_eq!(
+            empty,
+            Buffer::with_lines([
+                "┏ Index (0) · newest first ━━━━━━━━━━━━━━━━━━━━━━┓",
+                "┃No RFCs in the index yet — press a to advertise ┃",
+                "┃yours, r to refresh.                            ┃",
+                "┗━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┛",
+            ])
+        );
+    }
+
+    #[test]
+    fn download_rows_show_bytes_percent_and_rate() {
+        let app = downloading();
+        let area = Rect::new(0, 0, 60, 5);
+        let buf = render(area, |a, b| downloads(&app, a, b));
+        assert_eq!(
+            buf,
+            Buffer::with_lines([
+                "┌ Downloads (2 running) ───────────────────────────────────┐",
+                "│↓ 8700 ━━━━━━━━────────────  40% 40.0/100.0 KiB 20.0 KiB/s│",
+                "│↓ 8800 hostC:40777 ─────────────────────────── connecting…│",
+                "│✔ 8650 from hostC:40777: 140.0 KiB in 120 ms              │",
+                "└──────────────────────────────────────────────────────────┘",
+            ])
+        );
+    }
+
+    #[test]
+    fn log_lines_are_marked_and_colored() {
+        let app = downloading();
+        let area = Rect::new(0, 0, 70, 6);
+        let mut buf = Buffer::empty(area);
+        log(&app, area, &mut buf);
+        let text = plain(buf.clone());
+        assert_eq!(
+            text,
+            Buffer::with_lines([
+                "┌ Protocol log · times UTC ──────────────────────────────────────────┐",
+                "│12:00:00 ← 127.0.0.1:51000 GET RFC 8600 P2P-CI/1.0                  │",
+                "│                           Host: hostD                              │",
+                "│                           OS: Linux 6.1                            │",
+                "│12:00:02 · served RFC 8600 to 127.0.0.1:51000: 20.0 KiB             │",
+                "└────────────────────────────────────────────────────────────────────┘",
+            ])
+        );
+        // Received messages are green, sent ones cyan, times dim.
+        assert_eq!(buf[(10, 1)].fg, RECEIVED);
+        assert_eq!(buf[(12, 1)].fg, RECEIVED);
+        assert_eq!(buf[(1, 1)].fg, Color::DarkGray);
+        let mut app = app;
+        app.on_net(wire(Direction::Sent, Link::Server, "LIST ALL P2P-CI/1.0\r\n\r\n"));
+        let mut buf = Buffer::empty(area);
+        log(&app, area, &mut buf);
+        assert_eq!(buf[(10, 4)].fg, SENT);
+        assert_eq!(buf[(10, 4)].symbol(), "→");
+    }
+
+    #[test]
+    fn hints_follow_the_focus() {
+        let mut app = app();
+        let area = Rect::new(0, 0, 80, 1);
+        let hint = |app: &App| {
+            let buf = render(area, |a, b| hints(app, a, b));
+            buf.content.iter().map(|c| c.symbol()).collect::<String>().trim_end().to_owned()
+        };
+        assert_eq!(hint(&app), " ↑↓ move  d download  r refresh  / lookup  Tab next  ? help  q quit");
+        app.focus = Focus::Local;
+        assert_eq!(hint(&app), " ↑↓ move  a advertise all  / lookup  Tab next pane  ? help  q quit");
+        press(&mut app, "/");
+        assert_eq!(hint(&app), " Enter look up  Esc stop typing  Tab next pane  Ctrl-C quit");
+    }
+}

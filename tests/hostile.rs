@@ -1,0 +1,269 @@
+//! Security: what a hostile party can and cannot do. No request names a
+//! path; a connection's records are its own; a connection cannot change who
+//! it is; a hostile index server cannot make a peer grow without bound,
+//! hang or panic.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use p2pci::peer::{Command, NetEvent, Reply};
+use p2pci::protocol::{RfcNumber, Status};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const BAD_GET: &[u8] = b"P2P-CI/1.0 400 Bad Request\r\n\r\n";
+const NOT_FOUND_GET: &[u8] = b"P2P-CI/1.0 404 Not Found\r\n\r\n";
+
+/// Only a plain decimal RFC number reaches the file system: every other
+/// target is 400, a number with no file is 404, and a file that is there but
+/// not named `rfc<N>.txt` can never be fetched.
+#[tokio::test]
+async fn no_get_can_name_a_path() {
+    let server = TestServer::start().await;
+    let peer = TestPeer::start(server.addr, "victim", &[8600]).await;
+    // Files a path trick would like to reach.
+    std::fs::write(peer.dir.join("secret.txt"), "secret").unwrap();
+    std::fs::write(peer.dir.parent().unwrap().join("rfc1.txt"), "outside").unwrap();
+    std::fs::create_dir(peer.dir.join("rfc2.txt")).unwrap();
+    let bad = [
+        "../rfc1",
+        "../rfc1.txt",
+        "..%2Frfc1",
+        "/etc/passwd",
+        "secret",
+        "secret.txt",
+        "8600/../8600",
+        "8600.txt",
+        "rfc8600",
+        "-8600",
+        "+8600",
+        "0x2198",
+        "8600\0",
+        "8 600",
+        "4294967296",
+        "99999999999999999999999",
+        "８６００",
+        "٨٦٠٠",
+        "*",
+        "~",
+        "",
+    ];
+    for target in bad {
+        let mut c = Raw::connect(peer.upload_addr).await;
+        c.send(format!("GET RFC {target} P2P-CI/1.0\r\nHost: x\r\n\r\n")).await;
+        assert_eq!(c.until_closed().await, BAD_GET, "GET RFC {target:?}");
+    }
+    // A directory named like an RFC, and RFCs that are not here: 404.
+    for n in ["2", "1", "0", "4294967295"] {
+        let mut c = Raw::connect(peer.upload_addr).await;
+        c.send(format!("GET RFC {n} P2P-CI/1.0\r\nHost: x\r\n\r\n")).await;
+        assert_eq!(c.until_closed().await, NOT_FOUND_GET, "GET RFC {n}");
+    }
+    // Leading zeros are still the number: the real file.
+    let mut c = Raw::connect(peer.upload_addr).await;
+    c.send("GET RFC 008600 P2P-CI/1.0\r\nHost: x\r\n\r\n").await;
+    assert!(c.until_closed().await.ends_with(&shipped(8600)));
+}
+
+/// Another connection that claims the very same Host and Port is another
+/// peer: it cannot overwrite, remove or take over the first one's records.
+#[tokio::test]
+async fn records_belong_to_their_connection() {
+    let server = TestServer::start().await;
+    let mut owner = Raw::connect(server.addr).await;
+    owner.send(add(1, "h", 1000, "Original")).await;
+    owner.response().await;
+    let mut thief = Raw::connect(server.addr).await;
+    // Same identity, same RFC, another title: a second record, not a change.
+    thief.send(add(1, "h", 1000, "Forged")).await;
+    assert_eq!(thief.response().await.records, [rec(1, "Forged", "h", 1000)]);
+    assert_eq!(server.records(), [rec(1, "Forged", "h", 1000), rec(1, "Original", "h", 1000)]);
+    // Its leaving removes its own record only, however it leaves.
+    thief.reset();
+    server.until("forged record gone", |ix| ix.record_count() == 1).await;
+    assert_eq!(server.records(), [rec(1, "Original", "h", 1000)]);
+    // The owner re-ADDing is idempotent: the original title stays.
+    owner.send(add(1, "h", 1000, "Changed")).await;
+    assert_eq!(owner.response().await.records, [rec(1, "Original", "h", 1000)]);
+}
+
+/// A connection cannot switch identity mid-stream: a request under another
+/// Host or Port is refused and changes nothing, and the connection keeps its
+/// first identity (and its records) to the end.
+#[tokio::test]
+async fn a_connection_cannot_switch_identity() {
+    let server = TestServer::start().await;
+    let mut other = Raw::connect(server.addr).await;
+    other.send(add(5, "other", 2, "Theirs")).await;
+    other.response().await;
+    let mut c = Raw::connect(server.addr).await;
+    c.send(lookup(5, "me", 1)).await; // a LOOKUP registers too
+    assert_eq!(c.response().await.status, Status::Ok);
+    for req in
+        [add(5, "other", 2, "Mine now"), add(6, "me", 2, "t"), add(6, "other", 1, "t"), lookup(5, "other", 2)]
+    {
+        c.send(&req).await;
+        assert_eq!(c.response().await.status, Status::BadRequest, "{req:?}");
+    }
+    assert_eq!(server.records(), [rec(5, "Theirs", "other", 2)]);
+    c.send(add(7, "me", 1, "Mine")).await;
+    assert_eq!(c.response().await.status, Status::Ok);
+    drop(c);
+    server.until("my record gone", |ix| ix.record_count() == 1).await;
+    assert_eq!(server.records(), [rec(5, "Theirs", "other", 2)]);
+}
+
+/// A fake index server that answers every request with `answer` (called
+/// with the connection's number), then keeps the connection open.
+async fn fake_index<F, Fut>(answer: F) -> std::net::SocketAddr
+where
+    F: Fn(TcpStream, usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((s, _)) = listener.accept().await {
+            n += 1;
+            tokio::spawn(answer(s, n));
+        }
+    });
+    addr
+}
+
+async fn read_head(s: &mut TcpStream) -> bool {
+    let mut req = Vec::new();
+    while !req.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        if s.read(&mut b).await.unwrap_or(0) == 0 {
+            return false;
+        }
+        req.push(b[0]);
+    }
+    true
+}
+
+async fn hostile_peer(
+    server: std::net::SocketAddr,
+    tune: impl FnOnce(&mut p2pci::peer::PeerConfig),
+) -> TestPeer {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = peer_config(server, "me", &[], tmp.path().join("me"));
+    config.request_timeout = Duration::from_millis(500);
+    tune(&mut config);
+    TestPeer::with_config(config, tmp).await
+}
+
+async fn expect_error(peer: &mut TestPeer, needle: &str) -> String {
+    match peer.expect("an error", |e| matches!(e, NetEvent::Error(_))).await {
+        NetEvent::Error(e) => {
+            let e = e.to_string();
+            assert!(e.contains(needle), "{e}");
+            e
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// A LIST answer that never ends hits the record cap; the peer drops the
+/// connection, says why, reconnects, and still works.
+#[tokio::test]
+async fn an_endless_list_answer_hits_the_record_cap() {
+    let server = fake_index(|mut s, n| async move {
+        if !read_head(&mut s).await {
+            return;
+        }
+        if n == 1 {
+            let _ = s.write_all(b"P2P-CI/1.0 200 OK\r\n\r\n").await;
+            // Bounded here so the test ends even if the peer would not.
+            for _ in 0..1_000_000 {
+                if s.write_all(b"RFC 1 Endless h 1\r\nRFC 2 Endless h 1\r\n").await.is_err() {
+                    return;
+                }
+            }
+        } else {
+            let _ = s.write_all(b"P2P-CI/1.0 200 OK\r\n\r\nRFC 1 Fine h 1\r\n\r\n").await;
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+        }
+    })
+    .await;
+    let mut peer = hostile_peer(server, |c| c.max_answer_records = 1000).await;
+    peer.send(Command::List);
+    expect_error(&mut peer, "more than 1000 records").await;
+    peer.expect("reconnected", |e| matches!(e, NetEvent::Connected { .. })).await;
+    peer.send(Command::List);
+    let ev = peer.expect("list", |e| matches!(e, NetEvent::Reply(Reply::List { .. }))).await;
+    assert!(matches!(ev, NetEvent::Reply(Reply::List { ref records, .. }) if records.len() == 1), "{ev:?}");
+}
+
+/// The same with huge lines kept under the line limit: the byte cap holds.
+#[tokio::test]
+async fn a_huge_answer_hits_the_byte_cap() {
+    let server = fake_index(|mut s, _| async move {
+        if !read_head(&mut s).await {
+            return;
+        }
+        let _ = s.write_all(b"P2P-CI/1.0 200 OK\r\n\r\n").await;
+        let line = format!("RFC 1 {} h 1\r\n", "t".repeat(8000));
+        for _ in 0..100_000 {
+            if s.write_all(line.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let mut peer = hostile_peer(server, |c| c.max_answer_bytes = 1024 * 1024).await;
+    peer.send(Command::List);
+    expect_error(&mut peer, "longer than 1048576 bytes").await;
+}
+
+/// Garbage, an over-long line, stray bytes between answers, and silence:
+/// each is a clear error, then a reconnection; never a panic or a hang.
+#[tokio::test]
+async fn malformed_or_missing_server_answers_are_errors_not_crashes() {
+    let server = fake_index(|mut s, n| async move {
+        if n == 1 {
+            // Unasked-for bytes while idle.
+            let _ = s.write_all(b"hello\r\n").await;
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+            return;
+        }
+        if !read_head(&mut s).await {
+            return;
+        }
+        let _ = match n {
+            2 => s.write_all(b"\xff\xfe garbage\r\n\r\n").await,
+            3 => s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await,
+            4 => {
+                s.write_all(format!("P2P-CI/1.0 200 OK\r\n\r\nRFC 1 {}", "x".repeat(100_000)).as_bytes())
+                    .await
+            }
+            5 => s.write_all(b"P2P-CI/1.0 200 OK\r\n\r\nRFC one t h 1\r\n\r\n").await,
+            _ => Ok(()), // silence
+        };
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest).await;
+    })
+    .await;
+    let mut peer = hostile_peer(server, |_| {}).await;
+    peer.expect("stray bytes noticed", |e| matches!(e, NetEvent::Disconnected { .. })).await;
+    for needle in [
+        "not UTF-8",
+        "bad status line",
+        "line longer than",
+        "bad record line",
+        "no answer from the index server",
+    ] {
+        peer.expect("reconnected", |e| matches!(e, NetEvent::Connected { .. })).await;
+        peer.send(Command::Lookup(RfcNumber(1)));
+        expect_error(&mut peer, needle).await;
+    }
+    // Still alive and answering commands.
+    peer.send(Command::Lookup(RfcNumber(1)));
+    peer.expect("an answer or an error", |e| matches!(e, NetEvent::Error(_) | NetEvent::Reply(_))).await;
+}

@@ -1,0 +1,248 @@
+//! The full-screen peer, end to end, as a person uses it: the real binary in
+//! a tmux session of fixed size, driven by keys, read back with
+//! `capture-pane`.
+//!
+//! An index server and a headless peer holding RFC 8700 run as plain child
+//! processes; the screen peer runs in tmux on a private socket (`-S`, in the
+//! test's temporary folder, so parallel runs never share a tmux server and
+//! no socket file outlives the test). Every wait polls the screen with
+//! a deadline, and a guard kills every process and the tmux server when the
+//! test ends, failed or not. Without tmux the test is skipped with a message,
+//! unless `CI` is set, where it must run.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_p2pci");
+const WAIT: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(100);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Everything the test started; all of it is stopped on drop.
+struct Session {
+    socket: PathBuf,
+    children: Vec<Child>,
+}
+
+impl Session {
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("running tmux")
+    }
+
+    fn screen(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-t", "tui"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "tui"];
+        args.extend_from_slice(keys);
+        let out = self.tmux(&args);
+        assert!(out.status.success(), "send-keys {keys:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn text(&self, text: &str) {
+        let out = self.tmux(&["send-keys", "-t", "tui", "-l", text]);
+        assert!(out.status.success(), "send-keys -l {text:?}");
+    }
+
+    /// Polls the screen until `pred` holds; panics with the last screen.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            if Instant::now() >= deadline {
+                panic!("timed out waiting for {what}; the screen was:\n{screen}");
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn tmux_present() -> bool {
+    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+}
+
+/// Lines a child writes, readable with a timeout.
+fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_line(rx: &mpsc::Receiver<String>, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if pred(&line) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no {what}; saw:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+/// Single-quotes a word for the shell tmux runs the pane command with.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[test]
+fn look_up_download_and_leave_with_the_keyboard() {
+    if !tmux_present() {
+        if std::env::var_os("CI").is_some() {
+            panic!("tmux is required under CI (scripts/test.sh installs it)");
+        }
+        eprintln!("skipping the tmux end-to-end test: tmux is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // Dropped before `tmp`: the tmux server is gone before its socket's folder.
+    let mut session = Session { socket: tmp.path().join("tmux.sock"), children: vec![] };
+
+    // The index server, on a free loopback port.
+    let mut server = Command::new(BIN)
+        .args(["server", "--bind", "127.0.0.1", "--port", "0", "--quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server_err = lines(server.stderr.take().unwrap());
+    session.children.push(server);
+    let line = wait_line(&server_err, "listening line", |l| l.contains("listening on"));
+    let server_addr = line.rsplit(' ').next().unwrap().to_owned();
+
+    // A headless peer that holds RFC 8700; its stdin stays open.
+    let host_b_dir = tmp.path().join("hostB");
+    let mut host_b = Command::new(BIN)
+        .args(["peer", "--headless", "--advertise", "--bind", "127.0.0.1", "--host", "hostB"])
+        .args(["--rfcs", "8700", "--server", &server_addr])
+        .arg("--rfc-dir")
+        .arg(repo().join("RFCs"))
+        .arg("--dir")
+        .arg(&host_b_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let host_b_out = lines(host_b.stdout.take().unwrap());
+    session.children.push(host_b);
+    wait_line(&host_b_out, "hostB's ADD", |l| l.starts_with("OK advertised 1"));
+
+    // The screen peer, in a 120x40 tmux pane. When it exits, the pane stays
+    // and says how, so the exit status can be checked.
+    let host_a_dir = tmp.path().join("hostA");
+    let peer = [
+        BIN,
+        "peer",
+        "--bind",
+        "127.0.0.1",
+        "--host",
+        "hostA",
+        "--rfcs",
+        "8600",
+        "--server",
+        &server_addr,
+        "--rfc-dir",
+        &repo().join("RFCs").to_string_lossy(),
+        "--dir",
+        &host_a_dir.to_string_lossy(),
+    ]
+    .map(quote)
+    .join(" ");
+    let pane = format!("{peer}; echo \"p2pci exited with $?\"; sleep 600");
+    let out = session.tmux(&["new-session", "-d", "-s", "tui", "-x", "120", "-y", "40", &pane]);
+    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+
+    session.wait_for("the UI, connected, with the index loaded", |s| {
+        s.contains("Local RFCs (1)") && s.contains("● connected") && s.contains("Index (1)")
+    });
+
+    // `/`, the number, Enter: a LOOKUP; hostB is the one holder.
+    session.text("/8700");
+    session.wait_for("the typed number", |s| s.contains("RFC › 8700"));
+    session.keys(&["Enter"]);
+    let screen =
+        session.wait_for("hostB as a holder", |s| s.contains("1 holder(s)") && s.contains("› hostB:"));
+    assert!(screen.contains("LOOKUP RFC 8700 P2P-CI/1.0"), "the LOOKUP is in the log:\n{screen}");
+
+    // Enter again downloads from the chosen holder.
+    session.keys(&["Enter"]);
+    session.wait_for("the finished download", |s| {
+        s.contains("✔ 8700 from hostB:") && s.contains("Local RFCs (2)")
+    });
+    let got = std::fs::read(host_a_dir.join("rfc8700.txt")).expect("the downloaded file");
+    let want = std::fs::read(repo().join("RFCs/rfc8700.txt")).unwrap();
+    assert!(got == want, "rfc8700.txt differs from RFCs/rfc8700.txt ({} vs {} bytes)", got.len(), want.len());
+    assert_no_partial_files(&host_a_dir);
+
+    // The GET to hostB is in the log; scroll back for it if newer lines
+    // pushed it out of view.
+    let mut found = false;
+    for _ in 0..30 {
+        let screen = session.screen();
+        if screen.lines().any(|l| l.contains("→ hostB:") && l.contains("GET RFC 8700 P2P-CI/1.0")) {
+            found = true;
+            break;
+        }
+        session.keys(&["PageUp"]);
+        session.wait_for("the log scrolled back", |s| s.contains("lines back"));
+    }
+    assert!(found, "no GET in the protocol log:\n{}", session.screen());
+    session.keys(&["End"]);
+    session.wait_for("the log following again", |s| !s.contains("lines back"));
+
+    // The help overlay opens and closes.
+    session.keys(&["?"]);
+    session.wait_for("the help", |s| s.contains("? or Esc closes"));
+    session.keys(&["Escape"]);
+    session.wait_for("the help closed", |s| !s.contains("? or Esc closes"));
+
+    // q leaves cleanly: the engine closes, the terminal is restored, exit 0.
+    session.keys(&["q"]);
+    let screen = session.wait_for("the peer to exit", |s| s.contains("p2pci exited with"));
+    assert!(screen.contains("p2pci exited with 0"), "{screen}");
+    assert!(!screen.contains("Protocol log"), "the alternate screen is left:\n{screen}");
+}
+
+fn assert_no_partial_files(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".part"), "a partial file was left: {name}");
+    }
+}
