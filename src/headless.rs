@@ -103,11 +103,16 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// One write per event: stdout is line-buffered, and an upload's lines were
+/// otherwise one system call each, a visible cost for a busy upload server.
 fn print(lines: &[String]) {
-    let mut stdout = std::io::stdout().lock();
+    let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for l in lines {
-        let _ = writeln!(stdout, "{l}");
+        text.push_str(l);
+        text.push('\n');
     }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
 }
 
