@@ -18,9 +18,17 @@
 //!
 //! A peer is known by its connection ([`ConnId`]), never by its hostname: two
 //! peers may claim the same name, and one leaving never touches the other.
+//!
+//! Hash maps use foldhash (fast, randomly seeded per process) rather than
+//! SipHash: LOOKUP is a handful of map probes, and the hasher was a visible
+//! share of its cost. Most RFCs have one holder, so `by_rfc` keeps a lone
+//! holder inline and grows a set only for the second one (a set per RFC cost
+//! more than the record itself).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use crate::protocol::{PeerId, Record, RfcNumber};
 
@@ -48,6 +56,52 @@ struct Entry {
     rfc: RfcNumber,
     title: Box<str>,
     conn: ConnId,
+}
+
+/// The records of one RFC: their sequences, oldest first.
+#[derive(Debug)]
+enum Holders {
+    One(u64),
+    Many(BTreeSet<u64>),
+}
+
+impl Holders {
+    fn insert(&mut self, seq: u64) {
+        match self {
+            Holders::One(first) => *self = Holders::Many(BTreeSet::from([*first, seq])),
+            Holders::Many(set) => {
+                set.insert(seq);
+            }
+        }
+    }
+
+    /// Removes `seq`; true when no holder is left.
+    fn remove(&mut self, seq: u64) -> bool {
+        match self {
+            Holders::One(only) => *only == seq,
+            Holders::Many(set) => {
+                set.remove(&seq);
+                if set.len() == 1 {
+                    let last = set.first().copied().unwrap_or(0);
+                    *self = Holders::One(last);
+                }
+                set_is_empty(self)
+            }
+        }
+    }
+
+    /// Newest first.
+    fn newest_first(&self) -> impl Iterator<Item = u64> + '_ {
+        let (one, many) = match self {
+            Holders::One(seq) => (Some(*seq), None),
+            Holders::Many(set) => (None, Some(set.iter().rev().copied())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+fn set_is_empty(h: &Holders) -> bool {
+    matches!(h, Holders::Many(set) if set.is_empty())
 }
 
 #[derive(Debug)]
@@ -86,7 +140,7 @@ pub struct Index {
     peers: HashMap<ConnId, PeerEntry>,
     peer_order: BTreeMap<u64, ConnId>,
     records: BTreeMap<u64, Entry>,
-    by_rfc: HashMap<RfcNumber, BTreeSet<u64>>,
+    by_rfc: HashMap<RfcNumber, Holders>,
 }
 
 impl Index {
@@ -109,7 +163,7 @@ impl Index {
             return Err(IdentityMismatch { registered: peer.id.clone(), claimed: id.clone() });
         }
         let seq = self.seq();
-        self.peers.insert(conn, PeerEntry { id: id.clone(), seq, rfcs: HashMap::new() });
+        self.peers.insert(conn, PeerEntry { id: id.clone(), seq, rfcs: HashMap::default() });
         self.peer_order.insert(seq, conn);
         Ok(())
     }
@@ -118,18 +172,28 @@ impl Index {
     /// RFC the peer already holds stores nothing new and returns the same
     /// record. Returns `None` only for a connection that was never admitted.
     pub fn add(&mut self, conn: ConnId, rfc: RfcNumber, title: &str) -> Option<Record> {
+        self.add_ref(conn, rfc, title).map(|r| r.to_record())
+    }
+
+    /// [`Index::add`], returning the stored record without copying it.
+    pub fn add_ref(&mut self, conn: ConnId, rfc: RfcNumber, title: &str) -> Option<RecordRef<'_>> {
         let existing = self.peers.get(&conn)?.rfcs.get(&rfc).copied();
         let seq = match existing {
             Some(seq) => seq,
             None => {
                 let seq = self.seq();
                 self.records.insert(seq, Entry { rfc, title: title.into(), conn });
-                self.by_rfc.entry(rfc).or_default().insert(seq);
+                match self.by_rfc.get_mut(&rfc) {
+                    Some(holders) => holders.insert(seq),
+                    None => {
+                        self.by_rfc.insert(rfc, Holders::One(seq));
+                    }
+                }
                 self.peers.get_mut(&conn)?.rfcs.insert(rfc, seq);
                 seq
             }
         };
-        self.get(seq).map(|r| r.to_record())
+        self.get(seq)
     }
 
     fn get(&self, seq: u64) -> Option<RecordRef<'_>> {
@@ -140,10 +204,23 @@ impl Index {
 
     /// Every record of `rfc`, newest first.
     pub fn lookup(&self, rfc: RfcNumber) -> Vec<Record> {
-        let Some(seqs) = self.by_rfc.get(&rfc) else {
-            return Vec::new();
+        let mut out = Vec::new();
+        self.lookup_each(rfc, |r| out.push(r.to_record()));
+        out
+    }
+
+    /// Calls `f` on every record of `rfc`, newest first, without copying
+    /// them; returns how many there were.
+    pub fn lookup_each(&self, rfc: RfcNumber, mut f: impl FnMut(RecordRef<'_>)) -> usize {
+        let Some(holders) = self.by_rfc.get(&rfc) else {
+            return 0;
         };
-        seqs.iter().rev().filter_map(|seq| self.get(*seq)).map(|r| r.to_record()).collect()
+        let mut n = 0;
+        for r in holders.newest_first().filter_map(|seq| self.get(seq)) {
+            f(r);
+            n += 1;
+        }
+        n
     }
 
     /// Calls `f` on up to `max` records, newest first, starting below
@@ -182,11 +259,10 @@ impl Index {
         self.peer_order.remove(&peer.seq);
         for (rfc, seq) in &peer.rfcs {
             self.records.remove(seq);
-            if let Some(set) = self.by_rfc.get_mut(rfc) {
-                set.remove(seq);
-                if set.is_empty() {
-                    self.by_rfc.remove(rfc);
-                }
+            if let Some(holders) = self.by_rfc.get_mut(rfc)
+                && holders.remove(*seq)
+            {
+                self.by_rfc.remove(rfc);
             }
         }
         peer.rfcs.len()
@@ -302,7 +378,7 @@ mod tests {
         #[test]
         fn matches_naive_model(ops in proptest::collection::vec(op(), 0..200)) {
             let mut ix = Index::new();
-            let mut peers: HashMap<u8, PeerId> = HashMap::new();
+            let mut peers: HashMap<u8, PeerId> = HashMap::default();
             let mut model: Vec<(u8, Record)> = Vec::new();
             for op in ops {
                 match op {

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
@@ -66,6 +66,11 @@ impl Default for ServerConfig {
 const LIST_PAGE: usize = 256;
 /// Output is written out once this much is pending.
 const FLUSH_AT: usize = 64 * 1024;
+/// A read is given at least this much room, and room is made this much at a time.
+const READ_MIN: usize = 1024;
+const READ_CHUNK: usize = 8 * 1024;
+/// Room for the answers to one read's requests, made when a read brings some.
+const OUT_INITIAL: usize = 1024;
 
 type SharedIndex = Arc<Mutex<Index>>;
 
@@ -168,8 +173,8 @@ impl Connection {
         debug!("connected");
         let _ = stream.set_nodelay(true);
         let _guard = PeerGuard { conn: self.conn, index: self.index.clone() };
-        let mut buf = BytesMut::with_capacity(4096);
-        let mut out = Vec::with_capacity(4096);
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
         // When the request now in `buf` began: the 30 s rule runs from here.
         let mut started: Option<Instant> = None;
         loop {
@@ -211,15 +216,40 @@ impl Connection {
                 (true, true, _) | (true, false, None) => Some(Instant::now()),
                 (true, false, Some(t)) => Some(t),
             };
-            let deadline = started.map(|t| t + self.config.request_timeout);
-            let read = tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                _ = sleep_until(deadline) => {
-                    info!("request not finished within {:?}; closing", self.config.request_timeout);
-                    return;
+            // Take what has arrived without waiting; only when nothing has,
+            // wait for readability. A peer that is idle between requests
+            // (nothing pending) waits holding no buffers: idle connections
+            // are long-lived by design and must cost little memory.
+            if buf.capacity() - buf.len() < READ_MIN {
+                buf.reserve(READ_CHUNK);
+            }
+            let read = match stream.try_read_buf(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if buf.is_empty() {
+                        buf = BytesMut::new();
+                        out = Vec::new();
+                    }
+                    let deadline = started.map(|t| t + self.config.request_timeout);
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return,
+                        _ = sleep_until(deadline) => {
+                            info!("request not finished within {:?}; closing", self.config.request_timeout);
+                            return;
+                        }
+                        r = stream.readable() => match r {
+                            Ok(()) => continue,
+                            Err(e) => {
+                                debug!("read failed: {e}");
+                                return;
+                            }
+                        },
+                    }
                 }
-                r = stream.read_buf(&mut buf) => r,
+                r => r,
             };
+            if out.capacity() == 0 {
+                out.reserve(OUT_INITIAL);
+            }
             match read {
                 Ok(0) => {
                     debug!("closed by peer");
@@ -265,46 +295,56 @@ impl Connection {
                 return Flow::Continue;
             }
         };
-        if let Err(e) = lock(&self.index).admit(self.conn, &request.peer) {
-            debug!("rejected: {e}");
-            self.answer(Status::BadRequest, out);
+        if !self.answer_at_once(request, out) {
             return Flow::Continue;
         }
-        match request.method {
-            P2sMethod::Add { rfc, title } => {
-                let record = lock(&self.index).add(self.conn, rfc, &title);
-                match record {
-                    Some(r) => {
-                        encode_p2s_head(Status::Ok, out);
-                        r.encode(out);
-                        encode_p2s_end(out);
-                    }
-                    None => self.answer(Status::BadRequest, out),
-                }
-            }
-            P2sMethod::Lookup { rfc, .. } => {
-                let records = lock(&self.index).lookup(rfc);
-                let status = if records.is_empty() { Status::NotFound } else { Status::Ok };
-                encode_p2s_head(status, out);
-                for r in &records {
-                    r.encode(out);
-                }
-                encode_p2s_end(out);
-            }
-            P2sMethod::List => {
-                encode_p2s_head(Status::Ok, out);
-                let mut cursor = Some(Cursor::START);
-                while let Some(c) = cursor {
-                    cursor = lock(&self.index)
-                        .list_page(c, LIST_PAGE, |r| encode_record(r.rfc, r.title, r.host, r.port, out));
-                    if out.len() >= FLUSH_AT && self.flush(stream, out).await.is_err() {
-                        return Flow::Close;
-                    }
-                }
-                encode_p2s_end(out);
+        // LIST: streamed a page at a time, the lock released between pages.
+        encode_p2s_head(Status::Ok, out);
+        let mut cursor = Some(Cursor::START);
+        while let Some(c) = cursor {
+            cursor = lock(&self.index)
+                .list_page(c, LIST_PAGE, |r| encode_record(r.rfc, r.title, r.host, r.port, out));
+            if out.len() >= FLUSH_AT && self.flush(stream, out).await.is_err() {
+                return Flow::Close;
             }
         }
+        encode_p2s_end(out);
         Flow::Continue
+    }
+
+    /// Answers ADD, LOOKUP and any rejection into `out`, under one lock,
+    /// encoding straight from the index without copies. Returns true for an
+    /// admitted LIST, which the caller streams.
+    fn answer_at_once(&self, request: P2sRequest, out: &mut Vec<u8>) -> bool {
+        let mut index = lock(&self.index);
+        if let Err(e) = index.admit(self.conn, &request.peer) {
+            drop(index);
+            debug!("rejected: {e}");
+            self.answer(Status::BadRequest, out);
+            return false;
+        }
+        match request.method {
+            P2sMethod::Add { rfc, title } => match index.add_ref(self.conn, rfc, &title) {
+                Some(r) => {
+                    encode_p2s_head(Status::Ok, out);
+                    encode_record(r.rfc, r.title, r.host, r.port, out);
+                    encode_p2s_end(out);
+                }
+                None => self.answer(Status::BadRequest, out),
+            },
+            P2sMethod::Lookup { rfc, .. } => {
+                let at = out.len();
+                encode_p2s_head(Status::Ok, out);
+                let found = index.lookup_each(rfc, |r| encode_record(r.rfc, r.title, r.host, r.port, out));
+                if found == 0 {
+                    out.truncate(at);
+                    encode_p2s_head(Status::NotFound, out);
+                }
+                encode_p2s_end(out);
+            }
+            P2sMethod::List => return true,
+        }
+        false
     }
 }
 

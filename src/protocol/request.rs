@@ -132,22 +132,18 @@ impl<'a> Headers<'a> {
         let mut h = Headers::default();
         for line in lines {
             let line = text(line)?;
-            let (name, value) = line.split_once(':').ok_or(RequestError::HeaderLine)?;
-            let name = name.trim_matches(BLANK);
-            if name.is_empty() || name.contains(|c: char| c.is_whitespace()) {
+            let colon = memchr::memchr(b':', line.as_bytes()).ok_or(RequestError::HeaderLine)?;
+            // Slicing at an ASCII byte keeps both halves valid UTF-8.
+            let (name, value) = (trim_blank(&line[..colon]), trim_blank(&line[colon + 1..]));
+            if name.is_empty() || has_whitespace(name) {
                 return Err(RequestError::HeaderLine);
             }
-            let value = value.trim_matches(BLANK);
-            let (slot, canonical) = if name.eq_ignore_ascii_case("Host") {
-                (&mut h.host, "Host")
-            } else if name.eq_ignore_ascii_case("Port") {
-                (&mut h.port, "Port")
-            } else if name.eq_ignore_ascii_case("Title") {
-                (&mut h.title, "Title")
-            } else if name.eq_ignore_ascii_case("OS") {
-                (&mut h.os, "OS")
-            } else {
-                continue;
+            let (slot, canonical) = match name.len() {
+                4 if name.eq_ignore_ascii_case("Host") => (&mut h.host, "Host"),
+                4 if name.eq_ignore_ascii_case("Port") => (&mut h.port, "Port"),
+                5 if name.eq_ignore_ascii_case("Title") => (&mut h.title, "Title"),
+                2 if name.eq_ignore_ascii_case("OS") => (&mut h.os, "OS"),
+                _ => continue,
             };
             if slot.replace(value).is_some() {
                 return Err(RequestError::DuplicateHeader(canonical));
@@ -159,7 +155,7 @@ impl<'a> Headers<'a> {
     fn host(&self) -> Result<String, RequestError> {
         let host = self.host.ok_or(RequestError::MissingHeader("Host"))?;
         // A record line is split on blanks, so a hostname must be one token.
-        if host.is_empty() || host.contains(|c: char| c.is_whitespace()) {
+        if host.is_empty() || has_whitespace(host) {
             return Err(RequestError::BadHeader("Host"));
         }
         Ok(host.to_owned())
@@ -175,8 +171,24 @@ impl<'a> Headers<'a> {
     }
 }
 
-/// Blanks trimmed around header values.
-const BLANK: &[char] = &[' ', '\t'];
+/// Trims the blanks (space, tab) around a header name or value.
+fn trim_blank(s: &str) -> &str {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let bytes = s.as_bytes();
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    // Both ends sit next to ASCII bytes, so they are char boundaries.
+    &s[start..end]
+}
+
+/// Any Unicode whitespace, the common all-ASCII case without decoding.
+fn has_whitespace(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'))
+    } else {
+        s.contains(char::is_whitespace)
+    }
+}
 
 /// A port: plain decimal digits, 1–65535.
 pub fn parse_port(s: &str) -> Option<u16> {
@@ -189,7 +201,7 @@ pub fn parse_port(s: &str) -> Option<u16> {
 fn text(bytes: &[u8]) -> Result<&str, RequestError> {
     let s = std::str::from_utf8(bytes).map_err(|_| RequestError::Encoding)?;
     // A lone CR inside a line is neither a line end nor allowed in a value.
-    if s.contains('\r') {
+    if memchr::memchr(b'\r', bytes).is_some() {
         return Err(RequestError::HeaderLine);
     }
     Ok(s)
@@ -198,16 +210,47 @@ fn text(bytes: &[u8]) -> Result<&str, RequestError> {
 /// Splits a request line into its method and all its tokens after checking
 /// the version, which is judged first: a request from another version may
 /// use methods we do not know, and deserves 505 rather than 400.
-fn request_line(start: &[u8]) -> Result<(&str, Vec<&str>), RequestError> {
+fn request_line(start: &[u8]) -> Result<(&str, Tokens<'_>), RequestError> {
     let line = text(start).map_err(|_| RequestError::RequestLine)?;
-    let tokens: Vec<&str> = line.split_ascii_whitespace().collect();
-    let (Some(&method), Some(version)) = (tokens.first(), tokens.last()) else {
+    let tokens = Tokens::split(line);
+    let (Some(&method), Some(&version)) = (tokens.first(), tokens.last()) else {
         return Err(RequestError::RequestLine);
     };
     match check_version(version) {
         VersionCheck::Supported => Ok((method, tokens)),
-        VersionCheck::Unsupported => Err(RequestError::Version((*version).to_owned())),
+        VersionCheck::Unsupported => Err(RequestError::Version(version.to_owned())),
         VersionCheck::Malformed => Err(RequestError::RequestLine),
+    }
+}
+
+/// The blank-separated tokens of a request line, without allocating. A valid
+/// line has at most four; a longer one keeps its first four and its last (so
+/// it is five long, matches no request shape, and still shows its version).
+struct Tokens<'a> {
+    items: [&'a str; 5],
+    len: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn split(line: &'a str) -> Tokens<'a> {
+        let mut t = Tokens { items: [""; 5], len: 0 };
+        for token in line.split_ascii_whitespace() {
+            if t.len < t.items.len() {
+                t.items[t.len] = token;
+                t.len += 1;
+            } else {
+                t.items[t.items.len() - 1] = token;
+            }
+        }
+        t
+    }
+}
+
+impl<'a> std::ops::Deref for Tokens<'a> {
+    type Target = [&'a str];
+
+    fn deref(&self) -> &[&'a str] {
+        &self.items[..self.len]
     }
 }
 
@@ -240,7 +283,7 @@ impl P2sRequest {
                 };
                 return Ok(P2sRequest { method, peer });
             }
-            "LIST" => match tokens.as_slice() {
+            "LIST" => match &tokens[..] {
                 [_, "ALL", _] => P2sMethod::List,
                 [_, _, _] => return Err(RequestError::ListTarget),
                 _ => return Err(RequestError::RequestLine),
@@ -300,6 +343,22 @@ impl GetRequest {
         }
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// Appends the decimal digits of `n`, without going through `fmt` (the
+/// servers write several numbers per answer).
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 pub(crate) fn push(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {

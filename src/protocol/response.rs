@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use thiserror::Error;
 
 use super::head::Head;
-use super::request::{RfcNumber, parse_port, push};
+use super::request::{RfcNumber, parse_port, push, push_decimal};
 use super::status::Status;
 
 /// One line of the RFC index as it travels: `RFC <n> <title> <host> <port>`.
@@ -48,12 +48,22 @@ impl Record {
 /// Appends one record line from its parts, so a caller that keeps records in
 /// another shape (the index) need not build a [`Record`] to send one.
 pub fn encode_record(rfc: RfcNumber, title: &str, host: &str, port: u16, out: &mut Vec<u8>) {
-    push(out, format_args!("RFC {rfc} {title} {host} {port}\r\n"));
+    out.reserve(title.len() + host.len() + 24);
+    out.extend_from_slice(b"RFC ");
+    push_decimal(out, rfc.0.into());
+    out.push(b' ');
+    out.extend_from_slice(title.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(host.as_bytes());
+    out.push(b' ');
+    push_decimal(out, port.into());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Appends a P2S response's status line and the empty line after it.
 pub fn encode_p2s_head(status: Status, out: &mut Vec<u8>) {
-    push(out, format_args!("{}\r\n\r\n", status.line()));
+    out.extend_from_slice(status.line_str().as_bytes());
+    out.extend_from_slice(b"\r\n\r\n");
 }
 
 /// Appends the empty line that ends a P2S response.
@@ -209,7 +219,8 @@ impl GetResponseHead {
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
-        push(out, format_args!("{}\r\n", self.status.line()));
+        out.extend_from_slice(self.status.line_str().as_bytes());
+        out.extend_from_slice(b"\r\n");
         if let Some(date) = self.date {
             push(out, format_args!("Date: {}\r\n", httpdate::fmt_http_date(date)));
         }

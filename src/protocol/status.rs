@@ -39,7 +39,17 @@ impl Status {
 
     /// The whole status line without its line end: `P2P-CI/1.0 200 OK`.
     pub fn line(self) -> String {
-        format!("{} {} {}", super::VERSION, self.code(), self.phrase())
+        self.line_str().to_owned()
+    }
+
+    /// The same, without building it: servers write it once per answer.
+    pub fn line_str(self) -> &'static str {
+        match self {
+            Status::Ok => "P2P-CI/1.0 200 OK",
+            Status::BadRequest => "P2P-CI/1.0 400 Bad Request",
+            Status::NotFound => "P2P-CI/1.0 404 Not Found",
+            Status::VersionNotSupported => "P2P-CI/1.0 505 P2P-CI Version Not Supported",
+        }
     }
 
     /// Parses a status line (already stripped of its line end). The phrase
@@ -64,6 +74,13 @@ impl fmt::Display for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_str_is_version_code_phrase() {
+        for s in Status::ALL {
+            assert_eq!(s.line_str(), format!("{} {} {}", crate::protocol::VERSION, s.code(), s.phrase()));
+        }
+    }
 
     #[test]
     fn exact_pairs() {
