@@ -115,21 +115,72 @@ proptest! {
         prop_assert_eq!(GetResponseHead::from_head(&framed).unwrap(), head);
     }
 
-    /// Arbitrary bytes: no panic, and a framed head never claims more bytes
-    /// than it was given or more than the limit allows.
+    /// Arbitrary bytes under arbitrary limits: no panic, and nothing framed
+    /// or buffered beyond what the limits allow.
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let limits = Limits { max_line: 64, max_head: 256, max_headers: 8 };
-        if let Ok(Some((head, used))) = parse_head(&bytes, &limits) {
-            prop_assert!(used <= bytes.len() && used <= limits.max_head);
-            prop_assert!(head.headers.len() <= limits.max_headers);
-            let _ = P2sRequest::from_head(&head);
-            let _ = GetRequest::from_head(&head);
-            let _ = GetResponseHead::from_head(&head);
+    fn framing_any_bytes_never_panics_and_stays_bounded(
+        data in proptest::collection::vec(any::<u8>(), 0..2048),
+        max_line in 1usize..200, max_head in 1usize..1000, max_headers in 0usize..8,
+    ) {
+        let limits = Limits { max_line, max_head, max_headers };
+        match parse_head(&data, &limits) {
+            Err(_) => {}
+            Ok(None) => prop_assert!(data.len() <= max_head),
+            Ok(Some((head, used))) => {
+                prop_assert!(used <= data.len() && used <= max_head);
+                prop_assert!(head.headers.len() <= max_headers);
+                let _ = P2sRequest::from_head(&head);
+                let _ = GetRequest::from_head(&head);
+                let _ = GetResponseHead::from_head(&head);
+            }
         }
-        let mut dec = P2sResponseDecoder::new(64, 100);
-        if let Ok((used, _)) = dec.decode(&bytes) {
-            prop_assert!(used <= bytes.len());
+    }
+
+    /// Text made of protocol words: no panic, and what parses re-encodes to
+    /// itself.
+    #[test]
+    fn requests_made_of_protocol_words_never_panic(
+        words in proptest::collection::vec(prop_oneof![
+            Just("ADD"), Just("LOOKUP"), Just("LIST"), Just("GET"), Just("RFC"), Just("ALL"), Just("P2P-CI/1.0"),
+            Just("P2P-CI/2.0"), Just("Host:"), Just("Port:"), Just("Title:"), Just("OS:"), Just("1"), Just("65536"),
+            Just(" "), Just("\t"), Just("\r\n"), Just("\n"), Just("\r"), Just(":"), Just("é"), Just("\u{85}"),
+        ], 0..40),
+    ) {
+        let data: String = words.concat();
+        if let Ok(Some((head, _))) = parse_head(data.as_bytes(), &Limits::default()) {
+            if let Ok(req) = P2sRequest::from_head(&head) {
+                let mut out = Vec::new();
+                req.encode(&mut out);
+                let (again, _) = parse_head(&out, &Limits::default()).unwrap().unwrap();
+                prop_assert_eq!(P2sRequest::from_head(&again), Ok(req));
+            }
+            if let Ok(req) = GetRequest::from_head(&head) {
+                let mut out = Vec::new();
+                req.encode(&mut out);
+                let (again, _) = parse_head(&out, &Limits::default()).unwrap().unwrap();
+                prop_assert_eq!(GetRequest::from_head(&again), Ok(req));
+            }
+        }
+    }
+
+    /// The response decoder on any bytes: no panic, records and pending
+    /// bytes within its caps.
+    #[test]
+    fn the_response_decoder_on_any_bytes_never_panics_and_stays_bounded(
+        data in proptest::collection::vec(any::<u8>(), 0..2048), max_line in 1usize..100, max_records in 0usize..5,
+    ) {
+        let mut dec = P2sResponseDecoder::new(max_line, max_records);
+        let mut buf = data.as_slice();
+        while let Ok((used, resp)) = dec.decode(buf) {
+            prop_assert!(used <= buf.len());
+            buf = &buf[used..];
+            match resp {
+                Some(r) => prop_assert!(r.records.len() <= max_records),
+                None => {
+                    prop_assert!(buf.len() <= max_line + 1);
+                    break;
+                }
+            }
         }
     }
 

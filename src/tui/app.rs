@@ -209,6 +209,17 @@ pub struct App {
     pub uploads_served: u64,
     /// The app's clock, set by [`App::on_tick`].
     pub now: SystemTime,
+    /// First visible row of each list, kept between frames so that moving
+    /// the selection scrolls the list only when the selection leaves the
+    /// view. Drawing updates it (hence a `Cell`); nothing else reads it.
+    pub scroll: Scroll,
+}
+
+/// The first visible row of the scrolling lists, as last drawn.
+#[derive(Debug, Default, Clone)]
+pub struct Scroll {
+    pub local: std::cell::Cell<usize>,
+    pub index: std::cell::Cell<usize>,
 }
 
 impl App {
@@ -236,6 +247,7 @@ impl App {
             advertise_asked: false,
             uploads_served: 0,
             now,
+            scroll: Scroll::default(),
         }
     }
 

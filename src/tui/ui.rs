@@ -163,8 +163,10 @@ pub fn local(app: &App, area: Rect, buf: &mut Buffer) {
         })
         .collect();
     let list = List::new(items).highlight_style(selected_style(focused));
-    let mut state = ListState::default().with_selected(Some(app.local_selected));
+    let mut state =
+        ListState::default().with_offset(app.scroll.local.get()).with_selected(Some(app.local_selected));
     StatefulWidget::render(list, inner, buf, &mut state);
+    app.scroll.local.set(state.offset());
 }
 
 /// The Index pane: the server's LIST, newest first.
@@ -210,8 +212,10 @@ pub fn index(app: &App, area: Rect, buf: &mut Buffer) {
         .row_highlight_style(selected_style(focused))
         .highlight_symbol("› ")
         .highlight_spacing(HighlightSpacing::Always);
-    let mut state = TableState::default().with_selected(Some(app.index_selected));
+    let mut state =
+        TableState::default().with_offset(app.scroll.index.get()).with_selected(Some(app.index_selected));
     StatefulWidget::render(table, inner, buf, &mut state);
+    app.scroll.index.set(state.offset());
 }
 
 /// The prompt's width and the room left for the typed text.
@@ -673,6 +677,31 @@ mod tests {
         });
         app.toast = None;
         app
+    }
+
+    /// Moving up from the bottom of a long list keeps the view still until
+    /// the selection reaches its top edge.
+    #[test]
+    fn lists_scroll_only_when_the_selection_leaves_the_view() {
+        let mut app = connected();
+        let records: Vec<_> = (0..40).map(|n| record(9000 + n, "T", "hostB", 40123)).collect();
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        let area = Rect::new(0, 0, 60, 8);
+        let first_row = |app: &App| {
+            let buf = render(area, |a, b| index(app, a, b));
+            (0..area.width).map(|x| buf[(x, 2)].symbol().to_owned()).collect::<String>()
+        };
+        for _ in 0..20 {
+            press(&mut app, "j");
+        }
+        let bottom = first_row(&app);
+        assert!(!bottom.contains("9000"), "scrolled down: {bottom}");
+        press(&mut app, "k");
+        assert_eq!(first_row(&app), bottom, "one step up does not scroll");
+        for _ in 0..19 {
+            press(&mut app, "k");
+        }
+        assert!(first_row(&app).contains("9000"), "back at the top");
     }
 
     #[test]
