@@ -12,6 +12,7 @@
 //! * [`tui`] — the full-screen peer: state, keys to commands, drawing.
 //! * [`headless`] — the line-oriented peer for scripts and tests.
 
+pub mod accept;
 pub mod cli;
 pub mod headless;
 pub mod index;

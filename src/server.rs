@@ -25,12 +25,13 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::accept::accept_loop;
 use crate::index::{ConnId, Cursor, Index};
 use crate::protocol::head::leading_blank_len;
 use crate::protocol::response::{encode_p2s_end, encode_p2s_head, encode_record};
@@ -97,27 +98,9 @@ pub async fn serve(
 ) {
     let config = Arc::new(config);
     let printer = Printer::start(config.print);
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     let ids = AtomicU64::new(1);
     let tracker = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        let (stream, addr) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                warn!("accept failed: {e}; backing off");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            warn!(%addr, "refused: already {} connections", config.max_connections);
-            drop(stream);
-            continue;
-        };
+    accept_loop(&listener, config.max_connections, &shutdown, &tracker, "index server", |stream, addr| {
         let conn = ConnId(ids.fetch_add(1, Ordering::Relaxed));
         let task = Connection {
             conn,
@@ -127,14 +110,9 @@ pub async fn serve(
             printer: printer.clone(),
             shutdown: shutdown.clone(),
         };
-        tracker.spawn(
-            async move {
-                task.run(stream).await;
-                drop(permit);
-            }
-            .instrument(info_span!("conn", id = conn.0, %addr)),
-        );
-    }
+        task.run(stream).instrument(info_span!("conn", id = conn.0, %addr))
+    })
+    .await;
     tracker.close();
     if tokio::time::timeout(config.shutdown_grace, tracker.wait()).await.is_err() {
         warn!("connections still open after {:?}; leaving them", config.shutdown_grace);

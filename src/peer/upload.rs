@@ -20,12 +20,13 @@ use std::time::{Duration, SystemTime};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::{Direction, Link, NetEvent, WireMessage};
+use crate::accept::accept_loop;
 use crate::protocol::{GetRequest, GetResponseHead, Limits, RfcNumber, Status, parse_head};
 
 /// How an upload server behaves; every limit is configurable.
@@ -67,36 +68,17 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let config = Arc::new(config);
-    let slots = Arc::new(Semaphore::new(config.max_connections));
     let tracker = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        let (stream, addr) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: back off, keep serving.
-                warn!("upload accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            debug!(%addr, "upload connection refused: at the limit of {}", config.max_connections);
-            drop(stream);
-            continue;
-        };
+    accept_loop(&listener, config.max_connections, &shutdown, &tracker, "upload server", |stream, addr| {
         let (config, events, shutdown) = (config.clone(), events.clone(), shutdown.clone());
-        tracker.spawn(async move {
+        async move {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 _ = serve(stream, addr, &config, events.as_ref()) => {}
             }
-            drop(permit);
-        });
-    }
+        }
+    })
+    .await;
     tracker.close();
     tracker.wait().await;
 }
