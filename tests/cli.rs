@@ -1,7 +1,10 @@
 //! The real binary, as a user runs it: server and headless peers as separate
 //! processes, talking over loopback.
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
+use common::lines;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -21,19 +24,6 @@ struct Proc {
     out: mpsc::Receiver<String>,
     err: mpsc::Receiver<String>,
     seen: Vec<String>,
-}
-
-fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 impl Proc {

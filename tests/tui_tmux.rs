@@ -10,7 +10,9 @@
 //! test ends, failed or not. Without tmux the test is skipped with a message,
 //! unless `CI` is set, where it must run.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::lines;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -87,20 +89,6 @@ impl Drop for Session {
 
 fn tmux_present() -> bool {
     Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
-}
-
-/// Lines a child writes, readable with a timeout.
-fn lines(r: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 fn wait_line(rx: &mpsc::Receiver<String>, what: &str, pred: impl Fn(&str) -> bool) -> String {
