@@ -16,8 +16,8 @@ use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
 use p2pci::protocol::response::{P2sResponseDecoder, encode_p2s_end, encode_p2s_head, encode_record};
 use p2pci::protocol::{
-    GetRequest, GetRequestRef, GetResponseHead, Limits, P2sMethod, P2sRequest, P2sRequestRef, PeerId, RfcNumber,
-    Status, parse_head,
+    GetRequest, GetRequestRef, GetResponseHead, Limits, P2sMethod, P2sRequest, P2sRequestRef, PeerId,
+    RfcNumber, Status, parse_head,
 };
 
 fn main() {
