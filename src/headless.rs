@@ -11,6 +11,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use tokio::io::AsyncBufReadExt;
+use tokio::signal::unix::SignalKind;
 
 use crate::peer::{Command, Direction, DownloadEvent, Link, NetEvent, Peer, Reply};
 use crate::protocol::{RfcNumber, Status};
@@ -133,7 +134,22 @@ fn describe_into(ev: &NetEvent, text: &mut String) {
 }
 
 /// Runs until `close`, Ctrl-C or SIGTERM, then leaves cleanly.
+///
+/// The loop runs as a task of the runtime, not on the thread that called
+/// `block_on`: there every event woke a third thread (a futex wake-up and a
+/// context switch per event, three per upload), which on a busy upload
+/// server cost more than printing did.
 pub async fn run(
+    peer: Peer,
+    events: tokio::sync::mpsc::Receiver<NetEvent>,
+    advertise: bool,
+) -> anyhow::Result<()> {
+    tokio::spawn(front(peer, events, advertise))
+        .await
+        .map_err(|e| anyhow::anyhow!("front end failed: {e}"))?
+}
+
+async fn front(
     peer: Peer,
     mut events: tokio::sync::mpsc::Receiver<NetEvent>,
     advertise: bool,
@@ -152,7 +168,10 @@ pub async fn run(
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     let mut quitting = false;
-    let mut term = signal_term()?;
+    // Made once: `tokio::signal::ctrl_c()` registers a new listener each
+    // time it is called, which in this loop is once per event.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
             line = lines.next_line(), if stdin_open => match line {
@@ -187,7 +206,7 @@ pub async fn run(
                 }
                 None => break,
             },
-            _ = tokio::signal::ctrl_c(), if !quitting => { quitting = true; peer.send(Command::Quit); }
+            _ = interrupt.recv(), if !quitting => { quitting = true; peer.send(Command::Quit); }
             _ = term.recv(), if !quitting => { quitting = true; peer.send(Command::Quit); }
         }
     }
@@ -196,8 +215,8 @@ pub async fn run(
 }
 
 #[cfg(unix)]
-fn signal_term() -> anyhow::Result<tokio::signal::unix::Signal> {
-    Ok(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?)
+fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal::unix::Signal> {
+    Ok(tokio::signal::unix::signal(kind)?)
 }
 
 #[cfg(test)]
