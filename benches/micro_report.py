@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ratios from `cargo bench --bench protocol` output (divan's table):
 for each p2pci_* line, its throughput ÷ that of the matching http_* line
-(same group, same message), from the median times. Several runs may be
+(same group, same message; *_owned_p2pci goes with the same http_* line), from the median times. Several runs may be
 concatenated in the input; min / median / max over them are printed.
 
     cargo bench --bench protocol > out.txt; python3 benches/micro_report.py out.txt
@@ -14,6 +14,12 @@ from collections import defaultdict
 UNITS = {"ps": 1e-3, "ns": 1.0, "µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}
 ROW = re.compile(r"^[│ ]*[├╰]─ (\S+)\s+([\d.]+) (\w+)\s+│\s+([\d.]+) (\w+)\s+│\s+([\d.]+) (\w+)")
 GROUP = re.compile(r"^[├╰]─ (\S+)\s+│")
+
+
+def anchor_name(name):
+    """The HTTP line a p2pci line is compared with: `add_p2pci` and
+    `add_owned_p2pci` (the same parse, copying its text) both go with `add_http`."""
+    return name.replace("_owned_p2pci", "_http").replace("_p2pci", "_http")
 
 
 def main():
@@ -42,14 +48,14 @@ def main():
             times[(g, name)].append(t)
             if "p2pci" not in name:
                 continue
-            anchor = (g, name.replace("p2pci", "http"))
+            anchor = (g, anchor_name(name))
             if anchor in run:
                 ratios[(g, name.replace("_p2pci", ""))].append(run[anchor] / t)
     print("| group | message | p2pci median ns | httparse / HTTP median ns | throughput ratio p2pci ÷ HTTP (min / median / max) |")
     print("|---|---|---:|---:|---|")
     for (g, msg), rs in sorted(ratios.items()):
         ours = statistics.median(times[(g, msg + "_p2pci")])
-        theirs = statistics.median(times[(g, msg + "_http")])
+        theirs = statistics.median(times[(g, anchor_name(msg + "_p2pci"))])
         print(f"| {g} | {msg} | {ours:.0f} | {theirs:.0f} | {min(rs):.2f} / {statistics.median(rs):.2f} / {max(rs):.2f} |")
 
 

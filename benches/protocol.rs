@@ -5,7 +5,10 @@
 //!
 //! "Parse" means what the servers do on receipt: frame the head (size limits
 //! included) and give it its meaning (version, method, RFC number, required
-//! headers). httparse only tokenizes, so the comparison flatters it.
+//! headers). httparse only tokenizes, so the comparison flatters it. Each
+//! request is parsed two ways: `*_p2pci` borrows its text from the buffer, as
+//! httparse does (and as the servers do), `*_owned_p2pci` copies it into
+//! `String`s (the `P2sRequest` / `GetRequest` the peer side uses).
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -13,7 +16,8 @@ use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
 use p2pci::protocol::response::{P2sResponseDecoder, encode_p2s_end, encode_p2s_head, encode_record};
 use p2pci::protocol::{
-    GetRequest, GetResponseHead, Limits, P2sMethod, P2sRequest, PeerId, RfcNumber, Status, parse_head,
+    GetRequest, GetRequestRef, GetResponseHead, Limits, P2sMethod, P2sRequest, P2sRequestRef, PeerId,
+    RfcNumber, Status, parse_head,
 };
 
 fn main() {
@@ -63,14 +67,22 @@ fn httparse_response(bytes: &[u8]) -> usize {
     }
 }
 
-/// Parsing requests as the servers do.
+/// Parsing requests as the servers do: borrowed (`*_p2pci`), owned
+/// (`*_owned_p2pci`), and httparse on the equivalent HTTP/1.1 request.
 mod parse_request {
     use super::*;
 
-    macro_rules! pair {
-        ($ours:ident, $theirs:ident, $p2p:expr, $http:expr, $parse:expr) => {
+    macro_rules! trio {
+        ($ours:ident, $owned:ident, $theirs:ident, $p2p:expr, $http:expr, $borrowed:expr, $parse:expr) => {
             #[divan::bench]
             fn $ours(b: Bencher) {
+                // The request's fields are used (summed) so that nothing
+                // is optimized away; httparse's side does the same.
+                b.counter(BytesCount::of_slice($p2p)).bench(|| $borrowed(black_box($p2p)));
+            }
+
+            #[divan::bench]
+            fn $owned(b: Bencher) {
                 b.counter(BytesCount::of_slice($p2p)).bench(|| $parse(black_box($p2p)));
             }
 
@@ -86,10 +98,22 @@ mod parse_request {
         GetRequest::from_head(&head).unwrap()
     }
 
-    pair!(add_p2pci, add_http, ADD, HTTP_ADD, p2s);
-    pair!(lookup_p2pci, lookup_http, LOOKUP, HTTP_LOOKUP, p2s);
-    pair!(list_p2pci, list_http, LIST, HTTP_LIST, p2s);
-    pair!(get_p2pci, get_http, GET, HTTP_GET, get);
+    fn p2s_ref(bytes: &[u8]) -> usize {
+        let (head, used) = parse_head(bytes, &Limits::default()).unwrap().unwrap();
+        let req = P2sRequestRef::from_head(&head).unwrap();
+        used + req.peer.host.len() + usize::from(req.peer.port)
+    }
+
+    fn get_ref(bytes: &[u8]) -> usize {
+        let (head, used) = parse_head(bytes, &Limits::default()).unwrap().unwrap();
+        let req = GetRequestRef::from_head(&head).unwrap();
+        used + req.host.len() + req.rfc.0 as usize
+    }
+
+    trio!(add_p2pci, add_owned_p2pci, add_http, ADD, HTTP_ADD, p2s_ref, p2s);
+    trio!(lookup_p2pci, lookup_owned_p2pci, lookup_http, LOOKUP, HTTP_LOOKUP, p2s_ref, p2s);
+    trio!(list_p2pci, list_owned_p2pci, list_http, LIST, HTTP_LIST, p2s_ref, p2s);
+    trio!(get_p2pci, get_owned_p2pci, get_http, GET, HTTP_GET, get_ref, get);
 }
 
 /// Parsing responses as the peers do.
@@ -252,6 +276,12 @@ mod stages {
 
     #[divan::bench]
     fn meaning_add(b: Bencher) {
+        let (head, _) = parse_head(ADD, &Limits::default()).unwrap().unwrap();
+        b.bench(|| P2sRequestRef::from_head(black_box(&head)).unwrap());
+    }
+
+    #[divan::bench]
+    fn meaning_owned_add(b: Bencher) {
         let (head, _) = parse_head(ADD, &Limits::default()).unwrap().unwrap();
         b.bench(|| P2sRequest::from_head(black_box(&head)).unwrap());
     }

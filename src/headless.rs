@@ -11,6 +11,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use tokio::io::AsyncBufReadExt;
+use tokio::signal::unix::SignalKind;
 
 use crate::peer::{Command, Direction, DownloadEvent, Link, NetEvent, Peer, Reply};
 use crate::protocol::{RfcNumber, Status};
@@ -103,21 +104,52 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// One write per event: stdout is line-buffered, and an upload's lines were
-/// otherwise one system call each, a visible cost for a busy upload server.
+/// One write per batch of lines: stdout is line-buffered, and an upload's
+/// lines were otherwise one system call each, a visible cost for a busy
+/// upload server.
 fn print(lines: &[String]) {
     let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for l in lines {
         text.push_str(l);
         text.push('\n');
     }
+    write_out(&text);
+}
+
+fn write_out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
 }
 
+/// Most events printed in one write; bounds the text held at once.
+const BATCH: usize = 256;
+
+/// Appends the lines of `ev` to `text`.
+fn describe_into(ev: &NetEvent, text: &mut String) {
+    for l in describe(ev) {
+        text.push_str(&l);
+        text.push('\n');
+    }
+}
+
 /// Runs until `close`, Ctrl-C or SIGTERM, then leaves cleanly.
+///
+/// The loop runs as a task of the runtime, not on the thread that called
+/// `block_on`: there every event woke a third thread (a futex wake-up and a
+/// context switch per event, three per upload), which on a busy upload
+/// server cost more than printing did.
 pub async fn run(
+    peer: Peer,
+    events: tokio::sync::mpsc::Receiver<NetEvent>,
+    advertise: bool,
+) -> anyhow::Result<()> {
+    tokio::spawn(front(peer, events, advertise))
+        .await
+        .map_err(|e| anyhow::anyhow!("front end failed: {e}"))?
+}
+
+async fn front(
     peer: Peer,
     mut events: tokio::sync::mpsc::Receiver<NetEvent>,
     advertise: bool,
@@ -136,7 +168,10 @@ pub async fn run(
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut stdin_open = true;
     let mut quitting = false;
-    let mut term = signal_term()?;
+    // Made once: `tokio::signal::ctrl_c()` registers a new listener each
+    // time it is called, which in this loop is once per event.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     loop {
         tokio::select! {
             line = lines.next_line(), if stdin_open => match line {
@@ -151,13 +186,27 @@ pub async fn run(
             },
             ev = events.recv() => match ev {
                 Some(ev) => {
-                    let closed = ev == NetEvent::Closed;
-                    print(&describe(&ev));
+                    // Print what is already queued along with it, in one
+                    // write: a busy upload server reports three events per
+                    // download, and a write each cost it a visible share of
+                    // its CPU. Nothing waits: only events already here join.
+                    let mut closed = ev == NetEvent::Closed;
+                    let mut text = String::new();
+                    describe_into(&ev, &mut text);
+                    for _ in 1..BATCH {
+                        if closed {
+                            break;
+                        }
+                        let Ok(ev) = events.try_recv() else { break };
+                        closed = ev == NetEvent::Closed;
+                        describe_into(&ev, &mut text);
+                    }
+                    write_out(&text);
                     if closed { break; }
                 }
                 None => break,
             },
-            _ = tokio::signal::ctrl_c(), if !quitting => { quitting = true; peer.send(Command::Quit); }
+            _ = interrupt.recv(), if !quitting => { quitting = true; peer.send(Command::Quit); }
             _ = term.recv(), if !quitting => { quitting = true; peer.send(Command::Quit); }
         }
     }
@@ -166,8 +215,8 @@ pub async fn run(
 }
 
 #[cfg(unix)]
-fn signal_term() -> anyhow::Result<tokio::signal::unix::Signal> {
-    Ok(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?)
+fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal::unix::Signal> {
+    Ok(tokio::signal::unix::signal(kind)?)
 }
 
 #[cfg(test)]

@@ -156,14 +156,22 @@ impl Index {
     /// Registers `conn` as peer `id` on its first request, and checks later
     /// requests against it: one connection is one peer (PROTOCOL.md).
     pub fn admit(&mut self, conn: ConnId, id: &PeerId) -> Result<(), IdentityMismatch> {
+        self.admit_as(conn, &id.host, id.port)
+    }
+
+    /// [`Index::admit`] from a borrowed hostname: the name is copied only
+    /// when the peer registers.
+    pub fn admit_as(&mut self, conn: ConnId, host: &str, port: u16) -> Result<(), IdentityMismatch> {
         if let Some(peer) = self.peers.get(&conn) {
-            if peer.id == *id {
+            if peer.id.host == host && peer.id.port == port {
                 return Ok(());
             }
-            return Err(IdentityMismatch { registered: peer.id.clone(), claimed: id.clone() });
+            let claimed = PeerId { host: host.to_owned(), port };
+            return Err(IdentityMismatch { registered: peer.id.clone(), claimed });
         }
         let seq = self.seq();
-        self.peers.insert(conn, PeerEntry { id: id.clone(), seq, rfcs: HashMap::default() });
+        let id = PeerId { host: host.to_owned(), port };
+        self.peers.insert(conn, PeerEntry { id, seq, rfcs: HashMap::default() });
         self.peer_order.insert(seq, conn);
         Ok(())
     }

@@ -22,7 +22,10 @@ pub mod response;
 pub mod status;
 
 pub use head::{Head, LimitError, Limits, parse_head};
-pub use request::{GetRequest, P2sMethod, P2sRequest, PeerId, RequestError, RfcNumber};
+pub use request::{
+    GetRequest, GetRequestRef, P2sMethod, P2sMethodRef, P2sRequest, P2sRequestRef, PeerId, PeerIdRef,
+    RequestError, RfcNumber,
+};
 pub use response::{GetResponseHead, P2sResponse, Record, ResponseError};
 pub use status::Status;
 
@@ -88,3 +91,5 @@ mod tests {
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod reference;

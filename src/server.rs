@@ -35,7 +35,7 @@ use crate::accept::accept_loop;
 use crate::index::{ConnId, Cursor, Index};
 use crate::protocol::head::leading_blank_len;
 use crate::protocol::response::{encode_p2s_end, encode_p2s_head, encode_record};
-use crate::protocol::{Limits, P2sMethod, P2sRequest, RequestError, Status, parse_head};
+use crate::protocol::{Limits, P2sMethodRef, P2sRequestRef, RequestError, Status, parse_head};
 
 /// How the server behaves; every limit is configurable.
 #[derive(Debug, Clone)]
@@ -162,10 +162,12 @@ impl Connection {
                     Ok(None) => break,
                     Ok(Some((head, used))) => {
                         self.printer.print(self.conn, self.addr, "received", &buf[..used]).await;
-                        let request = P2sRequest::from_head(&head);
+                        // Borrowed from `buf`: answered before `buf` moves on,
+                        // with no copies (the index copies a new title itself).
+                        let list = self.answer_at_once(P2sRequestRef::from_head(&head), &mut out);
                         buf.advance(used);
                         answered = true;
-                        self.respond(request, &mut stream, &mut out).await
+                        if list { self.stream_list(&mut stream, &mut out).await } else { Flow::Continue }
                     }
                     Err(e) => {
                         debug!("closing: {e}");
@@ -257,25 +259,9 @@ impl Connection {
         res
     }
 
-    /// Answers one request into `out` (flushing along the way for a long
-    /// LIST). An error status leaves the connection usable.
-    async fn respond(
-        &self,
-        request: Result<P2sRequest, RequestError>,
-        stream: &mut TcpStream,
-        out: &mut Vec<u8>,
-    ) -> Flow {
-        let request = match request {
-            Ok(r) => r,
-            Err(e) => {
-                debug!("rejected: {e}");
-                self.answer(e.status(), out);
-                return Flow::Continue;
-            }
-        };
-        if !self.answer_at_once(request, out) {
-            return Flow::Continue;
-        }
+    /// Streams the answer to an admitted LIST into `out`, flushing along the
+    /// way for a long one.
+    async fn stream_list(&self, stream: &mut TcpStream, out: &mut Vec<u8>) -> Flow {
         // LIST: streamed a page at a time, the lock released between pages.
         encode_p2s_head(Status::Ok, out);
         let mut cursor = Some(Cursor::START);
@@ -292,17 +278,26 @@ impl Connection {
 
     /// Answers ADD, LOOKUP and any rejection into `out`, under one lock,
     /// encoding straight from the index without copies. Returns true for an
-    /// admitted LIST, which the caller streams.
-    fn answer_at_once(&self, request: P2sRequest, out: &mut Vec<u8>) -> bool {
+    /// admitted LIST, which the caller streams. An error status leaves the
+    /// connection usable.
+    fn answer_at_once(&self, request: Result<P2sRequestRef<'_>, RequestError>, out: &mut Vec<u8>) -> bool {
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => {
+                debug!("rejected: {e}");
+                self.answer(e.status(), out);
+                return false;
+            }
+        };
         let mut index = lock(&self.index);
-        if let Err(e) = index.admit(self.conn, &request.peer) {
+        if let Err(e) = index.admit_as(self.conn, request.peer.host, request.peer.port) {
             drop(index);
             debug!("rejected: {e}");
             self.answer(Status::BadRequest, out);
             return false;
         }
         match request.method {
-            P2sMethod::Add { rfc, title } => match index.add_ref(self.conn, rfc, &title) {
+            P2sMethodRef::Add { rfc, title } => match index.add_ref(self.conn, rfc, title) {
                 Some(r) => {
                     encode_p2s_head(Status::Ok, out);
                     encode_record(r.rfc, r.title, r.host, r.port, out);
@@ -310,7 +305,7 @@ impl Connection {
                 }
                 None => self.answer(Status::BadRequest, out),
             },
-            P2sMethod::Lookup { rfc, .. } => {
+            P2sMethodRef::Lookup { rfc, .. } => {
                 let at = out.len();
                 encode_p2s_head(Status::Ok, out);
                 let found = index.lookup_each(rfc, |r| encode_record(r.rfc, r.title, r.host, r.port, out));
@@ -320,7 +315,7 @@ impl Connection {
                 }
                 encode_p2s_end(out);
             }
-            P2sMethod::List => return true,
+            P2sMethodRef::List => return true,
         }
         false
     }

@@ -27,7 +27,7 @@ use tracing::debug;
 
 use super::{Direction, Link, NetEvent, WireMessage};
 use crate::accept::accept_loop;
-use crate::protocol::{GetRequest, GetResponseHead, Limits, RfcNumber, Status, parse_head};
+use crate::protocol::{GetRequestRef, GetResponseHead, Limits, RfcNumber, Status, parse_head};
 
 /// How an upload server behaves; every limit is configurable.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ async fn read_request(
     addr: SocketAddr,
     config: &UploadConfig,
     events: Option<&mpsc::Sender<NetEvent>>,
-) -> Result<GetRequest, Option<Status>> {
+) -> Result<RfcNumber, Option<Status>> {
     let deadline = tokio::time::Instant::now() + config.request_timeout;
     let mut buf = BytesMut::with_capacity(1024);
     loop {
@@ -115,7 +115,8 @@ async fn read_request(
                 return Err(Some(Status::BadRequest));
             }
             Ok(Some((head, used))) => {
-                let parsed = GetRequest::from_head(&head);
+                // Only the number is used: no copies of the text.
+                let parsed = GetRequestRef::from_head(&head).map(|req| req.rfc);
                 wire(events, Direction::Received, addr, &buf[..used]).await;
                 return parsed.map_err(|e| {
                     debug!(%addr, "upload request: {e}");
@@ -143,9 +144,9 @@ async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let (rfc, status, bytes) = match read_request(&mut stream, addr, config, events).await {
-        Ok(req) => match send_file(&mut stream, addr, req.rfc, config, events).await {
-            Ok(sent) => (Some(req.rfc), Status::Ok, sent),
-            Err(status) => (Some(req.rfc), status, 0),
+        Ok(rfc) => match send_file(&mut stream, addr, rfc, config, events).await {
+            Ok(sent) => (Some(rfc), Status::Ok, sent),
+            Err(status) => (Some(rfc), status, 0),
         },
         Err(None) => return,
         Err(Some(status)) => (None, status, 0),

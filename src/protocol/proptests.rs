@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 
 use super::head::{Limits, parse_head};
-use super::request::{GetRequest, P2sMethod, P2sRequest, PeerId, RfcNumber};
+use super::reference;
+use super::request::{GetRequest, GetRequestRef, P2sMethod, P2sRequest, P2sRequestRef, PeerId, RfcNumber};
 use super::response::{GetResponseHead, P2sResponse, P2sResponseDecoder, Record};
 use super::status::Status;
 
@@ -60,7 +61,110 @@ fn parse_all<T>(wire: &[u8], chunk: usize, mut meaning: impl FnMut(&super::Head<
     out
 }
 
+/// The borrowed parse, the owned parse and the old parser kept as an oracle
+/// ([`reference`]) give the same request or the same error on `head`.
+fn parsers_agree(head: &super::Head<'_>) -> Result<(), TestCaseError> {
+    let owned = P2sRequest::from_head(head);
+    prop_assert_eq!(P2sRequestRef::from_head(head).map(P2sRequestRef::into_owned), owned.clone());
+    prop_assert_eq!(owned, reference::p2s(head));
+    let owned = GetRequest::from_head(head);
+    prop_assert_eq!(GetRequestRef::from_head(head).map(GetRequestRef::into_owned), owned.clone());
+    prop_assert_eq!(owned, reference::get(head));
+    Ok(())
+}
+
+/// Pieces of requests, good and bad: protocol words, every kind of blank
+/// (ASCII and Unicode), separators, stray CRs, non-ASCII text and invalid
+/// UTF-8.
+fn request_piece() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        6 => proptest::sample::select(vec![
+            "ADD", "LOOKUP", "LIST", "GET", "RFC", "ALL", "P2P-CI/1.0", "P2P-CI/2.0", "P2P-CI/1.", "HTTP/1.1",
+            "Host", "Port", "Title", "OS", "hOsT", "PORT", "title", "os", "X-Other", ":", ": ", " ", "  ", "\t",
+            "\x0b", "\x0c", "\r", "\r\n", "\n", "0", "1", "007", "65535", "65536", "4294967295", "4294967296",
+            "-1", "+1", "1.5", "x", "é", "☃", "\u{85}", "\u{a0}", "\u{2003}", "h.example.org",
+        ]).prop_map(|w| w.as_bytes().to_vec()),
+        1 => proptest::collection::vec(any::<u8>(), 1..4),
+    ]
+}
+
+/// Nothing, or a run of blanks of any kind.
+fn blank() -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(vec![
+        "", " ", " ", " ", "  ", "\t", " \t", "\x0b", "\x0c", "\r", "\u{85}", "\u{a0}", "\u{2003}",
+    ])
+}
+
 proptest! {
+    /// The borrowed and owned parses (and the old parser) agree on any
+    /// framed head: arbitrary bytes, and requests made of protocol pieces.
+    #[test]
+    fn borrowed_and_owned_parses_agree_on_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(Some((head, _))) = parse_head(&data, &Limits::default()) {
+            parsers_agree(&head)?;
+        }
+    }
+
+    #[test]
+    fn borrowed_and_owned_parses_agree_on_request_pieces(
+        start in proptest::collection::vec(request_piece(), 0..8),
+        headers in proptest::collection::vec(proptest::collection::vec(request_piece(), 0..6), 0..6),
+    ) {
+        let mut data = start.concat();
+        for h in &headers {
+            data.extend_from_slice(b"\r\n");
+            data.extend_from_slice(&h.concat());
+        }
+        data.extend_from_slice(b"\r\n\r\n");
+        if let Ok(Some((head, _))) = parse_head(&data, &Limits::default()) {
+            parsers_agree(&head)?;
+        }
+    }
+
+    /// Nearly valid requests: every field picked from good and bad forms,
+    /// separated by any kind of blank.
+    #[test]
+    fn borrowed_and_owned_parses_agree_on_nearly_valid_requests(
+        line in proptest::collection::vec((blank(), request_piece()), 1..6),
+        end in blank(),
+        headers in proptest::collection::vec((request_piece(), blank(), blank(), request_piece(), blank()), 0..5),
+    ) {
+        let mut data = Vec::new();
+        for (b, w) in &line {
+            data.extend_from_slice(b.as_bytes());
+            data.extend_from_slice(w);
+        }
+        data.extend_from_slice(end.as_bytes());
+        for (name, b1, b2, value, b3) in &headers {
+            data.extend_from_slice(b"\r\n");
+            data.extend_from_slice(name);
+            data.extend_from_slice(b1.as_bytes());
+            data.push(b':');
+            data.extend_from_slice(b2.as_bytes());
+            data.extend_from_slice(value);
+            data.extend_from_slice(b3.as_bytes());
+        }
+        data.extend_from_slice(b"\r\n\r\n");
+        if let Ok(Some((head, _))) = parse_head(&data, &Limits::default()) {
+            parsers_agree(&head)?;
+        }
+    }
+
+    #[test]
+    fn borrowed_and_owned_parses_agree_on_valid_requests(req in p2s_request(), get in (rfc(), host(), proptest::option::of(title()))) {
+        let mut wire = Vec::new();
+        req.encode(&mut wire);
+        let (head, _) = parse_head(&wire, &Limits::default()).unwrap().unwrap();
+        parsers_agree(&head)?;
+        prop_assert_eq!(P2sRequestRef::from_head(&head).map(P2sRequestRef::into_owned), Ok(req));
+        let get = GetRequest { rfc: get.0, host: get.1, os: get.2 };
+        let mut wire = Vec::new();
+        get.encode(&mut wire);
+        let (head, _) = parse_head(&wire, &Limits::default()).unwrap().unwrap();
+        parsers_agree(&head)?;
+        prop_assert_eq!(GetRequestRef::from_head(&head).map(GetRequestRef::into_owned), Ok(get));
+    }
+
     #[test]
     fn p2s_requests_round_trip(reqs in proptest::collection::vec(p2s_request(), 1..5), chunk in 1usize..64) {
         let mut wire = Vec::new();

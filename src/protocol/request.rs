@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use super::head::Head;
 use super::status::Status;
-use super::{VersionCheck, check_version, is_digits};
+use super::{VersionCheck, check_version};
 
 /// An RFC number. Only plain decimal digits parse into one, which is what
 /// keeps request text away from file paths (PROTOCOL.md, Peer to peer).
@@ -21,10 +21,7 @@ pub struct RfcNumber(pub u32);
 impl RfcNumber {
     /// Parses a plain decimal number (no sign, no blanks) that fits in 32 bits.
     pub fn parse(s: &str) -> Option<RfcNumber> {
-        if !is_digits(s) {
-            return None;
-        }
-        s.parse().ok().map(RfcNumber)
+        decimal(s, u32::MAX.into()).map(|n| RfcNumber(n as u32))
     }
 
     /// The file that holds this RFC in a peer's folder: `rfc<N>.txt`.
@@ -74,6 +71,44 @@ pub struct GetRequest {
     pub os: Option<String>,
 }
 
+/// [`PeerId`], borrowed from the request's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerIdRef<'a> {
+    pub host: &'a str,
+    pub port: u16,
+}
+
+impl PeerIdRef<'_> {
+    pub fn into_owned(self) -> PeerId {
+        PeerId { host: self.host.to_owned(), port: self.port }
+    }
+}
+
+/// [`P2sMethod`], borrowed from the request's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum P2sMethodRef<'a> {
+    Add { rfc: RfcNumber, title: &'a str },
+    Lookup { rfc: RfcNumber, title: Option<&'a str> },
+    List,
+}
+
+/// A peer-to-server request whose text borrows from the buffer it was
+/// parsed from: what the index server uses, since the index copies the one
+/// string it keeps (a new record's title) and needs no other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct P2sRequestRef<'a> {
+    pub method: P2sMethodRef<'a>,
+    pub peer: PeerIdRef<'a>,
+}
+
+/// A GET request whose text borrows from the buffer it was parsed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GetRequestRef<'a> {
+    pub rfc: RfcNumber,
+    pub host: &'a str,
+    pub os: Option<&'a str>,
+}
+
 /// Why a framed request was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RequestError {
@@ -118,7 +153,8 @@ impl RequestError {
 }
 
 /// The headers this protocol knows, picked out of a head. Unknown headers
-/// are ignored; a known one given twice is rejected rather than guessed at.
+/// are ignored (but must still be well-formed lines); a known one given
+/// twice is rejected rather than guessed at.
 #[derive(Default)]
 struct Headers<'a> {
     host: Option<&'a str>,
@@ -132,9 +168,12 @@ impl<'a> Headers<'a> {
         let mut h = Headers::default();
         for line in lines {
             let line = text(line)?;
-            let colon = memchr::memchr(b':', line.as_bytes()).ok_or(RequestError::HeaderLine)?;
+            let bytes = line.as_bytes();
+            // Names are short: a plain scan finds the colon before a SIMD
+            // search would have set up.
+            let colon = bytes.iter().position(|&b| b == b':').ok_or(RequestError::HeaderLine)?;
             // Slicing at an ASCII byte keeps both halves valid UTF-8.
-            let (name, value) = (trim_blank(&line[..colon]), trim_blank(&line[colon + 1..]));
+            let name = trim_blank(&line[..colon]);
             if name.is_empty() || has_whitespace(name) {
                 return Err(RequestError::HeaderLine);
             }
@@ -145,20 +184,20 @@ impl<'a> Headers<'a> {
                 2 if name.eq_ignore_ascii_case("OS") => (&mut h.os, "OS"),
                 _ => continue,
             };
-            if slot.replace(value).is_some() {
+            if slot.replace(trim_blank(&line[colon + 1..])).is_some() {
                 return Err(RequestError::DuplicateHeader(canonical));
             }
         }
         Ok(h)
     }
 
-    fn host(&self) -> Result<String, RequestError> {
+    fn host(&self) -> Result<&'a str, RequestError> {
         let host = self.host.ok_or(RequestError::MissingHeader("Host"))?;
         // A record line is split on blanks, so a hostname must be one token.
         if host.is_empty() || has_whitespace(host) {
             return Err(RequestError::BadHeader("Host"));
         }
-        Ok(host.to_owned())
+        Ok(host)
     }
 
     fn port(&self) -> Result<u16, RequestError> {
@@ -166,12 +205,13 @@ impl<'a> Headers<'a> {
         parse_port(port).ok_or(RequestError::BadHeader("Port"))
     }
 
-    fn peer(&self) -> Result<PeerId, RequestError> {
-        Ok(PeerId { host: self.host()?, port: self.port()? })
+    fn peer(&self) -> Result<PeerIdRef<'a>, RequestError> {
+        Ok(PeerIdRef { host: self.host()?, port: self.port()? })
     }
 }
 
 /// Trims the blanks (space, tab) around a header name or value.
+#[inline]
 fn trim_blank(s: &str) -> &str {
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let bytes = s.as_bytes();
@@ -182,26 +222,81 @@ fn trim_blank(s: &str) -> &str {
 }
 
 /// Any Unicode whitespace, the common all-ASCII case without decoding.
+#[inline]
 fn has_whitespace(s: &str) -> bool {
-    if s.is_ascii() {
-        s.bytes().any(|b| matches!(b, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r'))
-    } else {
-        s.contains(char::is_whitespace)
+    for &b in s.as_bytes() {
+        match b {
+            b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' => return true,
+            0x80.. => return s.contains(char::is_whitespace),
+            _ => {}
+        }
     }
+    false
+}
+
+/// A plain decimal number (digits only: no sign, no blanks, not empty) no
+/// larger than `max`. Leading zeros are allowed.
+#[inline]
+fn decimal(s: &str, max: u64) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in s.bytes() {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(digit);
+        if n > max {
+            return None;
+        }
+    }
+    Some(n)
 }
 
 /// A port: plain decimal digits, 1–65535.
 pub fn parse_port(s: &str) -> Option<u16> {
-    if !is_digits(s) {
-        return None;
-    }
-    s.parse::<u16>().ok().filter(|p| *p != 0)
+    decimal(s, u16::MAX.into()).filter(|p| *p != 0).map(|p| p as u16)
 }
 
+/// A line as text: valid UTF-8 (else [`RequestError::Encoding`]) with no
+/// CR inside (a lone CR is neither a line end nor allowed in a value: else
+/// [`RequestError::HeaderLine`]).
+///
+/// One branch-free pass over the bytes settles both for the common all-ASCII
+/// line; only a line with a non-ASCII byte is run through the UTF-8 check.
+#[inline]
 fn text(bytes: &[u8]) -> Result<&str, RequestError> {
-    let s = std::str::from_utf8(bytes).map_err(|_| RequestError::Encoding)?;
-    // A lone CR inside a line is neither a line end nor allowed in a value.
-    if memchr::memchr(b'\r', bytes).is_some() {
+    const LANES: usize = 8;
+    const HIGH: u64 = u64::from_ne_bytes([0x80; LANES]);
+    const ONES: u64 = u64::from_ne_bytes([0x01; LANES]);
+    const CRS: u64 = u64::from_ne_bytes([b'\r'; LANES]);
+    // Eight bytes at a time: any byte with its top bit set, and any byte
+    // equal to CR (a zero byte of `w ^ CRS`; the classic test has no false
+    // positives as a yes/no answer).
+    let (mut high, mut cr) = (0u64, 0u64);
+    let mut chunks = bytes.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        let mut lanes = [0u8; LANES];
+        lanes.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(lanes);
+        let x = w ^ CRS;
+        high |= w & HIGH;
+        cr |= x.wrapping_sub(ONES) & !x & HIGH;
+    }
+    for &b in chunks.remainder() {
+        high |= u64::from(b & 0x80);
+        cr |= u64::from(b == b'\r');
+    }
+    let (high, cr) = (high != 0, cr != 0);
+    let s = if high {
+        std::str::from_utf8(bytes).map_err(|_| RequestError::Encoding)?
+    } else {
+        // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    };
+    if cr {
         return Err(RequestError::HeaderLine);
     }
     Ok(s)
@@ -210,6 +305,7 @@ fn text(bytes: &[u8]) -> Result<&str, RequestError> {
 /// Splits a request line into its method and all its tokens after checking
 /// the version, which is judged first: a request from another version may
 /// use methods we do not know, and deserves 505 rather than 400.
+#[inline]
 fn request_line(start: &[u8]) -> Result<(&str, Tokens<'_>), RequestError> {
     let line = text(start).map_err(|_| RequestError::RequestLine)?;
     let tokens = Tokens::split(line);
@@ -232,9 +328,24 @@ struct Tokens<'a> {
 }
 
 impl<'a> Tokens<'a> {
+    /// Splits on the bytes `str::split_ascii_whitespace` splits on.
+    #[inline]
     fn split(line: &'a str) -> Tokens<'a> {
+        let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0C | b'\r');
+        let bytes = line.as_bytes();
         let mut t = Tokens { items: [""; 5], len: 0 };
-        for token in line.split_ascii_whitespace() {
+        let mut at = 0;
+        while at < bytes.len() {
+            if blank(bytes[at]) {
+                at += 1;
+                continue;
+            }
+            let start = at;
+            while at < bytes.len() && !blank(bytes[at]) {
+                at += 1;
+            }
+            // Cut next to ASCII bytes (or the ends): char boundaries.
+            let token = &line[start..at];
             if t.len < t.items.len() {
                 t.items[t.len] = token;
                 t.len += 1;
@@ -262,9 +373,11 @@ fn rfc_target(tokens: &[&str]) -> Result<RfcNumber, RequestError> {
     }
 }
 
-impl P2sRequest {
-    /// Gives a framed head its meaning as a P2S request.
-    pub fn from_head(head: &Head<'_>) -> Result<P2sRequest, RequestError> {
+impl<'a> P2sRequestRef<'a> {
+    /// Gives a framed head its meaning as a P2S request, borrowing its text
+    /// from the head's buffer. Every check of PROTOCOL.md is made here;
+    /// [`P2sRequest::from_head`] is this plus copies.
+    pub fn from_head(head: &Head<'a>) -> Result<P2sRequestRef<'a>, RequestError> {
         let (name, tokens) = request_line(head.start)?;
         let method = match name {
             "ADD" | "LOOKUP" => {
@@ -276,22 +389,59 @@ impl P2sRequest {
                     if title.is_empty() {
                         return Err(RequestError::BadHeader("Title"));
                     }
-                    P2sMethod::Add { rfc, title: title.to_owned() }
+                    P2sMethodRef::Add { rfc, title }
                 } else {
-                    let title = h.title.filter(|t| !t.is_empty()).map(str::to_owned);
-                    P2sMethod::Lookup { rfc, title }
+                    P2sMethodRef::Lookup { rfc, title: h.title.filter(|t| !t.is_empty()) }
                 };
-                return Ok(P2sRequest { method, peer });
+                return Ok(P2sRequestRef { method, peer });
             }
             "LIST" => match &tokens[..] {
-                [_, "ALL", _] => P2sMethod::List,
+                [_, "ALL", _] => P2sMethodRef::List,
                 [_, _, _] => return Err(RequestError::ListTarget),
                 _ => return Err(RequestError::RequestLine),
             },
             other => return Err(RequestError::Method(other.to_owned())),
         };
         let peer = Headers::parse(&head.headers)?.peer()?;
-        Ok(P2sRequest { method, peer })
+        Ok(P2sRequestRef { method, peer })
+    }
+
+    /// The same request with its own copies of the text.
+    pub fn into_owned(self) -> P2sRequest {
+        let method = match self.method {
+            P2sMethodRef::Add { rfc, title } => P2sMethod::Add { rfc, title: title.to_owned() },
+            P2sMethodRef::Lookup { rfc, title } => P2sMethod::Lookup { rfc, title: title.map(str::to_owned) },
+            P2sMethodRef::List => P2sMethod::List,
+        };
+        P2sRequest { method, peer: self.peer.into_owned() }
+    }
+}
+
+impl<'a> GetRequestRef<'a> {
+    /// Gives a framed head its meaning as a GET request, borrowing its text
+    /// from the head's buffer; [`GetRequest::from_head`] is this plus copies.
+    pub fn from_head(head: &Head<'a>) -> Result<GetRequestRef<'a>, RequestError> {
+        let (name, tokens) = request_line(head.start)?;
+        if name != "GET" {
+            return Err(RequestError::Method(name.to_owned()));
+        }
+        let rfc = rfc_target(&tokens)?;
+        let h = Headers::parse(&head.headers)?;
+        let host = h.host()?;
+        Ok(GetRequestRef { rfc, host, os: h.os.filter(|os| !os.is_empty()) })
+    }
+
+    /// The same request with its own copies of the text.
+    pub fn into_owned(self) -> GetRequest {
+        GetRequest { rfc: self.rfc, host: self.host.to_owned(), os: self.os.map(str::to_owned) }
+    }
+}
+
+impl P2sRequest {
+    /// Gives a framed head its meaning as a P2S request
+    /// ([`P2sRequestRef::from_head`], then copies of the text).
+    pub fn from_head(head: &Head<'_>) -> Result<P2sRequest, RequestError> {
+        P2sRequestRef::from_head(head).map(P2sRequestRef::into_owned)
     }
 
     /// Appends the request, as a peer sends it, to `out`.
@@ -322,17 +472,10 @@ impl P2sRequest {
 }
 
 impl GetRequest {
-    /// Gives a framed head its meaning as a GET request.
+    /// Gives a framed head its meaning as a GET request
+    /// ([`GetRequestRef::from_head`], then copies of the text).
     pub fn from_head(head: &Head<'_>) -> Result<GetRequest, RequestError> {
-        let (name, tokens) = request_line(head.start)?;
-        if name != "GET" {
-            return Err(RequestError::Method(name.to_owned()));
-        }
-        let rfc = rfc_target(&tokens)?;
-        let h = Headers::parse(&head.headers)?;
-        let host = h.host()?;
-        let os = h.os.filter(|os| !os.is_empty()).map(str::to_owned);
-        Ok(GetRequest { rfc, host, os })
+        GetRequestRef::from_head(head).map(GetRequestRef::into_owned)
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
