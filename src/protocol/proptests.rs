@@ -194,18 +194,9 @@ proptest! {
         for r in &resps {
             r.encode(&mut wire);
         }
-        let mut dec = P2sResponseDecoder::default();
-        let mut buf = Vec::new();
-        let mut got = Vec::new();
-        for piece in wire.chunks(chunk) {
-            buf.extend_from_slice(piece);
-            loop {
-                let (used, r) = dec.decode(&buf).unwrap();
-                buf.drain(..used);
-                match r { Some(r) => got.push(r), None => break }
-            }
-        }
+        let (got, left) = super::response::tests::decode_in_chunks(&wire, chunk);
         prop_assert_eq!(got, resps);
+        prop_assert!(left.is_empty());
     }
 
     #[test]

@@ -277,7 +277,7 @@ impl GetResponseHead {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::protocol::head::{Limits, parse_head};
     use std::time::{Duration, UNIX_EPOCH};
@@ -311,6 +311,26 @@ mod tests {
         }
     }
 
+    /// Feeds `wire` to a fresh decoder in pieces of `chunk` bytes, as reads
+    /// would deliver it; returns every response and the bytes left over.
+    pub(crate) fn decode_in_chunks(wire: &[u8], chunk: usize) -> (Vec<P2sResponse>, Vec<u8>) {
+        let mut dec = P2sResponseDecoder::default();
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for piece in wire.chunks(chunk.max(1)) {
+            buf.extend_from_slice(piece);
+            loop {
+                let (used, resp) = dec.decode(&buf).unwrap();
+                buf.drain(..used);
+                match resp {
+                    Some(r) => got.push(r),
+                    None => break,
+                }
+            }
+        }
+        (got, buf)
+    }
+
     #[test]
     fn decoder_any_split() {
         let mut wire = Vec::new();
@@ -320,22 +340,9 @@ mod tests {
         b.encode(&mut wire);
         // Feed in chunks of every size; the two responses come out in order.
         for chunk in 1..=wire.len() {
-            let mut dec = P2sResponseDecoder::default();
-            let mut buf = Vec::new();
-            let mut got = Vec::new();
-            for piece in wire.chunks(chunk) {
-                buf.extend_from_slice(piece);
-                loop {
-                    let (used, resp) = dec.decode(&buf).unwrap();
-                    buf.drain(..used);
-                    match resp {
-                        Some(r) => got.push(r),
-                        None => break,
-                    }
-                }
-            }
+            let (got, left) = decode_in_chunks(&wire, chunk);
             assert_eq!(got, vec![a.clone(), b.clone()], "chunk {chunk}");
-            assert!(buf.is_empty());
+            assert!(left.is_empty());
         }
     }
 
