@@ -73,6 +73,11 @@ pub struct ServerArgs {
     /// Most peer connections at once; more are closed on arrival.
     #[arg(long, default_value_t = 16_384, value_name = "N")]
     pub max_connections: usize,
+    /// Threads that serve connections. With 1, one event loop serves every
+    /// peer, as Redis does: no wake-ups across threads, the fastest choice
+    /// when clients share the machine's cores. More spread peers over cores.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
     /// Seconds a peer has to finish a request it has started.
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub request_timeout: f64,
@@ -192,6 +197,20 @@ mod tests {
         assert_eq!(server_address("::1"), "[::1]:7734");
         assert_eq!(server_address("[::1]"), "[::1]:7734");
         assert_eq!(server_address("[::1]:8000"), "[::1]:8000");
+    }
+
+    #[test]
+    fn server_threads() {
+        let threads = |args: &[&str]| {
+            let argv = ["p2pci", "server"].iter().chain(args).copied();
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Server(a) => a.threads,
+                Command::Peer(_) => unreachable!(),
+            })
+        };
+        assert_eq!(threads(&[]).unwrap(), 1);
+        assert_eq!(threads(&["--threads", "4"]).unwrap(), 4);
+        assert!(threads(&["--threads", "0"]).is_err());
     }
 
     #[test]

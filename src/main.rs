@@ -12,7 +12,19 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Every peer is an open connection: allow as many as the system lets us.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The server runs on as many threads as asked (one event loop by
+    // default); the peer's work is light, and tokio's defaults suit it.
+    let built = match &cli.command {
+        Command::Server(args) if args.threads == 1 => {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        }
+        Command::Server(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads.into())
+            .enable_all()
+            .build(),
+        Command::Peer(_) => tokio::runtime::Runtime::new(),
+    };
+    let runtime = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("p2pci: cannot start the runtime: {e}");

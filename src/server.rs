@@ -23,13 +23,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, debug_span, info, warn};
 
 use crate::accept::accept_loop;
 use crate::index::{ConnId, Cursor, Index};
@@ -110,7 +110,10 @@ pub async fn serve(
             printer: printer.clone(),
             shutdown: shutdown.clone(),
         };
-        task.run(stream).instrument(info_span!("conn", id = conn.0, %addr))
+        // A debug span: entering a span on every poll is a measurable
+        // share of a request, so at the default level the few info lines
+        // carry the connection themselves.
+        task.run(stream).instrument(debug_span!("conn", id = conn.0, %addr))
     })
     .await;
     tracker.close();
@@ -122,13 +125,14 @@ pub async fn serve(
 /// Removes a peer's records when its connection task ends, however it ends.
 struct PeerGuard {
     conn: ConnId,
+    addr: SocketAddr,
     index: SharedIndex,
 }
 
 impl Drop for PeerGuard {
     fn drop(&mut self) {
         let removed = lock(&self.index).remove_peer(self.conn);
-        info!(removed, "peer left");
+        info!(conn = %self.conn, addr = %self.addr, removed, "peer left");
     }
 }
 
@@ -150,12 +154,59 @@ impl Connection {
     async fn run(self, mut stream: TcpStream) {
         debug!("connected");
         let _ = stream.set_nodelay(true);
-        let _guard = PeerGuard { conn: self.conn, index: self.index.clone() };
+        let _guard = PeerGuard { conn: self.conn, addr: self.addr, index: self.index.clone() };
         let mut buf = BytesMut::new();
         let mut out = Vec::new();
         // When the request now in `buf` began: the 30 s rule runs from here.
         let mut started: Option<Instant> = None;
+        // Registered once, not once per wait.
+        let cancelled = self.shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
+            // A peer that is idle between requests (nothing pending) waits
+            // holding no buffers: idle connections are long-lived by design
+            // and must cost little memory.
+            if buf.is_empty() && buf.capacity() > 0 {
+                buf = BytesMut::new();
+                out = Vec::new();
+            }
+            let deadline = started.map(|t| t + self.config.request_timeout);
+            tokio::select! {
+                biased;
+                _ = &mut cancelled => return,
+                r = stream.readable() => if let Err(e) = r {
+                    debug!("read failed: {e}");
+                    return;
+                },
+                _ = sleep_until(deadline) => {
+                    info!(conn = %self.conn, addr = %self.addr,
+                        "request not finished within {:?}; closing", self.config.request_timeout);
+                    return;
+                }
+            }
+            if buf.capacity() - buf.len() < READ_MIN {
+                buf.reserve(READ_CHUNK);
+            }
+            let room = buf.capacity() - buf.len();
+            match stream.try_read_buf(&mut buf) {
+                Ok(0) => {
+                    debug!("closed by peer");
+                    return;
+                }
+                // A read that did not fill the room took everything there
+                // was: the next bytes raise a new readiness event, so forget
+                // this one now instead of paying a read that would block.
+                Ok(n) if n < room => clear_read_readiness(&stream),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => {
+                    debug!("read failed: {e}");
+                    return;
+                }
+            }
+            if out.capacity() == 0 {
+                out.reserve(OUT_INITIAL);
+            }
             let mut answered = false;
             loop {
                 let flow = match parse_head(&buf, &self.config.limits) {
@@ -196,51 +247,6 @@ impl Connection {
                 (true, true, _) | (true, false, None) => Some(Instant::now()),
                 (true, false, Some(t)) => Some(t),
             };
-            // Take what has arrived without waiting; only when nothing has,
-            // wait for readability. A peer that is idle between requests
-            // (nothing pending) waits holding no buffers: idle connections
-            // are long-lived by design and must cost little memory.
-            if buf.capacity() - buf.len() < READ_MIN {
-                buf.reserve(READ_CHUNK);
-            }
-            let read = match stream.try_read_buf(&mut buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if buf.is_empty() {
-                        buf = BytesMut::new();
-                        out = Vec::new();
-                    }
-                    let deadline = started.map(|t| t + self.config.request_timeout);
-                    tokio::select! {
-                        _ = self.shutdown.cancelled() => return,
-                        _ = sleep_until(deadline) => {
-                            info!("request not finished within {:?}; closing", self.config.request_timeout);
-                            return;
-                        }
-                        r = stream.readable() => match r {
-                            Ok(()) => continue,
-                            Err(e) => {
-                                debug!("read failed: {e}");
-                                return;
-                            }
-                        },
-                    }
-                }
-                r => r,
-            };
-            if out.capacity() == 0 {
-                out.reserve(OUT_INITIAL);
-            }
-            match read {
-                Ok(0) => {
-                    debug!("closed by peer");
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    debug!("read failed: {e}");
-                    return;
-                }
-            }
         }
     }
 
@@ -319,6 +325,11 @@ impl Connection {
         }
         false
     }
+}
+
+/// Forgets the socket's read readiness without a system call.
+fn clear_read_readiness(stream: &TcpStream) {
+    let _ = stream.try_io(Interest::READABLE, || Err::<(), _>(std::io::ErrorKind::WouldBlock.into()));
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
