@@ -6,9 +6,11 @@
 //! "Parse" means what the servers do on receipt: frame the head (size limits
 //! included) and give it its meaning (version, method, RFC number, required
 //! headers). httparse only tokenizes, so the comparison flatters it. Each
-//! request is parsed two ways: `*_p2pci` borrows its text from the buffer, as
-//! httparse does (and as the servers do), `*_owned_p2pci` copies it into
-//! `String`s (the `P2sRequest` / `GetRequest` the peer side uses).
+//! request is parsed two ways: `*_p2pci` frames and understands it in one
+//! pass, borrowing its text from the buffer, as httparse does (and as the
+//! servers do: `parse_p2s`, `parse_get`); `*_owned_p2pci` frames the lines
+//! first (`parse_head`) and then copies the text into `String`s (the
+//! `P2sRequest` / `GetRequest` tests and tools use).
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -16,8 +18,8 @@ use divan::counter::BytesCount;
 use divan::{Bencher, black_box};
 use p2pci::protocol::response::{P2sResponseDecoder, encode_p2s_end, encode_p2s_head, encode_record};
 use p2pci::protocol::{
-    GetRequest, GetRequestRef, GetResponseHead, Limits, P2sMethod, P2sRequest, P2sRequestRef, PeerId,
-    RfcNumber, Status, parse_head,
+    GetRequest, GetResponseHead, Limits, P2sMethod, P2sRequest, PeerId, RfcNumber, Status, parse_get,
+    parse_head, parse_p2s,
 };
 
 fn main() {
@@ -99,14 +101,14 @@ mod parse_request {
     }
 
     fn p2s_ref(bytes: &[u8]) -> usize {
-        let (head, used) = parse_head(bytes, &Limits::default()).unwrap().unwrap();
-        let req = P2sRequestRef::from_head(&head).unwrap();
+        let (req, used) = parse_p2s(bytes, &Limits::default()).unwrap().unwrap();
+        let req = req.unwrap();
         used + req.peer.host.len() + usize::from(req.peer.port)
     }
 
     fn get_ref(bytes: &[u8]) -> usize {
-        let (head, used) = parse_head(bytes, &Limits::default()).unwrap().unwrap();
-        let req = GetRequestRef::from_head(&head).unwrap();
+        let (req, used) = parse_get(bytes, &Limits::default()).unwrap().unwrap();
+        let req = req.unwrap();
         used + req.host.len() + req.rfc.0 as usize
     }
 
@@ -264,7 +266,7 @@ mod encode {
     }
 }
 
-/// The two stages of request parsing, apart: framing, then meaning.
+/// The two stages of the two-stage parse (`parse_head`, then `from_head`), apart.
 mod stages {
     use super::*;
 
@@ -277,7 +279,7 @@ mod stages {
     #[divan::bench]
     fn meaning_add(b: Bencher) {
         let (head, _) = parse_head(ADD, &Limits::default()).unwrap().unwrap();
-        b.bench(|| P2sRequestRef::from_head(black_box(&head)).unwrap());
+        b.bench(|| p2pci::protocol::P2sRequestRef::from_head(black_box(&head)).unwrap());
     }
 
     #[divan::bench]

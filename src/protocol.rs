@@ -7,11 +7,17 @@
 //! exhaustively (tables, property tests, fuzzing) and share it between the
 //! index server, the upload server, the downloader and the benchmarks.
 //!
-//! Parsing is two-staged so that a malformed request never desynchronises a
-//! connection: [`head::parse_head`] only frames a request (lines up to the
-//! empty line) and enforces the size limits, whose breach closes the
-//! connection; the request modules then give the framed head its meaning, and
-//! their errors carry the status to answer with while the connection lives on.
+//! Parsing has two stages so that a malformed request never desynchronises
+//! a connection: framing ([`head`]) cuts a request out of the bytes (lines
+//! up to the empty line) and enforces the size limits, whose breach closes
+//! the connection; the request modules then give the lines their meaning,
+//! and their errors carry the status to answer with while the connection
+//! lives on. The servers run both stages in one pass ([`parse_p2s`],
+//! [`parse_get`]: each line is understood as soon as it is framed, and the
+//! scan that finds its end also tells whether it is plain ASCII); tests and
+//! the peer side may frame first ([`parse_head`]) and understand after. The
+//! two give the same answer on any bytes, which property tests and fuzzing
+//! hold them to.
 //!
 //! The reference is `PROTOCOL.md`; section names are cited where a rule is
 //! not obvious.
@@ -20,11 +26,12 @@ pub mod head;
 pub mod request;
 pub mod response;
 pub mod status;
+mod swar;
 
-pub use head::{Head, LimitError, Limits, parse_head};
+pub use head::{Head, LimitError, Limits, frame, parse_head};
 pub use request::{
     GetRequest, GetRequestRef, P2sMethod, P2sMethodRef, P2sRequest, P2sRequestRef, PeerId, PeerIdRef,
-    RequestError, RfcNumber,
+    RequestError, RfcNumber, parse_get, parse_p2s,
 };
 pub use response::{GetResponseHead, P2sResponse, Record, ResponseError};
 pub use status::Status;

@@ -35,7 +35,7 @@ use crate::accept::accept_loop;
 use crate::index::{ConnId, Cursor, Index};
 use crate::protocol::head::leading_blank_len;
 use crate::protocol::response::{encode_p2s_end, encode_p2s_head, encode_record};
-use crate::protocol::{Limits, P2sMethodRef, P2sRequestRef, RequestError, Status, parse_head};
+use crate::protocol::{Limits, P2sMethodRef, P2sRequestRef, RequestError, Status, parse_p2s};
 
 /// How the server behaves; every limit is configurable.
 #[derive(Debug, Clone)]
@@ -209,13 +209,13 @@ impl Connection {
             }
             let mut answered = false;
             loop {
-                let flow = match parse_head(&buf, &self.config.limits) {
+                let flow = match parse_p2s(&buf, &self.config.limits) {
                     Ok(None) => break,
-                    Ok(Some((head, used))) => {
+                    Ok(Some((request, used))) => {
                         self.printer.print(self.conn, self.addr, "received", &buf[..used]).await;
                         // Borrowed from `buf`: answered before `buf` moves on,
                         // with no copies (the index copies a new title itself).
-                        let list = self.answer_at_once(P2sRequestRef::from_head(&head), &mut out);
+                        let list = self.answer_at_once(request, &mut out);
                         buf.advance(used);
                         answered = true;
                         if list { self.stream_list(&mut stream, &mut out).await } else { Flow::Continue }

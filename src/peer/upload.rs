@@ -27,7 +27,7 @@ use tracing::debug;
 
 use super::{Direction, Link, NetEvent, WireMessage};
 use crate::accept::accept_loop;
-use crate::protocol::{GetRequestRef, GetResponseHead, Limits, RfcNumber, Status, parse_head};
+use crate::protocol::{GetResponseHead, Limits, RfcNumber, Status, parse_get};
 
 /// How an upload server behaves; every limit is configurable.
 #[derive(Debug, Clone)]
@@ -108,15 +108,15 @@ async fn read_request(
     let deadline = tokio::time::Instant::now() + config.request_timeout;
     let mut buf = BytesMut::with_capacity(1024);
     loop {
-        match parse_head(&buf, &config.limits) {
+        match parse_get(&buf, &config.limits) {
             Err(e) => {
                 debug!(%addr, "upload request: {e}");
                 wire(events, Direction::Received, addr, &buf).await;
                 return Err(Some(Status::BadRequest));
             }
-            Ok(Some((head, used))) => {
+            Ok(Some((parsed, used))) => {
                 // Only the number is used: no copies of the text.
-                let parsed = GetRequestRef::from_head(&head).map(|req| req.rfc);
+                let parsed = parsed.map(|req| req.rfc);
                 wire(events, Direction::Received, addr, &buf[..used]).await;
                 return parsed.map_err(|e| {
                     debug!(%addr, "upload request: {e}");

@@ -5,7 +5,9 @@ use proptest::prelude::*;
 
 use super::head::{Limits, parse_head};
 use super::reference;
-use super::request::{GetRequest, GetRequestRef, P2sMethod, P2sRequest, P2sRequestRef, PeerId, RfcNumber};
+use super::request::{
+    GetRequest, GetRequestRef, P2sMethod, P2sRequest, P2sRequestRef, PeerId, RfcNumber, parse_get, parse_p2s,
+};
 use super::response::{GetResponseHead, P2sResponse, P2sResponseDecoder, Record};
 use super::status::Status;
 
@@ -73,6 +75,29 @@ fn parsers_agree(head: &super::Head<'_>) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The single-pass parsers the servers use ([`parse_p2s`], [`parse_get`])
+/// give exactly what framing then understanding gives: the same limit
+/// error, the same "incomplete", the same request or error, the same length.
+fn single_pass_agrees(data: &[u8], limits: &Limits) -> Result<(), TestCaseError> {
+    let p2s = parse_p2s(data, limits);
+    let get = parse_get(data, limits);
+    match parse_head(data, limits) {
+        Err(e) => {
+            prop_assert_eq!(p2s, Err(e));
+            prop_assert_eq!(get, Err(e));
+        }
+        Ok(None) => {
+            prop_assert_eq!(p2s, Ok(None));
+            prop_assert_eq!(get, Ok(None));
+        }
+        Ok(Some((head, used))) => {
+            prop_assert_eq!(p2s, Ok(Some((P2sRequestRef::from_head(&head), used))));
+            prop_assert_eq!(get, Ok(Some((GetRequestRef::from_head(&head), used))));
+        }
+    }
+    Ok(())
+}
+
 /// Pieces of requests, good and bad: protocol words, every kind of blank
 /// (ASCII and Unicode), separators, stray CRs, non-ASCII text and invalid
 /// UTF-8.
@@ -100,6 +125,7 @@ proptest! {
     /// framed head: arbitrary bytes, and requests made of protocol pieces.
     #[test]
     fn borrowed_and_owned_parses_agree_on_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        single_pass_agrees(&data, &Limits::default())?;
         if let Ok(Some((head, _))) = parse_head(&data, &Limits::default()) {
             parsers_agree(&head)?;
         }
@@ -116,6 +142,7 @@ proptest! {
             data.extend_from_slice(&h.concat());
         }
         data.extend_from_slice(b"\r\n\r\n");
+        single_pass_agrees(&data, &Limits::default())?;
         if let Ok(Some((head, _))) = parse_head(&data, &Limits::default()) {
             parsers_agree(&head)?;
         }
@@ -145,6 +172,7 @@ proptest! {
             data.extend_from_slice(b3.as_bytes());
         }
         data.extend_from_slice(b"\r\n\r\n");
+        single_pass_agrees(&data, &Limits::default())?;
         if let Ok(Some((head, _))) = parse_head(&data, &Limits::default()) {
             parsers_agree(&head)?;
         }
@@ -172,6 +200,18 @@ proptest! {
             r.encode(&mut wire);
         }
         let got = parse_all(&wire, chunk, |h| P2sRequest::from_head(h).unwrap());
+        prop_assert_eq!(&got, &reqs);
+        // And as the server reads them: one pass each, as the bytes arrive.
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        for piece in wire.chunks(chunk) {
+            buf.extend_from_slice(piece);
+            while let Some((req, used)) = parse_p2s(&buf, &Limits::default()).unwrap() {
+                got.push(req.unwrap().into_owned());
+                buf.drain(..used);
+            }
+        }
+        prop_assert!(buf.is_empty());
         prop_assert_eq!(got, reqs);
     }
 
@@ -218,6 +258,7 @@ proptest! {
         max_line in 1usize..200, max_head in 1usize..1000, max_headers in 0usize..8,
     ) {
         let limits = Limits { max_line, max_head, max_headers };
+        single_pass_agrees(&data, &limits)?;
         match parse_head(&data, &limits) {
             Err(_) => {}
             Ok(None) => prop_assert!(data.len() <= max_head),

@@ -9,7 +9,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use super::head::Head;
+use super::head::{Head, LimitError, Limits, Line, frame};
 use super::status::Status;
 use super::{VersionCheck, check_version};
 
@@ -164,31 +164,39 @@ struct Headers<'a> {
 }
 
 impl<'a> Headers<'a> {
-    fn parse(lines: &[&'a [u8]]) -> Result<Headers<'a>, RequestError> {
-        let mut h = Headers::default();
-        for line in lines {
-            let line = text(line)?;
-            let bytes = line.as_bytes();
-            // Names are short: a plain scan finds the colon before a SIMD
-            // search would have set up.
-            let colon = bytes.iter().position(|&b| b == b':').ok_or(RequestError::HeaderLine)?;
-            // Slicing at an ASCII byte keeps both halves valid UTF-8.
-            let name = trim_blank(&line[..colon]);
-            if name.is_empty() || has_whitespace(name) {
-                return Err(RequestError::HeaderLine);
+    /// Takes in one header line.
+    #[inline]
+    fn feed(&mut self, line: Line<'a>) -> Result<(), RequestError> {
+        let line = text(line)?;
+        let bytes = line.as_bytes();
+        // Names are short: a plain scan finds the colon before a SIMD
+        // search would have set up.
+        let colon = bytes.iter().position(|&b| b == b':').ok_or(RequestError::HeaderLine)?;
+        // Slicing at an ASCII byte keeps both halves valid UTF-8.
+        let (slot, canonical) = match known_name(&bytes[..colon]) {
+            Some(Known::Host) => (&mut self.host, "Host"),
+            Some(Known::Port) => (&mut self.port, "Port"),
+            Some(Known::Title) => (&mut self.title, "Title"),
+            Some(Known::Os) => (&mut self.os, "OS"),
+            None => {
+                let name = trim_blank(&line[..colon]);
+                if name.is_empty() || has_whitespace(name) {
+                    return Err(RequestError::HeaderLine);
+                }
+                // A known name with blanks around it.
+                match known_name(name.as_bytes()) {
+                    Some(Known::Host) => (&mut self.host, "Host"),
+                    Some(Known::Port) => (&mut self.port, "Port"),
+                    Some(Known::Title) => (&mut self.title, "Title"),
+                    Some(Known::Os) => (&mut self.os, "OS"),
+                    None => return Ok(()),
+                }
             }
-            let (slot, canonical) = match name.len() {
-                4 if name.eq_ignore_ascii_case("Host") => (&mut h.host, "Host"),
-                4 if name.eq_ignore_ascii_case("Port") => (&mut h.port, "Port"),
-                5 if name.eq_ignore_ascii_case("Title") => (&mut h.title, "Title"),
-                2 if name.eq_ignore_ascii_case("OS") => (&mut h.os, "OS"),
-                _ => continue,
-            };
-            if slot.replace(trim_blank(&line[colon + 1..])).is_some() {
-                return Err(RequestError::DuplicateHeader(canonical));
-            }
+        };
+        if slot.replace(trim_blank(&line[colon + 1..])).is_some() {
+            return Err(RequestError::DuplicateHeader(canonical));
         }
-        Ok(h)
+        Ok(())
     }
 
     fn host(&self) -> Result<&'a str, RequestError> {
@@ -210,6 +218,37 @@ impl<'a> Headers<'a> {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Known {
+    Host,
+    Port,
+    Title,
+    Os,
+}
+
+/// The header names this protocol knows, in any case, compared a word at a
+/// time: OR-ing 0x20 into a byte lowers a letter's case and turns no other
+/// byte into a lower-case letter, so the comparison is exact.
+#[inline]
+fn known_name(name: &[u8]) -> Option<Known> {
+    const fn word(s: &[u8; 4]) -> u32 {
+        u32::from_le_bytes(*s)
+    }
+    const LOWER: u32 = 0x2020_2020;
+    match name {
+        [a, b, c, d] => match word(&[*a, *b, *c, *d]) | LOWER {
+            w if w == word(b"host") => Some(Known::Host),
+            w if w == word(b"port") => Some(Known::Port),
+            _ => None,
+        },
+        [a, b, c, d, e] if word(&[*a, *b, *c, *d]) | LOWER == word(b"titl") && *e | 0x20 == b'e' => {
+            Some(Known::Title)
+        }
+        [a, b] if *a | 0x20 == b'o' && *b | 0x20 == b's' => Some(Known::Os),
+        _ => None,
+    }
+}
+
 /// Trims the blanks (space, tab) around a header name or value.
 #[inline]
 fn trim_blank(s: &str) -> &str {
@@ -221,17 +260,21 @@ fn trim_blank(s: &str) -> &str {
     &s[start..end]
 }
 
-/// Any Unicode whitespace, the common all-ASCII case without decoding.
+/// Any Unicode whitespace; a word at a time for the common case, a name
+/// of printable ASCII.
 #[inline]
 fn has_whitespace(s: &str) -> bool {
-    for &b in s.as_bytes() {
-        match b {
-            b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r' => return true,
-            0x80.. => return s.contains(char::is_whitespace),
-            _ => {}
-        }
+    if super::swar::is_graphic_ascii(s.as_bytes()) {
+        return false;
     }
-    false
+    // Bit b set for each ASCII whitespace byte b: TAB, LF, VT, FF, CR, space.
+    const ASCII_WS: u64 = 1 << 9 | 1 << 10 | 1 << 11 | 1 << 12 | 1 << 13 | 1 << 32;
+    let (mut ws, mut high) = (false, false);
+    for &b in s.as_bytes() {
+        ws |= b <= b' ' && (ASCII_WS >> b) & 1 == 1;
+        high |= b >= 0x80;
+    }
+    ws || (high && s.contains(char::is_whitespace))
 }
 
 /// A plain decimal number (digits only: no sign, no blanks, not empty) no
@@ -264,39 +307,18 @@ pub fn parse_port(s: &str) -> Option<u16> {
 /// CR inside (a lone CR is neither a line end nor allowed in a value: else
 /// [`RequestError::HeaderLine`]).
 ///
-/// One branch-free pass over the bytes settles both for the common all-ASCII
-/// line; only a line with a non-ASCII byte is run through the UTF-8 check.
+/// The framing scan has already told whether the line is all ASCII and has
+/// a CR inside, so the common line costs no further pass; only a line with a
+/// non-ASCII byte is run through the UTF-8 check.
 #[inline]
-fn text(bytes: &[u8]) -> Result<&str, RequestError> {
-    const LANES: usize = 8;
-    const HIGH: u64 = u64::from_ne_bytes([0x80; LANES]);
-    const ONES: u64 = u64::from_ne_bytes([0x01; LANES]);
-    const CRS: u64 = u64::from_ne_bytes([b'\r'; LANES]);
-    // Eight bytes at a time: any byte with its top bit set, and any byte
-    // equal to CR (a zero byte of `w ^ CRS`; the classic test has no false
-    // positives as a yes/no answer).
-    let (mut high, mut cr) = (0u64, 0u64);
-    let mut chunks = bytes.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        let mut lanes = [0u8; LANES];
-        lanes.copy_from_slice(chunk);
-        let w = u64::from_ne_bytes(lanes);
-        let x = w ^ CRS;
-        high |= w & HIGH;
-        cr |= x.wrapping_sub(ONES) & !x & HIGH;
-    }
-    for &b in chunks.remainder() {
-        high |= u64::from(b & 0x80);
-        cr |= u64::from(b == b'\r');
-    }
-    let (high, cr) = (high != 0, cr != 0);
-    let s = if high {
-        std::str::from_utf8(bytes).map_err(|_| RequestError::Encoding)?
-    } else {
+fn text(line: Line<'_>) -> Result<&str, RequestError> {
+    let s = if line.ascii {
         // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
-        unsafe { std::str::from_utf8_unchecked(bytes) }
+        unsafe { std::str::from_utf8_unchecked(line.bytes) }
+    } else {
+        std::str::from_utf8(line.bytes).map_err(|_| RequestError::Encoding)?
     };
-    if cr {
+    if line.inner_cr {
         return Err(RequestError::HeaderLine);
     }
     Ok(s)
@@ -306,7 +328,7 @@ fn text(bytes: &[u8]) -> Result<&str, RequestError> {
 /// the version, which is judged first: a request from another version may
 /// use methods we do not know, and deserves 505 rather than 400.
 #[inline]
-fn request_line(start: &[u8]) -> Result<(&str, Tokens<'_>), RequestError> {
+fn request_line(start: Line<'_>) -> Result<(&str, Tokens<'_>), RequestError> {
     let line = text(start).map_err(|_| RequestError::RequestLine)?;
     let tokens = Tokens::split(line);
     let (Some(&method), Some(&version)) = (tokens.first(), tokens.last()) else {
@@ -331,19 +353,16 @@ impl<'a> Tokens<'a> {
     /// Splits on the bytes `str::split_ascii_whitespace` splits on.
     #[inline]
     fn split(line: &'a str) -> Tokens<'a> {
-        let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0C | b'\r');
         let bytes = line.as_bytes();
         let mut t = Tokens { items: [""; 5], len: 0 };
         let mut at = 0;
         while at < bytes.len() {
-            if blank(bytes[at]) {
+            if is_split_blank(bytes[at]) {
                 at += 1;
                 continue;
             }
             let start = at;
-            while at < bytes.len() && !blank(bytes[at]) {
-                at += 1;
-            }
+            at = token_end(bytes, at);
             // Cut next to ASCII bytes (or the ends): char boundaries.
             let token = &line[start..at];
             if t.len < t.items.len() {
@@ -355,6 +374,34 @@ impl<'a> Tokens<'a> {
         }
         t
     }
+}
+
+/// The bytes `str::split_ascii_whitespace` splits on.
+#[inline(always)]
+fn is_split_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0C | b'\r')
+}
+
+/// The first blank at or after `at`, or the end: a word at a time, looking
+/// closer only at bytes below `!` (few, in a request line).
+#[inline]
+fn token_end(bytes: &[u8], mut at: usize) -> usize {
+    use super::swar::{LANES, below, word};
+    while at + LANES <= bytes.len() {
+        let mut flags = below(word(&bytes[at..]), b'!');
+        while flags != 0 {
+            let i = at + flags.trailing_zeros() as usize / 8;
+            if is_split_blank(bytes[i]) {
+                return i;
+            }
+            flags &= flags - 1;
+        }
+        at += LANES;
+    }
+    while at < bytes.len() && !is_split_blank(bytes[at]) {
+        at += 1;
+    }
+    at
 }
 
 impl<'a> std::ops::Deref for Tokens<'a> {
@@ -373,37 +420,138 @@ fn rfc_target(tokens: &[&str]) -> Result<RfcNumber, RequestError> {
     }
 }
 
+/// What a P2S request line asks for.
+#[derive(Clone, Copy)]
+enum P2sTarget {
+    Add(RfcNumber),
+    Lookup(RfcNumber),
+    List,
+}
+
+/// A request taken in line by line: its start line's meaning, its known
+/// headers, and the first error met. Both the single-pass parsers
+/// ([`parse_p2s`], [`parse_get`]) and `from_head` fill one, so they cannot
+/// disagree: the start line is judged first, then the header lines in order,
+/// then what they must add up to.
+struct Partial<'a, T> {
+    target: Result<T, RequestError>,
+    headers: Headers<'a>,
+}
+
+impl<'a, T: Copy> Partial<'a, T> {
+    #[inline]
+    fn start(target: Result<T, RequestError>) -> Self {
+        Partial { target, headers: Headers::default() }
+    }
+
+    /// Takes in one header line; after the first error, lines are only framed.
+    #[inline]
+    fn header(&mut self, line: Line<'a>) {
+        if self.target.is_ok()
+            && let Err(e) = self.headers.feed(line)
+        {
+            self.target = Err(e);
+        }
+    }
+
+    fn headers_of(target: Result<T, RequestError>, head: &Head<'a>) -> Self {
+        let mut p = Partial::start(target);
+        for line in &head.headers {
+            p.header(Line::of(line));
+        }
+        p
+    }
+}
+
+#[inline]
+fn p2s_target(start: Line<'_>) -> Result<P2sTarget, RequestError> {
+    let (name, tokens) = request_line(start)?;
+    match name {
+        "ADD" => Ok(P2sTarget::Add(rfc_target(&tokens)?)),
+        "LOOKUP" => Ok(P2sTarget::Lookup(rfc_target(&tokens)?)),
+        "LIST" => match &tokens[..] {
+            [_, "ALL", _] => Ok(P2sTarget::List),
+            [_, _, _] => Err(RequestError::ListTarget),
+            _ => Err(RequestError::RequestLine),
+        },
+        other => Err(RequestError::Method(other.to_owned())),
+    }
+}
+
+#[inline]
+fn get_target(start: Line<'_>) -> Result<RfcNumber, RequestError> {
+    let (name, tokens) = request_line(start)?;
+    if name != "GET" {
+        return Err(RequestError::Method(name.to_owned()));
+    }
+    rfc_target(&tokens)
+}
+
+impl<'a> Partial<'a, P2sTarget> {
+    #[inline]
+    fn finish(self) -> Result<P2sRequestRef<'a>, RequestError> {
+        let h = &self.headers;
+        let target = self.target?;
+        let peer = h.peer()?;
+        let method = match target {
+            P2sTarget::Add(rfc) => {
+                let title = h.title.ok_or(RequestError::MissingHeader("Title"))?;
+                if title.is_empty() {
+                    return Err(RequestError::BadHeader("Title"));
+                }
+                P2sMethodRef::Add { rfc, title }
+            }
+            P2sTarget::Lookup(rfc) => P2sMethodRef::Lookup { rfc, title: h.title.filter(|t| !t.is_empty()) },
+            P2sTarget::List => P2sMethodRef::List,
+        };
+        Ok(P2sRequestRef { method, peer })
+    }
+}
+
+impl<'a> Partial<'a, RfcNumber> {
+    #[inline]
+    fn finish(self) -> Result<GetRequestRef<'a>, RequestError> {
+        let rfc = self.target?;
+        let host = self.headers.host()?;
+        Ok(GetRequestRef { rfc, host, os: self.headers.os.filter(|os| !os.is_empty()) })
+    }
+}
+
+/// A P2S request framed and understood in one pass over `buf`, borrowing
+/// its text: what the index server reads requests with.
+///
+/// The outer result is [`frame`]'s (incomplete, or a broken limit, which
+/// closes the connection); the inner one is the request or the error to
+/// answer while the connection lives on. Same answers as [`parse_head`]
+/// then [`P2sRequestRef::from_head`], without collecting the lines.
+///
+/// [`parse_head`]: super::head::parse_head
+#[allow(clippy::type_complexity)]
+pub fn parse_p2s<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<Option<(Result<P2sRequestRef<'a>, RequestError>, usize)>, LimitError> {
+    let framed = frame(buf, limits, |start| Partial::start(p2s_target(start)), Partial::header)?;
+    Ok(framed.map(|(p, used)| (p.finish(), used)))
+}
+
+/// A GET request framed and understood in one pass over `buf` (see
+/// [`parse_p2s`]): what the upload server reads requests with.
+#[allow(clippy::type_complexity)]
+pub fn parse_get<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+) -> Result<Option<(Result<GetRequestRef<'a>, RequestError>, usize)>, LimitError> {
+    let framed = frame(buf, limits, |start| Partial::start(get_target(start)), Partial::header)?;
+    Ok(framed.map(|(p, used)| (p.finish(), used)))
+}
+
 impl<'a> P2sRequestRef<'a> {
     /// Gives a framed head its meaning as a P2S request, borrowing its text
     /// from the head's buffer. Every check of PROTOCOL.md is made here;
     /// [`P2sRequest::from_head`] is this plus copies.
     pub fn from_head(head: &Head<'a>) -> Result<P2sRequestRef<'a>, RequestError> {
-        let (name, tokens) = request_line(head.start)?;
-        let method = match name {
-            "ADD" | "LOOKUP" => {
-                let rfc = rfc_target(&tokens)?;
-                let h = Headers::parse(&head.headers)?;
-                let peer = h.peer()?;
-                let method = if name == "ADD" {
-                    let title = h.title.ok_or(RequestError::MissingHeader("Title"))?;
-                    if title.is_empty() {
-                        return Err(RequestError::BadHeader("Title"));
-                    }
-                    P2sMethodRef::Add { rfc, title }
-                } else {
-                    P2sMethodRef::Lookup { rfc, title: h.title.filter(|t| !t.is_empty()) }
-                };
-                return Ok(P2sRequestRef { method, peer });
-            }
-            "LIST" => match &tokens[..] {
-                [_, "ALL", _] => P2sMethodRef::List,
-                [_, _, _] => return Err(RequestError::ListTarget),
-                _ => return Err(RequestError::RequestLine),
-            },
-            other => return Err(RequestError::Method(other.to_owned())),
-        };
-        let peer = Headers::parse(&head.headers)?.peer()?;
-        Ok(P2sRequestRef { method, peer })
+        Partial::headers_of(p2s_target(Line::of(head.start)), head).finish()
     }
 
     /// The same request with its own copies of the text.
@@ -421,14 +569,7 @@ impl<'a> GetRequestRef<'a> {
     /// Gives a framed head its meaning as a GET request, borrowing its text
     /// from the head's buffer; [`GetRequest::from_head`] is this plus copies.
     pub fn from_head(head: &Head<'a>) -> Result<GetRequestRef<'a>, RequestError> {
-        let (name, tokens) = request_line(head.start)?;
-        if name != "GET" {
-            return Err(RequestError::Method(name.to_owned()));
-        }
-        let rfc = rfc_target(&tokens)?;
-        let h = Headers::parse(&head.headers)?;
-        let host = h.host()?;
-        Ok(GetRequestRef { rfc, host, os: h.os.filter(|os| !os.is_empty()) })
+        Partial::headers_of(get_target(Line::of(head.start)), head).finish()
     }
 
     /// The same request with its own copies of the text.
