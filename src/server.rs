@@ -16,7 +16,8 @@
 //! by the connection task removes all of its records when the task ends, for
 //! whatever reason (goodbye, reset, timeout, shutdown, panic).
 
-use std::io::Write;
+mod transcript;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,12 +26,12 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, debug_span, info, warn};
 
+use self::transcript::Transcript;
 use crate::accept::accept_loop;
 use crate::index::{ConnId, Cursor, Index};
 use crate::protocol::head::leading_blank_len;
@@ -97,7 +98,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let config = Arc::new(config);
-    let printer = Printer::start(config.print);
+    let (_printer, transcript) = transcript::start(config.print, std::io::stdout());
     let ids = AtomicU64::new(1);
     let tracker = TaskTracker::new();
     accept_loop(&listener, config.max_connections, &shutdown, &tracker, "index server", |stream, addr| {
@@ -107,7 +108,8 @@ pub async fn serve(
             addr,
             index: index.clone(),
             config: config.clone(),
-            printer: printer.clone(),
+            tag: if transcript.enabled() { format!("peer {conn} ({addr})").into() } else { "".into() },
+            transcript: transcript.clone(),
             shutdown: shutdown.clone(),
         };
         // A debug span: entering a span on every poll is a measurable
@@ -141,7 +143,9 @@ struct Connection {
     addr: SocketAddr,
     index: SharedIndex,
     config: Arc<ServerConfig>,
-    printer: Printer,
+    transcript: Transcript,
+    /// How the transcript names this peer (empty when not printing).
+    tag: Box<str>,
     shutdown: CancellationToken,
 }
 
@@ -212,7 +216,7 @@ impl Connection {
                 let flow = match parse_p2s(&buf, &self.config.limits) {
                     Ok(None) => break,
                     Ok(Some((request, used))) => {
-                        self.printer.print(self.conn, self.addr, "received", &buf[..used]).await;
+                        self.transcript.print("received from", &self.tag, &buf[..used]).await;
                         // Borrowed from `buf`: answered before `buf` moves on,
                         // with no copies (the index copies a new title itself).
                         let list = self.answer_at_once(request, &mut out);
@@ -222,7 +226,7 @@ impl Connection {
                     }
                     Err(e) => {
                         debug!("closing: {e}");
-                        self.printer.print(self.conn, self.addr, "received", &buf).await;
+                        self.transcript.print("received from", &self.tag, &buf).await;
                         self.answer(Status::BadRequest, &mut out);
                         Flow::Close
                     }
@@ -259,7 +263,7 @@ impl Connection {
         if out.is_empty() {
             return Ok(());
         }
-        self.printer.print(self.conn, self.addr, "sent", out).await;
+        self.transcript.print("sent to", &self.tag, out).await;
         let res = stream.write_all(out).await;
         out.clear();
         res
@@ -336,48 +340,5 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Prints requests and responses on standard output, raw, as the original
-/// server did. A dedicated thread does the blocking writes; the bounded
-/// channel makes a slow terminal slow the server down rather than let
-/// memory grow.
-#[derive(Clone)]
-struct Printer {
-    tx: Option<mpsc::Sender<Vec<u8>>>,
-}
-
-impl Printer {
-    fn start(enabled: bool) -> Printer {
-        if !enabled {
-            return Printer { tx: None };
-        }
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(1024);
-        std::thread::Builder::new()
-            .name("p2pci-print".into())
-            .spawn(move || {
-                let stdout = std::io::stdout();
-                while let Some(chunk) = rx.blocking_recv() {
-                    let mut lock = stdout.lock();
-                    if lock.write_all(&chunk).and_then(|_| lock.flush()).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map(|_| Printer { tx: Some(tx) })
-            .unwrap_or(Printer { tx: None })
-    }
-
-    async fn print(&self, conn: ConnId, addr: SocketAddr, what: &str, bytes: &[u8]) {
-        let Some(tx) = &self.tx else { return };
-        let mut chunk =
-            format!("--- {what} {} peer {conn} ({addr})\n", if what == "sent" { "to" } else { "from" })
-                .into_bytes();
-        chunk.extend_from_slice(bytes);
-        if !bytes.ends_with(b"\n") {
-            chunk.push(b'\n');
-        }
-        let _ = tx.send(chunk).await;
     }
 }

@@ -1,0 +1,256 @@
+//! The server's transcript: every request received and every response sent,
+//! raw, on standard output, as the original server printed them.
+//!
+//! Printing must not cost the index its speed nor let a slow terminal stall
+//! it. Connections append to one shared buffer under a short lock (no system
+//! call, no wake-up while the printer is busy); a dedicated thread lets
+//! messages gather for a few milliseconds, then takes the whole buffer at
+//! once and writes it with one call, so under load the transcript goes out
+//! in large writes and the thread wakes a few hundred times a second at
+//! most, however many small messages there are. Past a cap, connections wait (asynchronously) for the printer to
+//! catch up: a slow terminal slows the server down rather than let memory
+//! grow.
+
+use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+/// Bytes waiting to be printed past which connections wait.
+const CAP: usize = 4 * 1024 * 1024;
+/// How long the printer lets messages gather before it writes them.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+
+#[derive(Default)]
+struct State {
+    buf: Vec<u8>,
+    /// The printer thread is asleep on `ready`.
+    asleep: bool,
+    /// No more messages will come: print what is left and stop.
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    ready: Condvar,
+    drained: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Where connections print; cheap to clone. Disabled, it prints nothing.
+#[derive(Clone, Default)]
+pub(super) struct Transcript {
+    shared: Option<Arc<Shared>>,
+}
+
+/// Owned by the server: when it is dropped, the printer prints what is left
+/// and its thread ends.
+pub(super) struct Printer {
+    shared: Option<Arc<Shared>>,
+}
+
+impl Drop for Printer {
+    fn drop(&mut self) {
+        if let Some(shared) = &self.shared {
+            shared.lock().closed = true;
+            shared.ready.notify_one();
+        }
+    }
+}
+
+/// Starts the printer thread (when `enabled`) writing to `out`.
+pub(super) fn start(enabled: bool, mut out: impl Write + Send + 'static) -> (Printer, Transcript) {
+    if !enabled {
+        return (Printer { shared: None }, Transcript::default());
+    }
+    let shared = Arc::new(Shared::default());
+    let thread_shared = shared.clone();
+    let spawned = std::thread::Builder::new().name("p2pci-print".into()).spawn(move || {
+        let shared = thread_shared;
+        let mut spare = Vec::new();
+        loop {
+            let mut state = shared.lock();
+            while state.buf.is_empty() {
+                if state.closed {
+                    return;
+                }
+                state.asleep = true;
+                state = shared.ready.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            if !state.closed && state.buf.len() < CAP / 2 {
+                // Let more gather: one wake-up and one write per batch,
+                // not per message, at the cost of a few ms of delay.
+                drop(state);
+                std::thread::sleep(GATHER);
+                state = shared.lock();
+            }
+            let mut chunk = std::mem::replace(&mut state.buf, std::mem::take(&mut spare));
+            drop(state);
+            shared.drained.notify_waiters();
+            if out.write_all(&chunk).and_then(|()| out.flush()).is_err() {
+                // Nowhere to print (closed stdout): stop printing, keep serving.
+                shared.lock().closed = true;
+                shared.drained.notify_waiters();
+                return;
+            }
+            chunk.clear();
+            spare = chunk;
+        }
+    });
+    match spawned {
+        Ok(_) => (Printer { shared: Some(shared.clone()) }, Transcript { shared: Some(shared) }),
+        Err(_) => (Printer { shared: None }, Transcript::default()),
+    }
+}
+
+impl Transcript {
+    pub(super) fn enabled(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Appends a message: a `--- <what> <peer>` line, then its bytes (ended
+    /// by a line end if they lack one). Waits only while the printer is more
+    /// than [`CAP`] behind.
+    pub(super) async fn print(&self, what: &str, peer: &str, bytes: &[u8]) {
+        let Some(shared) = &self.shared else { return };
+        loop {
+            {
+                let mut state = shared.lock();
+                if state.closed {
+                    return;
+                }
+                if state.buf.len() < CAP {
+                    let buf = &mut state.buf;
+                    buf.extend_from_slice(b"--- ");
+                    buf.extend_from_slice(what.as_bytes());
+                    buf.push(b' ');
+                    buf.extend_from_slice(peer.as_bytes());
+                    buf.push(b'\n');
+                    buf.extend_from_slice(bytes);
+                    if !bytes.ends_with(b"\n") {
+                        buf.push(b'\n');
+                    }
+                    if state.asleep {
+                        state.asleep = false;
+                        shared.ready.notify_one();
+                    }
+                    return;
+                }
+            }
+            // Over the cap: wait for a drain, registered before checking
+            // again so that one in between is not missed.
+            let drained = shared.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            let behind = {
+                let state = shared.lock();
+                !state.closed && state.buf.len() >= CAP
+            };
+            if behind {
+                drained.await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer the test can read back, optionally slow.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn printed(sink: &Sink, want: usize) -> Vec<u8> {
+        for _ in 0..500 {
+            let got = sink.0.lock().unwrap().clone();
+            if got.len() >= want {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("printed only {:?}", String::from_utf8_lossy(&sink.0.lock().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn prints_in_order_with_headers() {
+        let sink = Sink::default();
+        let (printer, t) = start(true, sink.clone());
+        t.print("received from", "peer #1 (a)", b"LIST ALL P2P-CI/1.0\r\n\r\n").await;
+        t.print("sent to", "peer #1 (a)", b"no newline").await;
+        let want =
+            "--- received from peer #1 (a)\nLIST ALL P2P-CI/1.0\r\n\r\n--- sent to peer #1 (a)\nno newline\n";
+        assert_eq!(printed(&sink, want.len()).await, want.as_bytes());
+        drop(printer);
+    }
+
+    /// A writer that blocks until it is let go, as a stalled terminal does.
+    struct Stalled {
+        sink: Sink,
+        go: std::sync::mpsc::Receiver<()>,
+        stalled: bool,
+    }
+
+    impl Write for Stalled {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.stalled {
+                let _ = self.go.recv();
+                self.stalled = false;
+            }
+            self.sink.write(b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stalled_printer_makes_connections_wait_and_nothing_is_lost() {
+        let sink = Sink::default();
+        let (go, rx) = std::sync::mpsc::channel();
+        let (_printer, t) = start(true, Stalled { sink: sink.clone(), go: rx, stalled: true });
+        let big = vec![b'x'; CAP / 3];
+        let one = "--- sent to p\n".len() + big.len() + 1;
+        let writer = tokio::spawn(async move {
+            for _ in 0..12 {
+                t.print("sent to", "p", &big).await;
+            }
+        });
+        // The printer holds the first message, stalled; the rest fill the
+        // buffer to the cap, and the connection waits there.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!writer.is_finished(), "a stalled printer must make connections wait");
+        go.send(()).unwrap();
+        writer.await.unwrap();
+        assert_eq!(printed(&sink, 12 * one).await.len(), 12 * one);
+    }
+
+    #[tokio::test]
+    async fn disabled_prints_nothing_and_a_dropped_printer_ends() {
+        let (printer, t) = start(false, Sink::default());
+        assert!(!t.enabled());
+        t.print("sent to", "p", b"x").await;
+        drop(printer);
+        let sink = Sink::default();
+        let (printer, t) = start(true, sink.clone());
+        drop(printer);
+        // After the close, messages are dropped rather than waited on.
+        t.print("sent to", "p", b"x").await;
+    }
+}
