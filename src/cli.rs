@@ -101,6 +101,8 @@ impl ServerArgs {
     }
 }
 
+// Doc comments here are --help text, written for a terminal, not rustdoc.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 #[derive(Debug, Args)]
 pub struct PeerArgs {
     /// Upload server port (0 or absent: any free port).

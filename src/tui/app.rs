@@ -3,7 +3,7 @@
 //! [`App::on_key`] turns a key into state changes and, at most, one
 //! [`Command`] for the engine; [`App::on_net`] folds one [`NetEvent`] into the
 //! state. Both are plain synchronous functions with no terminal, socket or
-//! clock behind them: the loop in [`super::run`] feeds them, and the tests
+//! clock behind them: the loop in [`super::run()`] feeds them, and the tests
 //! drive them with key sequences and hand-made events. Time enters only
 //! through [`App::on_tick`] (and the `at` of each [`WireMessage`]), so what is
 //! drawn is a pure function of this state and tests can pin the clock.

@@ -2,7 +2,7 @@
 //!
 //! Keys and resizes (crossterm's `EventStream`), engine events (the
 //! [`NetEvent`] channel), a clock tick and the signals that mean "leave" are
-//! merged here into a single [`Event`], so the loop in [`super::run`] is one
+//! merged here into a single [`Event`], so the loop in [`super::run()`] is one
 //! `await` and one `match`. Every source is cancel-safe (a stream's `next`,
 //! `mpsc::Receiver::recv`, `Interval::tick`, `Signal::recv`), so losing the
 //! `select!` race never loses an event. Nothing here touches a socket: the

@@ -6,7 +6,7 @@
 //! awaits a socket: commands go out through the engine's unbounded channel
 //! ([`Peer::send`] does not block) and answers come back as events.
 //!
-//! The terminal is restored on every way out: by [`TerminalGuard`]'s `Drop`
+//! The terminal is restored on every way out: by `TerminalGuard`'s `Drop`
 //! on return or error, and by a panic hook that restores it before the panic
 //! message is printed, so the message is readable and the shell usable.
 
