@@ -365,6 +365,34 @@ mod tests {
         assert_eq!(Index::new().list_page(Cursor::START, 3, |_| panic!()), None);
     }
 
+    fn rss_kib() -> usize {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// Memory per record beyond its title's text: 1M records of distinct
+    /// RFCs, 40-byte titles, 10 peers. Linux only; run it alone:
+    /// `cargo test --release --lib bytes_per_record -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn bytes_per_record() {
+        const N: u32 = 1_000_000;
+        const TITLE: &str = "A forty byte title of some RFC, roughly.";
+        let before = rss_kib();
+        let mut ix = Index::new();
+        for c in 0..10 {
+            ix.admit(ConnId(c), &pid(&format!("host{c}"), 1024)).unwrap();
+        }
+        for n in 0..N {
+            ix.add(ConnId(u64::from(n % 10)), RfcNumber(n), TITLE).unwrap();
+        }
+        let grown = (rss_kib() - before) * 1024;
+        let per_record = grown as f64 / f64::from(N) - TITLE.len() as f64;
+        println!("{per_record:.1} bytes per record beyond the title");
+        assert_eq!(ix.record_count(), N as usize);
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Admit(u8, u8),
