@@ -89,6 +89,24 @@ fn add(b: Bencher, k: u32) {
     });
 }
 
+/// ADD as the server answers it: `add_ref`, the stored record encoded into a
+/// reused buffer.
+#[divan::bench(args = SIZES)]
+fn add_encode(b: Bencher, k: u32) {
+    let mut ix = filled(k);
+    let c = ConnId(1_000_000_000);
+    ix.admit(c, &peer(c)).unwrap();
+    let mut rng = Rng(0x1234_5678);
+    let mut out = Vec::with_capacity(4096);
+    b.bench_local(|| {
+        out.clear();
+        let title = black_box("A forty byte title of some RFC, roughly.");
+        if let Some(r) = ix.add_ref(c, RfcNumber(1 + rng.below(k)), title) {
+            encode_record(r.rfc, r.title, r.host, r.port, &mut out);
+        }
+    });
+}
+
 /// Removing a peer that holds `r` records, in an index of `k`.
 fn removal(b: Bencher, k: u32, r: u32) {
     let ix = RefCell::new(filled(k));
