@@ -15,16 +15,16 @@
 //! links below name records and peers by slot, so following one is a vector
 //! index rather than a map probe, and costs four bytes:
 //!
-//! * `by_rfc`: RFC → its newest record. The records of one RFC form a chain,
-//!   newest to oldest, through their `older` slots: LOOKUP is one hash probe,
-//!   then one index per holder and one for the holder's peer, whose host and
-//!   port are stored once. ADD puts the new record at the head of the chain
-//!   and removal unlinks a record, both in constant time, so the chain is
-//!   also linked the other way, by `newer`. Those links sit in a vector of
-//!   their own because ADD writes the old head's link without reading
-//!   anything else of that record: in a large index that record is not in
-//!   the cache, and a store to it does not stall where a load would (at 1M
-//!   records, this took a quarter off an ADD whose RFC has another holder).
+//! * `by_rfc`: RFC → its newest record. An RFC's records form a chain,
+//!   newest to oldest, through their `older` slots, so LOOKUP is one hash
+//!   probe, then per holder one index for the record and one for its peer
+//!   (a peer's host and port are stored once).
+//! * `newer`: the same chains linked the other way, so that ADD (at the head)
+//!   and removal (anywhere) relink in constant time. These links sit in a
+//!   vector of their own, not in the records: ADD sets the old head's link,
+//!   and in a large index that record is out of cache. A store to the vector
+//!   does not stall where loading the record would (at 1M records, this took
+//!   a quarter off an ADD whose RFC has another holder).
 //! * `by_seq`: sequence → record, ordered, for LIST (read backwards in pages,
 //!   so a huge LIST never holds the lock long nor builds one big answer; a
 //!   cursor is a sequence, so records added later sort above it and records
@@ -171,8 +171,7 @@ pub struct Index {
     next_seq: u64,
     records: Slab<Entry>,
     /// The other half of the RFC chains: record slot → the next newer record
-    /// of the same RFC, or [`NIL`] for the newest. As long as `records`' own
-    /// vector.
+    /// of the same RFC, or [`NIL`] for the newest. Grows with `records`.
     newer: Vec<Slot>,
     by_rfc: HashMap<RfcNumber, Slot>,
     by_seq: BTreeMap<u64, Slot>,
