@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 
 use divan::{Bencher, black_box};
 use p2pci::index::{ConnId, Index};
+use p2pci::protocol::response::encode_record;
 use p2pci::protocol::{PeerId, RfcNumber};
 
 fn main() {
@@ -50,6 +51,32 @@ fn lookup(b: Bencher, k: u32) {
     b.bench_local(|| ix.lookup(RfcNumber(1 + rng.below(k))));
 }
 
+/// LOOKUP as the server answers it: each record encoded into a reused buffer.
+#[divan::bench(args = SIZES)]
+fn lookup_encode(b: Bencher, k: u32) {
+    let ix = filled(k);
+    let mut rng = Rng(0x9E37_79B9);
+    let mut out = Vec::with_capacity(4096);
+    b.bench_local(|| {
+        out.clear();
+        ix.lookup_each(RfcNumber(1 + rng.below(k)), |r| {
+            encode_record(r.rfc, r.title, r.host, r.port, &mut out)
+        })
+    });
+}
+
+/// The identity check every request makes, for a connection already admitted.
+#[divan::bench]
+fn admit_again(b: Bencher) {
+    let mut ix = filled(1_000);
+    let peers: Vec<(ConnId, PeerId)> = (0..100).map(|c| (ConnId(c), peer(ConnId(c)))).collect();
+    let mut rng = Rng(0x0BAD_CAFE);
+    b.bench_local(|| {
+        let (c, id) = &peers[rng.below(100) as usize];
+        ix.admit_as(*c, black_box(&id.host), id.port)
+    });
+}
+
 /// A new record for an RFC already held elsewhere, at index size K.
 #[divan::bench(args = SIZES)]
 fn add(b: Bencher, k: u32) {
@@ -59,6 +86,24 @@ fn add(b: Bencher, k: u32) {
     let mut rng = Rng(0x1234_5678);
     b.bench_local(|| {
         ix.add(c, RfcNumber(1 + rng.below(k)), black_box("A forty byte title of some RFC, roughly."))
+    });
+}
+
+/// ADD as the server answers it: `add_ref`, the stored record encoded into a
+/// reused buffer.
+#[divan::bench(args = SIZES)]
+fn add_encode(b: Bencher, k: u32) {
+    let mut ix = filled(k);
+    let c = ConnId(1_000_000_000);
+    ix.admit(c, &peer(c)).unwrap();
+    let mut rng = Rng(0x1234_5678);
+    let mut out = Vec::with_capacity(4096);
+    b.bench_local(|| {
+        out.clear();
+        let title = black_box("A forty byte title of some RFC, roughly.");
+        if let Some(r) = ix.add_ref(c, RfcNumber(1 + rng.below(k)), title) {
+            encode_record(r.rfc, r.title, r.host, r.port, &mut out);
+        }
     });
 }
 
