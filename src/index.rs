@@ -17,8 +17,7 @@
 //!
 //! * `by_rfc`: RFC → its newest record. An RFC's records form a chain,
 //!   newest to oldest, through their `older` slots, so LOOKUP is one hash
-//!   probe, then per holder one index for the record and one for its peer
-//!   (a peer's host and port are stored once).
+//!   probe, then one index per holder.
 //! * `newer`: the same chains linked the other way, so that ADD (at the head)
 //!   and removal (anywhere) relink in constant time. These links sit in a
 //!   vector of their own, not in the records: ADD sets the old head's link,
@@ -32,12 +31,19 @@
 //! * each peer's own RFC → record map, for idempotent ADD and for removal in
 //!   time proportional to that peer's records.
 //!
+//! A record keeps its line as LOOKUP and LIST send it (`RFC <n> <title>
+//! <host> <port>`), made once when it is added: answering copies each line
+//! whole, where formatting it from its parts cost six small copies and a
+//! visit to the peer's entry per record (a tenth of a pipelined LOOKUP).
+//! The peer's host and port are repeated in each line, which the memory
+//! budget allows.
+//!
 //! This layout replaced one where those maps held sequence numbers, which led
 //! to a record through an ordered map, and a record led to its peer through a
 //! hash map keyed by connection: a LOOKUP took three probes and several cache
-//! misses in tree nodes. It also takes less memory: about 110 bytes per
-//! record beyond its title, against 196 (1M records; the ignored
-//! `bytes_per_record` test measures it).
+//! misses in tree nodes. It also takes less memory: about 145 bytes per
+//! record beyond its title (with 6-byte hostnames), against 196 (1M records;
+//! the ignored `bytes_per_record` test measures it).
 //!
 //! A peer is known by its connection ([`ConnId`]), never by its hostname: two
 //! peers may claim the same name, and one leaving never touches the other.
@@ -51,6 +57,7 @@ use std::fmt;
 
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+use crate::protocol::response::encode_record;
 use crate::protocol::{PeerId, Record, RfcNumber};
 
 /// Identifies one connection to the server, hence one peer.
@@ -124,11 +131,14 @@ impl<T> Slab<T> {
     }
 }
 
-/// A record as stored (40 bytes and its title). The peer's host and port
-/// live once, in its entry.
+/// A record as stored: its line as it goes on the wire, built once when the
+/// record is added (40 bytes and the line).
 #[derive(Debug)]
 struct Entry {
-    title: Box<str>,
+    /// `RFC <n> <title> <host> <port>` and CR LF: LOOKUP and LIST copy it
+    /// out whole, with no formatting and no visit to the peer's entry.
+    line: Box<str>,
+    title_len: u32,
     seq: u64,
     rfc: RfcNumber,
     peer: Slot,
@@ -143,19 +153,58 @@ struct PeerEntry {
     rfcs: HashMap<RfcNumber, Slot>,
 }
 
-/// A borrowed view of one record, handed to LIST's callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A borrowed view of one record, handed to LOOKUP's and LIST's callbacks.
+#[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
-    pub rfc: RfcNumber,
-    pub title: &'a str,
-    pub host: &'a str,
-    pub port: u16,
+    entry: &'a Entry,
+    peers: &'a Slab<PeerEntry>,
 }
 
-impl RecordRef<'_> {
-    pub fn to_record(&self) -> Record {
-        Record { rfc: self.rfc, title: self.title.to_owned(), host: self.host.to_owned(), port: self.port }
+impl<'a> RecordRef<'a> {
+    pub fn rfc(&self) -> RfcNumber {
+        self.entry.rfc
     }
+
+    pub fn title(&self) -> &'a str {
+        let start = "RFC ".len() + decimal_len(self.entry.rfc.0) + 1;
+        &self.entry.line[start..start + self.entry.title_len as usize]
+    }
+
+    /// The record's line as a response carries it, CR LF included.
+    pub fn line(&self) -> &'a str {
+        &self.entry.line
+    }
+
+    fn peer(&self) -> Option<&'a PeerId> {
+        self.peers.get(self.entry.peer).map(|p| &p.id)
+    }
+
+    pub fn host(&self) -> &'a str {
+        self.peer().map_or("", |p| &p.host)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.peer().map_or(0, |p| p.port)
+    }
+
+    pub fn to_record(&self) -> Record {
+        Record {
+            rfc: self.rfc(),
+            title: self.title().to_owned(),
+            host: self.host().to_owned(),
+            port: self.port(),
+        }
+    }
+}
+
+/// Digits in `n`, written in decimal.
+fn decimal_len(mut n: u32) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
 }
 
 /// The request names a different peer than the connection registered as.
@@ -238,7 +287,13 @@ impl Index {
         self.next_seq += 1;
         let seq = self.next_seq;
         let older = self.by_rfc.get(&rfc).copied().unwrap_or(NIL);
-        let slot = self.records.insert(Entry { title: title.into(), seq, rfc, peer, older })?;
+        let id = &self.peers.get(peer)?.id;
+        let mut line = Vec::new();
+        encode_record(rfc, title, &id.host, id.port, &mut line);
+        // Text and ASCII digits, blanks and CR LF: valid UTF-8.
+        let line = String::from_utf8(line).ok()?.into_boxed_str();
+        let title_len = u32::try_from(title.len()).ok()?;
+        let slot = self.records.insert(Entry { line, title_len, seq, rfc, peer, older })?;
         self.by_rfc.insert(rfc, slot);
         self.set_newer(slot, NIL);
         if older != NIL {
@@ -260,9 +315,7 @@ impl Index {
     }
 
     fn get(&self, slot: Slot) -> Option<RecordRef<'_>> {
-        let entry = self.records.get(slot)?;
-        let peer = &self.peers.get(entry.peer)?.id;
-        Some(RecordRef { rfc: entry.rfc, title: &entry.title, host: &peer.host, port: peer.port })
+        Some(RecordRef { entry: self.records.get(slot)?, peers: &self.peers })
     }
 
     /// Every record of `rfc`, newest first.
@@ -278,10 +331,8 @@ impl Index {
         let mut slot = self.by_rfc.get(&rfc).copied().unwrap_or(NIL);
         let mut n = 0;
         while let Some(entry) = self.records.get(slot) {
-            if let Some(peer) = self.peers.get(entry.peer) {
-                f(RecordRef { rfc, title: &entry.title, host: &peer.id.host, port: peer.id.port });
-                n += 1;
-            }
+            f(RecordRef { entry, peers: &self.peers });
+            n += 1;
             slot = entry.older;
         }
         n
@@ -433,7 +484,7 @@ mod tests {
         let mut cursor = Some(Cursor::START);
         let mut pages = 0;
         while let Some(c) = cursor {
-            cursor = ix.list_page(c, 3, |r| seen.push(r.rfc.0));
+            cursor = ix.list_page(c, 3, |r| seen.push(r.rfc().0));
             pages += 1;
         }
         assert_eq!(seen, [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
@@ -450,12 +501,12 @@ mod tests {
             ix.add(ConnId(1 + u64::from(n % 2)), RfcNumber(n), "t");
         }
         let mut seen = Vec::new();
-        let cursor = ix.list_page(Cursor::START, 2, |r| seen.push(r.rfc.0));
+        let cursor = ix.list_page(Cursor::START, 2, |r| seen.push(r.rfc().0));
         ix.add(ConnId(1), RfcNumber(99), "late");
         ix.remove_peer(ConnId(2));
         let mut cursor = cursor;
         while let Some(c) = cursor {
-            cursor = ix.list_page(c, 2, |r| seen.push(r.rfc.0));
+            cursor = ix.list_page(c, 2, |r| seen.push(r.rfc().0));
         }
         assert_eq!(seen, [5, 4, 2, 0]);
     }
@@ -593,7 +644,16 @@ mod tests {
                 prop_assert_eq!(paged, want.clone());
                 for r in 0..8 {
                     let want_r: Vec<Record> = want.iter().filter(|m| m.rfc.0 == r).cloned().collect();
-                    prop_assert_eq!(ix.lookup(RfcNumber(r)), want_r);
+                    prop_assert_eq!(ix.lookup(RfcNumber(r)), want_r.clone());
+                    // Each stored line is its record, encoded.
+                    let mut lines = Vec::new();
+                    ix.lookup_each(RfcNumber(r), |rec| lines.push(rec.line().to_owned()));
+                    let want_lines: Vec<String> = want_r.iter().map(|m| {
+                        let mut out = Vec::new();
+                        encode_record(m.rfc, &m.title, &m.host, m.port, &mut out);
+                        String::from_utf8(out).unwrap()
+                    }).collect();
+                    prop_assert_eq!(lines, want_lines);
                 }
                 prop_assert_eq!(ix.peer_count(), peers.len());
             }

@@ -35,7 +35,7 @@ use self::transcript::Transcript;
 use crate::accept::accept_loop;
 use crate::index::{ConnId, Cursor, Index};
 use crate::protocol::head::leading_blank_len;
-use crate::protocol::response::{encode_p2s_end, encode_p2s_head, encode_record};
+use crate::protocol::response::{encode_p2s_end, encode_p2s_head};
 use crate::protocol::{Limits, P2sMethodRef, P2sRequestRef, RequestError, Status, parse_p2s};
 
 /// How the server behaves; every limit is configurable.
@@ -163,6 +163,8 @@ impl Connection {
         let mut out = Vec::new();
         // When the request now in `buf` began: the 30 s rule runs from here.
         let mut started: Option<Instant> = None;
+        // The peer this connection was admitted as, once it was.
+        let mut admitted: Option<(Box<str>, u16)> = None;
         // Registered once, not once per wait.
         let cancelled = self.shutdown.cancelled();
         tokio::pin!(cancelled);
@@ -176,12 +178,14 @@ impl Connection {
             }
             let deadline = started.map(|t| t + self.config.request_timeout);
             tokio::select! {
+                // Readiness first: a busy connection then finds it ready and
+                // polls nothing else; the others are looked at when it waits.
                 biased;
-                _ = &mut cancelled => return,
                 r = stream.readable() => if let Err(e) = r {
                     debug!("read failed: {e}");
                     return;
                 },
+                _ = &mut cancelled => return,
                 _ = sleep_until(deadline) => {
                     info!(conn = %self.conn, addr = %self.addr,
                         "request not finished within {:?}; closing", self.config.request_timeout);
@@ -219,7 +223,7 @@ impl Connection {
                         self.transcript.print("received from", &self.tag, &buf[..used]).await;
                         // Borrowed from `buf`: answered before `buf` moves on,
                         // with no copies (the index copies a new title itself).
-                        let list = self.answer_at_once(request, &mut out);
+                        let list = self.answer_at_once(request, &mut admitted, &mut out);
                         buf.advance(used);
                         answered = true;
                         if list { self.stream_list(&mut stream, &mut out).await } else { Flow::Continue }
@@ -276,8 +280,8 @@ impl Connection {
         encode_p2s_head(Status::Ok, out);
         let mut cursor = Some(Cursor::START);
         while let Some(c) = cursor {
-            cursor = lock(&self.index)
-                .list_page(c, LIST_PAGE, |r| encode_record(r.rfc, r.title, r.host, r.port, out));
+            cursor =
+                lock(&self.index).list_page(c, LIST_PAGE, |r| out.extend_from_slice(r.line().as_bytes()));
             if out.len() >= FLUSH_AT && self.flush(stream, out).await.is_err() {
                 return Flow::Close;
             }
@@ -290,7 +294,12 @@ impl Connection {
     /// encoding straight from the index without copies. Returns true for an
     /// admitted LIST, which the caller streams. An error status leaves the
     /// connection usable.
-    fn answer_at_once(&self, request: Result<P2sRequestRef<'_>, RequestError>, out: &mut Vec<u8>) -> bool {
+    fn answer_at_once(
+        &self,
+        request: Result<P2sRequestRef<'_>, RequestError>,
+        admitted: &mut Option<(Box<str>, u16)>,
+        out: &mut Vec<u8>,
+    ) -> bool {
         let request = match request {
             Ok(r) => r,
             Err(e) => {
@@ -300,17 +309,24 @@ impl Connection {
             }
         };
         let mut index = lock(&self.index);
-        if let Err(e) = index.admit_as(self.conn, request.peer.host, request.peer.port) {
-            drop(index);
-            debug!("rejected: {e}");
-            self.answer(Status::BadRequest, out);
-            return false;
+        // The index knows this connection's peer; so does the connection,
+        // after its first request, which spares a map probe per request.
+        let known =
+            admitted.as_ref().is_some_and(|(h, p)| **h == *request.peer.host && *p == request.peer.port);
+        if !known {
+            if let Err(e) = index.admit_as(self.conn, request.peer.host, request.peer.port) {
+                drop(index);
+                debug!("rejected: {e}");
+                self.answer(Status::BadRequest, out);
+                return false;
+            }
+            *admitted = Some((request.peer.host.into(), request.peer.port));
         }
         match request.method {
             P2sMethodRef::Add { rfc, title } => match index.add_ref(self.conn, rfc, title) {
                 Some(r) => {
                     encode_p2s_head(Status::Ok, out);
-                    encode_record(r.rfc, r.title, r.host, r.port, out);
+                    out.extend_from_slice(r.line().as_bytes());
                     encode_p2s_end(out);
                 }
                 None => self.answer(Status::BadRequest, out),
@@ -318,7 +334,7 @@ impl Connection {
             P2sMethodRef::Lookup { rfc, .. } => {
                 let at = out.len();
                 encode_p2s_head(Status::Ok, out);
-                let found = index.lookup_each(rfc, |r| encode_record(r.rfc, r.title, r.host, r.port, out));
+                let found = index.lookup_each(rfc, |r| out.extend_from_slice(r.line().as_bytes()));
                 if found == 0 {
                     out.truncate(at);
                     encode_p2s_head(Status::NotFound, out);

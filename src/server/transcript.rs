@@ -117,8 +117,15 @@ impl Transcript {
     /// Appends a message: a `--- <what> <peer>` line, then its bytes (ended
     /// by a line end if they lack one). Waits only while the printer is more
     /// than [`CAP`] behind.
+    #[inline]
     pub(super) async fn print(&self, what: &str, peer: &str, bytes: &[u8]) {
-        let Some(shared) = &self.shared else { return };
+        // Kept small so that, not printing, a request pays one branch.
+        if let Some(shared) = &self.shared {
+            Self::append(shared, what, peer, bytes).await;
+        }
+    }
+
+    async fn append(shared: &Shared, what: &str, peer: &str, bytes: &[u8]) {
         loop {
             {
                 let mut state = shared.lock();
