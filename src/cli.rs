@@ -135,6 +135,10 @@ pub struct PeerArgs {
     /// Write a debug log to this file (the screen belongs to the UI).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Threads running the peer (its upload server, downloads, screen). One
+    /// event loop serves uploads fastest when downloaders share the cores.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -211,6 +215,8 @@ mod tests {
             })
         };
         assert_eq!(threads(&[]).unwrap(), 1);
+        let peer = Cli::try_parse_from(["p2pci", "peer", "--threads", "3"]).unwrap();
+        assert!(matches!(peer.command, Command::Peer(a) if a.threads == 3));
         assert_eq!(threads(&["--threads", "4"]).unwrap(), 4);
         assert!(threads(&["--threads", "0"]).is_err());
     }

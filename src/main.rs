@@ -12,17 +12,17 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Every peer is an open connection: allow as many as the system lets us.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    // The server runs on as many threads as asked (one event loop by
-    // default); the peer's work is light, and tokio's defaults suit it.
-    let built = match &cli.command {
-        Command::Server(args) if args.threads == 1 => {
-            tokio::runtime::Builder::new_current_thread().enable_all().build()
-        }
-        Command::Server(args) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads.into())
-            .enable_all()
-            .build(),
-        Command::Peer(_) => tokio::runtime::Runtime::new(),
+    // One event loop by default, for the server as for the peer (as Redis
+    // and a one-worker nginx): on a machine whose cores the clients share,
+    // wake-ups across threads cost more than a second thread gives.
+    let threads = match &cli.command {
+        Command::Server(args) => args.threads,
+        Command::Peer(args) => args.threads,
+    };
+    let built = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads.into()).enable_all().build()
     };
     let runtime = match built {
         Ok(rt) => rt,
