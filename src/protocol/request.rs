@@ -517,31 +517,27 @@ impl<'a> Partial<'a, RfcNumber> {
     }
 }
 
+/// What a single-pass parse gives: [`frame`]'s answer (incomplete, or a
+/// broken limit, which closes the connection) around the request's own (the
+/// request, or the error to answer while the connection lives on), and the
+/// bytes the request used.
+pub type Parsed<'a, T> = Result<Option<(Result<T, RequestError>, usize)>, LimitError>;
+
 /// A P2S request framed and understood in one pass over `buf`, borrowing
 /// its text: what the index server reads requests with.
 ///
-/// The outer result is [`frame`]'s (incomplete, or a broken limit, which
-/// closes the connection); the inner one is the request or the error to
-/// answer while the connection lives on. Same answers as [`parse_head`]
-/// then [`P2sRequestRef::from_head`], without collecting the lines.
+/// Same answers as [`parse_head`] then [`P2sRequestRef::from_head`],
+/// without collecting the lines.
 ///
 /// [`parse_head`]: super::head::parse_head
-#[allow(clippy::type_complexity)]
-pub fn parse_p2s<'a>(
-    buf: &'a [u8],
-    limits: &Limits,
-) -> Result<Option<(Result<P2sRequestRef<'a>, RequestError>, usize)>, LimitError> {
+pub fn parse_p2s<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a, P2sRequestRef<'a>> {
     let framed = frame(buf, limits, |start| Partial::start(p2s_target(start)), Partial::header)?;
     Ok(framed.map(|(p, used)| (p.finish(), used)))
 }
 
 /// A GET request framed and understood in one pass over `buf` (see
 /// [`parse_p2s`]): what the upload server reads requests with.
-#[allow(clippy::type_complexity)]
-pub fn parse_get<'a>(
-    buf: &'a [u8],
-    limits: &Limits,
-) -> Result<Option<(Result<GetRequestRef<'a>, RequestError>, usize)>, LimitError> {
+pub fn parse_get<'a>(buf: &'a [u8], limits: &Limits) -> Parsed<'a, GetRequestRef<'a>> {
     let framed = frame(buf, limits, |start| Partial::start(get_target(start)), Partial::header)?;
     Ok(framed.map(|(p, used)| (p.finish(), used)))
 }
