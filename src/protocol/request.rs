@@ -21,7 +21,7 @@ pub struct RfcNumber(pub u32);
 impl RfcNumber {
     /// Parses a plain decimal number (no sign, no blanks) that fits in 32 bits.
     pub fn parse(s: &str) -> Option<RfcNumber> {
-        decimal(s, u32::MAX.into()).map(|n| RfcNumber(n as u32))
+        decimal(s.as_bytes(), u32::MAX.into()).map(|n| RfcNumber(n as u32))
     }
 
     /// The file that holds this RFC in a peer's folder: `rfc<N>.txt`.
@@ -280,12 +280,12 @@ fn has_whitespace(s: &str) -> bool {
 /// A plain decimal number (digits only: no sign, no blanks, not empty) no
 /// larger than `max`. Leading zeros are allowed.
 #[inline]
-fn decimal(s: &str, max: u64) -> Option<u64> {
+fn decimal(s: &[u8], max: u64) -> Option<u64> {
     if s.is_empty() {
         return None;
     }
     let mut n: u64 = 0;
-    for b in s.bytes() {
+    for &b in s {
         let digit = b.wrapping_sub(b'0');
         if digit > 9 {
             return None;
@@ -300,7 +300,7 @@ fn decimal(s: &str, max: u64) -> Option<u64> {
 
 /// A port: plain decimal digits, 1–65535.
 pub fn parse_port(s: &str) -> Option<u16> {
-    decimal(s, u16::MAX.into()).filter(|p| *p != 0).map(|p| p as u16)
+    decimal(s.as_bytes(), u16::MAX.into()).filter(|p| *p != 0).map(|p| p as u16)
 }
 
 /// A line as text: valid UTF-8 (else [`RequestError::Encoding`]) with no
@@ -463,8 +463,28 @@ impl<'a, T: Copy> Partial<'a, T> {
     }
 }
 
+/// The RFC number of `<prefix><digits> P2P-CI/1.0`, the request line as
+/// peers write it (one space between fields), read without splitting it
+/// into tokens. `None` for any other line, valid or not: those go the
+/// general way, which gives these lines the same answer (the property tests
+/// hold the two together).
+#[inline]
+fn written_plainly(line: &[u8], prefix: &[u8]) -> Option<RfcNumber> {
+    let digits = line.strip_suffix(b" P2P-CI/1.0")?.strip_prefix(prefix)?;
+    decimal(digits, u32::MAX.into()).map(|n| RfcNumber(n as u32))
+}
+
 #[inline]
 fn p2s_target(start: Line<'_>) -> Result<P2sTarget, RequestError> {
+    if let Some(rfc) = written_plainly(start.bytes, b"LOOKUP RFC ") {
+        return Ok(P2sTarget::Lookup(rfc));
+    }
+    if let Some(rfc) = written_plainly(start.bytes, b"ADD RFC ") {
+        return Ok(P2sTarget::Add(rfc));
+    }
+    if start.bytes == b"LIST ALL P2P-CI/1.0" {
+        return Ok(P2sTarget::List);
+    }
     let (name, tokens) = request_line(start)?;
     match name {
         "ADD" => Ok(P2sTarget::Add(rfc_target(&tokens)?)),
@@ -480,6 +500,9 @@ fn p2s_target(start: Line<'_>) -> Result<P2sTarget, RequestError> {
 
 #[inline]
 fn get_target(start: Line<'_>) -> Result<RfcNumber, RequestError> {
+    if let Some(rfc) = written_plainly(start.bytes, b"GET RFC ") {
+        return Ok(rfc);
+    }
     let (name, tokens) = request_line(start)?;
     if name != "GET" {
         return Err(RequestError::Method(name.to_owned()));
