@@ -172,26 +172,27 @@ impl<'a> Headers<'a> {
         // Names are short: a plain scan finds the colon before a SIMD
         // search would have set up.
         let colon = bytes.iter().position(|&b| b == b':').ok_or(RequestError::HeaderLine)?;
-        // Slicing at an ASCII byte keeps both halves valid UTF-8.
-        let (slot, canonical) = match known_name(&bytes[..colon]) {
-            Some(Known::Host) => (&mut self.host, "Host"),
-            Some(Known::Port) => (&mut self.port, "Port"),
-            Some(Known::Title) => (&mut self.title, "Title"),
-            Some(Known::Os) => (&mut self.os, "OS"),
+        // The common form, a known name with no blanks around it, needs no
+        // trimming nor whitespace check. Slicing at an ASCII byte keeps both
+        // halves valid UTF-8.
+        let known = match known_name(&bytes[..colon]) {
+            Some(k) => k,
             None => {
                 let name = trim_blank(&line[..colon]);
                 if name.is_empty() || has_whitespace(name) {
                     return Err(RequestError::HeaderLine);
                 }
-                // A known name with blanks around it.
                 match known_name(name.as_bytes()) {
-                    Some(Known::Host) => (&mut self.host, "Host"),
-                    Some(Known::Port) => (&mut self.port, "Port"),
-                    Some(Known::Title) => (&mut self.title, "Title"),
-                    Some(Known::Os) => (&mut self.os, "OS"),
+                    Some(k) => k,
                     None => return Ok(()),
                 }
             }
+        };
+        let (slot, canonical) = match known {
+            Known::Host => (&mut self.host, "Host"),
+            Known::Port => (&mut self.port, "Port"),
+            Known::Title => (&mut self.title, "Title"),
+            Known::Os => (&mut self.os, "OS"),
         };
         if slot.replace(trim_blank(&line[colon + 1..])).is_some() {
             return Err(RequestError::DuplicateHeader(canonical));
