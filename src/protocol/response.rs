@@ -31,9 +31,12 @@ impl Record {
     }
 
     /// Parses one record line (without its line end). The title holds blanks,
-    /// so it is everything between the number and the last two fields.
+    /// so it is everything between the number and the last two fields. The
+    /// leading `RFC` word is optional: some servers write the bare number
+    /// (docs/PROTOCOL.md, Interoperability); blanks at either end are ignored.
     pub fn parse_line(line: &str) -> Option<Record> {
-        let rest = line.strip_prefix("RFC ")?;
+        let line = line.trim_matches([' ', '\t']);
+        let rest = line.strip_prefix("RFC ").unwrap_or(line);
         let (number, rest) = rest.split_once(' ')?;
         let rfc = RfcNumber::parse(number)?;
         let (rest, port) = rest.rsplit_once(' ')?;
@@ -93,8 +96,6 @@ impl P2sResponse {
 pub enum ResponseError {
     #[error("bad status line {0:?}")]
     StatusLine(String),
-    #[error("expected an empty line after the status line")]
-    MissingBlank,
     #[error("bad record line {0:?}")]
     RecordLine(String),
     #[error("line longer than {0} bytes")]
@@ -109,16 +110,77 @@ pub enum ResponseError {
     MissingHeader(&'static str),
 }
 
+impl ResponseError {
+    /// True for a breach of a size limit: the sender is streaming more than
+    /// any answer may hold, so skipping to its next answer is hopeless and a
+    /// reader should close the connection instead.
+    pub fn is_limit(&self) -> bool {
+        matches!(self, ResponseError::LineTooLong(_) | ResponseError::TooManyRecords(_))
+    }
+}
+
+/// What a P2S response lacked when it was taken as it stood, because its
+/// sender closed the connection or went quiet (docs/PROTOCOL.md,
+/// Interoperability). The text completes "the answer lacked …".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Missing {
+    /// Only the status line (and perhaps header lines) came.
+    #[error("everything after its status line (no empty line, no records, no end)")]
+    AfterStatusLine,
+    /// The records, or the empty line after the status line, came; the
+    /// empty line that ends an answer did not.
+    #[error("its final empty line")]
+    FinalEmptyLine,
+    /// The last line came without its line end, and no final empty line.
+    #[error("the end of its last line and its final empty line")]
+    LastLineEnd,
+}
+
+/// How far a response has come, for saying where one stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// The status, once its line arrived.
+    pub status: Option<Status>,
+    /// Record lines read so far.
+    pub records: usize,
+}
+
+impl std::fmt::Display for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            None => f.write_str("part of a status line"),
+            Some(s) => write!(f, "the status line ({s}) and {} record line(s)", self.records),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
+    /// Before a status line. Empty lines here are skipped: they are the late
+    /// end of an answer that was already taken as it stood.
     Status,
-    Blank(Status),
-    Records(Status),
+    /// After the status line: header lines (ignored), the empty line, or,
+    /// from servers that leave that empty line out, the first record.
+    AfterStatus(Status),
+    /// Reading record lines until the empty line that ends the answer.
+    Records { status: Status, blank: bool },
 }
 
 /// Incremental reader of P2S responses. Feed it the unread bytes; it says how
 /// many it consumed and, once a response is complete, returns it. Pure: the
-/// caller owns the buffer and the socket.
+/// caller owns the buffer, the socket and the clock.
+///
+/// It reads the standard shape and the variants other servers send
+/// (docs/PROTOCOL.md, Interoperability): bare LF line ends, record lines
+/// without the `RFC` word, no empty line after the status line, header
+/// lines after the status line, any phrase after a known status code. An
+/// answer whose final empty line never comes is not complete here, since
+/// only time or the end of input can tell it is over: the caller asks
+/// [`P2sResponseDecoder::can_finish`], waits its grace, and takes it with
+/// [`P2sResponseDecoder::finish`].
+///
+/// After an error the decoder starts afresh at the next status line; what
+/// the caller skips before it (the rest of the bad answer) is its choice.
 #[derive(Debug, Clone)]
 pub struct P2sResponseDecoder {
     stage: Stage,
@@ -133,45 +195,122 @@ impl P2sResponseDecoder {
     }
 
     /// Consumes whole lines from `buf`. Returns the bytes consumed (drop them
-    /// before the next call) and the response if it is now complete.
+    /// before the next call) and the response if it is now complete. An
+    /// error leaves the decoder reset.
     pub fn decode(&mut self, buf: &[u8]) -> Result<(usize, Option<P2sResponse>), ResponseError> {
         let mut pos = 0;
         loop {
             let Some(off) = memchr::memchr(b'\n', &buf[pos..]) else {
                 if buf.len() - pos > self.max_line + 1 {
+                    self.reset();
                     return Err(ResponseError::LineTooLong(self.max_line));
                 }
                 return Ok((pos, None));
             };
             let raw = &buf[pos..pos + off];
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             pos += off + 1;
-            if raw.len() > self.max_line {
-                return Err(ResponseError::LineTooLong(self.max_line));
+            match self.line(raw.strip_suffix(b"\r").unwrap_or(raw)) {
+                Ok(None) => {}
+                Ok(Some(resp)) => return Ok((pos, Some(resp))),
+                Err(e) => {
+                    self.reset();
+                    return Err(e);
+                }
             }
-            let line = std::str::from_utf8(raw).map_err(|_| ResponseError::Encoding)?;
-            self.stage = match self.stage {
-                Stage::Status => Stage::Blank(
-                    Status::parse_line(line).ok_or_else(|| ResponseError::StatusLine(line.to_owned()))?,
-                ),
-                Stage::Blank(status) if line.is_empty() => Stage::Records(status),
-                Stage::Blank(_) => return Err(ResponseError::MissingBlank),
-                Stage::Records(status) if line.is_empty() => {
-                    self.stage = Stage::Status;
-                    let records = std::mem::take(&mut self.records);
-                    return Ok((pos, Some(P2sResponse { status, records })));
-                }
-                Stage::Records(status) => {
-                    if self.records.len() == self.max_records {
-                        return Err(ResponseError::TooManyRecords(self.max_records));
-                    }
-                    let record =
-                        Record::parse_line(line).ok_or_else(|| ResponseError::RecordLine(line.to_owned()))?;
-                    self.records.push(record);
-                    Stage::Records(status)
-                }
-            };
         }
+    }
+
+    /// Takes one line, without its line end.
+    fn line(&mut self, raw: &[u8]) -> Result<Option<P2sResponse>, ResponseError> {
+        if raw.len() > self.max_line {
+            return Err(ResponseError::LineTooLong(self.max_line));
+        }
+        let line = std::str::from_utf8(raw).map_err(|_| ResponseError::Encoding)?;
+        self.stage = match self.stage {
+            Stage::Status if line.trim().is_empty() => Stage::Status,
+            Stage::Status => Stage::AfterStatus(
+                parse_status_line(line).ok_or_else(|| ResponseError::StatusLine(line.to_owned()))?,
+            ),
+            Stage::AfterStatus(status) if line.is_empty() => Stage::Records { status, blank: true },
+            Stage::AfterStatus(status) if is_header_line(line) => Stage::AfterStatus(status),
+            Stage::AfterStatus(status) => {
+                self.record(line)?;
+                Stage::Records { status, blank: false }
+            }
+            Stage::Records { status, .. } if line.is_empty() => {
+                self.stage = Stage::Status;
+                let records = std::mem::take(&mut self.records);
+                return Ok(Some(P2sResponse { status, records }));
+            }
+            Stage::Records { status, blank } => {
+                self.record(line)?;
+                Stage::Records { status, blank }
+            }
+        };
+        Ok(None)
+    }
+
+    fn record(&mut self, line: &str) -> Result<(), ResponseError> {
+        if self.records.len() >= self.max_records {
+            return Err(ResponseError::TooManyRecords(self.max_records));
+        }
+        let record = Record::parse_line(line).ok_or_else(|| ResponseError::RecordLine(line.to_owned()))?;
+        self.records.push(record);
+        Ok(())
+    }
+
+    /// True when a status line has arrived and `unread` (the bytes
+    /// [`decode`](Self::decode) left) holds no partial line: the answer may
+    /// be whole but for its final empty line, and a quiet sender means it is
+    /// ([`finish`](Self::finish)). A partial line means more is on its way.
+    pub fn can_finish(&self, unread: &[u8]) -> bool {
+        self.stage != Stage::Status && unread.is_empty()
+    }
+
+    /// The sender closed the connection, or went quiet past the caller's
+    /// grace, with `unread` left over (a last line with no line end, or
+    /// nothing). Takes the answer as it stands and says what it lacked.
+    /// `Ok(None)` when no status line ever came. Resets the decoder.
+    pub fn finish(&mut self, unread: &[u8]) -> Result<Option<(P2sResponse, Missing)>, ResponseError> {
+        let unread = unread.strip_suffix(b"\r").unwrap_or(unread);
+        let cut_line = !unread.is_empty();
+        if cut_line {
+            match self.line(unread) {
+                Ok(None) => {}
+                // Only an empty line ends an answer, and this one is not.
+                Ok(Some(resp)) => return Ok(Some((resp, Missing::FinalEmptyLine))),
+                Err(e) => {
+                    self.reset();
+                    return Err(e);
+                }
+            }
+        }
+        let stage = std::mem::replace(&mut self.stage, Stage::Status);
+        let records = std::mem::take(&mut self.records);
+        let (status, missing) = match stage {
+            Stage::Status => return Ok(None),
+            Stage::AfterStatus(status) if !cut_line => (status, Missing::AfterStatusLine),
+            Stage::AfterStatus(status) | Stage::Records { status, .. } if cut_line => {
+                (status, Missing::LastLineEnd)
+            }
+            Stage::AfterStatus(status) | Stage::Records { status, .. } => (status, Missing::FinalEmptyLine),
+        };
+        Ok(Some((P2sResponse { status, records }, missing)))
+    }
+
+    /// How far the answer being read has come.
+    pub fn progress(&self) -> Progress {
+        let status = match self.stage {
+            Stage::Status => None,
+            Stage::AfterStatus(s) | Stage::Records { status: s, .. } => Some(s),
+        };
+        Progress { status, records: self.records.len() }
+    }
+
+    /// Forgets any partial answer: the next line read must start one.
+    pub fn reset(&mut self) {
+        self.stage = Stage::Status;
+        self.records.clear();
     }
 }
 
@@ -179,6 +318,30 @@ impl Default for P2sResponseDecoder {
     fn default() -> Self {
         P2sResponseDecoder::new(8 * 1024, usize::MAX)
     }
+}
+
+/// A status line: `P2P-CI/1.0`, a known code, then any phrase. The phrase is
+/// checked when we answer, not when we read (as HTTP clients do): other
+/// servers spell it their own way, and the code carries the meaning.
+fn parse_status_line(line: &str) -> Option<Status> {
+    if let Some(status) = Status::parse_line(line) {
+        return Some(status);
+    }
+    let rest = line.strip_prefix(super::VERSION)?.strip_prefix(' ')?;
+    let code = rest.get(..3)?;
+    if !super::is_digits(code) || !(rest.len() == 3 || rest[3..].starts_with(' ')) {
+        return None;
+    }
+    Status::from_code(code.parse().ok()?)
+}
+
+/// `Name: value`, with a name that starts with a letter: never a record
+/// line, which starts with `RFC ` or a digit.
+fn is_header_line(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(name, _)| {
+        name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    })
 }
 
 /// The head of an upload server's answer to GET.
@@ -309,6 +472,130 @@ pub(crate) mod tests {
         {
             assert_eq!(Record::parse_line(bad), None, "{bad:?}");
         }
+        // Without the `RFC` word, and with stray blanks at the ends.
+        assert_eq!(
+            Record::parse_line("8602 Some Title host 9999"),
+            Some(rec(8602, "Some Title", "host", 9999))
+        );
+        assert_eq!(Record::parse_line(" RFC 1 t h 9 \t"), Some(rec(1, "t", "h", 9)));
+        for bad in ["8602 host 9999", "x8602 t h 9", "RFC8602 t h 9"] {
+            assert_eq!(Record::parse_line(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn status_lines_from_other_servers() {
+        for (line, want) in [
+            ("P2P-CI/1.0 200 OK", Some(Status::Ok)),
+            ("P2P-CI/1.0 200 Ok", Some(Status::Ok)),
+            ("P2P-CI/1.0 404 NOT FOUND", Some(Status::NotFound)),
+            ("P2P-CI/1.0 400", Some(Status::BadRequest)),
+            ("P2P-CI/1.0 505 Version Not Supported", Some(Status::VersionNotSupported)),
+            ("P2P-CI/1.0 201 Created", None),
+            ("P2P-CI/1.0 2000 OK", None),
+            ("P2P-CI/1.1 200 OK", None),
+            ("HTTP/1.1 200 OK", None),
+            ("P2P-CI/1.0  200 OK", None),
+        ] {
+            assert_eq!(parse_status_line(line), want, "{line:?}");
+        }
+    }
+
+    /// Every variant of docs/PROTOCOL.md, Interoperability, read whole.
+    #[test]
+    fn variants_other_servers_send() {
+        let one = |status, records: Vec<Record>| P2sResponse { status, records };
+        let r = rec(8600, "Title", "localhost", 9101);
+        let cases: [(&[u8], P2sResponse); 7] = [
+            (b"P2P-CI/1.0 200 OK\r\n\r\n8600 Title localhost 9101\r\n\r\n", one(Status::Ok, vec![r.clone()])),
+            (b"P2P-CI/1.0 200 OK\r\nRFC 8600 Title localhost 9101\r\n\r\n", one(Status::Ok, vec![r.clone()])),
+            (b"P2P-CI/1.0 200 OK\n\nRFC 8600 Title localhost 9101\n\n", one(Status::Ok, vec![r.clone()])),
+            (b"P2P-CI/1.0 200 OK\n8600 Title localhost 9101\n\n", one(Status::Ok, vec![r.clone()])),
+            (
+                b"P2P-CI/1.0 200 OK\r\nDate: today\r\nServer: x\r\n\r\nRFC 8600 Title localhost 9101\r\n\r\n",
+                one(Status::Ok, vec![r.clone()]),
+            ),
+            (b"\r\n\r\nP2P-CI/1.0 404 Not Found\r\n\r\n\r\n", one(Status::NotFound, vec![])),
+            (b"P2P-CI/1.0 400 Bad request\r\n\r\n\r\n", one(Status::BadRequest, vec![])),
+        ];
+        for (wire, want) in cases {
+            for chunk in 1..=wire.len() {
+                let (got, left) = decode_in_chunks(wire, chunk);
+                assert_eq!(
+                    got,
+                    std::slice::from_ref(&want),
+                    "{:?} in chunks of {chunk}",
+                    String::from_utf8_lossy(wire)
+                );
+                assert!(left.is_empty());
+            }
+        }
+    }
+
+    /// Answers cut short: taken as they stand once the caller says the
+    /// input is over, with what they lacked.
+    #[test]
+    fn answers_cut_short() {
+        let r = rec(1, "T", "h", 9);
+        let cases: [(&[u8], Status, Vec<Record>, Missing); 6] = [
+            (b"P2P-CI/1.0 404 Not Found\r\n", Status::NotFound, vec![], Missing::AfterStatusLine),
+            (b"P2P-CI/1.0 404 Not Found\r\n\r\n", Status::NotFound, vec![], Missing::FinalEmptyLine),
+            (
+                b"P2P-CI/1.0 200 OK\r\n\r\nRFC 1 T h 9\r\n",
+                Status::Ok,
+                vec![r.clone()],
+                Missing::FinalEmptyLine,
+            ),
+            (b"P2P-CI/1.0 200 OK\r\nRFC 1 T h 9\n", Status::Ok, vec![r.clone()], Missing::FinalEmptyLine),
+            (b"P2P-CI/1.0 200 OK\r\n\r\nRFC 1 T h 9", Status::Ok, vec![r.clone()], Missing::LastLineEnd),
+            (b"P2P-CI/1.0 404 Not Found", Status::NotFound, vec![], Missing::LastLineEnd),
+        ];
+        for (wire, status, records, missing) in cases {
+            let mut dec = P2sResponseDecoder::default();
+            let (used, resp) = dec.decode(wire).unwrap();
+            assert_eq!(resp, None);
+            let unread = &wire[used..];
+            assert_eq!(dec.can_finish(unread), unread.is_empty(), "{wire:?}");
+            let got = dec.finish(unread).unwrap();
+            assert_eq!(got, Some((P2sResponse { status, records }, missing)), "{wire:?}");
+            // Reset: the next answer reads as usual.
+            let (_, next) = dec.decode(b"P2P-CI/1.0 200 OK\r\n\r\n\r\n").unwrap();
+            assert_eq!(next, Some(P2sResponse { status: Status::Ok, records: vec![] }));
+        }
+        // Nothing, or nothing but blank lines: no answer at all.
+        let mut dec = P2sResponseDecoder::default();
+        assert!(!dec.can_finish(b""));
+        assert_eq!(dec.finish(b""), Ok(None));
+        assert_eq!(dec.decode(b"\r\n\n").unwrap(), (3, None));
+        assert_eq!(dec.finish(b"\r"), Ok(None));
+        // A cut line that is not a record is an error, and resets.
+        let mut dec = P2sResponseDecoder::default();
+        let wire = b"P2P-CI/1.0 200 OK\r\n\r\nRFC 1 T";
+        let (used, _) = dec.decode(wire).unwrap();
+        assert_eq!(dec.finish(&wire[used..]), Err(ResponseError::RecordLine("RFC 1 T".into())));
+        assert_eq!(dec.progress(), Progress::default());
+    }
+
+    #[test]
+    fn progress_says_where_an_answer_stopped() {
+        let mut dec = P2sResponseDecoder::default();
+        assert_eq!(dec.progress().to_string(), "part of a status line");
+        dec.decode(b"P2P-CI/1.0 200 OK\r\n\r\nRFC 1 T h 9\r\nRFC 2 T h").unwrap();
+        assert_eq!(dec.progress(), Progress { status: Some(Status::Ok), records: 1 });
+        assert_eq!(dec.progress().to_string(), "the status line (200 OK) and 1 record line(s)");
+    }
+
+    /// After an error the decoder reads the next answer from its status line.
+    #[test]
+    fn an_error_resets_the_decoder() {
+        let mut dec = P2sResponseDecoder::default();
+        let wire = b"P2P-CI/1.0 200 OK\r\n\r\nnope\r\n";
+        assert_eq!(dec.decode(wire), Err(ResponseError::RecordLine("nope".into())));
+        assert_eq!(dec.progress(), Progress::default());
+        let (_, resp) = dec.decode(b"P2P-CI/1.0 404 Not Found\r\n\r\n\r\n").unwrap();
+        assert_eq!(resp.map(|r| r.status), Some(Status::NotFound));
+        assert!(ResponseError::LineTooLong(1).is_limit() && ResponseError::TooManyRecords(1).is_limit());
+        assert!(!ResponseError::RecordLine(String::new()).is_limit());
     }
 
     /// Feeds `wire` to a fresh decoder in pieces of `chunk` bytes, as reads
@@ -350,7 +637,7 @@ pub(crate) mod tests {
     fn decoder_errors() {
         let cases: [(&[u8], ResponseError); 5] = [
             (b"HTTP/1.1 200 OK\r\n", ResponseError::StatusLine("HTTP/1.1 200 OK".into())),
-            (b"P2P-CI/1.0 200 OK\r\nX\r\n", ResponseError::MissingBlank),
+            (b"P2P-CI/1.0 200 OK\r\nX\r\n", ResponseError::RecordLine("X".into())),
             (b"P2P-CI/1.0 200 OK\r\n\r\nnope\r\n", ResponseError::RecordLine("nope".into())),
             (b"P2P-CI/1.0 200 OK\r\n\r\n\xff\r\n", ResponseError::Encoding),
             (&[b'a'; 100], ResponseError::LineTooLong(10)),
@@ -409,6 +696,111 @@ pub(crate) mod tests {
         for (raw, want) in cases {
             let (framed, _) = parse_head(raw.as_bytes(), &Limits::default()).unwrap().unwrap();
             assert_eq!(GetResponseHead::from_head(&framed).err(), Some(want), "{raw:?}");
+        }
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn record() -> impl Strategy<Value = Record> {
+            (any::<u32>(), "[^\r\n \t]([^\r\n]{0,40}[^\r\n \t])?", "[a-zA-Z0-9.\\-_éß]{1,20}", 1..=u16::MAX)
+                .prop_map(|(rfc, title, host, port)| Record { rfc: RfcNumber(rfc), title, host, port })
+        }
+
+        /// One way of writing an answer, as some server out there does.
+        #[derive(Debug, Clone)]
+        struct Variant {
+            rfc_word: bool,
+            blank_after_status: bool,
+            lf_only: bool,
+            final_blank: bool,
+        }
+
+        fn render(resp: &P2sResponse, v: &Variant) -> Vec<u8> {
+            let eol = if v.lf_only { "\n" } else { "\r\n" };
+            let mut out = format!("{}{eol}", resp.status.line_str());
+            // With no records, leaving out the empty line after the status
+            // line is the same bytes as leaving out the final one.
+            if v.blank_after_status || resp.records.is_empty() {
+                out += eol;
+            }
+            for r in &resp.records {
+                let word = if v.rfc_word { "RFC " } else { "" };
+                out += &format!("{word}{} {} {} {}{eol}", r.rfc, r.title, r.host, r.port);
+            }
+            if v.final_blank {
+                out += eol;
+            }
+            out.into_bytes()
+        }
+
+        proptest! {
+            /// Any variant, split anywhere, reads back to the answer that was
+            /// written; one without its final empty line does once the input
+            /// is declared over, and says so.
+            #[test]
+            fn every_variant_reads_back(
+                status in proptest::sample::select(Status::ALL.to_vec()),
+                records in proptest::collection::vec(record(), 0..4),
+                rfc_word: bool, blank_after_status: bool, lf_only: bool, final_blank: bool,
+                cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..6),
+            ) {
+                let want = P2sResponse { status, records };
+                let v = Variant { rfc_word, blank_after_status, lf_only, final_blank };
+                let wire = render(&want, &v);
+                let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(wire.len() + 1)).collect();
+                cuts.push(wire.len());
+                cuts.sort_unstable();
+                let mut dec = P2sResponseDecoder::default();
+                let (mut buf, mut got, mut fed) = (Vec::new(), None, 0);
+                for cut in cuts {
+                    buf.extend_from_slice(&wire[fed..cut]);
+                    fed = cut;
+                    let (used, resp) = dec.decode(&buf).unwrap();
+                    buf.drain(..used);
+                    if let Some(r) = resp {
+                        prop_assert!(got.is_none());
+                        got = Some(r);
+                    }
+                }
+                if final_blank {
+                    prop_assert_eq!(got, Some(want));
+                    prop_assert!(buf.is_empty());
+                } else {
+                    prop_assert_eq!(got, None);
+                    prop_assert!(dec.can_finish(&buf));
+                    let (resp, missing) = dec.finish(&buf).unwrap().unwrap();
+                    prop_assert_eq!(resp, want);
+                    // With no records the empty line after the status line is
+                    // there (see `render`): only the final one is missing.
+                    prop_assert_eq!(missing, Missing::FinalEmptyLine);
+                }
+            }
+
+            /// Whatever the bytes, finishing never panics, and a decoder
+            /// that finished reads a proper answer next.
+            #[test]
+            fn finish_on_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let mut dec = P2sResponseDecoder::new(64, 8);
+                let mut buf = data.as_slice();
+                loop {
+                    match dec.decode(buf) {
+                        Ok((used, Some(_))) => buf = &buf[used..],
+                        Ok((used, None)) => {
+                            buf = &buf[used..];
+                            break;
+                        }
+                        Err(_) => {
+                            buf = &[];
+                            break;
+                        }
+                    }
+                }
+                let _ = dec.finish(buf);
+                let (_, next) = dec.decode(b"P2P-CI/1.0 200 OK\r\n\r\n\r\n").unwrap();
+                prop_assert_eq!(next, Some(P2sResponse { status: Status::Ok, records: vec![] }));
+            }
         }
     }
 }
