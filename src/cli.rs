@@ -120,9 +120,17 @@ pub struct PeerArgs {
     /// This peer's own RFC folder (default: ./<host>).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// The index server, HOST[:PORT].
-    #[arg(long, default_value = "localhost:7734", value_name = "HOST[:PORT]")]
-    pub server: String,
+    /// The index server, HOST[:PORT] (port 7734 when absent). A comma-separated
+    /// list names several: the peer uses the first that answers and, when
+    /// its connection is lost, moves to the next and advertises again there.
+    #[arg(
+        long,
+        default_value = "localhost:7734",
+        value_name = "HOST[:PORT][,HOST[:PORT]...]",
+        value_delimiter = ',',
+        value_parser = parse_server
+    )]
+    pub server: Vec<String>,
     /// Address the upload server listens on.
     #[arg(long, default_value = "0.0.0.0", value_name = "ADDR")]
     pub bind: IpAddr,
@@ -147,7 +155,8 @@ impl PeerArgs {
     pub fn config(&self) -> PeerConfig {
         let host = self.host.clone().unwrap_or_else(machine_hostname);
         let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from(&host));
-        let mut c = PeerConfig::new(host, server_address(&self.server), dir);
+        let mut c = PeerConfig::new(host, String::new(), dir);
+        c.servers = self.server.clone();
         c.upload_bind = SocketAddr::new(self.bind, self.port);
         c.rfc_dir = self.rfc_dir.clone();
         c.rfcs = self.rfcs.iter().copied().map(RfcNumber).collect();
@@ -163,6 +172,16 @@ pub fn machine_hostname() -> String {
         .and_then(|h| h.into_string().ok())
         .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
         .unwrap_or_else(|| "localhost".into())
+}
+
+/// One entry of `--server`: `HOST[:PORT]`, with the well-known port filled
+/// in when absent.
+fn parse_server(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.contains(char::is_whitespace) {
+        return Err(format!("{s:?} is not HOST[:PORT]"));
+    }
+    Ok(server_address(s))
 }
 
 /// `HOST[:PORT]` with the well-known port filled in when absent.
@@ -231,9 +250,29 @@ mod tests {
         let c = args.config();
         assert_eq!(c.host, "hostA");
         assert_eq!(c.dir, PathBuf::from("hostA"));
-        assert_eq!(c.server, "localhost:7734");
+        assert_eq!(c.servers, ["localhost:7734"]);
         assert_eq!(c.upload_bind.port(), 2222);
         assert_eq!(c.rfcs, [RfcNumber(8600), RfcNumber(8601)]);
         assert!(!args.headless);
+    }
+
+    #[test]
+    fn several_servers() {
+        let servers = |arg: &str| {
+            Cli::try_parse_from(["p2pci", "peer", "--server", arg]).map(|cli| match cli.command {
+                Command::Peer(a) => a.config().servers,
+                Command::Server(_) => unreachable!(),
+            })
+        };
+        assert_eq!(servers("hostA").unwrap(), ["hostA:7734"]);
+        assert_eq!(servers("hostA,hostB:9000").unwrap(), ["hostA:7734", "hostB:9000"]);
+        assert_eq!(servers("[::1]:8000,127.0.0.1").unwrap(), ["[::1]:8000", "127.0.0.1:7734"]);
+        assert_eq!(servers(" a , b ").unwrap(), ["a:7734", "b:7734"]);
+        assert!(servers("a,,b").is_err());
+        assert!(servers("").is_err());
+        // Given twice, the lists join.
+        let cli = Cli::try_parse_from(["p2pci", "peer", "--server", "a", "--server", "b,c"]).unwrap();
+        let Command::Peer(args) = cli.command else { panic!() };
+        assert_eq!(args.config().servers, ["a:7734", "b:7734", "c:7734"]);
     }
 }

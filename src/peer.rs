@@ -4,8 +4,11 @@
 //! [`crate::headless`]) starts a [`Peer`], sends it [`Command`]s and receives
 //! [`NetEvent`]s. Each piece of state has one owner task:
 //!
-//! * [`engine`] owns the long-lived index-server connection and the list of
-//!   local RFCs; it sends one request at a time and reconnects with backoff;
+//! * [`engine`] owns the list of local RFCs and the downloads, and turns
+//!   commands into work for the others; it never waits on the network;
+//! * [`conversation`] owns the long-lived index-server connection: one
+//!   request at a time, answers read leniently, reconnection with backoff
+//!   (round robin over several servers), re-advertising after it;
 //! * [`upload`] is the GET server, one task per connection;
 //! * [`download`] runs one task per download and reports progress;
 //! * [`library`] is the RFC folder and title extraction (pure over text).
@@ -13,6 +16,7 @@
 //! All data travels in the messages: a front end never reads shared state and
 //! never awaits a socket.
 
+pub mod conversation;
 pub mod download;
 pub mod engine;
 pub mod library;
@@ -22,6 +26,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use thiserror::Error;
+
+use crate::protocol::response::Progress;
 use crate::protocol::{Record, RfcNumber, Status};
 
 pub use engine::{Peer, PeerConfig};
@@ -118,38 +125,94 @@ pub enum Request {
     List,
 }
 
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Add(rfc) => write!(f, "ADD RFC {rfc}"),
+            Request::Lookup(rfc) => write!(f, "LOOKUP RFC {rfc}"),
+            Request::List => f.write_str("LIST"),
+        }
+    }
+}
+
 /// Something that went wrong, and which request it was about (if any), so a
 /// front end can end that request's pending state without reading the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerError {
     pub request: Option<Request>,
-    pub reason: String,
+    pub reason: IndexError,
 }
 
 impl PeerError {
-    pub fn about(request: Request, reason: impl Into<String>) -> Self {
-        PeerError { request: Some(request), reason: reason.into() }
+    pub fn about(request: Request, reason: IndexError) -> Self {
+        PeerError { request: Some(request), reason }
     }
 }
 
-impl From<&str> for PeerError {
-    fn from(reason: &str) -> Self {
-        PeerError { request: None, reason: reason.to_owned() }
+impl From<IndexError> for PeerError {
+    fn from(reason: IndexError) -> Self {
+        PeerError { request: None, reason }
     }
 }
 
 impl std::fmt::Display for PeerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.request {
-            Some(Request::Add(rfc)) => write!(f, "ADD RFC {rfc}: "),
-            Some(Request::Lookup(rfc)) => write!(f, "LOOKUP RFC {rfc}: "),
-            Some(Request::List) => write!(f, "LIST: "),
-            None => Ok(()),
-        }?;
-        f.write_str(&self.reason)
+            Some(request) => write!(f, "{request}: {}", self.reason),
+            None => write!(f, "{}", self.reason),
+        }
     }
 }
 
+impl std::error::Error for PeerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.reason)
+    }
+}
+
+/// Why a request to the index server failed, or why there is no connection
+/// to one. Which of these close the connection is the conversation's rule
+/// (docs/PROTOCOL.md, Interoperability): a bad answer fails its request only.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IndexError {
+    /// No connection at the moment; `servers` lists where the peer tries.
+    #[error("not connected to the index server {servers}")]
+    NotConnected { servers: String },
+    /// The server's name does not resolve (the address part of `HOST:PORT`).
+    #[error("cannot resolve {host}")]
+    Unresolvable { host: String },
+    #[error("cannot connect to {server}: {error}")]
+    Connect { server: String, error: String },
+    #[error("cannot connect to {server}: timed out after {after:?}")]
+    ConnectTimeout { server: String, after: Duration },
+    /// A read or write on the connection failed.
+    #[error("lost the index server: {0}")]
+    Lost(String),
+    /// The server closed the connection before answering (or while idle).
+    #[error("the index server closed the connection")]
+    Closed,
+    /// Not a byte of the answer came in time.
+    #[error("no answer from the index server within {0:?}")]
+    Silent(Duration),
+    /// The answer stopped in the middle of a line and did not go on.
+    #[error(
+        "the index server's answer stopped mid-line after {progress}, and nothing more came within {waited:?}"
+    )]
+    Stalled { progress: Progress, waited: Duration },
+    /// The answer could not be read.
+    #[error("bad answer from the index server: {0}")]
+    BadAnswer(crate::protocol::ResponseError),
+    #[error("bad answer from the index server: longer than {0} bytes")]
+    AnswerTooLong(usize),
+    /// After a bad answer (or bytes nobody asked for), the server went on
+    /// sending past the request timeout or the answer size cap without a
+    /// pause: there is no next answer to find.
+    #[error("the index server kept sending what nobody asked for")]
+    Flood,
+    /// The engine is gone (a front end's own report).
+    #[error("the peer engine has stopped")]
+    EngineStopped,
+}
 /// Identifies one download across its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DownloadId(pub u64);
@@ -173,13 +236,15 @@ pub enum DownloadEvent {
 pub enum NetEvent {
     /// A raw protocol message, for the log.
     Wire(WireMessage),
-    /// The index connection is up (again).
+    /// The index connection is up (again), to `server` (one of the list the
+    /// peer was given: the one in use from now on).
     Connected {
         server: String,
     },
-    /// The index connection is gone; `retry_in` is when the next attempt is.
+    /// The index connection is gone, or could not be made; `retry_in` is
+    /// when the next attempt is.
     Disconnected {
-        reason: String,
+        reason: IndexError,
         retry_in: Option<Duration>,
     },
     /// The answer to a server request.

@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use p2pci::peer::{Command, NetEvent, Reply};
-use p2pci::protocol::{RfcNumber, Status};
+use p2pci::peer::{Command, IndexError, NetEvent, PeerError, Reply, Request};
+use p2pci::protocol::{ResponseError, RfcNumber, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -157,11 +157,11 @@ async fn hostile_peer(
     TestPeer::with_config(config, tmp).await
 }
 
-async fn expect_error(peer: &mut TestPeer, needle: &str) -> String {
+async fn expect_error(peer: &mut TestPeer, needle: &str) -> PeerError {
     match peer.expect("an error", |e| matches!(e, NetEvent::Error(_))).await {
         NetEvent::Error(e) => {
-            let e = e.to_string();
-            assert!(e.contains(needle), "{e}");
+            let text = e.to_string();
+            assert!(text.contains(needle), "{text}");
             e
         }
         _ => unreachable!(),
@@ -193,7 +193,8 @@ async fn an_endless_list_answer_hits_the_record_cap() {
     .await;
     let mut peer = hostile_peer(server, |c| c.max_answer_records = 1000).await;
     peer.send(Command::List);
-    expect_error(&mut peer, "more than 1000 records").await;
+    let e = expect_error(&mut peer, "more than 1000 records").await;
+    assert_eq!(e.reason, IndexError::BadAnswer(ResponseError::TooManyRecords(1000)));
     peer.expect("reconnected", |e| matches!(e, NetEvent::Connected { .. })).await;
     peer.send(Command::List);
     let ev = peer.expect("list", |e| matches!(e, NetEvent::Reply(Reply::List { .. }))).await;
@@ -218,52 +219,74 @@ async fn a_huge_answer_hits_the_byte_cap() {
     .await;
     let mut peer = hostile_peer(server, |c| c.max_answer_bytes = 1024 * 1024).await;
     peer.send(Command::List);
-    expect_error(&mut peer, "longer than 1048576 bytes").await;
+    let e = expect_error(&mut peer, "longer than 1048576 bytes").await;
+    assert_eq!(e.reason, IndexError::AnswerTooLong(1024 * 1024));
 }
 
-/// Garbage, an over-long line, stray bytes between answers, and silence:
-/// each is a clear error, then a reconnection; never a panic or a hang.
+/// Stray bytes between answers, garbage, a bad status line, a bad record
+/// line: each is a clear error or notice, and the connection stays up. An
+/// over-long line and silence are errors that cost the connection (a
+/// reconnection follows). Never a panic or a hang.
 #[tokio::test]
 async fn malformed_or_missing_server_answers_are_errors_not_crashes() {
     let server = fake_index(|mut s, n| async move {
         if n == 1 {
             // Unasked-for bytes while idle.
             let _ = s.write_all(b"hello\r\n").await;
-            let mut rest = Vec::new();
-            let _ = s.read_to_end(&mut rest).await;
-            return;
         }
-        if !read_head(&mut s).await {
-            return;
-        }
-        let _ = match n {
-            2 => s.write_all(b"\xff\xfe garbage\r\n\r\n").await,
-            3 => s.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await,
-            4 => {
-                s.write_all(format!("P2P-CI/1.0 200 OK\r\n\r\nRFC 1 {}", "x".repeat(100_000)).as_bytes())
-                    .await
+        let mut request = 0;
+        while read_head(&mut s).await {
+            request += 1;
+            let answer: Vec<u8> = match (n, request) {
+                (1, 1) => b"\xff\xfe garbage\r\n\r\n".to_vec(),
+                (1, 2) => b"HTTP/1.1 200 OK\r\n\r\n".to_vec(),
+                (1, 3) => b"P2P-CI/1.0 200 OK\r\n\r\nRFC one t h 1\r\n\r\n".to_vec(),
+                (1, _) => format!("P2P-CI/1.0 200 OK\r\n\r\nRFC 1 {}", "x".repeat(100_000)).into_bytes(),
+                (2, _) => continue, // silence
+                _ => b"P2P-CI/1.0 404 Not Found\r\n\r\n\r\n".to_vec(),
+            };
+            if s.write_all(&answer).await.is_err() {
+                return;
             }
-            5 => s.write_all(b"P2P-CI/1.0 200 OK\r\n\r\nRFC one t h 1\r\n\r\n").await,
-            _ => Ok(()), // silence
-        };
-        let mut rest = Vec::new();
-        let _ = s.read_to_end(&mut rest).await;
+        }
     })
     .await;
     let mut peer = hostile_peer(server, |_| {}).await;
-    peer.expect("stray bytes noticed", |e| matches!(e, NetEvent::Disconnected { .. })).await;
-    for needle in [
-        "not UTF-8",
-        "bad status line",
-        "line longer than",
-        "bad record line",
-        "no answer from the index server",
-    ] {
-        peer.expect("reconnected", |e| matches!(e, NetEvent::Connected { .. })).await;
+    let ev = peer.expect("stray bytes noticed", |e| matches!(e, NetEvent::Notice(_))).await;
+    assert_eq!(
+        ev,
+        NetEvent::Notice("ignored 7 byte(s) the index server sent while no request was waiting".into())
+    );
+    let bad = |e: &IndexError| match e {
+        IndexError::BadAnswer(r) => r.clone(),
+        other => panic!("{other:?}"),
+    };
+    for (i, needle) in
+        ["not UTF-8", "bad status line \"HTTP/1.1 200 OK\"", "bad record line \"RFC one t h 1\""]
+            .into_iter()
+            .enumerate()
+    {
         peer.send(Command::Lookup(RfcNumber(1)));
-        expect_error(&mut peer, needle).await;
+        let e = expect_error(&mut peer, needle).await;
+        assert_eq!(e.request, Some(Request::Lookup(RfcNumber(1))));
+        let r = bad(&e.reason);
+        assert!(!r.is_limit(), "{i}: {r:?}");
     }
+    // The line past the limit costs the connection; so does silence.
+    peer.send(Command::Lookup(RfcNumber(1)));
+    let e = expect_error(&mut peer, "line longer than").await;
+    assert!(bad(&e.reason).is_limit());
+    let ev = peer
+        .expect("dropped", |e| matches!(e, NetEvent::Disconnected { .. } | NetEvent::Connected { .. }))
+        .await;
+    assert!(matches!(ev, NetEvent::Disconnected { reason: IndexError::BadAnswer(_), .. }), "{ev:?}");
+    peer.expect("reconnected", |e| matches!(e, NetEvent::Connected { .. })).await;
+    peer.send(Command::Lookup(RfcNumber(1)));
+    let e = expect_error(&mut peer, "no answer from the index server within 500ms").await;
+    assert_eq!(e.reason, IndexError::Silent(Duration::from_millis(500)));
+    peer.expect("reconnected", |e| matches!(e, NetEvent::Connected { .. })).await;
     // Still alive and answering commands.
     peer.send(Command::Lookup(RfcNumber(1)));
-    peer.expect("an answer or an error", |e| matches!(e, NetEvent::Error(_) | NetEvent::Reply(_))).await;
+    let ev = peer.expect("an answer", |e| matches!(e, NetEvent::Error(_) | NetEvent::Reply(_))).await;
+    assert!(matches!(ev, NetEvent::Reply(Reply::Lookup { status: Status::NotFound, .. })), "{ev:?}");
 }

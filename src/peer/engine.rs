@@ -1,39 +1,33 @@
-//! The engine task: owns the long-lived index-server connection and the list
-//! of local RFCs, and turns [`Command`]s into protocol exchanges.
+//! The engine task: owns the list of local RFCs and the downloads, and turns
+//! [`Command`]s into work.
 //!
-//! Requests go out one at a time and each answer is awaited before the next
-//! (PROTOCOL.md, The system); that waiting happens here, never in a front
-//! end. Downloads run in their own tasks and report back through an internal
-//! channel, after which the engine ADDs what they fetched. When the server
-//! connection drops, the engine says so, reconnects with backoff and
-//! re-advertises everything it had advertised, without being asked.
+//! It never waits on the network. Requests to the index server go to the
+//! [`conversation`](super::conversation) task, which owns that connection
+//! and sends their answers back here as messages; downloads run in their
+//! own tasks and report back the same way, after which the engine ADDs what
+//! they fetched. So a command (Quit above all) is taken at once, whatever
+//! the server is doing.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context;
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
-use tokio::time::Instant;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info};
+use tracing::info;
 
+use super::conversation::{self, Answer, Conversation, Job, Purpose};
 use super::download::{self, DownloadConfig};
 use super::library::{self, LocalRfc};
 use super::upload::{self, UploadConfig};
-use super::{
-    Command, Direction, DownloadEvent, DownloadId, Holder, Link, NetEvent, PeerError, Reply, Request,
-    WireMessage,
-};
-use crate::protocol::response::P2sResponseDecoder;
-use crate::protocol::{Limits, P2sMethod, P2sRequest, P2sResponse, PeerId, RfcNumber, Status};
+use super::{Command, DownloadEvent, DownloadId, Holder, IndexError, NetEvent, PeerError, Reply, Request};
+use crate::protocol::{Limits, P2sResponse, PeerId, Record, RfcNumber};
 
 /// Everything a peer needs to start.
 #[derive(Debug, Clone)]
@@ -42,8 +36,10 @@ pub struct PeerConfig {
     pub host: String,
     /// Where the upload server listens; port 0 picks a free one.
     pub upload_bind: SocketAddr,
-    /// The index server, `HOST:PORT`.
-    pub server: String,
+    /// The index servers, `HOST:PORT` each, in order of preference: the
+    /// first that answers is used, and when its connection is lost the next
+    /// one is tried (round robin). Never empty.
+    pub servers: Vec<String>,
     /// This peer's own RFC folder.
     pub dir: PathBuf,
     /// Where starting RFCs are copied from.
@@ -55,6 +51,15 @@ pub struct PeerConfig {
     pub limits: Limits,
     /// Longest wait for a server answer.
     pub request_timeout: Duration,
+    /// How long the server must stay quiet before an answer lacking its
+    /// final empty line is used as it stands (docs/PROTOCOL.md,
+    /// Interoperability); also how long a bad answer's rest is skipped.
+    pub answer_grace: Duration,
+    /// Longest wait for the server's name to resolve and for a connection.
+    pub connect_timeout: Duration,
+    /// Shortest wait before reconnecting (the backoff's start): at most one
+    /// reconnection per this interval, whatever the server does.
+    pub min_backoff: Duration,
     /// Longest wait between reconnection attempts (the backoff's cap).
     pub max_backoff: Duration,
     /// A GET must arrive whole within this time.
@@ -63,7 +68,7 @@ pub struct PeerConfig {
     /// Longest an upload waits for the downloader to take more bytes.
     pub upload_send_timeout: Duration,
     /// Most record lines accepted in one server answer; a longer one (say, a
-    /// LIST that never ends) is refused and the connection dropped.
+    /// LIST that never ends) fails its request and the connection is dropped.
     pub max_answer_records: usize,
     /// Most bytes accepted in one server answer, likewise.
     pub max_answer_bytes: usize,
@@ -72,17 +77,21 @@ pub struct PeerConfig {
 }
 
 impl PeerConfig {
+    /// A config with one index server (`HOST:PORT`) and every default.
     pub fn new(host: impl Into<String>, server: impl Into<String>, dir: PathBuf) -> Self {
         PeerConfig {
             host: host.into(),
             upload_bind: SocketAddr::from(([0, 0, 0, 0], 0)),
-            server: server.into(),
+            servers: vec![server.into()],
             dir,
             rfc_dir: PathBuf::from("RFCs"),
             rfcs: Vec::new(),
             os: os_name(),
             limits: Limits::default(),
             request_timeout: Duration::from_secs(30),
+            answer_grace: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(5),
+            min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5),
             upload_request_timeout: Duration::from_secs(10),
             upload_max_connections: 1024,
@@ -115,8 +124,11 @@ pub struct Peer {
     pub host: String,
     /// Where its upload server listens.
     pub upload_addr: SocketAddr,
-    /// The index server it talks to.
+    /// The index servers it may talk to, as given, joined with commas (the
+    /// one in use is named by [`NetEvent::Connected`]).
     pub server: String,
+    /// The same, one per entry.
+    pub servers: Vec<String>,
     /// Its RFC folder.
     pub dir: PathBuf,
     /// The RFCs it held at start.
@@ -129,10 +141,17 @@ impl Peer {
     /// Prepares the folder, starts the upload server and the engine. The
     /// server need not be up: the engine keeps trying and reports meanwhile.
     pub async fn start(config: PeerConfig) -> anyhow::Result<(Peer, mpsc::Receiver<NetEvent>)> {
+        anyhow::ensure!(!config.servers.is_empty(), "no index server given");
         let (dir, src, rfcs) = (config.dir.clone(), config.rfc_dir.clone(), config.rfcs.clone());
-        let lib = tokio::task::spawn_blocking(move || library::prepare(&dir, &src, &rfcs))
-            .await
-            .context("preparing the RFC folder")??;
+        let lib = tokio::task::spawn_blocking(move || {
+            check_folder(&dir)?;
+            if !rfcs.is_empty() {
+                check_folder(&src)?;
+            }
+            library::prepare(&dir, &src, &rfcs).context("preparing the RFC folder")
+        })
+        .await
+        .context("preparing the RFC folder")??;
         let listener = TcpListener::bind(config.upload_bind)
             .await
             .with_context(|| format!("starting the upload server on {}", config.upload_bind))?;
@@ -149,15 +168,35 @@ impl Peer {
         up.send_timeout = config.upload_send_timeout;
         tasks.spawn(upload::run(listener, up, Some(events_tx.clone()), shutdown.clone()));
 
-        let engine = Engine::new(&config, upload_addr.port(), lib.clone(), events_tx, shutdown.clone());
+        let me = PeerId { host: config.host.clone(), port: upload_addr.port() };
+        let settings = conversation::Settings {
+            me: me.clone(),
+            servers: config.servers.clone(),
+            request_timeout: config.request_timeout,
+            answer_grace: config.answer_grace,
+            connect_timeout: config.connect_timeout,
+            min_backoff: config.min_backoff,
+            max_backoff: config.max_backoff,
+            max_line: config.limits.max_line,
+            max_answer_records: config.max_answer_records,
+            max_answer_bytes: config.max_answer_bytes,
+        };
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let (answers_tx, answers_rx) = mpsc::unbounded_channel();
+        let talk_stop = shutdown.child_token();
+        let talk = tasks.spawn(Conversation::new(settings, jobs_rx, answers_tx, talk_stop.clone()).run());
+
+        let talk = Talk { jobs: jobs_tx, answers: answers_rx, stop: talk_stop, task: talk };
+        let engine = Engine::new(&config, me, lib.clone(), talk, events_tx, shutdown.clone());
         tasks.spawn(engine.run(commands_rx));
         tasks.close();
-        info!(host = %config.host, %upload_addr, "peer started");
+        info!(host = %config.host, %upload_addr, servers = ?config.servers, "peer started");
         let peer = Peer {
             commands: commands_tx,
             host: config.host,
             upload_addr,
-            server: config.server,
+            server: config.servers.join(","),
+            servers: config.servers,
             dir: config.dir,
             library: lib,
             shutdown,
@@ -188,12 +227,21 @@ impl Peer {
     }
 }
 
-/// The index connection: the socket, unread bytes and the response decoder
-/// (kept here so a read dropped by `select!` loses nothing).
-struct ServerConn {
-    stream: TcpStream,
-    buf: BytesMut,
-    decoder: P2sResponseDecoder,
+/// A folder the peer is given must be a folder, if it exists at all (the
+/// library creates a missing one): said plainly, before anything else.
+fn check_folder(path: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_dir() => anyhow::bail!("{} is not a directory", path.display()),
+        _ => Ok(()),
+    }
+}
+
+/// The engine's side of the index conversation.
+struct Talk {
+    jobs: mpsc::UnboundedSender<Job>,
+    answers: mpsc::UnboundedReceiver<Answer>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
 }
 
 struct Finished {
@@ -202,24 +250,22 @@ struct Finished {
     result: Option<LocalRfc>,
 }
 
+/// Most titles remembered from the index's answers (for LOOKUP's Title
+/// header): enough for any index a person browses, bounded for one that is
+/// not browsed but listed whole.
+const MAX_TITLES: usize = 65_536;
+
 struct Engine {
     me: PeerId,
-    server: String,
-    request_timeout: Duration,
-    max_backoff: Duration,
-    limits: Limits,
-    max_answer_records: usize,
-    max_answer_bytes: usize,
     events: mpsc::Sender<NetEvent>,
     shutdown: CancellationToken,
-    conn: Option<ServerConn>,
-    /// When to try connecting next, while disconnected.
-    retry_at: Instant,
-    backoff: Duration,
+    talk: Talk,
     library: BTreeMap<RfcNumber, LocalRfc>,
-    /// What was ADDed over this or an earlier connection: re-ADDed on reconnect.
-    advertised: BTreeSet<RfcNumber>,
+    /// Titles the index has told us (LOOKUP and LIST answers, our ADDs):
+    /// LOOKUP carries one, as strict servers want it.
+    titles: HashMap<RfcNumber, String>,
     downloads: JoinSet<()>,
+    /// Downloads under way (their LOOKUP included), so one RFC is fetched once.
     active: HashMap<RfcNumber, DownloadId>,
     next_download: u64,
     finished_tx: mpsc::UnboundedSender<Finished>,
@@ -227,13 +273,12 @@ struct Engine {
     download_config: Arc<DownloadConfig>,
 }
 
-const MIN_BACKOFF: Duration = Duration::from_millis(200);
-
 impl Engine {
     fn new(
         config: &PeerConfig,
-        upload_port: u16,
+        me: PeerId,
         lib: Vec<LocalRfc>,
+        talk: Talk,
         events: mpsc::Sender<NetEvent>,
         shutdown: CancellationToken,
     ) -> Engine {
@@ -241,20 +286,12 @@ impl Engine {
         let mut dl = DownloadConfig::new(config.dir.clone(), config.host.clone(), config.os.clone());
         dl.limits = config.limits;
         Engine {
-            me: PeerId { host: config.host.clone(), port: upload_port },
-            server: config.server.clone(),
-            request_timeout: config.request_timeout,
-            max_backoff: config.max_backoff,
-            limits: config.limits,
-            max_answer_records: config.max_answer_records,
-            max_answer_bytes: config.max_answer_bytes,
+            me,
             events,
             shutdown,
-            conn: None,
-            retry_at: Instant::now(),
-            backoff: MIN_BACKOFF,
+            talk,
             library: lib.into_iter().map(|l| (l.rfc, l)).collect(),
-            advertised: BTreeSet::new(),
+            titles: HashMap::new(),
             downloads: JoinSet::new(),
             active: HashMap::new(),
             next_download: 1,
@@ -268,14 +305,12 @@ impl Engine {
         let _ = self.events.send(ev).await;
     }
 
-    async fn wire(&self, direction: Direction, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes).into_owned();
-        self.emit(NetEvent::Wire(WireMessage { at: SystemTime::now(), direction, link: Link::Server, text }))
-            .await;
+    fn ask(&self, job: Job) {
+        // The conversation lives as long as the engine, but for a panic.
+        let _ = self.talk.jobs.send(job);
     }
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        self.connect().await;
         loop {
             tokio::select! {
                 _ = self.shutdown.cancelled() => break,
@@ -283,143 +318,92 @@ impl Engine {
                     None | Some(Command::Quit) => break,
                     Some(cmd) => self.on_command(cmd).await,
                 },
+                Some(answer) = self.talk.answers.recv() => self.on_answer(answer).await,
                 Some(done) = self.finished_rx.recv() => self.on_finished(done).await,
-                // Between requests the server has nothing to say: bytes or EOF
-                // here mean the connection is broken or closed.
-                closed = watch(&mut self.conn) => {
-                    self.drop_conn(closed).await;
-                }
-                _ = tokio::time::sleep_until(self.retry_at), if self.conn.is_none() => {
-                    self.connect().await;
-                }
                 Some(_) = self.downloads.join_next(), if !self.downloads.is_empty() => {}
             }
         }
-        // Leaving: close the index connection first (the server drops our
-        // records at once), then stop uploads and downloads.
-        if let Some(mut conn) = self.conn.take() {
-            let _ = conn.stream.shutdown().await;
-        }
+        // Leaving: the index connection closes first (the server drops our
+        // records at once), then uploads and downloads stop. The
+        // conversation watches its stop signal in every wait, so this is
+        // quick whatever the server is doing.
+        self.talk.stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.talk.task).await;
         self.downloads.abort_all();
         while self.downloads.join_next().await.is_some() {}
         self.shutdown.cancel();
         self.emit(NetEvent::Closed).await;
     }
 
-    async fn connect(&mut self) {
-        let attempt = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&self.server)).await;
-        match attempt {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                let decoder = P2sResponseDecoder::new(self.limits.max_line, self.max_answer_records);
-                self.conn = Some(ServerConn { stream, buf: BytesMut::with_capacity(16 * 1024), decoder });
-                self.backoff = MIN_BACKOFF;
-                info!(server = %self.server, "connected");
-                self.emit(NetEvent::Connected { server: self.server.clone() }).await;
-                if !self.advertised.is_empty() {
-                    let again: Vec<RfcNumber> = self.advertised.iter().copied().collect();
-                    let n = again.len();
-                    self.emit(NetEvent::Notice(format!("re-advertising {n} RFC(s) after reconnecting")))
-                        .await;
-                    let reply = self.advertise(&again).await;
-                    self.emit(NetEvent::Reply(reply)).await;
-                }
-            }
-            Ok(Err(e)) => self.schedule_retry(format!("cannot connect to {}: {e}", self.server)).await,
-            Err(_) => self.schedule_retry(format!("cannot connect to {}: timed out", self.server)).await,
-        }
-    }
-
-    async fn schedule_retry(&mut self, reason: String) {
-        let wait = self.backoff;
-        self.retry_at = Instant::now() + wait;
-        self.backoff = (self.backoff * 2).min(self.max_backoff);
-        debug!(%reason, ?wait, "index server unavailable");
-        self.emit(NetEvent::Disconnected { reason, retry_in: Some(wait) }).await;
-    }
-
-    async fn drop_conn(&mut self, reason: String) {
-        self.conn = None;
-        self.backoff = MIN_BACKOFF;
-        self.schedule_retry(reason).await;
-    }
-
-    /// Sends one request and waits for its answer. On any failure the
-    /// connection is dropped (a reconnect is scheduled) and the reason given.
-    async fn request(&mut self, method: P2sMethod) -> Result<P2sResponse, String> {
-        let not_connected = || format!("not connected to the index server {}", self.server);
-        if self.conn.is_none() {
-            return Err(not_connected());
-        }
-        let mut out = Vec::new();
-        P2sRequest { method, peer: self.me.clone() }.encode(&mut out);
-        self.wire(Direction::Sent, &out).await;
-        let Some(conn) = self.conn.as_mut() else { return Err(not_connected()) };
-        let answer = exchange(conn, &out, self.max_answer_bytes);
-        let failure = match tokio::time::timeout(self.request_timeout, answer).await {
-            Ok(Ok((resp, raw))) => {
-                self.wire(Direction::Received, &raw).await;
-                return Ok(resp);
-            }
-            Ok(Err(e)) => e,
-            Err(_) => format!("no answer from the index server within {:?}", self.request_timeout),
-        };
-        self.drop_conn(failure.clone()).await;
-        Err(failure)
-    }
-
     async fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Advertise => {
-                let all: Vec<RfcNumber> = self.library.keys().copied().collect();
-                if all.is_empty() {
+                if self.library.is_empty() {
                     self.emit(NetEvent::Notice("no local RFCs to advertise".into())).await;
                     return;
                 }
-                let reply = self.advertise(&all).await;
-                self.emit(NetEvent::Reply(reply)).await;
+                let all = self.library.values().map(|l| (l.rfc, l.title.clone())).collect();
+                self.ask(Job::Advertise(all));
             }
-            Command::Lookup(rfc) => match self.request(P2sMethod::Lookup { rfc, title: None }).await {
-                Ok(r) => {
-                    self.emit(NetEvent::Reply(Reply::Lookup { rfc, status: r.status, records: r.records }))
-                        .await
-                }
-                Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::Lookup(rfc), e))).await,
-            },
-            Command::List => match self.request(P2sMethod::List).await {
-                Ok(r) => {
-                    self.emit(NetEvent::Reply(Reply::List { status: r.status, records: r.records })).await
-                }
-                Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::List, e))).await,
-            },
+            Command::Lookup(rfc) => {
+                let title = self.title_of(rfc);
+                self.ask(Job::Lookup { rfc, title, purpose: Purpose::User });
+            }
+            Command::List => self.ask(Job::List),
             Command::Download { rfc, from } => self.start_download(rfc, from).await,
             Command::Quit => {}
         }
     }
 
-    /// ADDs each RFC in turn; those that fail are reported, not retried.
-    async fn advertise(&mut self, rfcs: &[RfcNumber]) -> Reply {
-        let mut added = Vec::new();
-        let mut failed = Vec::new();
-        for &rfc in rfcs {
-            let Some(local) = self.library.get(&rfc) else { continue };
-            let title = local.title.clone();
-            match self.request(P2sMethod::Add { rfc, title }).await {
-                Ok(r) if r.status == Status::Ok => {
-                    self.advertised.insert(rfc);
-                    added.extend(r.records);
-                }
-                Ok(r) => failed.push((rfc, r.status)),
-                Err(e) => {
-                    self.emit(NetEvent::Error(PeerError::about(Request::Add(rfc), e))).await;
-                    // The connection is gone; the rest would fail the same way,
-                    // and reconnecting re-advertises them.
-                    self.advertised.extend(rfcs.iter().filter(|r| self.library.contains_key(r)));
-                    break;
-                }
+    /// The title to send with a LOOKUP: ours, else the index's, else
+    /// `RFC <n>` (docs/PROTOCOL.md, Interoperability).
+    fn title_of(&self, rfc: RfcNumber) -> String {
+        match self.library.get(&rfc) {
+            Some(local) => local.title.clone(),
+            None => self.titles.get(&rfc).cloned().unwrap_or_else(|| format!("RFC {rfc}")),
+        }
+    }
+
+    fn learn_titles(&mut self, records: &[Record]) {
+        for r in records {
+            if self.titles.len() >= MAX_TITLES && !self.titles.contains_key(&r.rfc) {
+                break;
+            }
+            if !r.title.is_empty() {
+                self.titles.insert(r.rfc, r.title.clone());
             }
         }
-        Reply::Advertised { added, failed }
+    }
+
+    async fn on_answer(&mut self, answer: Answer) {
+        match answer {
+            Answer::Event(ev) => self.emit(ev).await,
+            Answer::Advertised { added, failed, error } => {
+                self.learn_titles(&added);
+                if let Some(e) = error {
+                    self.emit(NetEvent::Error(e)).await;
+                }
+                self.emit(NetEvent::Reply(Reply::Advertised { added, failed })).await;
+            }
+            Answer::List(result) => match result {
+                Ok(r) => {
+                    self.learn_titles(&r.records);
+                    self.emit(NetEvent::Reply(Reply::List { status: r.status, records: r.records })).await
+                }
+                Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::List, e))).await,
+            },
+            Answer::Lookup { rfc, purpose: Purpose::User, result } => match result {
+                Ok(r) => {
+                    self.learn_titles(&r.records);
+                    let reply = Reply::Lookup { rfc, status: r.status, records: r.records };
+                    self.emit(NetEvent::Reply(reply)).await
+                }
+                Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::Lookup(rfc), e))).await,
+            },
+            Answer::Lookup { rfc, purpose: Purpose::Download { id, from }, result } => {
+                self.on_download_lookup(rfc, id, from, result).await
+            }
+        }
     }
 
     async fn start_download(&mut self, rfc: RfcNumber, from: Option<Holder>) {
@@ -432,42 +416,50 @@ impl Engine {
             self.emit(NetEvent::Notice(format!("RFC {rfc} is already being downloaded"))).await;
             return;
         }
+        let id = DownloadId(self.next_download);
+        self.next_download += 1;
+        self.active.insert(rfc, id);
+        let title = self.title_of(rfc);
+        self.ask(Job::Lookup { rfc, title, purpose: Purpose::Download { id, from } });
+    }
+
+    /// The holders are known (or the LOOKUP failed): start fetching.
+    async fn on_download_lookup(
+        &mut self,
+        rfc: RfcNumber,
+        id: DownloadId,
+        from: Option<Holder>,
+        result: Result<P2sResponse, IndexError>,
+    ) {
         let mut holders: Vec<Holder> = from.into_iter().collect();
-        match self.request(P2sMethod::Lookup { rfc, title: None }).await {
+        match result {
             Ok(r) => {
-                self.emit(NetEvent::Reply(Reply::Lookup {
-                    rfc,
-                    status: r.status,
-                    records: r.records.clone(),
-                }))
-                .await;
+                self.learn_titles(&r.records);
                 for h in r.records.iter().map(Holder::from) {
                     if !holders.contains(&h) {
                         holders.push(h);
                     }
                 }
+                self.emit(NetEvent::Reply(Reply::Lookup { rfc, status: r.status, records: r.records })).await;
             }
             Err(e) if !holders.is_empty() => {
-                self.emit(NetEvent::Notice(format!(
-                    "LOOKUP RFC {rfc} failed ({e}); trying the chosen holder"
-                )))
-                .await
+                let msg = format!("LOOKUP RFC {rfc} failed ({e}); trying the chosen holder");
+                self.emit(NetEvent::Notice(msg)).await
             }
             Err(e) => {
+                self.active.remove(&rfc);
                 self.emit(NetEvent::Error(PeerError::about(Request::Lookup(rfc), e))).await;
                 return;
             }
         }
         // Never download from ourselves.
         holders.retain(|h| !(h.host == self.me.host && h.port == self.me.port));
-        let id = DownloadId(self.next_download);
-        self.next_download += 1;
         if holders.is_empty() {
+            self.active.remove(&rfc);
             let event = DownloadEvent::Failed { rfc, reason: "no other peer holds it".into() };
             self.emit(NetEvent::Download { id, event }).await;
             return;
         }
-        self.active.insert(rfc, id);
         let (config, events, done) =
             (self.download_config.clone(), self.events.clone(), self.finished_tx.clone());
         self.downloads.spawn(async move {
@@ -484,59 +476,6 @@ impl Engine {
         let (rfc, title) = (local.rfc, local.title.clone());
         self.library.insert(rfc, local);
         self.emit(NetEvent::Library(self.library.values().cloned().collect())).await;
-        self.advertised.insert(rfc);
-        match self.request(P2sMethod::Add { rfc, title }).await {
-            Ok(r) => {
-                let (added, failed) = if r.status == Status::Ok {
-                    (r.records, vec![])
-                } else {
-                    (vec![], vec![(rfc, r.status)])
-                };
-                self.emit(NetEvent::Reply(Reply::Advertised { added, failed })).await;
-            }
-            Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::Add(rfc), e))).await,
-        }
-    }
-}
-
-/// Resolves when the idle connection reports EOF, an error or stray bytes;
-/// pending forever while there is no connection.
-async fn watch(conn: &mut Option<ServerConn>) -> String {
-    let Some(conn) = conn.as_mut() else {
-        return std::future::pending().await;
-    };
-    // read_buf is cancel-safe: a dropped read has consumed nothing.
-    match conn.stream.read_buf(&mut conn.buf).await {
-        Ok(0) => "the index server closed the connection".into(),
-        Ok(_) => "the index server sent data nobody asked for".into(),
-        Err(e) => format!("lost the index server: {e}"),
-    }
-}
-
-/// Writes one request and reads exactly one response of at most
-/// `max_bytes`; returns it and its raw bytes (for the log).
-async fn exchange(
-    conn: &mut ServerConn,
-    request: &[u8],
-    max_bytes: usize,
-) -> Result<(P2sResponse, Vec<u8>), String> {
-    conn.stream.write_all(request).await.map_err(|e| format!("lost the index server: {e}"))?;
-    let mut raw = Vec::new();
-    loop {
-        let (used, resp) =
-            conn.decoder.decode(&conn.buf).map_err(|e| format!("bad answer from the index server: {e}"))?;
-        raw.extend_from_slice(&conn.buf[..used]);
-        let _ = conn.buf.split_to(used);
-        if let Some(resp) = resp {
-            return Ok((resp, raw));
-        }
-        if raw.len() > max_bytes {
-            return Err(format!("bad answer from the index server: longer than {max_bytes} bytes"));
-        }
-        match conn.stream.read_buf(&mut conn.buf).await {
-            Ok(0) => return Err("the index server closed the connection".into()),
-            Ok(_) => {}
-            Err(e) => return Err(format!("lost the index server: {e}")),
-        }
+        self.ask(Job::Advertise(vec![(rfc, title)]));
     }
 }

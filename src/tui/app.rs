@@ -478,12 +478,15 @@ impl App {
             NetEvent::Connected { server } => {
                 self.connection = Connection::Connected;
                 self.log_info(LogKind::Info, format!("connected to the index server {server}"));
+                // With several servers, the status line names the one in use.
+                self.me.server = server;
                 if self.index_status != IndexStatus::Loading {
                     self.index_status = IndexStatus::Loading;
                     return Some(Command::List);
                 }
             }
             NetEvent::Disconnected { reason, retry_in } => {
+                let reason = reason.to_string();
                 let again =
                     matches!(&self.connection, Connection::Disconnected { reason: r, .. } if *r == reason);
                 if !again {
@@ -586,10 +589,10 @@ impl App {
         if let LookupView::Pending(rfc) = self.lookup
             && e.request == Some(Request::Lookup(rfc))
         {
-            self.lookup = LookupView::Failed { rfc, reason: e.reason.clone() };
+            self.lookup = LookupView::Failed { rfc, reason: e.reason.to_string() };
         }
         if self.index_status == IndexStatus::Loading && e.request == Some(Request::List) {
-            self.index_status = IndexStatus::Failed(e.reason.clone());
+            self.index_status = IndexStatus::Failed(e.reason.to_string());
         }
     }
 
@@ -748,6 +751,7 @@ pub(crate) mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::peer::IndexError;
 
     /// 2024-05-06 12:00:00 UTC.
     pub fn t0() -> SystemTime {
@@ -964,7 +968,8 @@ pub(crate) mod tests {
     #[test]
     fn disconnection_is_shown_once_per_reason() {
         let mut app = app();
-        let ev = NetEvent::Disconnected { reason: "refused".into(), retry_in: Some(Duration::from_secs(1)) };
+        let ev =
+            NetEvent::Disconnected { reason: IndexError::Closed, retry_in: Some(Duration::from_secs(1)) };
         app.on_net(ev.clone());
         app.on_net(ev);
         assert_eq!(app.log.len(), 1);
@@ -979,10 +984,12 @@ pub(crate) mod tests {
         press(&mut app, "/5");
         app.on_key(key(KeyCode::Enter));
         app.on_key(key(KeyCode::Char('r')));
-        app.on_net(NetEvent::Error(PeerError::about(Request::Lookup(RfcNumber(5)), "not connected")));
-        app.on_net(NetEvent::Error(PeerError::about(Request::List, "not connected")));
-        assert_eq!(app.lookup, LookupView::Failed { rfc: RfcNumber(5), reason: "not connected".into() });
-        assert_eq!(app.index_status, IndexStatus::Failed("not connected".into()));
+        let not_connected = IndexError::NotConnected { servers: "s".into() };
+        app.on_net(NetEvent::Error(PeerError::about(Request::Lookup(RfcNumber(5)), not_connected.clone())));
+        app.on_net(NetEvent::Error(PeerError::about(Request::List, not_connected.clone())));
+        let reason = not_connected.to_string();
+        assert_eq!(app.lookup, LookupView::Failed { rfc: RfcNumber(5), reason: reason.clone() });
+        assert_eq!(app.index_status, IndexStatus::Failed(reason));
         assert!(app.toast.as_ref().unwrap().error);
     }
 
@@ -1030,7 +1037,7 @@ pub(crate) mod tests {
     #[test]
     fn toasts_expire_with_the_clock() {
         let mut app = app();
-        app.on_net(NetEvent::Error("boom".into()));
+        app.on_net(NetEvent::Error(IndexError::EngineStopped.into()));
         assert!(!app.on_tick(t0() + Duration::from_secs(1)));
         assert!(app.toast.is_some());
         assert!(app.on_tick(t0() + TOAST_FOR));

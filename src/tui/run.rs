@@ -193,6 +193,6 @@ fn on_event(app: &mut App, peer: &Peer, event: Event, engine_gone: &mut bool) ->
 
 fn send(peer: &Peer, app: &mut App, cmd: Command) {
     if !peer.send(cmd) {
-        app.on_net(NetEvent::Error("the peer engine has stopped".into()));
+        app.on_net(NetEvent::Error(crate::peer::IndexError::EngineStopped.into()));
     }
 }

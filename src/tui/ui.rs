@@ -740,14 +740,14 @@ mod tests {
         let mut app = populated();
         press(&mut app, "/8999");
         app.on_key(key(KeyCode::Enter));
-        let reason = "cannot connect to 127.0.0.1:7734: Connection refused (os error 111)";
-        app.on_net(NetEvent::Disconnected {
-            reason: reason.into(),
-            retry_in: Some(Duration::from_millis(400)),
-        });
+        let reason = crate::peer::IndexError::Connect {
+            server: "127.0.0.1:7734".into(),
+            error: "Connection refused (os error 111)".into(),
+        };
+        app.on_net(NetEvent::Disconnected { reason, retry_in: Some(Duration::from_millis(400)) });
         app.on_net(NetEvent::Error(crate::peer::PeerError::about(
             crate::peer::Request::Lookup(RfcNumber(8999)),
-            "not connected to the index server 127.0.0.1:7734",
+            crate::peer::IndexError::NotConnected { servers: "127.0.0.1:7734".into() },
         )));
         let failed = DownloadEvent::Failed {
             rfc: RfcNumber(8650),
@@ -760,7 +760,10 @@ mod tests {
     #[test]
     fn disconnected_status_without_a_message() {
         let mut app = populated();
-        app.on_net(NetEvent::Disconnected { reason: "gone".into(), retry_in: Some(Duration::from_secs(2)) });
+        app.on_net(NetEvent::Disconnected {
+            reason: crate::peer::IndexError::Closed,
+            retry_in: Some(Duration::from_secs(2)),
+        });
         app.toast = None;
         let buf = render(Rect::new(0, 0, 80, 1), |a, b| status(&app, a, b));
         assert_eq!(

@@ -1,0 +1,745 @@
+//! The index conversation: one task owns the connection to the index server
+//! and everything said on it.
+//!
+//! It has its own task because a request may take as long as the server
+//! likes (up to the request timeout) and an advertise is one ADD per RFC:
+//! the engine hands work over and goes on serving its front end, so Quit, a
+//! new download or the screen never wait behind the network. Here every
+//! wait (connecting, writing, reading, skipping) also watches the stop
+//! signal, so leaving is immediate even while the server is silent.
+//!
+//! The rules it follows (docs/PROTOCOL.md, Interoperability):
+//!
+//! * One request at a time, each answer read before the next request.
+//!   Reads (LOOKUP, LIST) go ahead of ADDs still queued, so a long advertise
+//!   does not hold up a lookup or a download; requests of one kind keep
+//!   their order.
+//! * Answers are read leniently ([`P2sResponseDecoder`]). One whose final
+//!   empty line never comes is taken once the server has been quiet for the
+//!   answer grace, or has closed, with a notice saying what it lacked.
+//! * A reply that cannot be understood fails that one request; the
+//!   connection stays. To find the start of the next answer we skip what
+//!   the server sends until it has been quiet for the answer grace: one
+//!   request is outstanding at a time, so once the server is quiet the rest
+//!   of the bad answer has been read, and the next answer must begin with a
+//!   status line. Breaches of a size limit (a server streaming without end),
+//!   silence past the request timeout (a late answer would be taken for the
+//!   next one) and a closed connection end the connection.
+//! * Every reconnection waits: the delay doubles from the minimum to the
+//!   cap, with ±20 % jitter (never below the minimum, never above the cap),
+//!   and starts afresh only after a connection that lasted
+//!   [`STABLE_AFTER`]. A server that accepts and then hangs up at once
+//!   therefore costs at most one connection per minimum delay, then fewer.
+//! * With several servers, the first that answers is used; when the
+//!   connection is lost the next one in the list is tried (round robin).
+//! * After every new connection, everything advertised so far is ADDed
+//!   again, without being asked: the server dropped our records when the
+//!   old connection closed, and a new server never had them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use super::{Direction, Link, WireMessage};
+use super::{DownloadId, Holder, IndexError, NetEvent, PeerError, Request};
+use crate::protocol::response::{Missing, P2sResponseDecoder};
+use crate::protocol::{P2sMethod, P2sRequest, P2sResponse, PeerId, Record, RfcNumber, Status};
+
+/// A connection that lasted this long was a real one: losing it starts the
+/// backoff afresh.
+pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// How the conversation behaves; filled from the peer's config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Who we are in every request (Host, Port).
+    pub me: PeerId,
+    /// The index servers, `HOST:PORT`, in order of preference.
+    pub servers: Vec<String>,
+    /// Longest wait for a whole answer (and for the request to be written).
+    pub request_timeout: Duration,
+    /// How long a server must be quiet before an answer that lacks its end
+    /// is taken as it stands, or before a bad answer counts as over.
+    pub answer_grace: Duration,
+    /// Longest wait for a name to resolve, and for each connection attempt.
+    pub connect_timeout: Duration,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub max_line: usize,
+    pub max_answer_records: usize,
+    pub max_answer_bytes: usize,
+}
+
+/// Work the engine hands over.
+#[derive(Debug)]
+pub enum Job {
+    /// ADD each of these (number, title), and ADD them again after every
+    /// new connection from now on.
+    Advertise(Vec<(RfcNumber, String)>),
+    Lookup {
+        rfc: RfcNumber,
+        title: String,
+        purpose: Purpose,
+    },
+    List,
+}
+
+/// Why a LOOKUP was asked, so its answer goes where it is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// The user asked.
+    User,
+    /// To find holders for this download.
+    Download { id: DownloadId, from: Option<Holder> },
+}
+
+/// What the conversation reports back, in the order it happened.
+#[derive(Debug)]
+pub enum Answer {
+    /// For the front end as it is (wire messages, connection changes, notices).
+    Event(NetEvent),
+    /// The outcome of one [`Job::Advertise`] (or of a re-advertise).
+    Advertised {
+        added: Vec<Record>,
+        failed: Vec<(RfcNumber, Status)>,
+        error: Option<PeerError>,
+    },
+    Lookup {
+        rfc: RfcNumber,
+        purpose: Purpose,
+        result: Result<P2sResponse, IndexError>,
+    },
+    List(Result<P2sResponse, IndexError>),
+}
+
+/// A request waiting its turn.
+#[derive(Debug)]
+enum Step {
+    Lookup { rfc: RfcNumber, title: String, purpose: Purpose },
+    List,
+    Add { rfc: RfcNumber, title: String, batch: u64 },
+}
+
+impl Step {
+    fn request(&self) -> Request {
+        match self {
+            Step::Lookup { rfc, .. } => Request::Lookup(*rfc),
+            Step::List => Request::List,
+            Step::Add { rfc, .. } => Request::Add(*rfc),
+        }
+    }
+
+    fn method(&self) -> P2sMethod {
+        match self {
+            Step::Lookup { rfc, title, .. } => P2sMethod::Lookup { rfc: *rfc, title: Some(title.clone()) },
+            Step::List => P2sMethod::List,
+            Step::Add { rfc, title, .. } => P2sMethod::Add { rfc: *rfc, title: title.clone() },
+        }
+    }
+}
+
+/// The ADDs of one advertise, collected into one answer.
+#[derive(Debug, Default)]
+struct Batch {
+    added: Vec<Record>,
+    failed: Vec<(RfcNumber, Status)>,
+    error: Option<PeerError>,
+    left: usize,
+}
+
+/// The index connection: the socket, unread bytes and the decoder (kept
+/// together so a read dropped by `select!` loses nothing).
+struct ServerConn {
+    stream: TcpStream,
+    buf: BytesMut,
+    decoder: P2sResponseDecoder,
+    server: String,
+    since: Instant,
+}
+
+/// Reconnection delays: doubling from `min` to `max`, with jitter.
+#[derive(Debug, Clone)]
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(min: Duration, max: Duration) -> Backoff {
+        let min = min.min(max);
+        Backoff { min, max, next: min }
+    }
+
+    /// The delay before the next attempt; each call doubles the one after.
+    fn next(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(self.max);
+        // Spread peers that lost the same server, so they do not all come
+        // back in the same instant. Any source of variety will do here.
+        let r = std::hash::RandomState::new().hash_one(std::time::Instant::now());
+        let unit = (r >> 11) as f64 / (1u64 << 53) as f64;
+        base.mul_f64(0.8 + 0.4 * unit).clamp(self.min, self.max)
+    }
+
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+/// The conversation task's state.
+pub struct Conversation {
+    settings: Settings,
+    jobs: mpsc::UnboundedReceiver<Job>,
+    // Unbounded: everything sent here follows from a job the engine gave or
+    // from a reconnection (spaced by the backoff), so it cannot run away
+    // from the engine, and sending never waits (a wait would need its own
+    // watch on the stop signal).
+    answers: mpsc::UnboundedSender<Answer>,
+    stop: CancellationToken,
+    conn: Option<ServerConn>,
+    /// Index in `settings.servers` of the server in use, or to try first.
+    current: usize,
+    retry_at: Instant,
+    backoff: Backoff,
+    /// Everything asked to be advertised (number → title), ADDed again on
+    /// each new connection. An RFC the server refused (not 200) leaves it.
+    wanted: BTreeMap<RfcNumber, String>,
+    reads: VecDeque<Step>,
+    adds: VecDeque<Step>,
+    batches: HashMap<u64, Batch>,
+    next_batch: u64,
+}
+
+impl Conversation {
+    pub fn new(
+        settings: Settings,
+        jobs: mpsc::UnboundedReceiver<Job>,
+        answers: mpsc::UnboundedSender<Answer>,
+        stop: CancellationToken,
+    ) -> Conversation {
+        let backoff = Backoff::new(settings.min_backoff, settings.max_backoff);
+        Conversation {
+            settings,
+            jobs,
+            answers,
+            stop,
+            conn: None,
+            current: 0,
+            retry_at: Instant::now(),
+            backoff,
+            wanted: BTreeMap::new(),
+            reads: VecDeque::new(),
+            adds: VecDeque::new(),
+            batches: HashMap::new(),
+            next_batch: 0,
+        }
+    }
+
+    /// Runs until `stop` is cancelled or the engine goes away; then closes
+    /// the connection (the server drops our records at once).
+    pub async fn run(mut self) {
+        self.connect().await;
+        while !self.stop.is_cancelled() {
+            while let Ok(job) = self.jobs.try_recv() {
+                self.take(job);
+            }
+            if let Some(step) = self.reads.pop_front().or_else(|| self.adds.pop_front()) {
+                self.perform(step).await;
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => break,
+                job = self.jobs.recv() => match job {
+                    Some(job) => self.take(job),
+                    None => break,
+                },
+                // Between answers the server has nothing to say.
+                read = idle(&mut self.conn) => self.on_idle_read(read).await,
+                _ = tokio::time::sleep_until(self.retry_at), if self.conn.is_none() => self.connect().await,
+            }
+        }
+        if let Some(mut conn) = self.conn.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.stream.shutdown()).await;
+        }
+    }
+
+    fn say(&self, answer: Answer) {
+        let _ = self.answers.send(answer);
+    }
+
+    fn event(&self, ev: NetEvent) {
+        self.say(Answer::Event(ev));
+    }
+
+    fn notice(&self, text: String) {
+        self.event(NetEvent::Notice(text));
+    }
+
+    fn wire(&self, direction: Direction, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let at = SystemTime::now();
+        self.event(NetEvent::Wire(WireMessage { at, direction, link: Link::Server, text }));
+    }
+
+    fn not_connected(&self) -> IndexError {
+        IndexError::NotConnected { servers: self.settings.servers.join(" or ") }
+    }
+
+    /// Queues a job, or fails it at once when there is no connection (an
+    /// advertise is still remembered, for the next connection).
+    fn take(&mut self, job: Job) {
+        let connected = self.conn.is_some();
+        match job {
+            Job::Advertise(rfcs) => {
+                if rfcs.is_empty() {
+                    return;
+                }
+                self.wanted.extend(rfcs.iter().cloned());
+                if connected {
+                    self.queue_batch(rfcs);
+                } else {
+                    let error = Some(PeerError::about(Request::Add(rfcs[0].0), self.not_connected()));
+                    self.say(Answer::Advertised { added: vec![], failed: vec![], error });
+                }
+            }
+            Job::Lookup { rfc, title, purpose } if connected => {
+                self.reads.push_back(Step::Lookup { rfc, title, purpose })
+            }
+            Job::Lookup { rfc, purpose, .. } => {
+                self.say(Answer::Lookup { rfc, purpose, result: Err(self.not_connected()) })
+            }
+            Job::List if connected => self.reads.push_back(Step::List),
+            Job::List => self.say(Answer::List(Err(self.not_connected()))),
+        }
+    }
+
+    fn queue_batch(&mut self, rfcs: Vec<(RfcNumber, String)>) {
+        let batch = self.next_batch;
+        self.next_batch += 1;
+        self.batches.insert(batch, Batch { left: rfcs.len(), ..Batch::default() });
+        self.adds.extend(rfcs.into_iter().map(|(rfc, title)| Step::Add { rfc, title, batch }));
+    }
+
+    /// Sends one request and reads its answer, watching the stop signal.
+    async fn perform(&mut self, step: Step) {
+        if self.conn.is_none() {
+            let reason = self.not_connected();
+            self.deliver(step, Err(reason));
+            return;
+        }
+        let mut out = Vec::new();
+        P2sRequest { method: step.method(), peer: self.settings.me.clone() }.encode(&mut out);
+        self.wire(Direction::Sent, &out);
+        let Some(conn) = self.conn.as_mut() else { return };
+        let done = tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => return,
+            done = exchange(conn, &out, &self.settings) => done,
+        };
+        if !done.raw.is_empty() {
+            self.wire(Direction::Received, &done.raw);
+        }
+        let request = step.request();
+        if let Some((missing, cut)) = done.cut {
+            let how = match cut {
+                Cut::Closed => "before the server closed the connection".to_owned(),
+                Cut::Quiet(d) => format!("after {d:?} of silence"),
+            };
+            debug!(%request, %missing, %how, "answer taken as it stood");
+            self.notice(format!(
+                "{request}: the index server's answer lacked {missing}; used what arrived {how}"
+            ));
+        }
+        if let Err(e) = &done.result {
+            debug!(%request, error = %e, "request failed");
+        }
+        self.deliver(step, done.result);
+        match done.then {
+            Then::Keep => {}
+            Then::Skip => {
+                if let Some(reason) = self.skip_until_quiet().await {
+                    self.lose(reason);
+                }
+            }
+            Then::Close(reason) => self.lose(reason),
+        }
+    }
+
+    /// Hands a result to whoever waits for it.
+    fn deliver(&mut self, step: Step, result: Result<P2sResponse, IndexError>) {
+        match step {
+            Step::Lookup { rfc, purpose, .. } => self.say(Answer::Lookup { rfc, purpose, result }),
+            Step::List => self.say(Answer::List(result)),
+            Step::Add { rfc, title, batch } => {
+                let Some(b) = self.batches.get_mut(&batch) else { return };
+                match result {
+                    Ok(r) if r.status == Status::Ok && r.records.is_empty() => {
+                        // Some servers answer an ADD with the status alone:
+                        // the record is the one we sent.
+                        let me = &self.settings.me;
+                        b.added.push(Record { rfc, title, host: me.host.clone(), port: me.port });
+                    }
+                    Ok(r) if r.status == Status::Ok => b.added.extend(r.records),
+                    Ok(r) => {
+                        b.failed.push((rfc, r.status));
+                        self.wanted.remove(&rfc);
+                    }
+                    Err(e) => {
+                        if b.error.is_none() {
+                            b.error = Some(PeerError::about(Request::Add(rfc), e));
+                        }
+                    }
+                }
+                b.left = b.left.saturating_sub(1);
+                if b.left == 0
+                    && let Some(b) = self.batches.remove(&batch)
+                {
+                    self.say(Answer::Advertised { added: b.added, failed: b.failed, error: b.error });
+                }
+            }
+        }
+    }
+
+    /// After a bad answer: drops whatever the server sends until it has
+    /// been quiet for the answer grace. Returns why the connection must go
+    /// instead, if it must.
+    async fn skip_until_quiet(&mut self) -> Option<IndexError> {
+        let conn = self.conn.as_mut()?;
+        conn.buf.clear();
+        conn.decoder.reset();
+        let mut skipped = 0usize;
+        let deadline = Instant::now() + self.settings.request_timeout;
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return None,
+                read = conn.stream.read_buf(&mut conn.buf) => match read {
+                    Ok(0) => return Some(IndexError::Closed),
+                    Ok(n) => {
+                        skipped += n;
+                        conn.buf.clear();
+                        if skipped > self.settings.max_answer_bytes {
+                            return Some(IndexError::Flood);
+                        }
+                    }
+                    Err(e) => return Some(IndexError::Lost(e.to_string())),
+                },
+                _ = tokio::time::sleep(self.settings.answer_grace) => {
+                    if skipped > 0 {
+                        debug!(skipped, "skipped the rest of a bad answer");
+                    }
+                    return None;
+                }
+                _ = tokio::time::sleep_until(deadline) => return Some(IndexError::Flood),
+            }
+        }
+    }
+
+    /// Bytes, an end or an error while no request is outstanding.
+    async fn on_idle_read(&mut self, read: std::io::Result<usize>) {
+        match read {
+            Ok(0) => self.lose(IndexError::Closed),
+            Err(e) => self.lose(IndexError::Lost(e.to_string())),
+            Ok(_) => {
+                let Some(conn) = self.conn.as_mut() else { return };
+                // Empty lines are the late end of an answer already taken
+                // as it stood: nothing to say about them.
+                let blank = conn.buf.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+                conn.buf.advance(blank);
+                if conn.buf.is_empty() {
+                    return;
+                }
+                let stray = conn.buf.split().freeze();
+                self.wire(Direction::Received, &stray);
+                self.notice(format!(
+                    "ignored {} byte(s) the index server sent while no request was waiting",
+                    stray.len()
+                ));
+                if let Some(reason) = self.skip_until_quiet().await {
+                    self.lose(reason);
+                }
+            }
+        }
+    }
+
+    /// The connection is gone: fail what waited for it, move to the next
+    /// server, and schedule the next attempt.
+    fn lose(&mut self, reason: IndexError) {
+        let Some(conn) = self.conn.take() else { return };
+        if conn.since.elapsed() >= STABLE_AFTER {
+            self.backoff.reset();
+        }
+        self.current = (self.current + 1) % self.settings.servers.len().max(1);
+        let wait = self.backoff.next();
+        self.retry_at = Instant::now() + wait;
+        info!(server = %conn.server, %reason, ?wait, "lost the index server");
+        let not_connected = self.not_connected();
+        for step in std::mem::take(&mut self.reads).into_iter().chain(std::mem::take(&mut self.adds)) {
+            self.deliver(step, Err(not_connected.clone()));
+        }
+        self.event(NetEvent::Disconnected { reason, retry_in: Some(wait) });
+    }
+
+    /// One round over the servers, starting with the current one: the first
+    /// that answers is used. If none does, the next round waits its backoff.
+    async fn connect(&mut self) {
+        let n = self.settings.servers.len();
+        let mut last = None;
+        for i in 0..n {
+            let idx = (self.current + i) % n;
+            let server = self.settings.servers[idx].clone();
+            let dialed = tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => return,
+                dialed = dial(&server, self.settings.connect_timeout) => dialed,
+            };
+            match dialed {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    let decoder =
+                        P2sResponseDecoder::new(self.settings.max_line, self.settings.max_answer_records);
+                    let buf = BytesMut::with_capacity(16 * 1024);
+                    let since = Instant::now();
+                    self.conn = Some(ServerConn { stream, buf, decoder, server: server.clone(), since });
+                    self.current = idx;
+                    info!(%server, "connected");
+                    self.event(NetEvent::Connected { server });
+                    if !self.wanted.is_empty() {
+                        let again: Vec<(RfcNumber, String)> =
+                            self.wanted.iter().map(|(r, t)| (*r, t.clone())).collect();
+                        self.notice(format!("re-advertising {} RFC(s) after reconnecting", again.len()));
+                        self.queue_batch(again);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    debug!(%server, error = %e, "cannot reach the index server");
+                    if i + 1 < n {
+                        let next = &self.settings.servers[(idx + 1) % n];
+                        self.notice(format!("{e}; trying {next}"));
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        let wait = self.backoff.next();
+        self.retry_at = Instant::now() + wait;
+        let reason = last.unwrap_or_else(|| self.not_connected());
+        self.event(NetEvent::Disconnected { reason, retry_in: Some(wait) });
+    }
+}
+
+/// Resolves when the idle connection has bytes, an end or an error; never
+/// while there is no connection. `read_buf` is cancel-safe: a read dropped
+/// by `select!` has consumed nothing.
+async fn idle(conn: &mut Option<ServerConn>) -> std::io::Result<usize> {
+    match conn.as_mut() {
+        Some(conn) => conn.stream.read_buf(&mut conn.buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves `server` (`HOST:PORT`) and connects to the first address that
+/// accepts, each step bounded by `limit`.
+async fn dial(server: &str, limit: Duration) -> Result<TcpStream, IndexError> {
+    let host = host_part(server).to_owned();
+    let addrs: Vec<std::net::SocketAddr> =
+        match tokio::time::timeout(limit, tokio::net::lookup_host(server)).await {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(_)) | Err(_) => return Err(IndexError::Unresolvable { host }),
+        };
+    let mut last = IndexError::Unresolvable { host };
+    for addr in addrs {
+        match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = IndexError::Connect { server: server.to_owned(), error: e.to_string() },
+            Err(_) => last = IndexError::ConnectTimeout { server: server.to_owned(), after: limit },
+        }
+    }
+    Err(last)
+}
+
+/// `host` of `host:port` or `[v6]:port`.
+fn host_part(server: &str) -> &str {
+    let host = match server.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => host,
+        _ => server,
+    };
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// How an answer that lacked its end was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    Closed,
+    Quiet(Duration),
+}
+
+/// What to do with the connection after an exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Then {
+    Keep,
+    /// Skip the rest of a bad answer, then go on.
+    Skip,
+    Close(IndexError),
+}
+
+/// One request and its answer.
+struct Exchanged {
+    /// What arrived for this request, for the log.
+    raw: Vec<u8>,
+    result: Result<P2sResponse, IndexError>,
+    cut: Option<(Missing, Cut)>,
+    then: Then,
+}
+
+impl Exchanged {
+    fn fail(raw: Vec<u8>, result: IndexError, then: IndexError) -> Exchanged {
+        Exchanged { raw, result: Err(result), cut: None, then: Then::Close(then) }
+    }
+}
+
+/// Writes one request and reads its answer (whole, or cut short and taken
+/// after the grace), all within the request timeout.
+async fn exchange(conn: &mut ServerConn, request: &[u8], s: &Settings) -> Exchanged {
+    let deadline = Instant::now() + s.request_timeout;
+    match tokio::time::timeout_at(deadline, conn.stream.write_all(request)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let e = IndexError::Lost(e.to_string());
+            return Exchanged::fail(vec![], e.clone(), e);
+        }
+        Err(_) => {
+            let e = IndexError::Silent(s.request_timeout);
+            return Exchanged::fail(vec![], e.clone(), e);
+        }
+    }
+    // Shorter than the request timeout, or an answer lacking its end would
+    // fail instead of being taken.
+    let grace = s.answer_grace.min(s.request_timeout / 2);
+    let mut raw = Vec::new();
+    let mut last_read = Instant::now();
+    loop {
+        match conn.decoder.decode(&conn.buf) {
+            Ok((used, resp)) => {
+                raw.extend_from_slice(&conn.buf[..used]);
+                conn.buf.advance(used);
+                if let Some(resp) = resp {
+                    return Exchanged { raw, result: Ok(resp), cut: None, then: Then::Keep };
+                }
+            }
+            Err(e) => {
+                raw.extend_from_slice(&conn.buf);
+                conn.buf.clear();
+                let bad = IndexError::BadAnswer(e.clone());
+                let then = if e.is_limit() { Then::Close(bad.clone()) } else { Then::Skip };
+                return Exchanged { raw, result: Err(bad), cut: None, then };
+            }
+        }
+        if raw.len() + conn.buf.len() > s.max_answer_bytes {
+            conn.buf.clear();
+            conn.decoder.reset();
+            let e = IndexError::AnswerTooLong(s.max_answer_bytes);
+            return Exchanged::fail(raw, e.clone(), e);
+        }
+        let quiet_at = conn.decoder.can_finish(&conn.buf).then_some(last_read + grace);
+        tokio::select! {
+            read = conn.stream.read_buf(&mut conn.buf) => match read {
+                Ok(0) => {
+                    let unread = conn.buf.split();
+                    raw.extend_from_slice(&unread);
+                    return match conn.decoder.finish(&unread) {
+                        Ok(Some((resp, missing))) => Exchanged {
+                            raw,
+                            result: Ok(resp),
+                            cut: Some((missing, Cut::Closed)),
+                            then: Then::Close(IndexError::Closed),
+                        },
+                        Ok(None) => Exchanged::fail(raw, IndexError::Closed, IndexError::Closed),
+                        Err(e) => Exchanged::fail(raw, IndexError::BadAnswer(e), IndexError::Closed),
+                    };
+                }
+                Ok(_) => last_read = Instant::now(),
+                Err(e) => {
+                    let e = IndexError::Lost(e.to_string());
+                    return Exchanged::fail(raw, e.clone(), e);
+                }
+            },
+            _ = tokio::time::sleep_until(quiet_at.unwrap_or(deadline)), if quiet_at.is_some() => {
+                if let Ok(Some((resp, missing))) = conn.decoder.finish(&[]) {
+                    let cut = Some((missing, Cut::Quiet(grace)));
+                    return Exchanged { raw, result: Ok(resp), cut, then: Then::Keep };
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                let e = if raw.is_empty() && conn.buf.is_empty() {
+                    IndexError::Silent(s.request_timeout)
+                } else {
+                    IndexError::Stalled { progress: conn.decoder.progress(), waited: s.request_timeout }
+                };
+                raw.extend_from_slice(&conn.buf);
+                conn.buf.clear();
+                conn.decoder.reset();
+                return Exchanged::fail(raw, e.clone(), e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter_and_resets() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(5));
+        let mut b = Backoff::new(min, max);
+        let bounds = [(1.0, 1.2), (1.6, 2.4), (3.2, 4.8), (4.0, 5.0), (4.0, 5.0)];
+        for (lo, hi) in bounds {
+            let d = b.next().as_secs_f64();
+            assert!(d >= lo - 1e-9 && d <= hi + 1e-9, "{d} not in [{lo}, {hi}]");
+        }
+        b.reset();
+        assert!(b.next() < Duration::from_millis(1201));
+        // Never below the minimum: at most one reconnection per minimum.
+        for _ in 0..1000 {
+            b.reset();
+            assert!(b.next() >= min);
+        }
+        // A cap below the minimum wins.
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_millis(200));
+        assert_eq!(b.next(), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn jitter_spreads() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50 {
+            seen.insert(
+                Backoff::new(Duration::from_secs(1), Duration::from_secs(60)).next().as_nanos() / 1000,
+            );
+            let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+            b.next();
+            seen.insert(b.next().as_nanos() / 1000);
+        }
+        assert!(seen.len() > 10, "{seen:?}");
+    }
+
+    #[test]
+    fn host_parts() {
+        assert_eq!(host_part("hostX:7734"), "hostX");
+        assert_eq!(host_part("[::1]:7734"), "::1");
+        assert_eq!(host_part("hostX"), "hostX");
+        assert_eq!(host_part("a.b.example:1"), "a.b.example");
+    }
+}
