@@ -135,7 +135,12 @@ async fn the_log_sees_every_raw_message() {
     })
     .await;
     let port = a.upload_addr.port();
-    assert!(wire[0].starts_with("LOOKUP RFC 8602 P2P-CI/1.0\r\nHost: hostB\r\n"), "{:?}", wire[0]);
+    // The exact form, with a Title even where the title is not known yet.
+    let b_port = b.upload_addr.port();
+    assert_eq!(
+        wire[0],
+        format!("LOOKUP RFC 8602 P2P-CI/1.0\r\nHost: hostB\r\nPort: {b_port}\r\nTitle: RFC 8602\r\n\r\n")
+    );
     assert!(wire[1].starts_with("P2P-CI/1.0 200 OK\r\n\r\nRFC 8602 "), "{:?}", wire[1]);
     assert!(wire[2].starts_with("GET RFC 8602 P2P-CI/1.0\r\nHost: hostB\r\nOS: "), "{:?}", wire[2]);
     assert!(wire[3].starts_with("P2P-CI/1.0 200 OK\r\nDate: "), "{:?}", wire[3]);
@@ -248,4 +253,86 @@ async fn a_peer_without_a_server_still_serves_and_reconnects() {
     server.until("advertised", |ix| ix.record_count() == 1).await;
     peer.shutdown(Duration::from_secs(3)).await;
     server.until("gone", |ix| ix.record_count() == 0).await;
+}
+
+/// The next event that matches, skipping the others.
+async fn next(
+    events: &mut tokio::sync::mpsc::Receiver<NetEvent>,
+    what: &str,
+    pred: impl Fn(&NetEvent) -> bool,
+) -> NetEvent {
+    within(what, async {
+        loop {
+            let ev = events.recv().await.expect("events");
+            if pred(&ev) {
+                return ev;
+            }
+        }
+    })
+    .await
+}
+
+/// Two real index servers (child processes) given as a list: the peer uses
+/// the first; when that one is killed it moves to the other by itself and
+/// its records appear there.
+#[tokio::test]
+async fn a_peer_moves_to_the_next_server_and_advertises_there() {
+    let mut first = ChildServer::spawn(0, &[]);
+    let second = ChildServer::spawn(0, &[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = peer_config(first.addr, "mover", &[8600, 8601], tmp.path().join("mover"));
+    config.servers = vec![first.addr.to_string(), second.addr.to_string()];
+    let (peer, mut events) = p2pci::peer::Peer::start(config).await.unwrap();
+    let ev = next(&mut events, "connected", |e| matches!(e, NetEvent::Connected { .. })).await;
+    assert_eq!(ev, NetEvent::Connected { server: first.addr.to_string() });
+    peer.send(Command::Advertise);
+    next(&mut events, "advertised", |e| matches!(e, NetEvent::Reply(Reply::Advertised { .. }))).await;
+    let port = peer.upload_addr.port();
+    let mine = |rs: Vec<p2pci::protocol::Record>| {
+        let mut v: Vec<(u32, String, u16)> = rs.into_iter().map(|r| (r.rfc.0, r.host, r.port)).collect();
+        v.sort();
+        v
+    };
+    let want = vec![(8600, "mover".to_owned(), port), (8601, "mover".to_owned(), port)];
+    assert_eq!(mine(list_of(first.addr).await), want);
+    assert!(list_of(second.addr).await.is_empty());
+
+    first.child.kill();
+    next(&mut events, "disconnected", |e| matches!(e, NetEvent::Disconnected { .. })).await;
+    let ev = next(&mut events, "connected", |e| matches!(e, NetEvent::Connected { .. })).await;
+    assert_eq!(ev, NetEvent::Connected { server: second.addr.to_string() });
+    let ev =
+        next(&mut events, "advertised", |e| matches!(e, NetEvent::Reply(Reply::Advertised { .. }))).await;
+    assert!(
+        matches!(ev, NetEvent::Reply(Reply::Advertised { ref added, ref failed }) if added.len() == 2 && failed.is_empty()),
+        "{ev:?}"
+    );
+    assert_eq!(mine(list_of(second.addr).await), want);
+
+    // It works as before on the new server.
+    peer.send(Command::Lookup(RfcNumber(8601)));
+    let ev = within("lookup", async {
+        loop {
+            if let NetEvent::Reply(r @ Reply::Lookup { .. }) = events.recv().await.expect("events") {
+                return r;
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(ev, Reply::Lookup { status: Status::Ok, ref records, .. } if records.len() == 1),
+        "{ev:?}"
+    );
+    peer.shutdown(Duration::from_secs(3)).await;
+}
+
+/// `--dir` naming a file is said plainly.
+#[tokio::test]
+async fn a_folder_that_is_a_file_is_said_plainly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("hostA");
+    std::fs::write(&file, "not a folder").unwrap();
+    let config = peer_config("127.0.0.1:1".parse().unwrap(), "hostA", &[8600], file.clone());
+    let err = p2pci::peer::Peer::start(config).await.err().expect("refused");
+    assert_eq!(format!("{err:#}"), format!("{} is not a directory", file.display()));
 }
