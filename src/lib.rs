@@ -11,6 +11,11 @@
 //!   upload server and its downloads, all reporting through [`peer::NetEvent`]s.
 //! * [`tui`] — the full-screen peer: state, keys to commands, drawing.
 //! * [`headless`] — the line-oriented peer for scripts and tests.
+//!
+//! The protocol itself, as p2pci speaks it (framing, every status, limits,
+//! identity, what it accepts from other implementations), is described in
+//! `docs/PROTOCOL.md` in the repository; the code cites its sections by
+//! name.
 
 pub mod accept;
 pub mod cli;

@@ -19,7 +19,7 @@
 //! two give the same answer on any bytes, which property tests and fuzzing
 //! hold them to.
 //!
-//! The reference is `PROTOCOL.md`; section names are cited where a rule is
+//! The reference is `docs/PROTOCOL.md`; section names are cited where a rule is
 //! not obvious.
 
 pub mod head;

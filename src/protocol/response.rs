@@ -1,11 +1,13 @@
 //! Responses: the server's answer to P2S requests, and the head of an upload
 //! server's answer to GET.
 //!
-//! A P2S response always has one shape (PROTOCOL.md, Peer to server): status
-//! line, empty line, zero or more record lines, empty line. Its encoder is
-//! split in three (head, one record, end) so that the server can stream a LIST
-//! of any size; its decoder is incremental and keeps its place, so a long LIST
-//! arriving in many reads is scanned once, not once per read.
+//! A P2S response always has one shape (docs/PROTOCOL.md, Peer to server):
+//! status line, empty line, zero or more record lines, empty line. Its
+//! encoder is split in three (head, one record, end) so that the server can
+//! stream a LIST of any size, and always writes that shape. Its decoder is
+//! incremental and keeps its place, so a long LIST arriving in many reads is
+//! scanned once, not once per read; and it also reads the variants other
+//! servers send (docs/PROTOCOL.md, Interoperability).
 
 use std::time::SystemTime;
 
