@@ -2,7 +2,7 @@
 //! [`Command`]s into work.
 //!
 //! It never waits on the network. Requests to the index server go to the
-//! [`conversation`](super::conversation) task, which owns that connection
+//! [`conversation`] task, which owns that connection
 //! and sends their answers back here as messages; downloads run in their
 //! own tasks and report back the same way, after which the engine ADDs what
 //! they fetched. So a command (Quit above all) is taken at once, whatever
