@@ -252,7 +252,7 @@ async fn a_flood_past_the_server_cap_is_refused_cleanly() {
 /// resident memory.
 #[tokio::test]
 async fn pipelined_lookups_by_a_client_that_does_not_read_stay_bounded() {
-    let server = ChildServer::spawn(0, &[]);
+    let server = ChildServer::spawn(&[]);
     let rss = |pid: u32| -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().to_owned();
@@ -269,7 +269,7 @@ async fn pipelined_lookups_by_a_client_that_does_not_read_stay_bounded() {
     for c in &mut holders {
         c.response().await;
     }
-    let before = rss(server.child.pid());
+    let before = rss(server.proc.pid());
     // ~60 KB of pipelined LOOKUPs (over 1,300 of them: ~200 MB of answers).
     let mut greedy = Raw::connect(server.addr).await;
     // First one large (legal) head, so that the server's read buffer grows
@@ -280,7 +280,7 @@ async fn pipelined_lookups_by_a_client_that_does_not_read_stay_bounded() {
     let batch = lookup(1, "greedy", 1).repeat(60 * 1024 / lookup(1, "greedy", 1).len());
     greedy.send(&batch).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = rss(server.child.pid());
+    let after = rss(server.proc.pid());
     let growth = after.saturating_sub(before);
     eprintln!("server RSS {} MB -> {} MB", before >> 20, after >> 20);
     assert!(growth < 8 * 1024 * 1024, "server grew by {} MB", growth / (1024 * 1024));
