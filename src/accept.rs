@@ -57,3 +57,28 @@ pub async fn accept_loop<F, Fut>(
         });
     }
 }
+
+/// Closes a connection the way web servers do after an error answer: stop
+/// writing (the peer reads our answer, then end of stream), read and discard
+/// whatever the peer is still sending for at most `linger`, then close.
+///
+/// Closing a socket with unread input makes the kernel send a reset, and a
+/// reset that overtakes our answer destroys it in the peer's receive buffer:
+/// a client still writing an oversized request would never see its 400.
+/// Draining first lets the answer arrive; the bound keeps a client that never
+/// stops writing from holding the connection.
+pub async fn close_gracefully(mut stream: TcpStream, linger: Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let drain = async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(linger, drain).await;
+}

@@ -81,6 +81,9 @@ pub struct ServerArgs {
     /// Seconds a peer has to finish a request it has started.
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub request_timeout: f64,
+    /// Seconds a peer has to take an answer; one that stops reading is closed.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub write_timeout: f64,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -94,6 +97,7 @@ impl ServerArgs {
         ServerConfig {
             limits: self.limits.limits(),
             request_timeout: secs(self.request_timeout),
+            write_timeout: secs(self.write_timeout),
             max_connections: self.max_connections,
             print: !self.quiet,
             ..ServerConfig::default()

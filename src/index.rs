@@ -1,9 +1,7 @@
 //! The index server's state: active peers and RFC records, newest first.
 //!
-//! Pure data, no I/O, so it can be tested alone and later be swapped for a
-//! shared store (Redis) behind the same five calls: [`Index::admit`],
-//! [`Index::add`], [`Index::lookup`], [`Index::list_page`] and
-//! [`Index::remove_peer`].
+//! Pure data, no I/O, so it can be tested alone; the server reaches it
+//! through [`crate::store::MemoryStore`], one backend of the index store.
 //!
 //! Every record gets a sequence number that only grows, so "newest first" is
 //! simply "highest sequence first". No operation scans the whole index
@@ -22,8 +20,7 @@
 //!   and removal (anywhere) relink in constant time. These links sit in a
 //!   vector of their own, not in the records: ADD sets the old head's link,
 //!   and in a large index that record is out of cache. A store to the vector
-//!   does not stall where loading the record would (at 1M records, this took
-//!   a quarter off an ADD whose RFC has another holder).
+//!   does not stall where loading the record would.
 //! * `by_seq`: sequence → record, ordered, for LIST (read backwards in pages,
 //!   so a huge LIST never holds the lock long nor builds one big answer; a
 //!   cursor is a sequence, so records added later sort above it and records
@@ -33,24 +30,16 @@
 //!
 //! A record keeps its line as LOOKUP and LIST send it (`RFC <n> <title>
 //! <host> <port>`), made once when it is added: answering copies each line
-//! whole, where formatting it from its parts cost six small copies and a
-//! visit to the peer's entry per record (a tenth of a pipelined LOOKUP).
-//! The peer's host and port are repeated in each line, which the memory
-//! budget allows.
-//!
-//! This layout replaced one where those maps held sequence numbers, which led
-//! to a record through an ordered map, and a record led to its peer through a
-//! hash map keyed by connection: a LOOKUP took three probes and several cache
-//! misses in tree nodes. It also takes less memory: about 145 bytes per
-//! record beyond its title (with 6-byte hostnames), against 196 (1M records;
-//! the ignored `bytes_per_record` test measures it).
+//! whole, where formatting it from its parts would cost several small
+//! copies and a visit to the peer's entry per record. The peer's host and
+//! port are repeated in each line, which the memory budget allows.
 //!
 //! A peer is known by its connection ([`ConnId`]), never by its hostname: two
 //! peers may claim the same name, and one leaving never touches the other.
 //!
 //! Hash maps use foldhash (fast, randomly seeded per process) rather than
-//! SipHash: LOOKUP is little more than a map probe, and the hasher was a
-//! visible share of its cost.
+//! SipHash: LOOKUP is little more than a map probe, so the hasher's cost
+//! shows; the seed still keeps collisions unpredictable to clients.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -246,7 +235,8 @@ impl Index {
         if let Some(&slot) = self.by_conn.get(&conn)
             && let Some(peer) = self.peers.get(slot)
         {
-            if peer.id.port == port && peer.id.host == host {
+            // Hostnames compare case-insensitively (PROTOCOL.md, Peer to server).
+            if peer.id.port == port && peer.id.host.eq_ignore_ascii_case(host) {
                 return Ok(());
             }
             let claimed = PeerId { host: host.to_owned(), port };

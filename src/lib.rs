@@ -4,8 +4,9 @@
 //! Data flows one way through the modules:
 //!
 //! * [`protocol`] — pure parsing and encoding of every message; no I/O.
-//! * [`index`] — the server's peers and RFC records; pure, no I/O, with a
-//!   small interface so that another store (Redis) can stand in later.
+//! * [`index`] — the server's peers and RFC records; pure, no I/O.
+//! * [`store`] — the index store the server talks to: the embedded
+//!   [`index`] by default, or one shared by several servers.
 //! * [`server`] — the index server: accept loop, one task per connection.
 //! * [`peer`] — the peer engine: its RFC folder, its index connection, its
 //!   upload server and its downloads, all reporting through [`peer::NetEvent`]s.
@@ -19,4 +20,5 @@ pub mod index;
 pub mod peer;
 pub mod protocol;
 pub mod server;
+pub mod store;
 pub mod tui;

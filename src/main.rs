@@ -73,7 +73,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         eprintln!("p2pci server shutting down");
         trigger.cancel();
     });
-    p2pci::server::run(listener, args.config(), shutdown).await;
+    let store = std::sync::Arc::new(p2pci::store::MemoryStore::new());
+    p2pci::server::run(listener, args.config(), store, shutdown).await;
     Ok(())
 }
 

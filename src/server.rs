@@ -1,42 +1,50 @@
 //! The index server: an accept loop and one task per peer connection.
 //!
-//! Shaped like mini-redis: [`run`] takes a bound listener and a shutdown
-//! token, caps the number of connections (past the cap a connection is
-//! closed at once rather than the server falling over), and backs off when
-//! accept fails. Each connection answers its requests in order; requests that
-//! arrive together (pipelined) are answered together, in one write.
+//! Shaped like mini-redis: [`run`] takes a bound listener, an index store
+//! and a shutdown token, caps the number of connections (past the cap a
+//! connection is closed at once rather than the server falling over), and
+//! backs off when accept fails. Each connection task has two halves:
 //!
-//! The index is the one piece of shared state: `Arc<std::sync::Mutex<Index>>`.
-//! A std mutex, not tokio's, because every critical section is short and
-//! never awaits; a LIST is encoded a page at a time with the lock released
-//! between pages, so a huge index never stalls other peers nor builds one
-//! huge answer in memory.
+//! * [`Connection`] owns the socket and its buffers. It reads until a whole
+//!   request is there, holding a started request to the request deadline,
+//!   and writes answers within the write timeout. Both also give way to
+//!   shutdown, so no client, however slow, holds its slot or the server's
+//!   exit hostage.
+//! * [`Handler`] turns each request into its answer through the
+//!   [`IndexStore`], and prints the transcript.
 //!
-//! A connection is a peer's identity (PROTOCOL.md, The system): a guard owned
-//! by the connection task removes all of its records when the task ends, for
-//! whatever reason (goodbye, reset, timeout, shutdown, panic).
+//! Requests that arrive together (pipelined) are answered together, in one
+//! write. A LIST is written a page at a time, so a huge index never builds
+//! one huge answer in memory nor holds the store's lock for long.
+//!
+//! A connection is a peer's identity (PROTOCOL.md, The system): when the
+//! conversation ends, for whatever reason (goodbye, reset, timeout,
+//! shutdown), the task removes all of the peer's records, and a guard does
+//! it if the task panics instead.
 
 mod transcript;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use self::transcript::Transcript;
-use crate::accept::accept_loop;
-use crate::index::{ConnId, Cursor, Index};
+use crate::accept::{accept_loop, close_gracefully};
+use crate::index::{ConnId, Cursor};
 use crate::protocol::head::leading_blank_len;
 use crate::protocol::response::{encode_p2s_end, encode_p2s_head};
-use crate::protocol::{Limits, P2sMethodRef, P2sRequestRef, RequestError, Status, parse_p2s};
+use crate::protocol::{LimitError, Limits, P2sMethodRef, P2sRequestRef, RequestError, Status, parse_p2s};
+use crate::store::{IndexStore, PeerGuard};
 
 /// How the server behaves; every limit is configurable.
 #[derive(Debug, Clone)]
@@ -44,6 +52,11 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// A peer that has started a request must finish it within this time.
     pub request_timeout: Duration,
+    /// An answer must be taken by the peer within this time.
+    pub write_timeout: Duration,
+    /// After a 400 that closes the connection, how long the peer's further
+    /// input is read and dropped so the 400 is not lost to a reset.
+    pub linger: Duration,
     /// Connections served at once; more are closed at once.
     pub max_connections: usize,
     /// Print every request and response, raw, on standard output.
@@ -57,6 +70,8 @@ impl Default for ServerConfig {
         ServerConfig {
             limits: Limits::default(),
             request_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            linger: Duration::from_secs(2),
             max_connections: 16_384,
             print: true,
             shutdown_grace: Duration::from_secs(5),
@@ -64,7 +79,7 @@ impl Default for ServerConfig {
     }
 }
 
-/// Records per lock when streaming a LIST.
+/// Records per page when writing a LIST.
 const LIST_PAGE: usize = 256;
 /// Output is written out once this much is pending.
 const FLUSH_AT: usize = 64 * 1024;
@@ -74,27 +89,12 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Room for the answers to one read's requests, made when a read brings some.
 const OUT_INITIAL: usize = 1024;
 
-type SharedIndex = Arc<Mutex<Index>>;
-
-fn lock(index: &SharedIndex) -> MutexGuard<'_, Index> {
-    // A panic while holding the lock cannot leave the index half-updated in
-    // a way that matters more than stopping service would; keep serving.
-    index.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Serves until `shutdown` is cancelled, then waits (bounded) for the
-/// connections to end. Returns the index as it is at the end (for tests).
-pub async fn run(listener: TcpListener, config: ServerConfig, shutdown: CancellationToken) -> SharedIndex {
-    let index: SharedIndex = Arc::new(Mutex::new(Index::new()));
-    serve(listener, config, index.clone(), shutdown).await;
-    index
-}
-
-/// Like [`run`], on an index the caller holds (tests watch it live).
-pub async fn serve(
+/// connections to end and closes the store.
+pub async fn run<S: IndexStore>(
     listener: TcpListener,
     config: ServerConfig,
-    index: SharedIndex,
+    store: Arc<S>,
     shutdown: CancellationToken,
 ) {
     let config = Arc::new(config);
@@ -103,239 +103,302 @@ pub async fn serve(
     let tracker = TaskTracker::new();
     accept_loop(&listener, config.max_connections, &shutdown, &tracker, "index server", |stream, addr| {
         let conn = ConnId(ids.fetch_add(1, Ordering::Relaxed));
-        let task = Connection {
+        let handler = Handler {
             conn,
             addr,
-            index: index.clone(),
+            store: store.clone(),
             config: config.clone(),
             tag: if transcript.enabled() { format!("peer {conn} ({addr})").into() } else { "".into() },
             transcript: transcript.clone(),
-            shutdown: shutdown.clone(),
         };
         // A debug span: entering a span on every poll is a measurable
         // share of a request, so at the default level the few info lines
         // carry the connection themselves.
-        task.run(stream).instrument(debug_span!("conn", id = conn.0, %addr))
+        handler.run(stream, shutdown.clone()).instrument(debug_span!("conn", id = conn.0, %addr))
     })
     .await;
     tracker.close();
     if tokio::time::timeout(config.shutdown_grace, tracker.wait()).await.is_err() {
         warn!("connections still open after {:?}; leaving them", config.shutdown_grace);
     }
+    store.close().await;
 }
 
-/// Removes a peer's records when its connection task ends, however it ends.
-struct PeerGuard {
-    conn: ConnId,
-    addr: SocketAddr,
-    index: SharedIndex,
+/// Why a conversation ended.
+#[derive(Debug)]
+enum Ended {
+    /// The peer closed its side.
+    Closed,
+    /// A request broke the size limits; it was answered 400.
+    Refused(LimitError),
+    /// A started request was not finished within the request timeout.
+    RequestTimeout,
+    /// The peer did not take an answer within the write timeout.
+    WriteTimeout,
+    Shutdown,
+    Io(std::io::Error),
 }
 
-impl Drop for PeerGuard {
-    fn drop(&mut self) {
-        let removed = lock(&self.index).remove_peer(self.conn);
-        info!(conn = %self.conn, addr = %self.addr, removed, "peer left");
-    }
-}
-
+/// A peer's socket with its read and write buffers.
+///
+/// The buffers live here, not in a read future, so a read abandoned by
+/// `select!` (shutdown, deadline) loses nothing. An idle peer holds no
+/// buffer: connections are long-lived by design and must cost little while
+/// they wait.
 struct Connection {
-    conn: ConnId,
-    addr: SocketAddr,
-    index: SharedIndex,
-    config: Arc<ServerConfig>,
-    transcript: Transcript,
-    /// How the transcript names this peer (empty when not printing).
-    tag: Box<str>,
-    shutdown: CancellationToken,
+    stream: TcpStream,
+    buf: BytesMut,
+    out: Vec<u8>,
+    /// When the request now in `buf` began: the request timeout runs from here.
+    started: Option<Instant>,
 }
 
-enum Flow {
-    Continue,
-    Close,
+/// What the read buffer holds next.
+enum Next<'a> {
+    /// Not a whole request yet.
+    Partial,
+    /// One request (understood, or with the status to answer), its raw bytes
+    /// and the output buffer to answer into.
+    Request { request: Result<P2sRequestRef<'a>, RequestError>, raw: &'a [u8], out: &'a mut Vec<u8> },
+    /// Bytes that break the size limits (all that is buffered).
+    TooLarge { error: LimitError, raw: &'a [u8] },
 }
 
 impl Connection {
-    async fn run(self, mut stream: TcpStream) {
-        debug!("connected");
+    fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        let _guard = PeerGuard { conn: self.conn, addr: self.addr, index: self.index.clone() };
-        let mut buf = BytesMut::new();
-        let mut out = Vec::new();
-        // When the request now in `buf` began: the 30 s rule runs from here.
-        let mut started: Option<Instant> = None;
-        // The peer this connection was admitted as, once it was.
-        let mut admitted: Option<(Box<str>, u16)> = None;
-        // Registered once, not once per wait.
-        let cancelled = self.shutdown.cancelled();
-        tokio::pin!(cancelled);
+        Connection { stream, buf: BytesMut::new(), out: Vec::new(), started: None }
+    }
+
+    /// Waits until the peer sends something and reads it into the buffer.
+    /// A started request must be finished by its deadline; shutdown ends any
+    /// wait.
+    async fn read(
+        &mut self,
+        request_timeout: Duration,
+        shutdown: &mut Pin<&mut WaitForCancellationFuture<'_>>,
+    ) -> Result<(), Ended> {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = BytesMut::new();
+            self.out = Vec::new();
+        }
+        let deadline = self.started.map(|t| t + request_timeout);
         loop {
-            // A peer that is idle between requests (nothing pending) waits
-            // holding no buffers: idle connections are long-lived by design
-            // and must cost little memory.
-            if buf.is_empty() && buf.capacity() > 0 {
-                buf = BytesMut::new();
-                out = Vec::new();
-            }
-            let deadline = started.map(|t| t + self.config.request_timeout);
             tokio::select! {
                 // Readiness first: a busy connection then finds it ready and
                 // polls nothing else; the others are looked at when it waits.
                 biased;
-                r = stream.readable() => if let Err(e) = r {
-                    debug!("read failed: {e}");
-                    return;
-                },
-                _ = &mut cancelled => return,
-                _ = sleep_until(deadline) => {
-                    info!(conn = %self.conn, addr = %self.addr,
-                        "request not finished within {:?}; closing", self.config.request_timeout);
-                    return;
-                }
+                r = self.stream.readable() => r.map_err(Ended::Io)?,
+                _ = shutdown.as_mut() => return Err(Ended::Shutdown),
+                _ = sleep_until(deadline) => return Err(Ended::RequestTimeout),
             }
-            if buf.capacity() - buf.len() < READ_MIN {
-                buf.reserve(READ_CHUNK);
+            if self.buf.capacity() - self.buf.len() < READ_MIN {
+                self.buf.reserve(READ_CHUNK);
             }
-            let room = buf.capacity() - buf.len();
-            match stream.try_read_buf(&mut buf) {
-                Ok(0) => {
-                    debug!("closed by peer");
-                    return;
-                }
+            let room = self.buf.capacity() - self.buf.len();
+            match self.stream.try_read_buf(&mut self.buf) {
+                Ok(0) => return Err(Ended::Closed),
                 // A read that did not fill the room took everything there
                 // was: the next bytes raise a new readiness event, so forget
                 // this one now instead of paying a read that would block.
-                Ok(n) if n < room => clear_read_readiness(&stream),
+                Ok(n) if n < room => self.clear_read_readiness(),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => {
-                    debug!("read failed: {e}");
-                    return;
-                }
+                Err(e) => return Err(Ended::Io(e)),
             }
-            if out.capacity() == 0 {
-                out.reserve(OUT_INITIAL);
+            if self.out.capacity() == 0 {
+                self.out.reserve(OUT_INITIAL);
+            }
+            return Ok(());
+        }
+    }
+
+    /// Forgets the socket's read readiness without a system call.
+    fn clear_read_readiness(&self) {
+        let _ =
+            self.stream.try_io(Interest::READABLE, || Err::<(), _>(std::io::ErrorKind::WouldBlock.into()));
+    }
+
+    /// The next request in the buffer, borrowed from it.
+    fn next(&mut self, limits: &Limits) -> Next<'_> {
+        let Connection { buf, out, .. } = self;
+        match parse_p2s(buf, limits) {
+            Ok(None) => Next::Partial,
+            Ok(Some((request, used))) => Next::Request { request, raw: &buf[..used], out },
+            Err(error) => Next::TooLarge { error, raw: buf },
+        }
+    }
+
+    /// Drops a request that has been answered from the buffer.
+    fn consume(&mut self, used: usize) {
+        self.buf.advance(used);
+    }
+
+    /// After a read's requests are answered: a request left unfinished in
+    /// the buffer keeps the time it began, or starts now.
+    fn note_pending(&mut self, answered: bool) {
+        let pending = self.buf.len() > leading_blank_len(&self.buf);
+        self.started = match (pending, answered, self.started) {
+            (false, _, _) => None,
+            (true, true, _) | (true, false, None) => Some(Instant::now()),
+            (true, false, Some(t)) => Some(t),
+        };
+    }
+
+    /// Writes out what is pending. An answer that fits the socket's buffer
+    /// goes at once; the rest waits for the peer, within `timeout`, unless
+    /// the server is shutting down.
+    async fn flush(&mut self, timeout: Duration, shutdown: &CancellationToken) -> Result<(), Ended> {
+        let result = self.write_out(timeout, shutdown).await;
+        self.out.clear();
+        result
+    }
+
+    async fn write_out(&mut self, timeout: Duration, shutdown: &CancellationToken) -> Result<(), Ended> {
+        let sent = match self.stream.try_write(&self.out) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(Ended::Io(e)),
+        };
+        if sent == self.out.len() {
+            return Ok(());
+        }
+        let rest = &self.out[sent..];
+        tokio::select! {
+            r = tokio::time::timeout(timeout, self.stream.write_all(rest)) => match r {
+                Ok(r) => r.map_err(Ended::Io),
+                Err(_) => Err(Ended::WriteTimeout),
+            },
+            _ = shutdown.cancelled() => Err(Ended::Shutdown),
+        }
+    }
+}
+
+/// Answers one peer's requests.
+struct Handler<S> {
+    conn: ConnId,
+    addr: SocketAddr,
+    store: Arc<S>,
+    config: Arc<ServerConfig>,
+    transcript: Transcript,
+    /// How the transcript names this peer (empty when not printing).
+    tag: Box<str>,
+}
+
+impl<S: IndexStore> Handler<S> {
+    async fn run(self, stream: TcpStream, shutdown: CancellationToken) {
+        debug!("connected");
+        let guard = PeerGuard::new(self.store.clone(), self.conn);
+        let mut conn = Connection::new(stream);
+        let ended = self.converse(&mut conn, &shutdown).await;
+        match &ended {
+            Ended::Closed => debug!("closed by peer"),
+            Ended::Refused(e) => debug!("400 and close: {e}"),
+            Ended::RequestTimeout => info!(conn = %self.conn, addr = %self.addr,
+                "request not finished within {:?}; closing", self.config.request_timeout),
+            Ended::WriteTimeout => info!(conn = %self.conn, addr = %self.addr,
+                "answer not taken within {:?}; closing", self.config.write_timeout),
+            Ended::Shutdown => debug!("shutting down"),
+            Ended::Io(e) => debug!("connection failed: {e}"),
+        }
+        // The peer's records go before a lingering close, so they never
+        // outlive the conversation.
+        let removed = guard.remove().await;
+        info!(conn = %self.conn, addr = %self.addr, removed, "peer left");
+        if let Ended::Refused(_) = ended {
+            close_gracefully(conn.stream, self.config.linger).await;
+        }
+    }
+
+    /// Reads and answers requests until the conversation ends.
+    async fn converse(&self, conn: &mut Connection, shutdown: &CancellationToken) -> Ended {
+        // Registered once, not once per wait.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        loop {
+            if let Err(ended) = conn.read(self.config.request_timeout, &mut cancelled).await {
+                return ended;
             }
             let mut answered = false;
             loop {
-                let flow = match parse_p2s(&buf, &self.config.limits) {
-                    Ok(None) => break,
-                    Ok(Some((request, used))) => {
-                        self.transcript.print("received from", &self.tag, &buf[..used]).await;
-                        // Borrowed from `buf`: answered before `buf` moves on,
-                        // with no copies (the index copies a new title itself).
-                        let list = self.answer_at_once(request, &mut admitted, &mut out);
-                        buf.advance(used);
+                match conn.next(&self.config.limits) {
+                    Next::Partial => break,
+                    Next::Request { request, raw, out } => {
+                        let used = raw.len();
+                        self.transcript.print("received from", &self.tag, raw).await;
+                        let list = self.answer(request, out).await;
+                        conn.consume(used);
                         answered = true;
-                        if list { self.stream_list(&mut stream, &mut out).await } else { Flow::Continue }
+                        if list && let Err(ended) = self.list(conn, shutdown).await {
+                            return ended;
+                        }
                     }
-                    Err(e) => {
-                        debug!("closing: {e}");
-                        self.transcript.print("received from", &self.tag, &buf).await;
-                        self.answer(Status::BadRequest, &mut out);
-                        Flow::Close
+                    Next::TooLarge { error, raw } => {
+                        self.transcript.print("received from", &self.tag, raw).await;
+                        answer_status(Status::BadRequest, &mut conn.out);
+                        return match self.flush(conn, shutdown).await {
+                            Ok(()) => Ended::Refused(error),
+                            Err(ended) => ended,
+                        };
                     }
-                };
-                if let Flow::Close = flow {
-                    let _ = self.flush(&mut stream, &mut out).await;
-                    return;
                 }
                 // Pipelined requests are answered together, but the answers
                 // pending at once stay bounded: many LOOKUPs of a popular RFC
                 // in one read would otherwise pile up here.
-                if out.len() >= FLUSH_AT && self.flush(&mut stream, &mut out).await.is_err() {
-                    return;
+                if conn.out.len() >= FLUSH_AT
+                    && let Err(ended) = self.flush(conn, shutdown).await
+                {
+                    return ended;
                 }
             }
-            if self.flush(&mut stream, &mut out).await.is_err() {
-                return;
+            if let Err(ended) = self.flush(conn, shutdown).await {
+                return ended;
             }
-            let pending = buf.len() > leading_blank_len(&buf);
-            started = match (pending, answered, started) {
-                (false, _, _) => None,
-                (true, true, _) | (true, false, None) => Some(Instant::now()),
-                (true, false, Some(t)) => Some(t),
-            };
+            conn.note_pending(answered);
         }
     }
 
-    fn answer(&self, status: Status, out: &mut Vec<u8>) {
-        encode_p2s_head(status, out);
-        encode_p2s_end(out);
-    }
-
-    async fn flush(&self, stream: &mut TcpStream, out: &mut Vec<u8>) -> std::io::Result<()> {
-        if out.is_empty() {
+    /// Prints and writes what is pending.
+    async fn flush(&self, conn: &mut Connection, shutdown: &CancellationToken) -> Result<(), Ended> {
+        if conn.out.is_empty() {
             return Ok(());
         }
-        self.transcript.print("sent to", &self.tag, out).await;
-        let res = stream.write_all(out).await;
-        out.clear();
-        res
+        self.transcript.print("sent to", &self.tag, &conn.out).await;
+        conn.flush(self.config.write_timeout, shutdown).await
     }
 
-    /// Streams the answer to an admitted LIST into `out`, flushing along the
-    /// way for a long one.
-    async fn stream_list(&self, stream: &mut TcpStream, out: &mut Vec<u8>) -> Flow {
-        // LIST: streamed a page at a time, the lock released between pages.
-        encode_p2s_head(Status::Ok, out);
-        let mut cursor = Some(Cursor::START);
-        while let Some(c) = cursor {
-            cursor =
-                lock(&self.index).list_page(c, LIST_PAGE, |r| out.extend_from_slice(r.line().as_bytes()));
-            if out.len() >= FLUSH_AT && self.flush(stream, out).await.is_err() {
-                return Flow::Close;
-            }
-        }
-        encode_p2s_end(out);
-        Flow::Continue
-    }
-
-    /// Answers ADD, LOOKUP and any rejection into `out`, under one lock,
-    /// encoding straight from the index without copies. Returns true for an
-    /// admitted LIST, which the caller streams. An error status leaves the
-    /// connection usable.
-    fn answer_at_once(
-        &self,
-        request: Result<P2sRequestRef<'_>, RequestError>,
-        admitted: &mut Option<(Box<str>, u16)>,
-        out: &mut Vec<u8>,
-    ) -> bool {
+    /// Answers ADD, LOOKUP and any rejection into `out`. Returns true for a
+    /// LIST, which the caller writes a page at a time. An error status
+    /// leaves the connection usable.
+    async fn answer(&self, request: Result<P2sRequestRef<'_>, RequestError>, out: &mut Vec<u8>) -> bool {
         let request = match request {
             Ok(r) => r,
             Err(e) => {
-                debug!("rejected: {e}");
-                self.answer(e.status(), out);
+                debug!("400: {e}");
+                answer_status(e.status(), out);
                 return false;
             }
         };
-        let mut index = lock(&self.index);
-        // The index knows this connection's peer; so does the connection,
-        // after its first request, which spares a map probe per request.
-        let known =
-            admitted.as_ref().is_some_and(|(h, p)| **h == *request.peer.host && *p == request.peer.port);
-        if !known {
-            if let Err(e) = index.admit_as(self.conn, request.peer.host, request.peer.port) {
-                drop(index);
-                debug!("rejected: {e}");
-                self.answer(Status::BadRequest, out);
-                return false;
-            }
-            *admitted = Some((request.peer.host.into(), request.peer.port));
-        }
         match request.method {
-            P2sMethodRef::Add { rfc, title } => match index.add_ref(self.conn, rfc, title) {
-                Some(r) => {
-                    encode_p2s_head(Status::Ok, out);
-                    out.extend_from_slice(r.line().as_bytes());
-                    encode_p2s_end(out);
+            P2sMethodRef::Add { rfc, title } => {
+                let at = out.len();
+                encode_p2s_head(Status::Ok, out);
+                let peer = request.peer;
+                match self.store.add(self.conn, peer.host, peer.port, rfc, title, out).await {
+                    Ok(()) => encode_p2s_end(out),
+                    Err(e) => {
+                        debug!("400: {e}");
+                        out.truncate(at);
+                        answer_status(Status::BadRequest, out);
+                    }
                 }
-                None => self.answer(Status::BadRequest, out),
-            },
+            }
+            // Reads register nothing: they are answered whatever Host and
+            // Port they carry (PROTOCOL.md, Peer to server).
             P2sMethodRef::Lookup { rfc, .. } => {
                 let at = out.len();
                 encode_p2s_head(Status::Ok, out);
-                let found = index.lookup_each(rfc, |r| out.extend_from_slice(r.line().as_bytes()));
-                if found == 0 {
+                if self.store.lookup(rfc, out).await == 0 {
                     out.truncate(at);
                     encode_p2s_head(Status::NotFound, out);
                 }
@@ -345,11 +408,26 @@ impl Connection {
         }
         false
     }
+
+    /// Writes a LIST answer a page at a time, flushing along the way.
+    async fn list(&self, conn: &mut Connection, shutdown: &CancellationToken) -> Result<(), Ended> {
+        encode_p2s_head(Status::Ok, &mut conn.out);
+        let mut cursor = Some(Cursor::START);
+        while let Some(c) = cursor {
+            cursor = self.store.list_page(c, LIST_PAGE, &mut conn.out).await;
+            if conn.out.len() >= FLUSH_AT {
+                self.flush(conn, shutdown).await?;
+            }
+        }
+        encode_p2s_end(&mut conn.out);
+        Ok(())
+    }
 }
 
-/// Forgets the socket's read readiness without a system call.
-fn clear_read_readiness(stream: &TcpStream) {
-    let _ = stream.try_io(Interest::READABLE, || Err::<(), _>(std::io::ErrorKind::WouldBlock.into()));
+/// An answer with no records.
+fn answer_status(status: Status, out: &mut Vec<u8>) {
+    encode_p2s_head(status, out);
+    encode_p2s_end(out);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

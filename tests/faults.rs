@@ -315,9 +315,9 @@ async fn a_peer_killed_with_sigkill_loses_its_records() {
         &[8600, 8601, 8602],
         &["--advertise"],
     );
-    server.until("victim advertised", |ix| ix.record_count() == 4).await;
+    server.until("victim advertised", |c| c.records == 4).await;
     victim.kill();
-    server.until("victim's records gone", |ix| ix.record_count() == 1 && ix.peer_count() == 1).await;
+    server.until("victim's records gone", |c| c.records == 1 && c.peers == 1).await;
     assert!(server.records().iter().all(|r| r.host == "stays"));
 }
 

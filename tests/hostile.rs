@@ -82,16 +82,18 @@ async fn records_belong_to_their_connection() {
     assert_eq!(server.records(), [rec(1, "Forged", "h", 1000), rec(1, "Original", "h", 1000)]);
     // Its leaving removes its own record only, however it leaves.
     thief.reset();
-    server.until("forged record gone", |ix| ix.record_count() == 1).await;
+    server.until("forged record gone", |c| c.records == 1).await;
     assert_eq!(server.records(), [rec(1, "Original", "h", 1000)]);
     // The owner re-ADDing is idempotent: the original title stays.
     owner.send(add(1, "h", 1000, "Changed")).await;
     assert_eq!(owner.response().await.records, [rec(1, "Original", "h", 1000)]);
 }
 
-/// A connection cannot switch identity mid-stream: a request under another
-/// Host or Port is refused and changes nothing, and the connection keeps its
-/// first identity (and its records) to the end.
+/// A connection cannot switch identity mid-stream: its first ADD makes it a
+/// peer, an ADD under another Host or Port is refused and changes nothing,
+/// and the connection keeps its first identity (and its records) to the end.
+/// Reads register nothing and are answered whatever Host and Port they
+/// carry; hostnames compare case-insensitively (PROTOCOL.md, Peer to server).
 #[tokio::test]
 async fn a_connection_cannot_switch_identity() {
     let server = TestServer::start().await;
@@ -99,19 +101,30 @@ async fn a_connection_cannot_switch_identity() {
     other.send(add(5, "other", 2, "Theirs")).await;
     other.response().await;
     let mut c = Raw::connect(server.addr).await;
-    c.send(lookup(5, "me", 1)).await; // a LOOKUP registers too
+    // Reads first, under several names: none of them registers.
+    c.send(list("reader", 1)).await;
     assert_eq!(c.response().await.status, Status::Ok);
-    for req in
-        [add(5, "other", 2, "Mine now"), add(6, "me", 2, "t"), add(6, "other", 1, "t"), lookup(5, "other", 2)]
-    {
+    c.send(lookup(5, "someone", 9)).await;
+    assert_eq!(c.response().await.status, Status::Ok);
+    assert_eq!(server.peer_count(), 1);
+    c.send(add(6, "me", 1, "Mine")).await;
+    assert_eq!(c.response().await.status, Status::Ok);
+    for req in [add(5, "other", 2, "Mine now"), add(7, "me", 2, "t"), add(7, "other", 1, "t")] {
         c.send(&req).await;
         assert_eq!(c.response().await.status, Status::BadRequest, "{req:?}");
     }
-    assert_eq!(server.records(), [rec(5, "Theirs", "other", 2)]);
-    c.send(add(7, "me", 1, "Mine")).await;
+    // Still answered: reads under any name, an ADD under the same name in
+    // other letters.
+    c.send(lookup(5, "other", 2)).await;
     assert_eq!(c.response().await.status, Status::Ok);
+    c.send(add(8, "ME", 1, "Mine too")).await;
+    assert_eq!(c.response().await.status, Status::Ok);
+    assert_eq!(
+        server.records(),
+        [rec(8, "Mine too", "me", 1), rec(6, "Mine", "me", 1), rec(5, "Theirs", "other", 2)]
+    );
     drop(c);
-    server.until("my record gone", |ix| ix.record_count() == 1).await;
+    server.until("my records gone", |c| c.records == 1).await;
     assert_eq!(server.records(), [rec(5, "Theirs", "other", 2)]);
 }
 

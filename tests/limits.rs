@@ -198,7 +198,7 @@ async fn a_trickled_p2s_head_is_cut_off_at_the_deadline() {
     };
     within("trickler cut off", trickle).await;
     assert!(t.elapsed() >= timeout, "cut off after {:?}, before the deadline", t.elapsed());
-    server.until("its records removed", |ix| ix.record_count() == 0 && ix.peer_count() == 0).await;
+    server.until("its records removed", |c| c.records == 0 && c.peers == 0).await;
 }
 
 #[tokio::test]

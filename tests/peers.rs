@@ -67,21 +67,21 @@ async fn three_peers_and_every_rfc_byte_for_byte() {
     }
     assert!(part_files(&d.dir).is_empty(), "no temporary files left");
     // d advertised each download: every RFC now has two holders, d newest.
-    server.until("d's ADDs", |ix| ix.record_count() == 66).await;
+    server.until("d's ADDs", |c| c.records == 66).await;
     for &n in &all {
-        let holders = server.index.lock().unwrap().lookup(RfcNumber(n));
+        let holders = server.lookup(RfcNumber(n));
         assert_eq!(holders.len(), 2);
         assert_eq!(holders[0].host, "hostD");
     }
 
     // Leaving removes exactly the leaver's records.
     a.quit().await;
-    server.until("a's records gone", |ix| ix.record_count() == 55).await;
+    server.until("a's records gone", |c| c.records == 55).await;
     assert!(server.records().iter().all(|r| r.host != "hostA"));
     b.quit().await;
     c.quit().await;
     d.quit().await;
-    server.until("everyone gone", |ix| ix.record_count() == 0 && ix.peer_count() == 0).await;
+    server.until("everyone gone", |c| c.records == 0 && c.peers == 0).await;
     server.stop().await;
 }
 
@@ -245,7 +245,7 @@ async fn a_peer_without_a_server_still_serves_and_reconnects() {
     })
     .await;
     peer.send(Command::Advertise);
-    server.until("advertised", |ix| ix.record_count() == 1).await;
+    server.until("advertised", |c| c.records == 1).await;
     peer.shutdown(Duration::from_secs(3)).await;
-    server.until("gone", |ix| ix.record_count() == 0).await;
+    server.until("gone", |c| c.records == 0).await;
 }

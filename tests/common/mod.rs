@@ -9,15 +9,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use p2pci::index::Index;
 use p2pci::peer::{Command, NetEvent, Peer, PeerConfig};
 use p2pci::protocol::response::P2sResponseDecoder;
 use p2pci::protocol::{P2sResponse, Record, RfcNumber};
 use p2pci::server::ServerConfig;
+use p2pci::store::{Counts, IndexStore, MemoryStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -48,7 +48,7 @@ pub fn all_shipped() -> Vec<u32> {
 
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub index: Arc<Mutex<Index>>,
+    pub store: Arc<MemoryStore>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -65,25 +65,32 @@ impl TestServer {
 
     pub fn on(listener: TcpListener, config: ServerConfig) -> TestServer {
         let addr = listener.local_addr().unwrap();
-        let index = Arc::new(Mutex::new(Index::new()));
+        let store = Arc::new(MemoryStore::new());
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(p2pci::server::serve(listener, config, index.clone(), shutdown.clone()));
-        TestServer { addr, index, shutdown, task: Some(task) }
+        let task = tokio::spawn(p2pci::server::run(listener, config, store.clone(), shutdown.clone()));
+        TestServer { addr, store, shutdown, task: Some(task) }
     }
 
+    /// Every record, newest first, read through the store's interface (the
+    /// in-memory store answers at once, so this never blocks).
     pub fn records(&self) -> Vec<Record> {
-        self.index.lock().unwrap().list()
+        futures::executor::block_on(p2pci::store::records(&*self.store, None))
+    }
+
+    /// The holders of `rfc`, newest first.
+    pub fn lookup(&self, rfc: RfcNumber) -> Vec<Record> {
+        futures::executor::block_on(p2pci::store::records(&*self.store, Some(rfc)))
     }
 
     pub fn peer_count(&self) -> usize {
-        self.index.lock().unwrap().peer_count()
+        self.store.counts().peers
     }
 
-    /// Waits until the index satisfies `pred` (removal happens when the
-    /// server notices a closed connection, a moment after the close).
-    pub async fn until(&self, what: &str, pred: impl Fn(&Index) -> bool) {
+    /// Waits until the store's counts satisfy `pred` (removal happens when
+    /// the server notices a closed connection, a moment after the close).
+    pub async fn until(&self, what: &str, pred: impl Fn(Counts) -> bool) {
         within(what, async {
-            while !pred(&self.index.lock().unwrap()) {
+            while !pred(self.store.counts()) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })

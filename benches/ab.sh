@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# A/B benchmark of two index servers through the same load generator, in one
+# run, interleaved: each scenario runs against A, then B, REPEAT times, and
+# benches/ab_report.py prints B/A ratios (min/median/max) for ops/s and p99.
+# Anything that serves P2P-CI on a port will do as A or B: two builds of
+# p2pci (before/after a change), one build with and without --metrics, the
+# in-memory store against the Redis store. Optionally Redis itself (SET/GET
+# through the same client) as a third column, for scale.
+#
+#   A="target/old/p2pci server" B="target/release/p2pci server" benches/ab.sh
+#   B_ARGS="--metrics 127.0.0.1:19100" benches/ab.sh      # A and B default to this tree's release build
+#   WITH_REDIS=1 REPEAT=3 DURATION=3 benches/ab.sh
+#
+# Each server command gets `--quiet --bind 127.0.0.1 --port N` appended.
+# Output: $OUT/results.jsonl, $OUT/report.md (OUT defaults to target/ab-results).
+# Loopback only; every run is bounded by DURATION.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPEAT=${REPEAT:-3}
+DURATION=${DURATION:-3}
+WARMUP=${WARMUP:-1}
+OUT=${OUT:-target/ab-results}
+A_PORT=${A_PORT:-17744}
+B_PORT=${B_PORT:-17745}
+REDIS_PORT=${REDIS_PORT:-16389}
+CONNS=${CONNS:-"1 50"}
+DEPTHS=${DEPTHS:-"1 16"}
+SCENARIOS=${SCENARIOS:-"add lookup"}
+
+cargo build --release --locked --bin p2pci --example loadgen
+A=${A:-target/release/p2pci server}
+B=${B:-target/release/p2pci server}
+LOADGEN=target/release/examples/loadgen
+
+mkdir -p "$OUT"
+PIDS=()
+cleanup() {
+  set +e
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  sleep 0.3
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+}
+trap cleanup EXIT INT TERM
+
+# shellcheck disable=SC2086 # the commands are word lists on purpose
+$A ${A_ARGS:-} --quiet --bind 127.0.0.1 --port "$A_PORT" 2>"$OUT/a.log" &
+PIDS+=("$!")
+# shellcheck disable=SC2086
+$B ${B_ARGS:-} --quiet --bind 127.0.0.1 --port "$B_PORT" 2>"$OUT/b.log" &
+PIDS+=("$!")
+if [ "${WITH_REDIS:-0}" = 1 ]; then
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+    >"$OUT/redis.log" 2>&1 &
+  PIDS+=("$!")
+fi
+sleep 1
+
+RESULTS="$OUT/results.jsonl"
+: > "$RESULTS"
+lg() { # lg LABEL ARGS...: one loadgen run, its JSON line appended
+  local label=$1; shift
+  "$LOADGEN" --json --label "$label" --duration "$DURATION" --warmup "$WARMUP" "$@" >>"$RESULTS" 2>>"$OUT/loadgen.log" \
+    || echo "loadgen failed: $*" >&2
+  tail -n 1 "$RESULTS" | cut -c1-160 >&2
+}
+for rep in $(seq 1 "$REPEAT"); do
+  echo "== repetition $rep of $REPEAT" >&2
+  for scenario in $SCENARIOS; do
+    for conns in $CONNS; do
+      for depth in $DEPTHS; do
+        lg "side=A;rep=$rep" --proto p2pci --target "127.0.0.1:$A_PORT" --scenario "$scenario" --conns "$conns" --depth "$depth" --k 10000
+        lg "side=B;rep=$rep" --proto p2pci --target "127.0.0.1:$B_PORT" --scenario "$scenario" --conns "$conns" --depth "$depth" --k 10000
+        if [ "${WITH_REDIS:-0}" = 1 ]; then
+          lg "side=R;rep=$rep" --proto redis --target "127.0.0.1:$REDIS_PORT" --scenario "$scenario" --conns "$conns" --depth "$depth" --k 10000
+        fi
+      done
+    done
+  done
+done
+python3 benches/ab_report.py "$RESULTS" | tee "$OUT/report.md"

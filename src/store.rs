@@ -1,0 +1,294 @@
+//! The index store: where the server keeps its peers and records.
+//!
+//! The server talks to the index only through [`IndexStore`], so the store
+//! can be the embedded in-memory [`Index`] (the default, [`MemoryStore`]) or
+//! a shared one that several servers use at once. The interface is what one
+//! P2P-CI request needs and no more:
+//!
+//! * answers are *written* by the store into the connection's output buffer
+//!   (record lines exactly as they go on the wire), so the in-memory store
+//!   answers straight from its records with no copies and no allocation per
+//!   request, and a remote store writes what it fetched without building
+//!   `Record`s first;
+//! * methods return futures, because a shared store may need the network; the
+//!   in-memory store's futures are ready at once (they never suspend);
+//! * a peer's cleanup is an explicit async step ([`IndexStore::remove_peer`])
+//!   that the connection awaits when it ends; [`PeerGuard`] is the fallback
+//!   for a connection task that panics before it gets there.
+//!
+//! A peer is its connection ([`ConnId`]): the store registers a connection as
+//! a peer on its first ADD and refuses an ADD on that connection under
+//! another identity. Reads (LOOKUP, LIST) register nothing.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::index::{ConnId, Cursor, IdentityMismatch, Index};
+use crate::protocol::{Record, RfcNumber};
+
+/// Why an ADD was refused; each is answered 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddError {
+    #[error(transparent)]
+    Identity(#[from] IdentityMismatch),
+    /// The store cannot hold another record.
+    #[error("the index is full")]
+    Full,
+}
+
+/// How many peers and records a store holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub peers: usize,
+    pub records: usize,
+}
+
+/// The index as the server sees it. Every method is safe to call from many
+/// connection tasks at once.
+pub trait IndexStore: Send + Sync + 'static {
+    /// ADD: registers `conn` as the peer `host:port` if it is not yet, then
+    /// stores the record (idempotent for an RFC the peer already holds) and
+    /// appends the stored record's line, CR LF included, to `out`.
+    fn add(
+        &self,
+        conn: ConnId,
+        host: &str,
+        port: u16,
+        rfc: RfcNumber,
+        title: &str,
+        out: &mut Vec<u8>,
+    ) -> impl Future<Output = Result<(), AddError>> + Send;
+
+    /// LOOKUP: appends the line of every record of `rfc`, newest first, to
+    /// `out`; returns how many there were.
+    fn lookup(&self, rfc: RfcNumber, out: &mut Vec<u8>) -> impl Future<Output = usize> + Send;
+
+    /// LIST, a page at a time: appends up to `max` record lines below
+    /// `cursor`, newest first, and returns where to continue (`None` at the
+    /// end). Records added after a LIST began are not part of it.
+    fn list_page(
+        &self,
+        cursor: Cursor,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> impl Future<Output = Option<Cursor>> + Send;
+
+    /// Forgets a peer and all its records; returns how many records went.
+    fn remove_peer(&self, conn: ConnId) -> impl Future<Output = usize> + Send;
+
+    /// Peers and records held now (for the log and metrics).
+    fn counts(&self) -> Counts;
+
+    /// The server is stopping: release what the store holds for it. Called
+    /// after every connection has ended.
+    fn close(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// Every record of `rfc` (or of the whole index), as values: for tests and
+/// tools, through the same calls the server makes.
+pub async fn records<S: IndexStore>(store: &S, rfc: Option<RfcNumber>) -> Vec<Record> {
+    let mut lines = Vec::new();
+    match rfc {
+        Some(rfc) => {
+            store.lookup(rfc, &mut lines).await;
+        }
+        None => {
+            let mut cursor = Some(Cursor::START);
+            while let Some(c) = cursor {
+                cursor = store.list_page(c, 1024, &mut lines).await;
+            }
+        }
+    }
+    // Lines the store wrote itself: each one parses.
+    String::from_utf8_lossy(&lines).lines().filter_map(Record::parse_line).collect()
+}
+
+/// The embedded index: one [`Index`] behind a std mutex.
+///
+/// A std `Mutex`, not tokio's: every critical section is one short index
+/// operation that never awaits, and a LIST takes the lock a page at a time,
+/// so a huge index never stalls the other connections.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    index: Mutex<Index>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        // A panic elsewhere while holding the lock leaves the index as
+        // consistent as any single operation does; keep serving.
+        self.index.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl IndexStore for MemoryStore {
+    fn add(
+        &self,
+        conn: ConnId,
+        host: &str,
+        port: u16,
+        rfc: RfcNumber,
+        title: &str,
+        out: &mut Vec<u8>,
+    ) -> impl Future<Output = Result<(), AddError>> + Send {
+        let result = (|| {
+            let mut index = self.lock();
+            index.admit_as(conn, host, port)?;
+            let record = index.add_ref(conn, rfc, title).ok_or(AddError::Full)?;
+            out.extend_from_slice(record.line().as_bytes());
+            Ok(())
+        })();
+        std::future::ready(result)
+    }
+
+    fn lookup(&self, rfc: RfcNumber, out: &mut Vec<u8>) -> impl Future<Output = usize> + Send {
+        std::future::ready(self.lock().lookup_each(rfc, |r| out.extend_from_slice(r.line().as_bytes())))
+    }
+
+    fn list_page(
+        &self,
+        cursor: Cursor,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> impl Future<Output = Option<Cursor>> + Send {
+        std::future::ready(self.lock().list_page(cursor, max, |r| out.extend_from_slice(r.line().as_bytes())))
+    }
+
+    fn remove_peer(&self, conn: ConnId) -> impl Future<Output = usize> + Send {
+        std::future::ready(self.lock().remove_peer(conn))
+    }
+
+    fn counts(&self) -> Counts {
+        let index = self.lock();
+        Counts { peers: index.peer_count(), records: index.record_count() }
+    }
+}
+
+/// Removes a peer's records if its connection task ends without doing it
+/// itself (a panic unwinding through the task): the removal then runs as a
+/// task of its own. A connection that ends normally disarms it after its
+/// explicit, awaited [`IndexStore::remove_peer`].
+pub struct PeerGuard<S: IndexStore> {
+    store: Arc<S>,
+    conn: ConnId,
+    armed: bool,
+}
+
+impl<S: IndexStore> PeerGuard<S> {
+    pub fn new(store: Arc<S>, conn: ConnId) -> Self {
+        PeerGuard { store, conn, armed: true }
+    }
+
+    /// The explicit cleanup: removes the peer's records and disarms the guard.
+    pub async fn remove(mut self) -> usize {
+        self.armed = false;
+        self.store.remove_peer(self.conn).await
+    }
+}
+
+impl<S: IndexStore> Drop for PeerGuard<S> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (store, conn) = (self.store.clone(), self.conn);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let removed = store.remove_peer(conn).await;
+                    tracing::warn!(%conn, removed, "peer removed after its connection task failed");
+                });
+            }
+            Err(_) => tracing::error!(%conn, "connection task failed outside a runtime; records left"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poll<F: Future>(f: F) -> F::Output {
+        // The in-memory store never suspends: one poll completes it.
+        let mut f = std::pin::pin!(f);
+        let waker = std::task::Waker::noop();
+        match f.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("the memory store suspended"),
+        }
+    }
+
+    #[test]
+    fn writes_wire_lines_and_never_suspends() {
+        let store = MemoryStore::new();
+        let mut out = Vec::new();
+        poll(store.add(ConnId(1), "a", 1, RfcNumber(7), "Seven", &mut out)).unwrap();
+        assert_eq!(out, b"RFC 7 Seven a 1\r\n");
+        out.clear();
+        assert_eq!(poll(store.lookup(RfcNumber(7), &mut out)), 1);
+        assert_eq!(out, b"RFC 7 Seven a 1\r\n");
+        out.clear();
+        assert_eq!(poll(store.list_page(Cursor::START, 10, &mut out)), None);
+        assert_eq!(out, b"RFC 7 Seven a 1\r\n");
+        assert_eq!(store.counts(), Counts { peers: 1, records: 1 });
+        assert_eq!(poll(store.remove_peer(ConnId(1))), 1);
+        assert_eq!(store.counts(), Counts::default());
+    }
+
+    #[test]
+    fn reads_register_nothing_and_add_keeps_one_identity() {
+        let store = MemoryStore::new();
+        let mut out = Vec::new();
+        assert_eq!(poll(store.lookup(RfcNumber(7), &mut out)), 0);
+        assert_eq!(store.counts().peers, 0);
+        poll(store.add(ConnId(1), "hostA", 1, RfcNumber(7), "t", &mut out)).unwrap();
+        // Hostnames compare case-insensitively.
+        poll(store.add(ConnId(1), "HOSTA", 1, RfcNumber(8), "t", &mut out)).unwrap();
+        let other = poll(store.add(ConnId(1), "hostB", 1, RfcNumber(9), "t", &mut out));
+        assert!(matches!(other, Err(AddError::Identity(_))));
+        let other_port = poll(store.add(ConnId(1), "hostA", 2, RfcNumber(9), "t", &mut out));
+        assert!(matches!(other_port, Err(AddError::Identity(_))));
+        assert_eq!(store.counts(), Counts { peers: 1, records: 2 });
+    }
+
+    #[tokio::test]
+    async fn records_decodes_what_the_store_writes() {
+        let store = MemoryStore::new();
+        let mut out = Vec::new();
+        store.add(ConnId(1), "a", 1, RfcNumber(7), "A title with spaces", &mut out).await.unwrap();
+        store.add(ConnId(2), "b", 2, RfcNumber(7), "A title with spaces", &mut out).await.unwrap();
+        let got = records(&store, Some(RfcNumber(7))).await;
+        let hosts: Vec<_> = got.iter().map(|r| r.host.as_str()).collect();
+        assert_eq!(hosts, ["b", "a"]);
+        assert_eq!(got[0].title, "A title with spaces");
+        assert_eq!(records(&store, None).await, got);
+    }
+
+    #[tokio::test]
+    async fn a_guard_left_armed_removes_the_peer() {
+        let store = Arc::new(MemoryStore::new());
+        let mut out = Vec::new();
+        store.add(ConnId(1), "a", 1, RfcNumber(7), "t", &mut out).await.unwrap();
+        let task = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let _guard = PeerGuard::new(store, ConnId(1));
+                panic!("connection task failed");
+            }
+        });
+        assert!(task.await.is_err());
+        for _ in 0..100 {
+            if store.counts().records == 0 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("records left after a panicking connection task");
+    }
+}
