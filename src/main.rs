@@ -1,10 +1,12 @@
-//! `p2pci`: the index server and the peer, behind one binary.
+//! `p2pci`: the index server and the peer, behind one binary (Linux only:
+//! signals are Unix signals, uploads use `sendfile(2)`).
 
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use p2pci::cli::{Cli, Command, PeerArgs, ServerArgs};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -56,11 +58,18 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let addr = args.addr();
     let listener =
         tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    // Registered before the first connection, so no signal can arrive
+    // unhandled (and kill the server without its graceful shutdown).
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     eprintln!("p2pci server listening on {}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
         eprintln!("p2pci server shutting down");
         trigger.cancel();
     });
@@ -86,19 +95,4 @@ async fn peer(args: PeerArgs) -> anyhow::Result<()> {
     } else {
         p2pci::tui::run(peer, events, args.advertise).await
     }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -308,24 +308,13 @@ async fn a_peer_killed_with_sigkill_loses_its_records() {
     let mut stays = TestPeer::start(server.addr, "stays", &[8600]).await;
     stays.advertise().await;
     let tmp = tempfile::tempdir().unwrap();
-    let spawn_peer = |host: &str| {
-        Child(
-            std::process::Command::new(binary())
-                .args(["peer", "--headless", "--advertise", "--host", host, "--bind", "127.0.0.1"])
-                .args(["--server", &server.addr.to_string()])
-                .arg("--rfc-dir")
-                .arg(rfc_dir())
-                .arg("--dir")
-                .arg(tmp.path().join(host))
-                .args(["--rfcs", "8600", "8601", "8602"])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
-    let mut victim = spawn_peer("victim");
+    let mut victim = Proc::headless_peer(
+        server.addr,
+        "victim",
+        &tmp.path().join("victim"),
+        &[8600, 8601, 8602],
+        &["--advertise"],
+    );
     server.until("victim advertised", |c| c.records == 4).await;
     victim.kill();
     server.until("victim's records gone", |c| c.records == 1 && c.peers == 1).await;
@@ -337,7 +326,7 @@ async fn a_peer_killed_with_sigkill_loses_its_records() {
 /// holds (including what it downloaded), with no command from anyone.
 #[tokio::test]
 async fn a_restarted_server_gets_every_record_back_without_a_keystroke() {
-    let mut server = ChildServer::spawn(0, &[]);
+    let mut server = ChildServer::spawn(&[]);
     let port = server.addr.port();
     let mut a = TestPeer::start(server.addr, "a", &[8595, 8596]).await;
     let mut b = TestPeer::start(server.addr, "b", &[8597]).await;
@@ -356,12 +345,14 @@ async fn a_restarted_server_gets_every_record_back_without_a_keystroke() {
     let before = key(list_of(server.addr).await);
     assert_eq!(before.len(), 4);
 
-    server.child.kill();
+    server.proc.kill();
+    // Down for a while: each peer notices, then fails to reconnect twice
+    // (each attempt is one more Disconnected, after a growing backoff).
     for p in [&mut a, &mut b] {
-        p.expect("disconnect noticed", |e| matches!(e, NetEvent::Disconnected { .. })).await;
+        for what in ["disconnect noticed", "first retry failed", "second retry failed"] {
+            p.expect(what, |e| matches!(e, NetEvent::Disconnected { .. })).await;
+        }
     }
-    // Down for a while: several failed attempts, with backoff.
-    tokio::time::sleep(Duration::from_millis(600)).await;
     let server = ChildServer::respawn(port, &[]);
     for p in [&mut a, &mut b] {
         p.expect("reconnected", |e| matches!(e, NetEvent::Connected { .. })).await;

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -83,13 +84,16 @@ async fn upload_server_head_limits_get_400_and_close() {
 async fn upload_connections_that_send_nothing_or_trickle_are_closed_in_time() {
     let timeout = Duration::from_millis(300);
     let ups = Uploads::start(|c| c.request_timeout = timeout).await;
+    // The close itself is awaited (bounded by `within`); it cannot come
+    // before the deadline, however slow the machine.
     let t = Instant::now();
     let mut silent = Raw::connect(ups.addr).await;
     assert_eq!(silent.until_closed().await, b"", "no answer, just a close");
-    assert!(t.elapsed() >= timeout && t.elapsed() < timeout * 5, "{:?}", t.elapsed());
+    assert!(t.elapsed() >= timeout, "closed after {:?}, before the deadline", t.elapsed());
 
-    // Bytes keep coming, but the GET never ends: the deadline is for the
-    // whole request, not per byte.
+    // Bytes keep coming, one every 20 ms, but the GET never ends: it is cut
+    // off all the same (the loop below ends only then), so the deadline is
+    // for the whole request, not per byte.
     let t = Instant::now();
     let mut slow = Raw::connect(ups.addr).await;
     let trickle = async {
@@ -101,7 +105,7 @@ async fn upload_connections_that_send_nothing_or_trickle_are_closed_in_time() {
         }
     };
     within("trickler cut off", trickle).await;
-    assert!(t.elapsed() < timeout * 5, "{:?}", t.elapsed());
+    assert!(t.elapsed() >= timeout, "cut off after {:?}, before the deadline", t.elapsed());
     ups.still_serves().await;
 }
 
@@ -112,12 +116,13 @@ async fn upload_connection_cap_refuses_cleanly_and_recovers() {
         c.request_timeout = Duration::from_secs(5);
     })
     .await;
-    // Four connections hold every slot by sending nothing.
+    // Four connections hold every slot by sending nothing. The server
+    // accepts in arrival order and takes a slot at accept, so they hold the
+    // slots before any later connection is looked at: no need to wait.
     let mut holders = Vec::new();
     for _ in 0..4 {
         holders.push(Raw::connect(ups.addr).await);
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     for _ in 0..20 {
         let mut c = Raw::connect(ups.addr).await;
         c.send("GET RFC 8600 P2P-CI/1.0\r\nHost: x\r\n\r\n").await;
@@ -180,6 +185,8 @@ async fn a_trickled_p2s_head_is_cut_off_at_the_deadline() {
     let mut c = Raw::connect(server.addr).await;
     c.send(add(1, "slow", 1, "t")).await;
     c.response().await;
+    // A byte every 20 ms, without end: the loop ends only when the server
+    // has cut the connection off, which it cannot do before the deadline.
     let t = Instant::now();
     let trickle = async {
         for b in "LIST ALL P2P-CI/1.0\r\nHost: slow\r\nX: ".bytes().chain(std::iter::repeat(b'a')) {
@@ -190,7 +197,7 @@ async fn a_trickled_p2s_head_is_cut_off_at_the_deadline() {
         }
     };
     within("trickler cut off", trickle).await;
-    assert!(t.elapsed() < timeout * 5, "{:?}", t.elapsed());
+    assert!(t.elapsed() >= timeout, "cut off after {:?}, before the deadline", t.elapsed());
     server.until("its records removed", |c| c.records == 0 && c.peers == 0).await;
 }
 
@@ -246,18 +253,44 @@ async fn a_flood_past_the_server_cap_is_refused_cleanly() {
     assert_eq!(server.peer_count(), 50);
 }
 
+/// Resident memory of process `pid`, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().to_owned();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// The kernel's queues of the TCP connection from `local` to `remote`, as
+/// `/proc/net/tcp` shows them: bytes written but not yet taken in by the
+/// other side, and bytes received but not yet read.
+fn tcp_queues(local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
+    // Addresses are written as the raw 32-bit value in hex, ports as hex.
+    let parse = |field: &str| -> Option<SocketAddr> {
+        let (ip, port) = field.split_once(':')?;
+        let ip = Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_ne_bytes());
+        Some(SocketAddr::from((ip, u16::from_str_radix(port, 16).ok()?)))
+    };
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 5 || parse(f[1])? != local || parse(f[2])? != remote {
+            return None;
+        }
+        let (tx, rx) = f[4].split_once(':')?;
+        Some((u64::from_str_radix(tx, 16).ok()?, u64::from_str_radix(rx, 16).ok()?))
+    })
+}
+
 /// Many pipelined LOOKUPs whose answers are large, sent by a client that
 /// does not read: the server's memory stays bounded (it flushes as it goes
 /// and stops reading when the socket is full). Checked on a child server's
-/// resident memory.
+/// resident memory once the server is stuck on this client: the client's
+/// receive buffer is full, the server's send buffer holds answers it
+/// cannot send, and neither moves any more. A server that built every
+/// answer before writing would get there only after building them all.
 #[tokio::test]
 async fn pipelined_lookups_by_a_client_that_does_not_read_stay_bounded() {
-    let server = ChildServer::spawn(0, &[]);
-    let rss = |pid: u32| -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().to_owned();
-        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-    };
+    let server = ChildServer::spawn(&[]);
     // 1,000 holders of RFC 1 with long titles: each LOOKUP answer is ~150 KB.
     let mut holders = Vec::new();
     let title = "T".repeat(100);
@@ -269,7 +302,7 @@ async fn pipelined_lookups_by_a_client_that_does_not_read_stay_bounded() {
     for c in &mut holders {
         c.response().await;
     }
-    let before = rss(server.child.pid());
+    let before = rss(server.proc.pid());
     // ~60 KB of pipelined LOOKUPs (over 1,300 of them: ~200 MB of answers).
     let mut greedy = Raw::connect(server.addr).await;
     // First one large (legal) head, so that the server's read buffer grows
@@ -279,10 +312,34 @@ async fn pipelined_lookups_by_a_client_that_does_not_read_stay_bounded() {
     assert_eq!(greedy.response().await.status, Status::NotFound);
     let batch = lookup(1, "greedy", 1).repeat(60 * 1024 / lookup(1, "greedy", 1).len());
     greedy.send(&batch).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = rss(server.child.pid());
+
+    // Wait for the server to be stuck on this client: answers waiting on
+    // both sides, and the same queues three looks in a row.
+    let me = greedy.stream.local_addr().unwrap();
+    let queues = || (tcp_queues(server.addr, me), tcp_queues(me, server.addr));
+    let stuck = within("the server stuck on a client that does not read", async {
+        let mut looks = std::collections::VecDeque::new();
+        loop {
+            let q = queues();
+            looks.push_back(q);
+            if looks.len() > 3 {
+                looks.pop_front();
+            }
+            if let (Some((server_unsent, _)), Some((_, client_unread))) = q
+                && server_unsent > 0
+                && client_unread > 0
+                && looks.len() == 3
+                && looks.iter().all(|l| *l == q)
+            {
+                return q;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let after = rss(server.proc.pid());
     let growth = after.saturating_sub(before);
-    eprintln!("server RSS {} MB -> {} MB", before >> 20, after >> 20);
+    eprintln!("server RSS {} MB -> {} MB once stuck (queues: {stuck:?})", before >> 20, after >> 20);
     assert!(growth < 8 * 1024 * 1024, "server grew by {} MB", growth / (1024 * 1024));
     // It is still serving others.
     holders[0].send(lookup(1, "holder0", 1000)).await;

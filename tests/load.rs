@@ -67,7 +67,7 @@ async fn ten_thousand_peers_with_ten_records_each() {
     const PER_PEER: usize = 10;
     let limit = raise_fd_limit();
     assert!(limit as usize > peers + 500, "open-file limit {limit} too low for {peers} peers");
-    let server = ChildServer::spawn(0, &[]);
+    let server = ChildServer::spawn(&[]);
     let addr = server.addr;
 
     // Everyone joins (at most 256 joining at once) and stays connected.
@@ -158,7 +158,7 @@ async fn churn_with_lookups_in_flight_leaves_the_index_exact() {
     const STAYERS: usize = 50;
     const PER_PEER: usize = 5;
     raise_fd_limit();
-    let server = ChildServer::spawn(0, &[]);
+    let server = ChildServer::spawn(&[]);
     let addr = server.addr;
     let t = Instant::now();
 

@@ -209,12 +209,13 @@ async fn a_limit_breach_gets_400_and_a_close() {
 
 #[tokio::test]
 async fn an_unfinished_request_times_out_but_an_idle_peer_does_not() {
-    let config =
-        ServerConfig { request_timeout: Duration::from_millis(300), print: false, ..ServerConfig::default() };
+    let timeout = Duration::from_millis(300);
+    let config = ServerConfig { request_timeout: timeout, print: false, ..ServerConfig::default() };
     let server = TestServer::with_config(config).await;
     let mut idle = Raw::connect(server.addr).await;
     idle.send(add(1, "idle", 1, "t")).await;
     idle.response().await;
+    let idle_since = tokio::time::Instant::now();
     let mut stuck = Raw::connect(server.addr).await;
     stuck.send(add(2, "stuck", 2, "t")).await;
     stuck.response().await;
@@ -222,7 +223,9 @@ async fn an_unfinished_request_times_out_but_an_idle_peer_does_not() {
     // The stuck one is closed and its record removed; no answer is sent.
     assert_eq!(stuck.until_closed().await, b"");
     server.until("stuck peer removed", |c| c.peers == 1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Idle for twice the timeout at least (a lower bound only: a slow
+    // machine makes it longer, which proves more), and still served.
+    tokio::time::sleep_until(idle_since + timeout * 2).await;
     idle.send(list("idle", 1)).await;
     assert_eq!(idle.response().await.records, [rec(1, "t", "idle", 1)]);
 }

@@ -66,16 +66,48 @@ pub fn parse_head<'a>(buf: &'a [u8], limits: &Limits) -> Result<Option<(Head<'a>
 /// One framed line (without its line end), and what the scan that found its
 /// end learned about its bytes on the way: the next stage need not read them
 /// again to know whether they are plain ASCII text.
+///
+/// The fields are private because [`Line::text`] trusts `ascii` to skip the
+/// UTF-8 check: only this module sets it, from a scan of every byte
+/// ([`Line::of`], or the framing scan in [`frame`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
-    pub bytes: &'a [u8],
-    /// Every byte is below 0x80.
-    pub ascii: bool,
+    bytes: &'a [u8],
+    /// Every byte of `bytes` is below 0x80.
+    ascii: bool,
     /// A CR inside the line (not the one of its CR LF end).
-    pub inner_cr: bool,
+    inner_cr: bool,
 }
 
 impl<'a> Line<'a> {
+    /// The line's bytes, without its line end.
+    #[inline(always)]
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// A CR inside the line (a lone CR is not a line end).
+    #[inline(always)]
+    pub fn has_inner_cr(&self) -> bool {
+        self.inner_cr
+    }
+
+    /// The line as text, or `None` if it is not valid UTF-8. A line the scan
+    /// found to be ASCII is not read again: the common line costs no second
+    /// pass.
+    #[inline(always)]
+    pub fn text(&self) -> Option<&'a str> {
+        if self.ascii {
+            debug_assert!(self.bytes.is_ascii());
+            // SAFETY: `ascii` is private to this module and set only from a
+            // scan that saw every byte of `bytes` below 0x80 (`Line::of`,
+            // `scan_line`); ASCII is valid UTF-8.
+            Some(unsafe { std::str::from_utf8_unchecked(self.bytes) })
+        } else {
+            std::str::from_utf8(self.bytes).ok()
+        }
+    }
+
     /// The same facts for a line framed elsewhere (a [`Head`]'s lines).
     pub fn of(bytes: &'a [u8]) -> Line<'a> {
         let (mut high, mut cr) = (0u64, 0u64);
@@ -282,6 +314,38 @@ mod tests {
         let l = small();
         assert!(parse_head(b"S\r\na:1\r\nb:2\r\nc:3\r\n\r\n", &l).unwrap().is_some());
         assert_eq!(parse_head(b"S\r\na:1\r\nb:2\r\nc:3\r\nd:4\r\n", &l), Err(LimitError::TooManyHeaders(3)));
+    }
+
+    #[test]
+    fn a_line_is_text_exactly_when_it_is_utf8() {
+        let mut lines: Vec<Vec<u8>> =
+            vec![b"".to_vec(), "Title: é ☃".into(), b"\xff".to_vec(), b"\xc3\x28".to_vec()];
+        // Every length around the 8- and 16-byte strides, a non-ASCII or
+        // CR byte at every place.
+        for len in 0..40 {
+            let plain = vec![b'a'; len];
+            lines.push(plain.clone());
+            for at in 0..len {
+                for b in [0x80u8, 0xff, b'\r'] {
+                    let mut l = plain.clone();
+                    l[at] = b;
+                    lines.push(l);
+                }
+            }
+        }
+        for bytes in &lines {
+            let want = std::str::from_utf8(bytes).ok();
+            let cr = bytes.contains(&b'\r');
+            let of = Line::of(bytes);
+            assert_eq!((of.text(), of.has_inner_cr(), of.bytes()), (want, cr, &bytes[..]), "{bytes:?}");
+            // The framing scan learns the same.
+            let mut buf = bytes.clone();
+            buf.extend_from_slice(b"\r\n\r\n");
+            let lim = Limits { max_line: 100, max_head: 1000, max_headers: 4 };
+            if let Some((framed, _)) = frame(&buf, &lim, |l| l, |_, _| {}).unwrap() {
+                assert_eq!((framed.text(), framed.has_inner_cr()), (want, cr), "{bytes:?}");
+            }
+        }
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn parse_all<T>(wire: &[u8], chunk: usize, mut meaning: impl FnMut(&super::Head<
     out
 }
 
-/// The borrowed parse, the owned parse and the old parser kept as an oracle
+/// The borrowed parse, the owned parse and the plain reference parser
 /// ([`reference`]) give the same request or the same error on `head`.
 fn parsers_agree(head: &super::Head<'_>) -> Result<(), TestCaseError> {
     let owned = P2sRequest::from_head(head);
@@ -121,7 +121,7 @@ fn blank() -> impl Strategy<Value = &'static str> {
 }
 
 proptest! {
-    /// The borrowed and owned parses (and the old parser) agree on any
+    /// The borrowed and owned parses (and the reference parser) agree on any
     /// framed head: arbitrary bytes, and requests made of protocol pieces.
     #[test]
     fn borrowed_and_owned_parses_agree_on_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..512)) {

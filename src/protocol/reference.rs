@@ -1,7 +1,10 @@
-//! The request parser as it was before the borrowing fast path
-//! ([`super::request::P2sRequestRef`]) replaced it: straightforward, owned,
-//! and slow. Kept only for tests, as the oracle the property tests hold the
-//! fast parser to: same answer, same error, on any input.
+//! A second request parser, written for plainness rather than speed (owned
+//! strings, a request line split into tokens, headers parsed after the
+//! start line), for tests only: an independent oracle that the property
+//! tests hold the fast parsers ([`super::request`]) to, same answer and same
+//! error on any input. The two share only the version check, the digit test
+//! and the types, so a shortcut taken by the fast path cannot hide behind
+//! the same shortcut here.
 
 use super::head::Head;
 use super::request::{GetRequest, P2sMethod, P2sRequest, PeerId, RequestError, RfcNumber};
@@ -101,7 +104,7 @@ fn rfc_target(tokens: &[&str]) -> Result<RfcNumber, RequestError> {
     }
 }
 
-/// `P2sRequest::from_head`, the old way.
+/// What `P2sRequest::from_head` must give on `head`.
 pub fn p2s(head: &Head<'_>) -> Result<P2sRequest, RequestError> {
     let (name, tokens) = request_line(head.start)?;
     let method = match name {
@@ -132,7 +135,7 @@ pub fn p2s(head: &Head<'_>) -> Result<P2sRequest, RequestError> {
     Ok(P2sRequest { method, peer })
 }
 
-/// `GetRequest::from_head`, the old way.
+/// What `GetRequest::from_head` must give on `head`.
 pub fn get(head: &Head<'_>) -> Result<GetRequest, RequestError> {
     let (name, tokens) = request_line(head.start)?;
     if name != "GET" {

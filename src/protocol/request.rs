@@ -309,17 +309,11 @@ pub fn parse_port(s: &str) -> Option<u16> {
 /// [`RequestError::HeaderLine`]).
 ///
 /// The framing scan has already told whether the line is all ASCII and has
-/// a CR inside, so the common line costs no further pass; only a line with a
-/// non-ASCII byte is run through the UTF-8 check.
+/// a CR inside, so the common line costs no further pass ([`Line::text`]).
 #[inline]
 fn text(line: Line<'_>) -> Result<&str, RequestError> {
-    let s = if line.ascii {
-        // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
-        unsafe { std::str::from_utf8_unchecked(line.bytes) }
-    } else {
-        std::str::from_utf8(line.bytes).map_err(|_| RequestError::Encoding)?
-    };
-    if line.inner_cr {
+    let s = line.text().ok_or(RequestError::Encoding)?;
+    if line.has_inner_cr() {
         return Err(RequestError::HeaderLine);
     }
     Ok(s)
@@ -477,13 +471,13 @@ fn written_plainly(line: &[u8], prefix: &[u8]) -> Option<RfcNumber> {
 
 #[inline]
 fn p2s_target(start: Line<'_>) -> Result<P2sTarget, RequestError> {
-    if let Some(rfc) = written_plainly(start.bytes, b"LOOKUP RFC ") {
+    if let Some(rfc) = written_plainly(start.bytes(), b"LOOKUP RFC ") {
         return Ok(P2sTarget::Lookup(rfc));
     }
-    if let Some(rfc) = written_plainly(start.bytes, b"ADD RFC ") {
+    if let Some(rfc) = written_plainly(start.bytes(), b"ADD RFC ") {
         return Ok(P2sTarget::Add(rfc));
     }
-    if start.bytes == b"LIST ALL P2P-CI/1.0" {
+    if start.bytes() == b"LIST ALL P2P-CI/1.0" {
         return Ok(P2sTarget::List);
     }
     let (name, tokens) = request_line(start)?;
@@ -501,7 +495,7 @@ fn p2s_target(start: Line<'_>) -> Result<P2sTarget, RequestError> {
 
 #[inline]
 fn get_target(start: Line<'_>) -> Result<RfcNumber, RequestError> {
-    if let Some(rfc) = written_plainly(start.bytes, b"GET RFC ") {
+    if let Some(rfc) = written_plainly(start.bytes(), b"GET RFC ") {
         return Ok(rfc);
     }
     let (name, tokens) = request_line(start)?;

@@ -1,6 +1,10 @@
-//! Test harness: real servers and peers on ephemeral loopback ports.
+//! Test harness: real servers and peers on ephemeral loopback ports, in
+//! process ([`TestServer`], [`TestPeer`], the raw client [`Raw`]) or as
+//! child processes of the real binary ([`Proc`], [`ChildServer`]: the one
+//! way tests start `p2pci`).
 //!
-//! Every wait is bounded ([`within`]); a test that would hang fails instead.
+//! Every wait is bounded ([`within`], [`PROC_WAIT`]); a test that would hang
+//! fails instead.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -280,99 +284,292 @@ pub fn rec(rfc: u32, title: &str, host: &str, port: u16) -> Record {
 /// Raises this process's open-file soft limit to its hard limit (children
 /// inherit it); returns the new soft limit.
 pub fn raise_fd_limit() -> u64 {
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let want = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
-                lim = want;
-            }
-        }
-        lim.rlim_cur
-    }
+    rlimit::increase_nofile_limit(u64::MAX).expect("raising the open-file limit")
 }
 
-/// The real `p2pci` binary.
+// The real binary.
+//
+// Every test that runs `p2pci` as a process starts it with `Proc` (any
+// command line), `ChildServer` (the index server) or `Proc::headless_peer`,
+// so that all of them get the same guarantees: the child is killed and
+// reaped when the test ends, failed or not; its output is read on threads,
+// so it never blocks on a full pipe; every wait on it is bounded; and a
+// failing test prints what the child wrote on stderr. A program that runs
+// the binary elsewhere (in a tmux pane) builds its command line from
+// `binary()` and `peer_args`.
+
+/// How long a child process gets to start, to write an awaited line, or to
+/// exit: generous, for a debug build on a loaded two-core machine.
+pub const PROC_WAIT: Duration = Duration::from_secs(30);
+
+/// The path of the real `p2pci` binary.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_p2pci")
 }
 
-/// A child process killed (SIGKILL) and reaped when dropped.
-pub struct Child(pub std::process::Child);
+/// The arguments of a peer on loopback: `peer --bind 127.0.0.1 --host HOST
+/// --server SERVER --rfc-dir <the shipped RFCs> --dir DIR [--rfcs N…]`
+/// (add `--headless` for line commands on stdin).
+pub fn peer_args(server: SocketAddr, host: &str, dir: &Path, rfcs: &[u32]) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["peer", "--bind", "127.0.0.1", "--host", host, "--server"].map(str::to_owned).into();
+    args.push(server.to_string());
+    args.push("--rfc-dir".into());
+    args.push(rfc_dir().to_string_lossy().into_owned());
+    args.push("--dir".into());
+    args.push(dir.to_string_lossy().into_owned());
+    if !rfcs.is_empty() {
+        args.push("--rfcs".into());
+        args.extend(rfcs.iter().map(u32::to_string));
+    }
+    args
+}
 
-impl Child {
-    pub fn pid(&self) -> u32 {
-        self.0.id()
+/// The lines a child writes on one of its outputs, as they come.
+struct Output {
+    name: &'static str,
+    rx: std::sync::mpsc::Receiver<String>,
+    /// The last lines taken, for the message of a failed wait.
+    seen: std::collections::VecDeque<String>,
+}
+
+impl Output {
+    fn new(name: &'static str, r: impl std::io::Read + Send + 'static) -> Output {
+        Output { name, rx: lines(r), seen: Default::default() }
     }
 
-    /// SIGKILL, as a crash would; waits for the process to be gone.
-    pub fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    fn keep(&mut self, line: String) {
+        if self.seen.len() == 200 {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(line);
+    }
+
+    /// The next line satisfying `pred`; `Err` (saying what was seen) if
+    /// none comes within `PROC_WAIT` or the output is closed first.
+    fn wait(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> Result<String, String> {
+        use std::sync::mpsc::RecvTimeoutError;
+        let deadline = std::time::Instant::now() + PROC_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.keep(line.clone());
+                    if pred(&line) {
+                        return Ok(line);
+                    }
+                }
+                Err(e) => {
+                    let why = match e {
+                        RecvTimeoutError::Timeout => format!("not within {PROC_WAIT:?}"),
+                        RecvTimeoutError::Disconnected => "closed first".to_owned(),
+                    };
+                    let seen = Vec::from(self.seen.clone()).join("\n");
+                    return Err(format!("no {what} on {} ({why}); it wrote:\n{seen}", self.name));
+                }
+            }
+        }
+    }
+
+    /// Every line written so far and not yet taken.
+    fn pending(&mut self) -> Vec<String> {
+        let lines: Vec<String> = self.rx.try_iter().collect();
+        for l in &lines {
+            self.keep(l.clone());
+        }
+        lines
+    }
+
+    /// Every line until the output is closed (bounded by `PROC_WAIT`).
+    fn rest(&mut self) -> Vec<String> {
+        let deadline = std::time::Instant::now() + PROC_WAIT;
+        let mut out = Vec::new();
+        while let Ok(line) =
+            self.rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            self.keep(line.clone());
+            out.push(line);
+        }
+        out
     }
 }
 
-impl Drop for Child {
+/// The real `p2pci` binary as a child process. Its stdin is a pipe
+/// ([`Proc::say`], [`Proc::close_stdin`]); its stdout and stderr are read
+/// line by line ([`Proc::wait_out`], [`Proc::wait_err`]); `RUST_LOG` is
+/// `warn` unless the test's environment sets it. Killed (SIGKILL) and reaped
+/// on drop; if the test is failing by then, what it wrote on stderr is
+/// printed.
+pub struct Proc {
+    label: String,
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: Output,
+    stderr: Output,
+}
+
+/// How a child process ended and everything it wrote ([`Proc::finish`]).
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Proc {
+    /// Starts `p2pci ARGS…`.
+    pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Proc {
+        use std::process::{Command, Stdio};
+        let mut cmd = Command::new(binary());
+        cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "warn");
+        }
+        let label = cmd.get_args().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start p2pci {label}: {e}"));
+        let stdout = Output::new("stdout", child.stdout.take().unwrap());
+        let stderr = Output::new("stderr", child.stderr.take().unwrap());
+        Proc { label: format!("p2pci {label}"), stdin: child.stdin.take(), child, stdout, stderr }
+    }
+
+    /// A headless peer on loopback ([`peer_args`] plus `--headless` and
+    /// `extra`), its folder `dir`.
+    pub fn headless_peer(server: SocketAddr, host: &str, dir: &Path, rfcs: &[u32], extra: &[&str]) -> Proc {
+        let mut args = peer_args(server, host, dir, rfcs);
+        args.push("--headless".into());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Proc::spawn(args)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Writes one line to its stdin.
+    pub fn say(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").and_then(|()| stdin.flush()).expect("writing to the child's stdin");
+    }
+
+    /// Closes its stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for a line on stdout satisfying `pred` and returns it; lines
+    /// before it are skipped.
+    pub fn wait_out(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let label = &self.label;
+        self.stdout.wait(what, pred).unwrap_or_else(|e| panic!("{label}: {e}"))
+    }
+
+    /// [`Proc::wait_out`] on stderr.
+    pub fn wait_err(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let label = &self.label;
+        self.stderr.wait(what, pred).unwrap_or_else(|e| panic!("{label}: {e}"))
+    }
+
+    /// Sends a signal by name (`"TERM"`, `"KILL"`, …) without waiting.
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), self.pid().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{name} {}", self.pid());
+    }
+
+    /// SIGKILL, as a crash would; returns once the process is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits (at most `PROC_WAIT`) for it to exit by itself.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + PROC_WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the child") {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "{} did not exit within {PROC_WAIT:?}", self.label);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Closes its stdin, waits for it to exit, and returns its status and
+    /// everything it wrote that was not taken yet: for commands that run
+    /// to completion (`--help`, a start that must fail).
+    pub fn finish(mut self) -> Finished {
+        self.close_stdin();
+        let status = self.wait_exit();
+        let stdout = self.stdout.rest().join("\n");
+        let stderr = self.stderr.rest().join("\n");
+        Finished { status, stdout, stderr }
+    }
+}
+
+impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            self.stderr.pending();
+            let seen = Vec::from(self.stderr.seen.clone());
+            eprintln!("--- {} wrote on stderr (last {} lines):", self.label, seen.len());
+            for line in seen {
+                eprintln!("    {line}");
+            }
+        }
     }
 }
 
-/// The index server as a child process of the real binary (quiet, logging
-/// only warnings), on 127.0.0.1 and `port` (0: any free port).
+/// The index server as a child process of the real binary, on 127.0.0.1:
+/// quiet (no transcript) with [`ChildServer::spawn`], printing it on stdout
+/// with [`ChildServer::printing`].
 pub struct ChildServer {
     pub addr: SocketAddr,
-    pub child: Child,
+    pub proc: Proc,
 }
 
 impl ChildServer {
-    pub fn spawn(port: u16, extra: &[&str]) -> ChildServer {
-        use std::io::BufRead;
-        use std::process::{Command, Stdio};
-        let mut cmd = Command::new(binary());
-        cmd.args(["server", "--bind", "127.0.0.1", "--port", &port.to_string(), "--quiet"])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = Child(cmd.spawn().expect("spawn the server"));
-        let stderr = child.0.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads the address, then keeps draining so the child never blocks.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("p2pci server listening on ")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr.trim().to_owned());
-                } else if tx.is_none() && !line.contains("refused") {
-                    eprintln!("[server] {line}");
-                }
-            }
-        });
-        let addr = rx.recv_timeout(WAIT).expect("server printed its address");
-        ChildServer { addr: addr.parse().unwrap(), child }
+    /// On a free port, quiet; `extra` are more server options.
+    pub fn spawn(extra: &[&str]) -> ChildServer {
+        ChildServer::start(0, true, extra).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Restarts on the same port after a kill (retrying while the port is
-    /// still in use for a moment).
+    /// On a free port, printing every request and response on stdout
+    /// (read them with `proc.wait_out`).
+    pub fn printing(extra: &[&str]) -> ChildServer {
+        ChildServer::start(0, false, extra).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Quiet, on `port` again after a kill: retries while the port is still
+    /// taken for a moment (at most `PROC_WAIT`).
     pub fn respawn(port: u16, extra: &[&str]) -> ChildServer {
-        let start = std::time::Instant::now();
+        let deadline = std::time::Instant::now() + PROC_WAIT;
         loop {
-            let attempt = std::panic::catch_unwind(|| ChildServer::spawn(port, extra));
-            match attempt {
+            match ChildServer::start(port, true, extra) {
                 Ok(s) => return s,
-                Err(e) if start.elapsed() > WAIT => std::panic::resume_unwind(e),
+                Err(e) if std::time::Instant::now() >= deadline => panic!("{e}"),
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
         }
+    }
+
+    /// Starts one and waits for the line that gives its address; `Err` if
+    /// it exits first (the port is taken) or says nothing in time.
+    fn start(port: u16, quiet: bool, extra: &[&str]) -> Result<ChildServer, String> {
+        let port = port.to_string();
+        let mut args = vec!["server", "--bind", "127.0.0.1", "--port", &port];
+        if quiet {
+            args.push("--quiet");
+        }
+        args.extend(extra);
+        let mut proc = Proc::spawn(args);
+        let prefix = "p2pci server listening on ";
+        let line = proc.stderr.wait("listening line", |l| l.starts_with(prefix));
+        let line = line.map_err(|e| format!("{}: {e}", proc.label))?;
+        let addr = line[prefix.len()..].trim().parse().expect("an address after 'listening on'");
+        Ok(ChildServer { addr, proc })
     }
 }
 
