@@ -277,8 +277,8 @@ async fn next(
 /// its records appear there.
 #[tokio::test]
 async fn a_peer_moves_to_the_next_server_and_advertises_there() {
-    let mut first = ChildServer::spawn(0, &[]);
-    let second = ChildServer::spawn(0, &[]);
+    let mut first = ChildServer::spawn(&[]);
+    let second = ChildServer::spawn(&[]);
     let tmp = tempfile::tempdir().unwrap();
     let mut config = peer_config(first.addr, "mover", &[8600, 8601], tmp.path().join("mover"));
     config.servers = vec![first.addr.to_string(), second.addr.to_string()];
@@ -297,7 +297,7 @@ async fn a_peer_moves_to_the_next_server_and_advertises_there() {
     assert_eq!(mine(list_of(first.addr).await), want);
     assert!(list_of(second.addr).await.is_empty());
 
-    first.child.kill();
+    first.proc.kill();
     next(&mut events, "disconnected", |e| matches!(e, NetEvent::Disconnected { .. })).await;
     let ev = next(&mut events, "connected", |e| matches!(e, NetEvent::Connected { .. })).await;
     assert_eq!(ev, NetEvent::Connected { server: second.addr.to_string() });
