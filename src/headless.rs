@@ -104,9 +104,8 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// One write per batch of lines: stdout is line-buffered, and an upload's
-/// lines were otherwise one system call each, a visible cost for a busy
-/// upload server.
+/// One write per batch of lines: stdout is line-buffered, so written line
+/// by line, a busy upload server would pay a system call per line.
 fn print(lines: &[String]) {
     let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for l in lines {
@@ -136,9 +135,8 @@ fn describe_into(ev: &NetEvent, text: &mut String) {
 /// Runs until `close`, Ctrl-C or SIGTERM, then leaves cleanly.
 ///
 /// The loop runs as a task of the runtime, not on the thread that called
-/// `block_on`: there every event woke a third thread (a futex wake-up and a
-/// context switch per event, three per upload), which on a busy upload
-/// server cost more than printing did.
+/// `block_on`: there every event would wake another thread (a futex wake-up
+/// and a context switch per event, three per upload).
 pub async fn run(
     peer: Peer,
     events: tokio::sync::mpsc::Receiver<NetEvent>,
@@ -188,8 +186,7 @@ async fn front(
                 Some(ev) => {
                     // Print what is already queued along with it, in one
                     // write: a busy upload server reports three events per
-                    // download, and a write each cost it a visible share of
-                    // its CPU. Nothing waits: only events already here join.
+                    // download. Nothing waits: only events already here join.
                     let mut closed = ev == NetEvent::Closed;
                     let mut text = String::new();
                     describe_into(&ev, &mut text);
@@ -214,7 +211,6 @@ async fn front(
     Ok(())
 }
 
-#[cfg(unix)]
 fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal::unix::Signal> {
     Ok(tokio::signal::unix::signal(kind)?)
 }

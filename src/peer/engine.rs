@@ -105,15 +105,9 @@ impl PeerConfig {
 
 /// `Linux 6.1.0-18-amd64` and the like: the system and its release.
 pub fn os_name() -> String {
-    let sys = match std::env::consts::OS {
-        "linux" => "Linux",
-        "macos" => "macOS",
-        "windows" => "Windows",
-        other => other,
-    };
     match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
-        Ok(release) if !release.trim().is_empty() => format!("{sys} {}", release.trim()),
-        _ => sys.to_owned(),
+        Ok(release) if !release.trim().is_empty() => format!("Linux {}", release.trim()),
+        _ => "Linux".to_owned(),
     }
 }
 
