@@ -157,7 +157,8 @@ async fn fetch(
     };
     let _ = stream.set_nodelay(true);
     let mut out = Vec::new();
-    GetRequest { rfc, host: config.host.clone(), os: Some(config.os.clone()) }.encode(&mut out);
+    GetRequest { rfc, host: config.host.clone(), os: Some(config.os.clone()), want_digest: false }
+        .encode(&mut out);
     report.wire(super::Direction::Sent, from, &out).await;
     stream.write_all(&out).await.map_err(|e| format!("sending GET: {e}"))?;
 
