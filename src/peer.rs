@@ -15,6 +15,7 @@
 
 pub mod download;
 pub mod engine;
+mod events;
 pub mod library;
 pub mod upload;
 

@@ -1,0 +1,70 @@
+//! The upload server under a flood of connections that send nothing
+//! (PROTOCOL.md, Limits): silent sockets cannot lock real downloads out,
+//! because at the cap the oldest silent one is closed for a newcomer.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use p2pci::peer::upload::{self, UploadConfig};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+const SILENT: usize = 5000;
+
+/// 5,000 silent sockets against a cap of 1,024, then a real GET: it is
+/// answered in full, promptly, and the oldest silent sockets were closed.
+#[tokio::test]
+async fn five_thousand_silent_sockets_do_not_lock_out_a_get() {
+    // Both ends of every socket live in this process.
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    assert!(limit >= 2 * SILENT as u64 + 1024, "open-file limit {limit} too low for this test");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rfc8700.txt"), shipped(8700)).unwrap();
+    let config = UploadConfig::new(dir.path().to_owned(), "TestOS".into());
+    assert_eq!(config.max_connections, 1024);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(upload::run(listener, config, None, stop.clone()));
+
+    let mut silent = Vec::with_capacity(SILENT);
+    within("silent sockets connect", async {
+        for _ in 0..SILENT {
+            silent.push(TcpStream::connect(addr).await.unwrap());
+        }
+    })
+    .await;
+    // The oldest silent socket is closed once the server has taken in the
+    // newer ones past its cap: wait for that, so the flood is fully in.
+    let mut first = silent.remove(0);
+    let mut byte = [0u8; 1];
+    let n = within("the oldest silent socket is closed", first.read(&mut byte)).await;
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+
+    let started = Instant::now();
+    let mut c = Raw::connect(addr).await;
+    c.send("GET RFC 8700 P2P-CI/1.0\r\nHost: real\r\n\r\n").await;
+    let all = c.until_closed().await;
+    let elapsed = started.elapsed();
+    let body = shipped(8700);
+    assert!(
+        all.starts_with(b"P2P-CI/1.0 200 OK\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&all[..all.len().min(64)])
+    );
+    assert!(all.ends_with(&body), "the whole file");
+    eprintln!("GET answered in {elapsed:?} behind {SILENT} silent sockets");
+    assert!(elapsed < Duration::from_secs(1), "GET took {elapsed:?}");
+
+    // The newest silent sockets still hold their slots: nothing was closed
+    // that did not need to be.
+    let last = silent.last_mut().unwrap();
+    let still_open = tokio::time::timeout(Duration::from_millis(50), last.read(&mut byte)).await;
+    assert!(still_open.is_err(), "the newest silent socket was closed: {still_open:?}");
+
+    stop.cancel();
+    within("server stops", server).await.unwrap();
+}
