@@ -68,3 +68,45 @@ async fn five_thousand_silent_sockets_do_not_lock_out_a_get() {
     stop.cancel();
     within("server stops", server).await.unwrap();
 }
+
+/// A front end that never reads its events cannot slow uploads: reports
+/// that do not fit are dropped and counted, and the count is reported once
+/// there is room.
+#[tokio::test]
+async fn a_screen_that_never_reads_does_not_slow_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rfc8602.txt"), shipped(8602)).unwrap();
+    let config = UploadConfig::new(dir.path().to_owned(), "TestOS".into());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let server = tokio::spawn(upload::run(listener, config, Some(tx), stop.clone()));
+    let get = || async {
+        let mut c = Raw::connect(addr).await;
+        c.send("GET RFC 8602 P2P-CI/1.0\r\nHost: h\r\n\r\n").await;
+        assert!(c.until_closed().await.ends_with(&shipped(8602)));
+    };
+    // Three events per GET (request, answer head, served): 8 fit.
+    for _ in 0..50 {
+        get().await;
+    }
+    let mut first = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        first.push(ev);
+    }
+    assert_eq!(first.len(), 8, "{first:?}");
+    get().await;
+    let ev = within("the count", rx.recv()).await.unwrap();
+    let p2pci::peer::NetEvent::Notice(text) = ev else { panic!("{ev:?}") };
+    // 150 events, 8 delivered; the last GET's report may have come after
+    // the drain, so one or two fewer may have been dropped.
+    let dropped: u64 = text
+        .strip_prefix("upload server: ")
+        .and_then(|t| t.strip_suffix(" log event(s) not shown, the screen was behind"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!((139..=142).contains(&dropped), "{text}");
+    stop.cancel();
+    within("server stops", server).await.unwrap();
+}
