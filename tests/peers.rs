@@ -140,7 +140,9 @@ async fn the_log_sees_every_raw_message() {
     assert!(wire[2].starts_with("GET RFC 8602 P2P-CI/1.0\r\nHost: hostB\r\nOS: "), "{:?}", wire[2]);
     assert!(wire[3].starts_with("P2P-CI/1.0 200 OK\r\nDate: "), "{:?}", wire[3]);
     assert!(wire[2].ends_with("\r\nWant-Repr-Digest: sha-256=1\r\n\r\n"), "{:?}", wire[2]);
-    assert!(wire[3].contains("\r\nContent-Length: 4619\r\nContent-Type: text/plain\r\nRepr-Digest: sha-256=:"));
+    assert!(
+        wire[3].contains("\r\nContent-Length: 4619\r\nContent-Type: text/plain\r\nRepr-Digest: sha-256=:")
+    );
     // The uploader saw the same GET.
     let up = a
         .expect(

@@ -28,12 +28,25 @@ impl Lossy {
         Lossy { tx, dropped: Arc::default(), what }
     }
 
+    /// The same counter, another channel.
+    pub(crate) fn with_sender(&self, tx: mpsc::Sender<NetEvent>) -> Lossy {
+        Lossy { tx: Some(tx), dropped: self.dropped.clone(), what: self.what }
+    }
+
     /// Sends the event if there is room; counts it otherwise.
     pub(crate) fn emit(&self, ev: impl FnOnce() -> NetEvent) {
         let Some(tx) = &self.tx else { return };
         self.flush_count(tx);
         if let Err(TrySendError::Full(_)) = tx.try_send(ev()) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends an event that supersedes the previous one of its kind
+    /// (progress): dropped without being counted.
+    pub(crate) fn emit_latest(&self, ev: impl FnOnce() -> NetEvent) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(ev());
         }
     }
 
@@ -71,6 +84,8 @@ mod tests {
             lossy.emit(|| NetEvent::Notice(format!("{i}")));
         }
         assert_eq!(lossy.dropped(), 3);
+        lossy.emit_latest(|| NetEvent::Notice("progress".into()));
+        assert_eq!(lossy.dropped(), 3, "superseded events are not counted");
         assert_eq!(rx.try_recv().unwrap(), NetEvent::Notice("0".into()));
         assert_eq!(rx.try_recv().unwrap(), NetEvent::Notice("1".into()));
         // Room again: the count goes first, then the event.
