@@ -65,7 +65,8 @@ pub async fn accept_loop<F, Fut>(
 /// connection keeps its slot until its task ends. A connection is judged by
 /// when its task read, so a GET is safe once its task has run once: a
 /// flood would have to bring `max_connections` newer sockets before that
-/// (the loop yields to other tasks at least every few hundred accepts).
+/// (the loop yields to other tasks at least every 128 accepts, tokio's
+/// cooperative budget).
 pub async fn accept_loop_evicting<F, Fut>(
     listener: &TcpListener,
     max_connections: usize,
@@ -219,4 +220,42 @@ pub async fn close_gracefully(mut stream: TcpStream, linger: Duration) {
         }
     };
     let _ = tokio::time::timeout(linger, drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_silent_connection_goes_first_and_one_that_spoke_never() {
+        let slots = Arc::new(Semaphore::new(3));
+        let silent = Arc::new(Mutex::new(Silent::default()));
+        let admit = || {
+            let permit = slots.clone().try_acquire_owned().unwrap();
+            let closed = CancellationToken::new();
+            let id = lock(&silent).admit(permit, closed.clone());
+            (Admission { id, silent: silent.clone(), permit: None }, closed)
+        };
+        let (mut a, a_closed) = admit();
+        let (b, b_closed) = admit();
+        let (c, c_closed) = admit();
+        assert_eq!(slots.available_permits(), 0);
+        // `a` spoke: it is no longer a candidate, so `b` goes first.
+        assert!(a.spoke());
+        let p = lock(&silent).evict_oldest().expect("a silent connection");
+        assert!(b_closed.is_cancelled() && !a_closed.is_cancelled() && !c_closed.is_cancelled());
+        drop(p);
+        assert_eq!(slots.available_permits(), 1);
+        // An evicted connection that reads a byte after all is told to go.
+        let mut b = b;
+        assert!(!b.spoke());
+        drop(b);
+        // A silent connection that ends frees its slot; then none is left.
+        drop(c);
+        assert_eq!(slots.available_permits(), 2);
+        assert!(lock(&silent).evict_oldest().is_none());
+        // One that spoke keeps its slot until it ends.
+        drop(a);
+        assert_eq!(slots.available_permits(), 3);
+    }
 }
