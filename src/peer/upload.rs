@@ -24,7 +24,7 @@
 //! * **Digests.** A GET that asks (`Want-Repr-Digest`) gets the file's
 //!   SHA-256, computed once per file version and cached (`DigestCache`).
 //! * **Events.** Reports go to the front end without waiting
-//!   ([`super::events`]): a slow screen never slows an upload.
+//!   (`peer::events`): a slow screen never slows an upload.
 
 use std::collections::HashMap;
 use std::fs::File;
