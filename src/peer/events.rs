@@ -53,7 +53,8 @@ impl Lossy {
     /// Reports how many events were dropped, if any and if there is room.
     fn flush_count(&self, tx: &mpsc::Sender<NetEvent>) {
         let dropped = self.dropped.load(Ordering::Relaxed);
-        if dropped == 0 {
+        // Checked first, so a full channel costs no formatting.
+        if dropped == 0 || tx.capacity() == 0 {
             return;
         }
         let notice = NetEvent::Notice(format!(
