@@ -5,6 +5,14 @@
 //! into place only when complete (PROTOCOL.md, Peer to peer). The temporary
 //! file deletes itself when dropped, so a failed, cut or cancelled transfer
 //! (an aborted task drops its future) leaves nothing behind.
+//!
+//! Every GET asks for the file's SHA-256 (PROTOCOL.md, Extension: content
+//! digest). An uploader that sends one has the body hashed as it arrives and
+//! checked before the rename, so a lying or corrupt holder fails like a cut
+//! transfer and the next one is tried; an uploader that does not know the
+//! extension is checked by Content-Length alone, as before. Failures are
+//! [`DownloadError`]s: front ends and tests match the variant, users read
+//! its message.
 
 use std::collections::HashMap;
 use std::fmt;
