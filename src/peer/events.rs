@@ -1,9 +1,10 @@
 //! Reporting to the front end without waiting for it.
 //!
 //! The event channel is bounded, and a front end that draws slowly fills it.
-//! Uploads and downloads must not slow down for that (PROTOCOL.md has no
-//! room for "the screen was busy"), so their log-like events — raw protocol
-//! messages, progress, uploads served — go with `try_send`. What does not
+//! Uploads and downloads must not slow down for that: a peer that answers
+//! GETs at the pace of its screen serves nobody well. So their log-like
+//! events — raw protocol messages, progress, uploads served — go with
+//! `try_send`. What does not
 //! fit is dropped and counted, and the count goes out as a notice once
 //! there is room again. Progress needs no count: the next one supersedes it.
 
