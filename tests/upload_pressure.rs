@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -107,6 +109,67 @@ async fn a_screen_that_never_reads_does_not_slow_uploads() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{text}"));
     assert!((139..=142).contains(&dropped), "{text}");
+    stop.cancel();
+    within("server stops", server).await.unwrap();
+}
+
+/// Silent sockets opened all the time, while downloads go on (an attacker
+/// re-opening them as they are closed): every GET is still answered.
+#[tokio::test]
+async fn a_steady_flood_of_silent_sockets_does_not_lock_out_gets() {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap();
+    assert!(limit >= 2 * 3000 + 1024, "open-file limit {limit} too low for this test");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rfc8700.txt"), shipped(8700)).unwrap();
+    let mut config = UploadConfig::new(dir.path().to_owned(), "TestOS".into());
+    config.max_connections = 256;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(upload::run(listener, config, None, stop.clone()));
+
+    // The flood runs on its own thread, so it goes on at full speed while
+    // the GETs are made.
+    let flooding = Arc::new(AtomicBool::new(true));
+    let opened = Arc::new(AtomicU64::new(0));
+    let flood = std::thread::spawn({
+        let (flooding, opened) = (flooding.clone(), opened.clone());
+        move || {
+            let mut held = std::collections::VecDeque::new();
+            while flooding.load(Ordering::Relaxed) {
+                if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+                    held.push_back(s);
+                    opened.fetch_add(1, Ordering::Relaxed);
+                }
+                if held.len() > 3000 {
+                    held.pop_front();
+                }
+            }
+        }
+    });
+    // Past twice the cap. The kernel's accept queue overflows under a
+    // flood this fast (new connections then wait for a SYN retransmission),
+    // so this takes a few seconds, not the flood's own speed.
+    within("the flood fills the cap", async {
+        while opened.load(Ordering::Relaxed) < 600 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let body = shipped(8700);
+    for i in 0..20 {
+        let mut c = Raw::connect(addr).await;
+        c.send("GET RFC 8700 P2P-CI/1.0\r\nHost: real\r\n\r\n").await;
+        let all = c.until_closed().await;
+        assert!(
+            all.starts_with(b"P2P-CI/1.0 200 OK\r\n") && all.ends_with(&body),
+            "GET {i} not answered in full"
+        );
+    }
+    let during = opened.load(Ordering::Relaxed);
+    flooding.store(false, Ordering::Relaxed);
+    flood.join().unwrap();
+    eprintln!("20 GETs answered while the flood had opened {during} silent sockets against a cap of 256");
     stop.cancel();
     within("server stops", server).await.unwrap();
 }
