@@ -28,7 +28,7 @@ CONNS=${CONNS:-"1 50"}
 DEPTHS=${DEPTHS:-"1 16"}
 SCENARIOS=${SCENARIOS:-"add lookup"}
 
-cargo build --release --locked --bin p2pci --example loadgen
+[ "${NO_BUILD:-0}" = 1 ] || cargo build --release --locked --bin p2pci --example loadgen
 A=${A:-target/release/p2pci server}
 B=${B:-target/release/p2pci server}
 LOADGEN=target/release/examples/loadgen

@@ -724,10 +724,13 @@ async fn get_loop(a: Arc<Args>, target: SocketAddr, ctl: Arc<Control>, conn: usi
     let mut stats = Stats::default();
     let mut request = Vec::new();
     match a.proto {
-        Proto::P2pci => {
-            GetRequest { rfc: RfcNumber(a.rfc), host: format!("bench{conn}"), os: Some("Linux".into()) }
-                .encode(&mut request)
+        Proto::P2pci => GetRequest {
+            rfc: RfcNumber(a.rfc),
+            host: format!("bench{conn}"),
+            os: Some("Linux".into()),
+            want_digest: false,
         }
+        .encode(&mut request),
         _ => request.extend_from_slice(
             format!("GET {} HTTP/1.1\r\nHost: bench{conn}\r\nConnection: close\r\n\r\n", a.path).as_bytes(),
         ),

@@ -151,6 +151,16 @@ pub struct PeerArgs {
     /// event loop serves uploads fastest when downloaders share the cores.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
+    /// Most upload connections at once. When full, the oldest connection
+    /// that has not sent a byte is closed for a newcomer, so idle sockets
+    /// cannot lock downloaders out.
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_max_connections: u64,
+    /// Largest file this peer downloads, as announced by the uploader:
+    /// bytes, or with a unit (KiB, MiB, GiB; K, M, G are the same; KB, MB,
+    /// GB are powers of 1000).
+    #[arg(long, default_value = "256MiB", value_name = "SIZE", value_parser = parse_size)]
+    pub max_download: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -165,8 +175,43 @@ impl PeerArgs {
         c.rfc_dir = self.rfc_dir.clone();
         c.rfcs = self.rfcs.iter().copied().map(RfcNumber).collect();
         c.limits = self.limits.limits();
+        c.upload_max_connections = usize::try_from(self.upload_max_connections).unwrap_or(usize::MAX);
+        c.max_download = self.max_download;
         c
     }
+}
+
+/// A size: `4096`, `512KiB`, `256MiB`, `1.5GiB`, `10MB`, `2 G` (case and a
+/// blank before the unit do not matter).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (number, unit) = (&s[..split], s[split..].trim_start());
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => return Err(format!("unknown unit {unit:?} (use bytes, KiB, MiB, GiB, TiB, or KB, MB, GB, TB)")),
+    };
+    let bad = || format!("{s:?} is not a size (say 4096, 512KiB or 256MiB)");
+    if number.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(n) = number.parse::<u64>() {
+        return n.checked_mul(scale).ok_or_else(|| format!("{s:?} is too large"));
+    }
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    let bytes = (n * scale as f64).round();
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(format!("{s:?} is too large"));
+    }
+    Ok(bytes as u64)
 }
 
 /// This machine's hostname, or `localhost` when it has none we can read.
@@ -258,6 +303,50 @@ mod tests {
         assert_eq!(c.upload_bind.port(), 2222);
         assert_eq!(c.rfcs, [RfcNumber(8600), RfcNumber(8601)]);
         assert!(!args.headless);
+        assert_eq!(c.upload_max_connections, 1024);
+        assert_eq!(c.max_download, 256 * 1024 * 1024);
+    }
+
+    #[test]
+    fn peer_upload_and_download_limits() {
+        let cli = Cli::try_parse_from([
+            "p2pci",
+            "peer",
+            "--upload-max-connections",
+            "64",
+            "--max-download",
+            "1.5GiB",
+        ])
+        .unwrap();
+        let Command::Peer(args) = cli.command else { panic!() };
+        let c = args.config();
+        assert_eq!(c.upload_max_connections, 64);
+        assert_eq!(c.max_download, 3 << 29);
+        assert!(Cli::try_parse_from(["p2pci", "peer", "--upload-max-connections", "0"]).is_err());
+        assert!(Cli::try_parse_from(["p2pci", "peer", "--max-download", "lots"]).is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        let ok = [
+            ("4096", 4096),
+            ("0", 0),
+            ("512KiB", 512 << 10),
+            ("256MiB", 256 << 20),
+            ("256mib", 256 << 20),
+            ("256M", 256 << 20),
+            ("2 G", 2 << 30),
+            ("1.5GiB", 3 << 29),
+            ("10MB", 10_000_000),
+            ("1kb", 1000),
+            ("7B", 7),
+        ];
+        for (s, want) in ok {
+            assert_eq!(parse_size(s), Ok(want), "{s}");
+        }
+        for s in ["", "MiB", "-1", "1.2.3MiB", "12 parsecs", "99999999999TiB", "1e9"] {
+            assert!(parse_size(s).is_err(), "{s}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@
 pub mod conversation;
 pub mod download;
 pub mod engine;
+mod events;
 pub mod library;
 pub mod upload;
 
@@ -31,6 +32,7 @@ use thiserror::Error;
 use crate::protocol::response::Progress;
 use crate::protocol::{Record, RfcNumber, Status};
 
+pub use download::DownloadError;
 pub use engine::{Peer, PeerConfig};
 pub use library::LocalRfc;
 
@@ -224,11 +226,13 @@ pub enum DownloadEvent {
     /// Body bytes received so far, of `total` (the Content-Length).
     Progress { received: u64, total: u64 },
     /// One holder failed; `retrying` says whether another one is tried next.
-    HolderFailed { from: Holder, reason: String, retrying: bool },
+    HolderFailed { from: Holder, reason: DownloadError, retrying: bool },
     /// The file is complete and in place.
     Done { rfc: RfcNumber, from: Holder, path: PathBuf, bytes: u64, elapsed: Duration },
-    /// No holder could deliver it; nothing was kept.
-    Failed { rfc: RfcNumber, reason: String },
+    /// No holder could deliver it; nothing was kept. The reason is
+    /// [`DownloadError::AllFailed`] (with the last holder's reason) or
+    /// [`DownloadError::NoHolder`].
+    Failed { rfc: RfcNumber, reason: DownloadError },
 }
 
 /// Everything the engine, the upload server and the downloads report.

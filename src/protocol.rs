@@ -22,12 +22,14 @@
 //! The reference is `docs/PROTOCOL.md`; section names are cited where a rule is
 //! not obvious.
 
+pub mod digest;
 pub mod head;
 pub mod request;
 pub mod response;
 pub mod status;
 mod swar;
 
+pub use digest::{DigestError, Sha256Digest};
 pub use head::{Head, LimitError, Limits, frame, parse_head};
 pub use request::{
     GetRequest, GetRequestRef, P2sMethod, P2sMethodRef, P2sRequest, P2sRequestRef, PeerId, PeerIdRef,

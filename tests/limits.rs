@@ -110,32 +110,58 @@ async fn upload_connections_that_send_nothing_or_trickle_are_closed_in_time() {
 }
 
 #[tokio::test]
-async fn upload_connection_cap_refuses_cleanly_and_recovers() {
+async fn upload_connection_cap_evicts_silent_connections_and_refuses_past_busy_ones() {
     let ups = Uploads::start(|c| {
         c.max_connections = 4;
-        c.request_timeout = Duration::from_secs(5);
+        // Long enough that only eviction can close a silent connection
+        // within the test's waits.
+        c.request_timeout = Duration::from_secs(60);
+        c.send_timeout = Duration::from_secs(60);
     })
     .await;
-    // Four connections hold every slot by sending nothing. The server
-    // accepts in arrival order and takes a slot at accept, so they hold the
-    // slots before any later connection is looked at: no need to wait.
-    let mut holders = Vec::new();
+    // Four connections that send nothing fill every slot; GETs are still
+    // served, the first one by closing the oldest silent connection.
+    let mut silent = Vec::new();
     for _ in 0..4 {
-        holders.push(Raw::connect(ups.addr).await);
+        silent.push(Raw::connect(ups.addr).await);
     }
     for _ in 0..20 {
+        ups.still_serves().await;
+    }
+    assert_eq!(silent[0].until_closed().await, b"", "the oldest silent connection made room");
+    drop(silent);
+
+    // Four downloads under way (a file far larger than the socket buffers,
+    // whose downloaders do not read) hold every slot: they have spoken, so
+    // none is closed for a newcomer, and newcomers are refused.
+    let big: Vec<u8> = (0..64 * 1024 * 1024u32).map(|i| b'a' + (i % 26) as u8).collect();
+    std::fs::write(ups._dir.path().join("rfc1.txt"), &big).unwrap();
+    let mut busy = Vec::new();
+    for _ in 0..4 {
+        let mut c = Raw::connect(ups.addr).await;
+        c.send("GET RFC 1 P2P-CI/1.0\r\nHost: x\r\n\r\n").await;
+        assert_eq!(c.bytes(19).await, b"P2P-CI/1.0 200 OK\r\n");
+        busy.push(c);
+    }
+    let refused = || async {
         let mut c = Raw::connect(ups.addr).await;
         c.send("GET RFC 8600 P2P-CI/1.0\r\nHost: x\r\n\r\n").await;
-        assert_eq!(c.until_closed().await, b"", "refused past the cap");
+        c.until_closed().await.is_empty()
+    };
+    // Until the dropped silent connections' tasks have noticed, a newcomer
+    // may still take one of their slots.
+    within("the busy downloads hold every slot", async {
+        while !refused().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    for _ in 0..20 {
+        assert!(refused().await, "refused past the cap of busy connections");
     }
-    drop(holders);
+    drop(busy);
     within("a slot frees up", async {
-        loop {
-            let mut c = Raw::connect(ups.addr).await;
-            c.send("GET RFC 8600 P2P-CI/1.0\r\nHost: x\r\n\r\n").await;
-            if !c.until_closed().await.is_empty() {
-                break;
-            }
+        while refused().await {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })

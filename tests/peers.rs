@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use p2pci::peer::library::title_from_text;
-use p2pci::peer::{Command, DownloadEvent, Holder, NetEvent, Reply};
+use p2pci::peer::{Command, DownloadError, DownloadEvent, Holder, NetEvent, Reply};
 use p2pci::protocol::{RfcNumber, Status};
 
 async fn download(p: &mut TestPeer, rfc: u32, from: Option<Holder>) -> DownloadEvent {
@@ -144,7 +144,10 @@ async fn the_log_sees_every_raw_message() {
     assert!(wire[1].starts_with("P2P-CI/1.0 200 OK\r\n\r\nRFC 8602 "), "{:?}", wire[1]);
     assert!(wire[2].starts_with("GET RFC 8602 P2P-CI/1.0\r\nHost: hostB\r\nOS: "), "{:?}", wire[2]);
     assert!(wire[3].starts_with("P2P-CI/1.0 200 OK\r\nDate: "), "{:?}", wire[3]);
-    assert!(wire[3].contains("\r\nContent-Length: 4619\r\nContent-Type: text/plain\r\n\r\n"));
+    assert!(wire[2].ends_with("\r\nWant-Repr-Digest: sha-256=1\r\n\r\n"), "{:?}", wire[2]);
+    assert!(
+        wire[3].contains("\r\nContent-Length: 4619\r\nContent-Type: text/plain\r\nRepr-Digest: sha-256=:")
+    );
     // The uploader saw the same GET.
     let up = a
         .expect(
@@ -213,7 +216,8 @@ async fn an_rfc_nobody_holds_fails_cleanly() {
     match download(&mut a, 4242, None).await {
         DownloadEvent::Failed { rfc, reason } => {
             assert_eq!(rfc, RfcNumber(4242));
-            assert!(reason.contains("no other peer holds it"), "{reason}");
+            assert_eq!(reason, DownloadError::NoHolder);
+            assert_eq!(reason.to_string(), "no other peer holds it");
         }
         other => panic!("{other:?}"),
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use common::*;
 use p2pci::peer::upload::{self, UploadConfig};
-use p2pci::protocol::{GetResponseHead, Limits, Status, parse_head};
+use p2pci::protocol::{GetResponseHead, Limits, Sha256Digest, Status, parse_head};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -154,4 +154,107 @@ async fn a_file_deleted_after_it_was_advertised_is_404() {
     let (head, body) = get(up.addr, b"GET RFC 8602 P2P-CI/1.0\r\nHost: h\r\n\r\n").await;
     assert_eq!(head.status, Status::NotFound);
     assert!(body.is_empty());
+}
+
+/// A client that keeps writing an oversized request still reads its 400:
+/// the server closes gracefully (stops writing, drains, then closes), so
+/// the client's writes are not refused with a reset (after which most
+/// clients give up without reading) and the answer waits for it.
+#[tokio::test]
+async fn a_client_still_writing_reads_its_400() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A generous drain: what is tested is the order of things, not speed.
+    let up = uploader(&[8602], |c| c.linger = Duration::from_secs(30)).await;
+    for _ in 0..2 {
+        let mut s = Raw::connect(up.addr).await.stream;
+        // Far past the 8 KiB line limit and every socket buffer: 32 MiB of
+        // one header line, written
+        // whole, as a simple client does, before reading anything.
+        let mut request = b"GET RFC 8602 P2P-CI/1.0\r\nHost: ".to_vec();
+        request.resize(32 * 1024 * 1024, b'h');
+        for chunk in request.chunks(64 * 1024) {
+            within("write", s.write_all(chunk)).await.expect("the server takes the whole request");
+        }
+        let mut got = Vec::new();
+        within("the 400", s.read_to_end(&mut got)).await.unwrap();
+        assert_eq!(got, b"P2P-CI/1.0 400 Bad Request\r\n\r\n", "{:?}", String::from_utf8_lossy(&got));
+    }
+}
+
+fn ask(rfc: u32) -> String {
+    format!("GET RFC {rfc} P2P-CI/1.0\r\nHost: h\r\nOS: x\r\nWant-Repr-Digest: sha-256=1\r\n\r\n")
+}
+
+#[tokio::test]
+async fn a_get_that_asks_gets_the_digest() {
+    let up = uploader(&[8700, 8795], |_| {}).await;
+    for rfc in [8700, 8795, 8700] {
+        let (head, body) = get(up.addr, ask(rfc).as_bytes()).await;
+        assert_eq!(head.status, Status::Ok);
+        assert!(body == shipped(rfc));
+        assert_eq!(head.repr_digest, Some(Sha256Digest::of(&body)), "RFC {rfc}");
+    }
+    // On the wire: the five headers, then the digest, in RFC 9530's form.
+    let mut c = Raw::connect(up.addr).await;
+    c.send(ask(8700)).await;
+    let all = c.until_closed().await;
+    let text = String::from_utf8_lossy(&all);
+    let head = &text[..text.find("\r\n\r\n").unwrap()];
+    let names: Vec<&str> = head.split("\r\n").skip(1).map(|l| l.split_once(": ").unwrap().0).collect();
+    assert_eq!(names, ["Date", "OS", "Last-Modified", "Content-Length", "Content-Type", "Repr-Digest"]);
+    let want = format!("\r\nRepr-Digest: sha-256={}", Sha256Digest::of(&shipped(8700)));
+    assert!(head.ends_with(&want), "{head}");
+}
+
+/// Peers that do not know the extension see exactly what they saw before:
+/// the same bytes as a GET without the header, but for the date.
+#[tokio::test]
+async fn a_get_that_does_not_ask_gets_exactly_the_five_headers() {
+    let up = uploader(&[8700], |_| {}).await;
+    let mtime = std::fs::metadata(up.dir.path().join("rfc8700.txt")).unwrap().modified().unwrap();
+    let body = shipped(8700);
+    for (request, name) in [
+        ("GET RFC 8700 P2P-CI/1.0\r\nHost: h\r\nOS: x\r\n\r\n", "plain"),
+        ("GET RFC 8700 P2P-CI/1.0\r\nHost: h\r\nWant-Repr-Digest: sha-256=0\r\n\r\n", "declined"),
+        ("GET RFC 8700 P2P-CI/1.0\r\nHost: h\r\nWant-Repr-Digest: md5=1\r\n\r\n", "other algorithm"),
+    ] {
+        let mut c = Raw::connect(up.addr).await;
+        c.send(request).await;
+        let all = c.until_closed().await;
+        let date_line_end = all.windows(2).skip(19).position(|w| w == b"\r\n").unwrap() + 19;
+        let date = String::from_utf8_lossy(&all[19..date_line_end]).into_owned();
+        let mut want = format!(
+            "P2P-CI/1.0 200 OK\r\n{date}\r\nOS: TestOS 1.0\r\nLast-Modified: {}\r\nContent-Length: {}\r\n\
+             Content-Type: text/plain\r\n\r\n",
+            httpdate::fmt_http_date(mtime),
+            body.len()
+        )
+        .into_bytes();
+        want.extend_from_slice(&body);
+        assert!(date.starts_with("Date: "), "{name}: {date}");
+        assert!(all == want, "{name}: {:?}", String::from_utf8_lossy(&all[..200]));
+    }
+}
+
+/// The digest follows the file: rewritten in place (same size, same inode)
+/// or replaced, the next GET gets the new file's digest.
+#[tokio::test]
+async fn the_digest_follows_the_file() {
+    let up = uploader(&[], |_| {}).await;
+    let path = up.dir.path().join("rfc1.txt");
+    let versions: [&[u8]; 3] = [b"first version\n", b"other version\n", b"a longer third version\n"];
+    for (i, content) in versions.iter().enumerate() {
+        if i == 2 {
+            let tmp = up.dir.path().join("new");
+            std::fs::write(&tmp, content).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+        } else {
+            std::fs::write(&path, content).unwrap();
+        }
+        for _ in 0..2 {
+            let (head, body) = get(up.addr, ask(1).as_bytes()).await;
+            assert_eq!(body, *content);
+            assert_eq!(head.repr_digest, Some(Sha256Digest::of(content)), "version {i}");
+        }
+    }
 }

@@ -5,21 +5,41 @@
 //! into place only when complete (PROTOCOL.md, Peer to peer). The temporary
 //! file deletes itself when dropped, so a failed, cut or cancelled transfer
 //! (an aborted task drops its future) leaves nothing behind.
+//!
+//! Every GET asks for the file's SHA-256 (PROTOCOL.md, Extension: content
+//! digest). An uploader that sends one has the body hashed as it arrives and
+//! checked before the rename, so a lying or corrupt holder fails like a cut
+//! transfer and the next one is tried; an uploader that does not know the
+//! extension is checked by Content-Length alone, as before. Failures are
+//! [`DownloadError`]s: front ends and tests match the variant, users read
+//! its message.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::BytesMut;
+use sha2::Digest as _;
+use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
+use super::events::Lossy;
 use super::library::{self, LocalRfc};
 use super::{DownloadEvent, DownloadId, Holder, Link, NetEvent, WireMessage};
-use crate::protocol::{GetRequest, GetResponseHead, Limits, RfcNumber, Status, parse_head};
+use crate::protocol::{
+    GetRequest, GetResponseHead, LimitError, Limits, ResponseError, RfcNumber, Sha256Digest, Status,
+    parse_head,
+};
+
+/// The default for [`DownloadConfig::max_size`]: 256 MiB, far above any RFC.
+pub const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
 
 /// What every download of one peer shares.
 #[derive(Debug, Clone)]
@@ -39,9 +59,17 @@ pub struct DownloadConfig {
     pub max_size: u64,
     /// Longest wait for the system resolver.
     pub resolve_timeout: Duration,
+    /// Ask uploaders for the file's SHA-256 and check it before keeping the
+    /// file (PROTOCOL.md, Extension: content digest). Uploaders that do not
+    /// know the extension answer as before, and their files are kept
+    /// unchecked.
+    pub want_digest: bool,
     /// Names the resolver did not know, and when: a made-up demo name
     /// (`hostA`) can cost a resolver timeout, which we pay once, not per GET.
     unresolvable: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Counts log events dropped because the front end was behind, across
+    /// all downloads.
+    lossy: Lossy,
 }
 
 /// How long a name that did not resolve goes straight to the loopback.
@@ -56,29 +84,135 @@ impl DownloadConfig {
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
-            max_size: 256 * 1024 * 1024,
+            max_size: DEFAULT_MAX_SIZE,
             resolve_timeout: Duration::from_secs(2),
+            want_digest: true,
             unresolvable: Arc::default(),
+            lossy: Lossy::new(None, "downloads"),
         }
     }
 }
 
+/// Why one holder could not deliver a file (or, as [`DownloadError::AllFailed`],
+/// why a download failed). The messages are what a user reads.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DownloadError {
+    #[error("no other peer holds it")]
+    NoHolder,
+    #[error("cannot connect to {addr}: {cause}")]
+    Connect { addr: SocketAddr, cause: IoCause },
+    #[error("no answer from {addr} within {after:?}")]
+    ConnectTimeout { addr: SocketAddr, after: Duration },
+    #[error("sending GET: {0}")]
+    Send(IoCause),
+    /// The answer's head broke a size limit.
+    #[error("bad answer: {0}")]
+    HeadTooLarge(#[from] LimitError),
+    /// The answer's head could not be understood.
+    #[error("bad answer: {0}")]
+    BadAnswer(#[from] ResponseError),
+    #[error("connection closed before the answer was complete")]
+    ClosedBeforeAnswer,
+    /// The uploader answered with an error status (404: it no longer has it).
+    #[error("answered {0}")]
+    Refused(Status),
+    #[error("announced {}, above the {} limit", Size(*announced), Size(*limit))]
+    TooLarge { announced: u64, limit: u64 },
+    #[error("connection broke: {0}")]
+    Broken(IoCause),
+    #[error("nothing received for {0:?}")]
+    Stalled(Duration),
+    #[error("connection closed after {} of {}", Size(*received), Size(*total))]
+    Cut { received: u64, total: u64 },
+    #[error("sent more than the {} announced", Size(*total))]
+    TooLong { total: u64 },
+    /// The file does not hash to the `Repr-Digest` the uploader sent.
+    #[error("content digest mismatch: announced sha-256={announced}, received sha-256={received}")]
+    DigestMismatch { announced: Sha256Digest, received: Sha256Digest },
+    /// This peer's own folder could not take the file.
+    #[error("cannot write in {}: {cause}", dir.display())]
+    Write { dir: PathBuf, cause: IoCause },
+    /// Every holder failed; the last one's reason.
+    #[error("{}{last}: {error}", if *tried > 1 { format!("all {tried} holders failed; the last, ") } else { String::new() })]
+    AllFailed { tried: usize, last: Holder, error: Box<DownloadError> },
+}
+
+/// An I/O error as a value that can be cloned and compared (an
+/// [`io::Error`] can be neither): its kind, to match on, and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoCause {
+    pub kind: io::ErrorKind,
+    message: String,
+}
+
+impl From<io::Error> for IoCause {
+    fn from(e: io::Error) -> Self {
+        IoCause { kind: e.kind(), message: e.to_string() }
+    }
+}
+
+impl fmt::Display for IoCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A byte count for people: `512 bytes`, `1.5 KiB`, `387 MiB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+        let n = self.0;
+        if n < 1024 {
+            return write!(f, "{n} byte{}", if n == 1 { "" } else { "s" });
+        }
+        let (mut value, mut unit) = (n as f64 / 1024.0, 0);
+        while value >= 1024.0 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        // Whole numbers, and anything from 100 up, without decimals.
+        if value >= 100.0 || value.fract() == 0.0 {
+            write!(f, "{value:.0} {}", UNITS[unit])
+        } else {
+            write!(f, "{value:.1} {}", UNITS[unit])
+        }
+    }
+}
+
+/// One download's reports. Steps (started, failed, done) are awaited: a
+/// front end must see each, and there are few. Raw messages and progress
+/// never wait ([`Lossy`]), so a slow screen cannot slow a transfer.
 struct Reporter<'a> {
     id: DownloadId,
     events: &'a mpsc::Sender<NetEvent>,
+    lossy: Lossy,
 }
 
 impl Reporter<'_> {
-    async fn send(&self, ev: NetEvent) {
-        let _ = self.events.send(ev).await;
-    }
     async fn download(&self, event: DownloadEvent) {
-        self.send(NetEvent::Download { id: self.id, event }).await;
+        let _ = self.events.send(NetEvent::Download { id: self.id, event }).await;
     }
-    async fn wire(&self, direction: super::Direction, from: &Holder, bytes: &[u8]) {
-        let text = String::from_utf8_lossy(bytes).into_owned();
-        let msg = WireMessage { at: SystemTime::now(), direction, link: Link::Download(from.clone()), text };
-        self.send(NetEvent::Wire(msg)).await;
+    fn progress(&self, received: u64, total: u64) {
+        let id = self.id;
+        self.lossy
+            .emit_latest(|| NetEvent::Download { id, event: DownloadEvent::Progress { received, total } });
+    }
+    fn notice(&self, text: String) {
+        self.lossy.emit(|| NetEvent::Notice(text));
+    }
+    fn wire(&self, direction: super::Direction, from: &Holder, bytes: &[u8]) {
+        self.lossy.emit(|| {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            NetEvent::Wire(WireMessage {
+                at: SystemTime::now(),
+                direction,
+                link: Link::Download(from.clone()),
+                text,
+            })
+        });
     }
 }
 
@@ -91,8 +225,8 @@ pub async fn run(
     config: &DownloadConfig,
     events: &mpsc::Sender<NetEvent>,
 ) -> Option<LocalRfc> {
-    let report = Reporter { id, events };
-    let mut last_reason = String::from("no peer holds it");
+    let report = Reporter { id, events, lossy: config.lossy.with_sender(events.clone()) };
+    let mut last = None;
     for (i, from) in holders.iter().enumerate() {
         report.download(DownloadEvent::Started { rfc, from: from.clone() }).await;
         let started = Instant::now();
@@ -112,11 +246,17 @@ pub async fn run(
                 let retrying = i + 1 < holders.len();
                 let ev = DownloadEvent::HolderFailed { from: from.clone(), reason: reason.clone(), retrying };
                 report.download(ev).await;
-                last_reason = format!("{from}: {reason}");
+                last = Some((from.clone(), reason));
             }
         }
     }
-    report.download(DownloadEvent::Failed { rfc, reason: last_reason }).await;
+    let reason = match last {
+        Some((last, error)) => {
+            DownloadError::AllFailed { tried: holders.len(), last, error: Box::new(error) }
+        }
+        None => DownloadError::NoHolder,
+    };
+    report.download(DownloadEvent::Failed { rfc, reason }).await;
     None
 }
 
@@ -139,7 +279,7 @@ async fn resolve(from: &Holder, config: &DownloadConfig, report: &Reporter<'_>) 
         bad.insert(from.host.clone(), Instant::now());
     }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, from.port));
-    report.send(NetEvent::Notice(format!("{} does not resolve; trying {addr}", from.host))).await;
+    report.notice(format!("{} does not resolve; trying {addr}", from.host));
     addr
 }
 
@@ -148,108 +288,137 @@ async fn fetch(
     from: &Holder,
     config: &DownloadConfig,
     report: &Reporter<'_>,
-) -> Result<LocalRfc, String> {
+) -> Result<LocalRfc, DownloadError> {
     let addr = resolve(from, config, report).await;
     let mut stream = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(format!("cannot connect to {addr}: {e}")),
-        Err(_) => return Err(format!("no answer from {addr} within {:?}", config.connect_timeout)),
+        Ok(Err(e)) => return Err(DownloadError::Connect { addr, cause: e.into() }),
+        Err(_) => return Err(DownloadError::ConnectTimeout { addr, after: config.connect_timeout }),
     };
     let _ = stream.set_nodelay(true);
     let mut out = Vec::new();
-    GetRequest { rfc, host: config.host.clone(), os: Some(config.os.clone()) }.encode(&mut out);
-    report.wire(super::Direction::Sent, from, &out).await;
-    stream.write_all(&out).await.map_err(|e| format!("sending GET: {e}"))?;
+    let request = GetRequest {
+        rfc,
+        host: config.host.clone(),
+        os: Some(config.os.clone()),
+        want_digest: config.want_digest,
+    };
+    request.encode(&mut out);
+    report.wire(super::Direction::Sent, from, &out);
+    stream.write_all(&out).await.map_err(|e| DownloadError::Send(e.into()))?;
 
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let head = loop {
-        match parse_head(&buf, &config.limits) {
-            Err(e) => return Err(format!("bad answer: {e}")),
-            Ok(Some((head, used))) => {
-                let parsed = GetResponseHead::from_head(&head).map_err(|e| format!("bad answer: {e}"));
-                report.wire(super::Direction::Received, from, &buf[..used]).await;
-                let _ = buf.split_to(used);
-                break parsed?;
-            }
-            Ok(None) => {}
+        if let Some((head, used)) = parse_head(&buf, &config.limits)? {
+            let parsed = GetResponseHead::from_head(&head);
+            report.wire(super::Direction::Received, from, &buf[..used]);
+            let _ = buf.split_to(used);
+            break parsed?;
         }
-        let n = read_some(&mut stream, &mut buf, config.idle_timeout).await?;
-        if n == 0 {
-            return Err("connection closed before the answer was complete".into());
+        if read_some(&mut stream, &mut buf, config.idle_timeout).await? == 0 {
+            return Err(DownloadError::ClosedBeforeAnswer);
         }
     };
     if head.status != Status::Ok {
-        return Err(format!("answered {}", head.status));
+        return Err(DownloadError::Refused(head.status));
     }
     let total = head.content_length.unwrap_or(0);
     if total > config.max_size {
-        return Err(format!("announced {total} bytes, more than the {} accepted", config.max_size));
+        return Err(DownloadError::TooLarge { announced: total, limit: config.max_size });
     }
-    receive_body(rfc, total, buf, &mut stream, config, report).await
+    let body = Body { rfc, total, digest: head.repr_digest };
+    receive_body(body, buf, &mut stream, config, report).await
 }
 
-async fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, idle: Duration) -> Result<usize, String> {
+async fn read_some(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    idle: Duration,
+) -> Result<usize, DownloadError> {
     match tokio::time::timeout(idle, stream.read_buf(buf)).await {
         Ok(Ok(n)) => Ok(n),
-        Ok(Err(e)) => Err(format!("connection broke: {e}")),
-        Err(_) => Err(format!("nothing received for {idle:?}")),
+        Ok(Err(e)) => Err(DownloadError::Broken(e.into())),
+        Err(_) => Err(DownloadError::Stalled(idle)),
     }
+}
+
+/// What the head announced about the body.
+struct Body {
+    rfc: RfcNumber,
+    /// Content-Length.
+    total: u64,
+    /// Repr-Digest, when the uploader sent one.
+    digest: Option<Sha256Digest>,
 }
 
 /// Receives exactly `total` body bytes (some may already be in `buf`) into a
-/// temporary file, then renames it to `rfc<N>.txt`.
+/// temporary file, checks the digest if one was announced, then renames the
+/// file to `rfc<N>.txt`.
 async fn receive_body(
-    rfc: RfcNumber,
-    total: u64,
+    body: Body,
     mut buf: BytesMut,
     stream: &mut TcpStream,
     config: &DownloadConfig,
     report: &Reporter<'_>,
-) -> Result<LocalRfc, String> {
-    let target = config.dir.join(rfc.file_name());
-    let tmp =
-        temp_file(&config.dir, rfc).map_err(|e| format!("cannot write in {}: {e}", config.dir.display()))?;
-    let std_file = tmp.as_file().try_clone().map_err(|e| format!("temporary file: {e}"))?;
+) -> Result<LocalRfc, DownloadError> {
+    let Body { rfc, total, digest } = body;
+    let dir = &config.dir;
+    let write_error = |e: io::Error| DownloadError::Write { dir: dir.clone(), cause: e.into() };
+    let target = dir.join(rfc.file_name());
+    let tmp = temp_file(dir, rfc).map_err(write_error)?;
+    let std_file = tmp.as_file().try_clone().map_err(write_error)?;
     let mut file = tokio::fs::File::from_std(std_file);
+    // Hashed as it arrives, so checking costs no second pass over the file.
+    let mut hasher = digest.map(|_| sha2::Sha256::new());
     let mut received: u64 = 0;
     let mut last_report = Instant::now();
-    report.download(DownloadEvent::Progress { received, total }).await;
+    report.progress(received, total);
     loop {
         if !buf.is_empty() {
             if received + buf.len() as u64 > total {
-                return Err(format!("sent more than the {total} bytes announced"));
+                return Err(DownloadError::TooLong { total });
             }
-            file.write_all(&buf).await.map_err(|e| format!("writing {}: {e}", config.dir.display()))?;
+            file.write_all(&buf).await.map_err(write_error)?;
+            if let Some(h) = hasher.as_mut() {
+                h.update(&buf);
+            }
             received += buf.len() as u64;
             buf.clear();
             if last_report.elapsed() >= Duration::from_millis(100) || received == total {
                 last_report = Instant::now();
-                report.download(DownloadEvent::Progress { received, total }).await;
+                report.progress(received, total);
             }
         }
         if received == total {
             break;
         }
         if read_some(stream, &mut buf, config.idle_timeout).await? == 0 {
-            return Err(format!("connection closed after {received} of {total} bytes"));
+            return Err(DownloadError::Cut { received, total });
         }
     }
     // The uploader closes after the last byte; anything more is not the file.
     if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), stream.read_buf(&mut buf)).await
         && n > 0
     {
-        return Err(format!("sent more than the {total} bytes announced"));
+        return Err(DownloadError::TooLong { total });
     }
-    file.flush().await.map_err(|e| format!("writing: {e}"))?;
-    file.sync_data().await.map_err(|e| format!("writing: {e}"))?;
+    if let (Some(announced), Some(h)) = (digest, hasher) {
+        let got = Sha256Digest(h.finalize().into());
+        if got != announced {
+            return Err(DownloadError::DigestMismatch { announced, received: got });
+        }
+    }
+    file.flush().await.map_err(write_error)?;
+    file.sync_data().await.map_err(write_error)?;
     drop(file);
     let persisted = tokio::task::spawn_blocking(move || {
         tmp.persist(&target).map_err(|e| e.error)?;
-        library::load(rfc, &target).map_err(std::io::Error::other)
+        library::load(rfc, &target).map_err(io::Error::other)
     })
     .await
-    .map_err(|e| format!("saving: {e}"))?;
-    persisted.map_err(|e| format!("saving: {e}"))
+    .map_err(io::Error::other)
+    .and_then(|r| r);
+    persisted.map_err(write_error)
 }
 
 fn temp_file(dir: &Path, rfc: RfcNumber) -> std::io::Result<tempfile::NamedTempFile> {
@@ -257,10 +426,52 @@ fn temp_file(dir: &Path, rfc: RfcNumber) -> std::io::Result<tempfile::NamedTempF
     let mut b = tempfile::Builder::new();
     b.prefix(&prefix).suffix(".part");
     // Shared files are readable by all, like the ones copied in at start.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        b.permissions(std::fs::Permissions::from_mode(0o644));
-    }
+    b.permissions(std::fs::Permissions::from_mode(0o644));
     b.tempfile_in(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_for_people() {
+        let cases = [
+            (0, "0 bytes"),
+            (1, "1 byte"),
+            (1023, "1023 bytes"),
+            (1024, "1 KiB"),
+            (1536, "1.5 KiB"),
+            (256 * 1024 * 1024, "256 MiB"),
+            (405_623_566, "387 MiB"),
+            (5 * 1024 * 1024 * 1024 / 2, "2.5 GiB"),
+        ];
+        for (n, want) in cases {
+            assert_eq!(Size(n).to_string(), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn messages_read_well() {
+        let e = DownloadError::TooLarge { announced: 405_623_566, limit: DEFAULT_MAX_SIZE };
+        assert_eq!(e.to_string(), "announced 387 MiB, above the 256 MiB limit");
+        let last = Holder { host: "hostC".into(), port: 40777 };
+        let one = DownloadError::AllFailed {
+            tried: 1,
+            last: last.clone(),
+            error: Box::new(DownloadError::Refused(Status::NotFound)),
+        };
+        assert_eq!(one.to_string(), "hostC:40777: answered 404 Not Found");
+        let three = DownloadError::AllFailed {
+            tried: 3,
+            last,
+            error: Box::new(DownloadError::Stalled(Duration::from_secs(30))),
+        };
+        assert_eq!(
+            three.to_string(),
+            "all 3 holders failed; the last, hostC:40777: nothing received for 30s"
+        );
+        let cut = DownloadError::Cut { received: 100, total: 3 * 1024 };
+        assert_eq!(cut.to_string(), "connection closed after 100 bytes of 3 KiB");
+    }
 }

@@ -67,6 +67,8 @@ pub struct PeerConfig {
     pub upload_max_connections: usize,
     /// Longest an upload waits for the downloader to take more bytes.
     pub upload_send_timeout: Duration,
+    /// Largest file a download accepts (its announced Content-Length).
+    pub max_download: u64,
     /// Most record lines accepted in one server answer; a longer one (say, a
     /// LIST that never ends) fails its request and the connection is dropped.
     pub max_answer_records: usize,
@@ -96,6 +98,7 @@ impl PeerConfig {
             upload_request_timeout: Duration::from_secs(10),
             upload_max_connections: 1024,
             upload_send_timeout: Duration::from_secs(30),
+            max_download: download::DEFAULT_MAX_SIZE,
             max_answer_records: 1_000_000,
             max_answer_bytes: 256 * 1024 * 1024,
             event_capacity: 4096,
@@ -279,6 +282,7 @@ impl Engine {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let mut dl = DownloadConfig::new(config.dir.clone(), config.host.clone(), config.os.clone());
         dl.limits = config.limits;
+        dl.max_size = config.max_download;
         Engine {
             me,
             events,
@@ -450,7 +454,7 @@ impl Engine {
         holders.retain(|h| !(h.host == self.me.host && h.port == self.me.port));
         if holders.is_empty() {
             self.active.remove(&rfc);
-            let event = DownloadEvent::Failed { rfc, reason: "no other peer holds it".into() };
+            let event = DownloadEvent::Failed { rfc, reason: super::DownloadError::NoHolder };
             self.emit(NetEvent::Download { id, event }).await;
             return;
         }

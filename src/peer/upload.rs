@@ -1,20 +1,37 @@
 //! The upload server: answers GET from other peers, one task per connection.
 //!
-//! Shaped like the index server (`run(listener, …, shutdown)`): a capped
-//! number of connections, each of which must send its whole GET within the
-//! request timeout (PROTOCOL.md, Limits), gets one answer and is closed. Only
-//! a parsed [`RfcNumber`] ever reaches the file system, as `rfc<N>.txt` in the
-//! peer's own folder, so no request can name a path. Files are never read
-//! whole: on Linux the body goes with `sendfile(2)` (page cache to socket, no
-//! copy through user space) and the head is sent with `MSG_MORE` so that
-//! head and body leave in the same packets; elsewhere the file is copied in
-//! chunks. The file is opened and stat'ed on the runtime thread, as a
-//! static file server does: both are short syscalls on a local folder, and
-//! cheaper than a hop to the blocking pool.
+//! Shaped as mini-redis is: [`run`] accepts; a `Connection` owns the
+//! socket and its read buffer, reads one request within its deadline and
+//! writes with a time limit on every step; a `Handler` turns a request
+//! into an `Answer` (a file to send, or a status). Each connection gets
+//! one answer and is closed (PROTOCOL.md, Peer to peer).
+//!
+//! * **Slots.** Connections are capped, and at the cap the oldest one that
+//!   has not sent a byte is closed to admit a newcomer
+//!   ([`accept_loop_evicting`]): silent sockets cannot lock real downloads
+//!   out, however many there are.
+//! * **Paths.** Only a parsed [`RfcNumber`] ever reaches the file system, as
+//!   `rfc<N>.txt` in the peer's own folder, so no request can name a path.
+//! * **Speed.** Files are never read whole: the body goes with `sendfile(2)`
+//!   (page cache to socket, no copy through user space) and the head is
+//!   sent with `MSG_MORE` so head and body leave in the same packets. The
+//!   file is opened and stat'ed on the runtime thread, as a static file
+//!   server does: both are short syscalls on a local folder, cheaper than a
+//!   hop to the blocking pool. Linux only, as the whole project is.
+//! * **Errors.** An error answer is followed by a graceful close
+//!   ([`close_gracefully`]): a client still writing an oversized request
+//!   reads its 400 instead of a reset.
+//! * **Digests.** A GET that asks (`Want-Repr-Digest`) gets the file's
+//!   SHA-256, computed once per file version and cached (`DigestCache`).
+//! * **Events.** Reports go to the front end without waiting
+//!   (`peer::events`): a slow screen never slows an upload.
 
+use std::collections::HashMap;
+use std::fs::File;
 use std::net::SocketAddr;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
@@ -25,9 +42,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
+use super::events::Lossy;
 use super::{Direction, Link, NetEvent, WireMessage};
-use crate::accept::accept_loop;
-use crate::protocol::{GetResponseHead, Limits, RfcNumber, Status, parse_get};
+use crate::accept::{Admission, accept_loop_evicting, close_gracefully};
+use crate::protocol::{GetResponseHead, Limits, RfcNumber, Sha256Digest, Status, parse_get};
 
 /// How an upload server behaves; every limit is configurable.
 #[derive(Debug, Clone)]
@@ -39,11 +57,16 @@ pub struct UploadConfig {
     pub limits: Limits,
     /// A connection must deliver its whole GET within this time.
     pub request_timeout: Duration,
-    /// Connections served at once; more are closed at once.
+    /// Connections served at once. At the cap, the oldest connection that
+    /// has sent nothing yet is closed for a newcomer; when every one has
+    /// spoken, newcomers are closed at once.
     pub max_connections: usize,
     /// Longest a write may wait for the downloader to take more bytes; a
     /// downloader that stops reading would otherwise hold its slot forever.
     pub send_timeout: Duration,
+    /// After an error answer, how long the rest of a request is read and
+    /// dropped before closing, so the answer is not lost to a reset.
+    pub linger: Duration,
 }
 
 impl UploadConfig {
@@ -55,8 +78,16 @@ impl UploadConfig {
             request_timeout: Duration::from_secs(10),
             max_connections: 1024,
             send_timeout: Duration::from_secs(30),
+            linger: Duration::from_secs(2),
         }
     }
+}
+
+/// What every connection of one upload server shares.
+struct Shared {
+    config: UploadConfig,
+    digests: DigestCache,
+    events: Reporter,
 }
 
 /// Serves until `shutdown` is cancelled, then waits for the connections it
@@ -67,14 +98,20 @@ pub async fn run(
     events: Option<mpsc::Sender<NetEvent>>,
     shutdown: CancellationToken,
 ) {
-    let config = Arc::new(config);
+    let max = config.max_connections;
+    let shared = Arc::new(Shared {
+        config,
+        digests: DigestCache::default(),
+        events: Reporter(Lossy::new(events, "upload server")),
+    });
     let tracker = TaskTracker::new();
-    accept_loop(&listener, config.max_connections, &shutdown, &tracker, "upload server", |stream, addr| {
-        let (config, events, shutdown) = (config.clone(), events.clone(), shutdown.clone());
+    accept_loop_evicting(&listener, max, &shutdown, &tracker, "upload server", |stream, addr, admission| {
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
         async move {
+            let conn = Connection::new(stream, addr, admission);
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = serve(stream, addr, &config, events.as_ref()) => {}
+                _ = serve(conn, &shared) => {}
             }
         }
     })
@@ -83,112 +120,288 @@ pub async fn run(
     tracker.wait().await;
 }
 
-async fn emit(events: Option<&mpsc::Sender<NetEvent>>, ev: NetEvent) {
-    if let Some(tx) = events {
-        let _ = tx.send(ev).await;
-    }
-}
-
-async fn wire(events: Option<&mpsc::Sender<NetEvent>>, direction: Direction, addr: SocketAddr, bytes: &[u8]) {
-    if events.is_some() {
-        let text = String::from_utf8_lossy(bytes).into_owned();
-        let msg = WireMessage { at: SystemTime::now(), direction, link: Link::Upload(addr), text };
-        emit(events, NetEvent::Wire(msg)).await;
-    }
-}
-
-/// Reads one GET within the deadline. `Err(Some(status))` is an answer to
-/// send; `Err(None)` means close without one (timed out or gone).
-async fn read_request(
-    stream: &mut TcpStream,
-    addr: SocketAddr,
-    config: &UploadConfig,
-    events: Option<&mpsc::Sender<NetEvent>>,
-) -> Result<RfcNumber, Option<Status>> {
-    let deadline = tokio::time::Instant::now() + config.request_timeout;
-    let mut buf = BytesMut::with_capacity(1024);
-    loop {
-        match parse_get(&buf, &config.limits) {
-            Err(e) => {
-                debug!(%addr, "upload request: {e}");
-                wire(events, Direction::Received, addr, &buf).await;
-                return Err(Some(Status::BadRequest));
-            }
-            Ok(Some((parsed, used))) => {
-                // Only the number is used: no copies of the text.
-                let parsed = parsed.map(|req| req.rfc);
-                wire(events, Direction::Received, addr, &buf[..used]).await;
-                return parsed.map_err(|e| {
-                    debug!(%addr, "upload request: {e}");
-                    Some(e.status())
-                });
-            }
-            Ok(None) => {}
+/// One connection: read a GET, answer it, close.
+async fn serve(mut conn: Connection, shared: &Shared) {
+    let (config, addr) = (&shared.config, conn.addr);
+    let request = match conn.read_request(&config.limits, config.request_timeout, &shared.events).await {
+        Ok(r) => r,
+        Err(Unanswered::Gone) => return,
+        Err(Unanswered::Refused(status)) => {
+            conn.refuse(status, config, &shared.events).await;
+            shared.events.uploaded(addr, None, status, 0);
+            return;
         }
-        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            Ok(_) => return Err(None),
-            Err(_) => {
-                debug!(%addr, "upload request not complete within {:?}", config.request_timeout);
-                return Err(None);
-            }
-        }
-    }
-}
-
-async fn serve(
-    mut stream: TcpStream,
-    addr: SocketAddr,
-    config: &UploadConfig,
-    events: Option<&mpsc::Sender<NetEvent>>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (rfc, status, bytes) = match read_request(&mut stream, addr, config, events).await {
-        Ok(rfc) => match send_file(&mut stream, addr, rfc, config, events).await {
-            Ok(sent) => (Some(rfc), Status::Ok, sent),
-            Err(status) => (Some(rfc), status, 0),
-        },
-        Err(None) => return,
-        Err(Some(status)) => (None, status, 0),
     };
-    if status != Status::Ok {
-        let mut out = Vec::new();
-        GetResponseHead::error(status).encode(&mut out);
-        wire(events, Direction::Sent, addr, &out).await;
-        let _ = tokio::time::timeout(config.send_timeout, stream.write_all(&out)).await;
+    let handler = Handler { config, digests: &shared.digests };
+    match handler.answer(request).await {
+        Answer::File { head, file, len } => {
+            shared.events.wire(Direction::Sent, addr, &head);
+            let sent = conn.send_file(&head, file, len, config.send_timeout).await;
+            conn.finish().await;
+            shared.events.uploaded(addr, Some(request.rfc), Status::Ok, sent);
+        }
+        Answer::Refuse(status) => {
+            conn.refuse(status, config, &shared.events).await;
+            shared.events.uploaded(addr, Some(request.rfc), status, 0);
+        }
     }
-    let _ = stream.shutdown().await;
-    emit(events, NetEvent::Uploaded { to: addr, rfc, status, bytes }).await;
 }
 
-/// Sends the head and the file. `Err(status)` when nothing was sent yet and
-/// an error answer is due; once the head is out, a failure just ends the
-/// connection short, which the downloader detects by Content-Length.
-async fn send_file(
-    stream: &mut TcpStream,
-    addr: SocketAddr,
+/// The part of a GET the handler needs; the text is not copied.
+#[derive(Debug, Clone, Copy)]
+struct Request {
     rfc: RfcNumber,
-    config: &UploadConfig,
-    events: Option<&mpsc::Sender<NetEvent>>,
-) -> Result<u64, Status> {
-    let path = config.dir.join(rfc.file_name());
-    let file = std::fs::File::open(&path).map_err(|_| Status::NotFound)?;
-    let meta = file.metadata().map_err(|_| Status::NotFound)?;
-    if !meta.is_file() {
-        return Err(Status::NotFound);
-    }
-    let len = meta.len();
-    let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut out = Vec::with_capacity(256);
-    GetResponseHead::ok(SystemTime::now(), &config.os, modified, len).encode(&mut out);
-    wire(events, Direction::Sent, addr, &out).await;
-    // Exactly `len` bytes: a file that grew since is cut at its announced
-    // size. Each write must make progress within `send_timeout`, or the
-    // transfer ends short (the downloader sees fewer than Content-Length bytes).
-    Ok(body::send(stream, &out, file, len, config.send_timeout).await)
+    want_digest: bool,
 }
 
-#[cfg(target_os = "linux")]
+/// Why no request came out of a connection.
+enum Unanswered {
+    /// Closed, silent past the deadline, or evicted: nothing to answer.
+    Gone,
+    /// Malformed or oversized: answer this status, then close.
+    Refused(Status),
+}
+
+/// What the handler decided.
+enum Answer {
+    /// A 200: the encoded head, then the first `len` bytes of `file`.
+    File { head: Vec<u8>, file: File, len: u64 },
+    /// An error answer: status line, empty line, close.
+    Refuse(Status),
+}
+
+/// A socket and its read buffer. The buffer lives here, so a read dropped
+/// by `select!` (shutdown, eviction) loses nothing it had taken in.
+struct Connection {
+    stream: TcpStream,
+    addr: SocketAddr,
+    buf: BytesMut,
+    admission: Admission,
+}
+
+impl Connection {
+    fn new(stream: TcpStream, addr: SocketAddr, admission: Admission) -> Connection {
+        let _ = stream.set_nodelay(true);
+        Connection { stream, addr, buf: BytesMut::with_capacity(1024), admission }
+    }
+
+    /// Reads one GET, whole, within `timeout` of the connection's start.
+    async fn read_request(
+        &mut self,
+        limits: &Limits,
+        timeout: Duration,
+        events: &Reporter,
+    ) -> Result<Request, Unanswered> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match parse_get(&self.buf, limits) {
+                Err(e) => {
+                    debug!(addr = %self.addr, "upload request: {e}");
+                    events.wire(Direction::Received, self.addr, &self.buf);
+                    return Err(Unanswered::Refused(Status::BadRequest));
+                }
+                Ok(Some((parsed, used))) => {
+                    events.wire(Direction::Received, self.addr, &self.buf[..used]);
+                    return parsed.map(|r| Request { rfc: r.rfc, want_digest: r.want_digest }).map_err(|e| {
+                        debug!(addr = %self.addr, "upload request: {e}");
+                        Unanswered::Refused(e.status())
+                    });
+                }
+                Ok(None) => {}
+            }
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                // Having spoken, the connection keeps its slot; one chosen
+                // for eviction meanwhile is about to be dropped.
+                Ok(Ok(n)) if n > 0 => {
+                    if !self.admission.spoke() {
+                        return Err(Unanswered::Gone);
+                    }
+                }
+                Ok(_) => return Err(Unanswered::Gone),
+                Err(_) => {
+                    debug!(addr = %self.addr, "upload request not complete within {timeout:?}");
+                    return Err(Unanswered::Gone);
+                }
+            }
+        }
+    }
+
+    /// Sends the head, then exactly `len` bytes of the file (a file that
+    /// grew since is cut at its announced size). Each write must make
+    /// progress within `idle`, or the transfer ends short, which the
+    /// downloader detects by Content-Length. Returns the body bytes sent.
+    async fn send_file(&mut self, head: &[u8], file: File, len: u64, idle: Duration) -> u64 {
+        body::send(&self.stream, head, file, len, idle).await
+    }
+
+    /// Ends a transfer: the downloader reads to the end of the stream.
+    async fn finish(mut self) {
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// Sends an error answer, then closes gracefully.
+    async fn refuse(mut self, status: Status, config: &UploadConfig, events: &Reporter) {
+        let mut out = Vec::with_capacity(64);
+        GetResponseHead::error(status).encode(&mut out);
+        events.wire(Direction::Sent, self.addr, &out);
+        if let Ok(Ok(())) = tokio::time::timeout(config.send_timeout, self.stream.write_all(&out)).await {
+            close_gracefully(self.stream, config.linger).await;
+        }
+    }
+}
+
+/// Turns a request into an answer: finds the file and builds the head.
+struct Handler<'a> {
+    config: &'a UploadConfig,
+    digests: &'a DigestCache,
+}
+
+impl Handler<'_> {
+    async fn answer(&self, request: Request) -> Answer {
+        let path = self.config.dir.join(request.rfc.file_name());
+        let Ok(file) = File::open(&path) else {
+            return Answer::Refuse(Status::NotFound);
+        };
+        let meta = match file.metadata() {
+            Ok(m) if m.is_file() => m,
+            _ => return Answer::Refuse(Status::NotFound),
+        };
+        let len = meta.len();
+        let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut head = GetResponseHead::ok(SystemTime::now(), &self.config.os, modified, len);
+        if request.want_digest {
+            match self.digests.digest(path, &file, &meta).await {
+                Ok(d) => head.repr_digest = Some(d),
+                // The file went away or cannot be read: as if it were not here.
+                Err(e) => {
+                    debug!("digest of RFC {}: {e}", request.rfc);
+                    return Answer::Refuse(Status::NotFound);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(256);
+        head.encode(&mut out);
+        Answer::File { head: out, file, len }
+    }
+}
+
+/// The SHA-256 of each served file, computed the first time a GET asks and
+/// kept until the file changes. A version is known by its inode, size,
+/// modification and change times: rewriting, replacing or touching a file
+/// makes a new entry. File times advance in coarse ticks, so a file written
+/// again within the tick it was hashed in would look unchanged; as git does
+/// with its index, a file changed in the last second is hashed but not
+/// remembered. A std `Mutex`, held only to look up or insert; the hashing
+/// runs on the blocking pool without it (two first requests for the same
+/// file may both hash it, which is harmless).
+#[derive(Default)]
+struct DigestCache {
+    known: Mutex<HashMap<PathBuf, (Version, Sha256Digest)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// A file changed this recently may change again unseen (see `DigestCache`).
+const RACY_SECS: i64 = 1;
+
+impl Version {
+    fn of(meta: &std::fs::Metadata) -> Version {
+        Version {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// Written or changed within the last `RACY_SECS` (or in the future).
+    fn changed_lately(&self) -> bool {
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        now - self.mtime.0.max(self.ctime.0) <= RACY_SECS
+    }
+}
+
+/// Past this many files the cache starts over rather than grow.
+const DIGEST_CACHE_MAX: usize = 4096;
+
+impl DigestCache {
+    /// The digest of the open `file`, whose metadata is `meta`.
+    async fn digest(
+        &self,
+        path: PathBuf,
+        file: &File,
+        meta: &std::fs::Metadata,
+    ) -> std::io::Result<Sha256Digest> {
+        let version = Version::of(meta);
+        if let Some((v, d)) = self.lock().get(&path)
+            && *v == version
+        {
+            return Ok(*d);
+        }
+        let file = file.try_clone()?;
+        let len = version.len;
+        let digest =
+            tokio::task::spawn_blocking(move || hash(&file, len)).await.map_err(std::io::Error::other)??;
+        if version.changed_lately() {
+            return Ok(digest);
+        }
+        let mut known = self.lock();
+        if known.len() >= DIGEST_CACHE_MAX {
+            known.clear();
+        }
+        known.insert(path, (version, digest));
+        Ok(digest)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (Version, Sha256Digest)>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// SHA-256 of the first `len` bytes of `file` (what is sent), read at
+/// explicit offsets so the descriptor's own offset is not touched.
+fn hash(file: &File, len: u64) -> std::io::Result<Sha256Digest> {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut at = 0u64;
+    while at < len {
+        let want = (len - at).min(chunk.len() as u64) as usize;
+        let n = file.read_at(&mut chunk[..want], at)?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "file shrank while hashed"));
+        }
+        hasher.update(&chunk[..n]);
+        at += n as u64;
+    }
+    Ok(Sha256Digest(hasher.finalize().into()))
+}
+
+/// The upload server's reports, sent without waiting ([`Lossy`]).
+struct Reporter(Lossy);
+
+impl Reporter {
+    fn wire(&self, direction: Direction, addr: SocketAddr, bytes: &[u8]) {
+        self.0.emit(|| {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            NetEvent::Wire(WireMessage { at: SystemTime::now(), direction, link: Link::Upload(addr), text })
+        });
+    }
+
+    fn uploaded(&self, to: SocketAddr, rfc: Option<RfcNumber>, status: Status, bytes: u64) {
+        self.0.emit(|| NetEvent::Uploaded { to, rfc, status, bytes });
+    }
+}
+
+/// The body, with `sendfile(2)`.
 mod body {
     use std::fs::File;
     use std::io;
@@ -202,7 +415,7 @@ mod body {
     /// Sends `head`, then the first `len` bytes of `file`; returns the body
     /// bytes sent (fewer if the file shrank, the downloader went away or
     /// took nothing for `idle`).
-    pub async fn send(stream: &mut TcpStream, head: &[u8], file: File, len: u64, idle: Duration) -> u64 {
+    pub async fn send(stream: &TcpStream, head: &[u8], file: File, len: u64, idle: Duration) -> u64 {
         let mut at = 0;
         while at < head.len() {
             let more = if len > 0 { libc::MSG_MORE } else { 0 };
@@ -266,47 +479,6 @@ mod body {
             match stream.try_io(Interest::WRITABLE, &mut call) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 r => return r,
-            }
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod body {
-    use std::fs::File;
-    use std::time::Duration;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpStream;
-    use tracing::debug;
-
-    pub async fn send(stream: &mut TcpStream, head: &[u8], file: File, len: u64, idle: Duration) -> u64 {
-        if !matches!(tokio::time::timeout(idle, stream.write_all(head)).await, Ok(Ok(()))) {
-            return 0;
-        }
-        let file = tokio::fs::File::from_std(file).take(len);
-        let body = tokio::io::BufReader::with_capacity(128 * 1024, file);
-        send_body(body, stream, idle).await
-    }
-
-    /// Copies the body; each write must make progress within `idle`.
-    async fn send_body(mut body: impl AsyncBufRead + Unpin, stream: &mut TcpStream, idle: Duration) -> u64 {
-        let mut sent = 0u64;
-        loop {
-            let chunk = match body.fill_buf().await {
-                Ok(chunk) if !chunk.is_empty() => chunk,
-                _ => return sent,
-            };
-            match tokio::time::timeout(idle, stream.write(chunk)).await {
-                Ok(Ok(n)) if n > 0 => {
-                    body.consume(n);
-                    sent += n as u64;
-                }
-                Ok(_) => return sent,
-                Err(_) => {
-                    debug!("downloader took nothing for {idle:?}; giving up");
-                    return sent;
-                }
             }
         }
     }

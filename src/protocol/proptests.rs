@@ -179,13 +179,13 @@ proptest! {
     }
 
     #[test]
-    fn borrowed_and_owned_parses_agree_on_valid_requests(req in p2s_request(), get in (rfc(), host(), proptest::option::of(title()))) {
+    fn borrowed_and_owned_parses_agree_on_valid_requests(req in p2s_request(), get in (rfc(), host(), proptest::option::of(title()), any::<bool>())) {
         let mut wire = Vec::new();
         req.encode(&mut wire);
         let (head, _) = parse_head(&wire, &Limits::default()).unwrap().unwrap();
         parsers_agree(&head)?;
         prop_assert_eq!(P2sRequestRef::from_head(&head).map(P2sRequestRef::into_owned), Ok(req));
-        let get = GetRequest { rfc: get.0, host: get.1, os: get.2 };
+        let get = GetRequest { rfc: get.0, host: get.1, os: get.2, want_digest: get.3 };
         let mut wire = Vec::new();
         get.encode(&mut wire);
         let (head, _) = parse_head(&wire, &Limits::default()).unwrap().unwrap();
@@ -216,8 +216,8 @@ proptest! {
     }
 
     #[test]
-    fn get_requests_round_trip(rfc in rfc(), host in host(), os in proptest::option::of(title()), chunk in 1usize..64) {
-        let req = GetRequest { rfc, host, os };
+    fn get_requests_round_trip(rfc in rfc(), host in host(), os in proptest::option::of(title()), want_digest in any::<bool>(), chunk in 1usize..64) {
+        let req = GetRequest { rfc, host, os, want_digest };
         let mut wire = Vec::new();
         req.encode(&mut wire);
         let got = parse_all(&wire, chunk, |h| GetRequest::from_head(h).unwrap());

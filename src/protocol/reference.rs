@@ -16,6 +16,7 @@ struct Headers<'a> {
     port: Option<&'a str>,
     title: Option<&'a str>,
     os: Option<&'a str>,
+    want_digest: bool,
 }
 
 impl<'a> Headers<'a> {
@@ -33,6 +34,10 @@ impl<'a> Headers<'a> {
                 4 if name.eq_ignore_ascii_case("Port") => (&mut h.port, "Port"),
                 5 if name.eq_ignore_ascii_case("Title") => (&mut h.title, "Title"),
                 2 if name.eq_ignore_ascii_case("OS") => (&mut h.os, "OS"),
+                16 if name.eq_ignore_ascii_case("Want-Repr-Digest") => {
+                    h.want_digest |= super::digest::wants_sha256(value);
+                    continue;
+                }
                 _ => continue,
             };
             if slot.replace(value).is_some() {
@@ -145,5 +150,5 @@ pub fn get(head: &Head<'_>) -> Result<GetRequest, RequestError> {
     let h = Headers::parse(&head.headers)?;
     let host = h.host()?;
     let os = h.os.filter(|os| !os.is_empty()).map(str::to_owned);
-    Ok(GetRequest { rfc, host, os })
+    Ok(GetRequest { rfc, host, os, want_digest: h.want_digest })
 }

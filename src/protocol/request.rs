@@ -69,6 +69,9 @@ pub struct GetRequest {
     pub rfc: RfcNumber,
     pub host: String,
     pub os: Option<String>,
+    /// Asks for the file's SHA-256 (`Want-Repr-Digest: sha-256=1`;
+    /// PROTOCOL.md, Extension: content digest).
+    pub want_digest: bool,
 }
 
 /// [`PeerId`], borrowed from the request's bytes.
@@ -107,6 +110,7 @@ pub struct GetRequestRef<'a> {
     pub rfc: RfcNumber,
     pub host: &'a str,
     pub os: Option<&'a str>,
+    pub want_digest: bool,
 }
 
 /// Why a framed request was rejected.
@@ -161,6 +165,10 @@ struct Headers<'a> {
     port: Option<&'a str>,
     title: Option<&'a str>,
     os: Option<&'a str>,
+    /// Some `Want-Repr-Digest` asked for SHA-256. An optional request, so
+    /// it may come in several lines (a dictionary split, as HTTP allows),
+    /// and one that cannot be read is no request at all.
+    want_digest: bool,
 }
 
 impl<'a> Headers<'a> {
@@ -193,6 +201,10 @@ impl<'a> Headers<'a> {
             Known::Port => (&mut self.port, "Port"),
             Known::Title => (&mut self.title, "Title"),
             Known::Os => (&mut self.os, "OS"),
+            Known::WantReprDigest => {
+                self.want_digest |= super::digest::wants_sha256(&line[colon + 1..]);
+                return Ok(());
+            }
         };
         if slot.replace(trim_blank(&line[colon + 1..])).is_some() {
             return Err(RequestError::DuplicateHeader(canonical));
@@ -225,6 +237,7 @@ enum Known {
     Port,
     Title,
     Os,
+    WantReprDigest,
 }
 
 /// The header names this protocol knows, in any case, compared a word at a
@@ -246,6 +259,7 @@ fn known_name(name: &[u8]) -> Option<Known> {
             Some(Known::Title)
         }
         [a, b] if *a | 0x20 == b'o' && *b | 0x20 == b's' => Some(Known::Os),
+        n if n.len() == 16 && n.eq_ignore_ascii_case(b"want-repr-digest") => Some(Known::WantReprDigest),
         _ => None,
     }
 }
@@ -531,7 +545,8 @@ impl<'a> Partial<'a, RfcNumber> {
     fn finish(self) -> Result<GetRequestRef<'a>, RequestError> {
         let rfc = self.target?;
         let host = self.headers.host()?;
-        Ok(GetRequestRef { rfc, host, os: self.headers.os.filter(|os| !os.is_empty()) })
+        let os = self.headers.os.filter(|os| !os.is_empty());
+        Ok(GetRequestRef { rfc, host, os, want_digest: self.headers.want_digest })
     }
 }
 
@@ -588,7 +603,12 @@ impl<'a> GetRequestRef<'a> {
 
     /// The same request with its own copies of the text.
     pub fn into_owned(self) -> GetRequest {
-        GetRequest { rfc: self.rfc, host: self.host.to_owned(), os: self.os.map(str::to_owned) }
+        GetRequest {
+            rfc: self.rfc,
+            host: self.host.to_owned(),
+            os: self.os.map(str::to_owned),
+            want_digest: self.want_digest,
+        }
     }
 }
 
@@ -638,6 +658,10 @@ impl GetRequest {
         push(out, format_args!("GET RFC {} {v}\r\nHost: {}\r\n", self.rfc, self.host));
         if let Some(os) = &self.os {
             push(out, format_args!("OS: {os}\r\n"));
+        }
+        if self.want_digest {
+            out.extend_from_slice(super::digest::WANT_REPR_DIGEST.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -727,12 +751,44 @@ mod tests {
             GetRequest {
                 rfc: RfcNumber(1234),
                 host: "somehost.example.org".into(),
-                os: Some("Linux 6.1".into())
+                os: Some("Linux 6.1".into()),
+                want_digest: false,
             }
         );
         let mut out = Vec::new();
         req.encode(&mut out);
         assert_eq!(out, g.as_bytes());
+    }
+
+    #[test]
+    fn want_repr_digest() {
+        let asks = "GET RFC 1 P2P-CI/1.0\r\nHost: h\r\nOS: x\r\nWant-Repr-Digest: sha-256=1\r\n\r\n";
+        let req = get(asks).unwrap();
+        assert!(req.want_digest);
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        assert_eq!(out, asks.as_bytes(), "sent exactly so");
+        let parsed = |raw: &str| {
+            let (r, used) = parse_get(raw.as_bytes(), &Limits::default()).unwrap().unwrap();
+            assert_eq!(used, raw.len());
+            r.unwrap().want_digest
+        };
+        assert!(parsed(asks));
+        // Any case, blanks, other algorithms beside it, split over two lines.
+        assert!(parsed("GET RFC 1 P2P-CI/1.0\nwant-repr-digest :  sha-512=3, sha-256=2 \nHost: h\n\n"));
+        assert!(parsed(
+            "GET RFC 1 P2P-CI/1.0\nWant-Repr-Digest: sha-512=1\nWANT-REPR-DIGEST: sha-256=1\nHost: h\n\n"
+        ));
+        // Not asked, refused (0) or unreadable: no digest, and no 400 either.
+        for raw in [
+            "GET RFC 1 P2P-CI/1.0\r\nHost: h\r\n\r\n",
+            "GET RFC 1 P2P-CI/1.0\r\nHost: h\r\nWant-Repr-Digest: sha-256=0\r\n\r\n",
+            "GET RFC 1 P2P-CI/1.0\r\nHost: h\r\nWant-Repr-Digest: md5=1\r\n\r\n",
+            "GET RFC 1 P2P-CI/1.0\r\nHost: h\r\nWant-Repr-Digest: ☃\r\n\r\n",
+            "GET RFC 1 P2P-CI/1.0\r\nHost: h\r\nWant-Repr-Digestx: sha-256=1\r\n\r\n",
+        ] {
+            assert!(!parsed(raw), "{raw:?}");
+        }
     }
 
     #[test]

@@ -650,7 +650,7 @@ impl App {
             }
             DownloadEvent::Failed { rfc, reason } => {
                 let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
-                d.state = DownloadState::Failed { reason: reason.clone() };
+                d.state = DownloadState::Failed { reason: reason.to_string() };
                 let text = format!("download of RFC {rfc} failed: {reason}");
                 self.log_info(LogKind::Error, text.clone());
                 self.notify(text, true);
@@ -1001,7 +1001,11 @@ pub(crate) mod tests {
         let b = Holder { host: "hostB".into(), port: 5000 };
         let c = Holder { host: "hostC".into(), port: 5001 };
         app.on_net(NetEvent::Download { id, event: DownloadEvent::Started { rfc, from: b.clone() } });
-        let ev = DownloadEvent::HolderFailed { from: b, reason: "refused".into(), retrying: true };
+        let ev = DownloadEvent::HolderFailed {
+            from: b,
+            reason: crate::peer::DownloadError::Refused(Status::NotFound),
+            retrying: true,
+        };
         app.on_net(NetEvent::Download { id, event: ev });
         assert!(matches!(app.downloads[&id].state, DownloadState::Retrying { .. }));
         app.on_net(NetEvent::Download { id, event: DownloadEvent::Started { rfc, from: c.clone() } });
@@ -1027,7 +1031,8 @@ pub(crate) mod tests {
     fn finished_downloads_are_capped() {
         let mut app = app();
         for i in 0..20 {
-            let ev = DownloadEvent::Failed { rfc: RfcNumber(i), reason: "x".into() };
+            let ev =
+                DownloadEvent::Failed { rfc: RfcNumber(i), reason: crate::peer::DownloadError::NoHolder };
             app.on_net(NetEvent::Download { id: DownloadId(i.into()), event: ev });
         }
         assert_eq!(app.downloads.len(), FINISHED_CAP);

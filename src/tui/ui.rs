@@ -751,7 +751,11 @@ mod tests {
         )));
         let failed = DownloadEvent::Failed {
             rfc: RfcNumber(8650),
-            reason: "hostC:40777: answered 404 Not Found".into(),
+            reason: crate::peer::DownloadError::AllFailed {
+                tried: 1,
+                last: Holder { host: "hostC".into(), port: 40777 },
+                error: Box::new(crate::peer::DownloadError::Refused(Status::NotFound)),
+            },
         };
         app.on_net(NetEvent::Download { id: DownloadId(1), event: failed });
         assert_snapshot!(screen(&app, 80, 24).backend());
