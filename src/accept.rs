@@ -19,13 +19,15 @@ use tracing::warn;
 
 /// Accepts connections until `shutdown` is cancelled, running
 /// `handle(stream, addr)` for each admitted one as a task on `tracker`.
-/// `what` names the server in the log.
+/// `what` names the server in the log; `refused` counts the connections
+/// closed at the cap.
 pub async fn accept_loop<F, Fut>(
     listener: &TcpListener,
     max_connections: usize,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
     what: &'static str,
+    refused: &metrics::Counter,
     mut handle: F,
 ) where
     F: FnMut(TcpStream, SocketAddr) -> Fut,
@@ -47,6 +49,7 @@ pub async fn accept_loop<F, Fut>(
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             warn!(%addr, "{what}: refused, already {max_connections} connections");
+            refused.increment(1);
             drop(stream);
             continue;
         };

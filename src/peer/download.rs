@@ -92,12 +92,14 @@ pub async fn run(
     events: &mpsc::Sender<NetEvent>,
 ) -> Option<LocalRfc> {
     let report = Reporter { id, events };
+    let begun = Instant::now();
     let mut last_reason = String::from("no peer holds it");
     for (i, from) in holders.iter().enumerate() {
         report.download(DownloadEvent::Started { rfc, from: from.clone() }).await;
         let started = Instant::now();
         match fetch(rfc, from, config, &report).await {
             Ok(local) => {
+                crate::metrics::peer().download_done(local.size, begun.elapsed());
                 let ev = DownloadEvent::Done {
                     rfc,
                     from: from.clone(),
@@ -109,6 +111,7 @@ pub async fn run(
                 return Some(local);
             }
             Err(reason) => {
+                crate::metrics::peer().holder_failed();
                 let retrying = i + 1 < holders.len();
                 let ev = DownloadEvent::HolderFailed { from: from.clone(), reason: reason.clone(), retrying };
                 report.download(ev).await;
@@ -116,6 +119,7 @@ pub async fn run(
             }
         }
     }
+    crate::metrics::peer().download_failed(begun.elapsed());
     report.download(DownloadEvent::Failed { rfc, reason: last_reason }).await;
     None
 }

@@ -314,6 +314,7 @@ impl Engine {
                 let decoder = P2sResponseDecoder::new(self.limits.max_line, self.max_answer_records);
                 self.conn = Some(ServerConn { stream, buf: BytesMut::with_capacity(16 * 1024), decoder });
                 self.backoff = MIN_BACKOFF;
+                crate::metrics::peer().index_connected();
                 info!(server = %self.server, "connected");
                 self.emit(NetEvent::Connected { server: self.server.clone() }).await;
                 if !self.advertised.is_empty() {
@@ -331,6 +332,7 @@ impl Engine {
     }
 
     async fn schedule_retry(&mut self, reason: String) {
+        crate::metrics::peer().index_down();
         let wait = self.backoff;
         self.retry_at = Instant::now() + wait;
         self.backoff = (self.backoff * 2).min(self.max_backoff);
@@ -463,6 +465,7 @@ impl Engine {
         let id = DownloadId(self.next_download);
         self.next_download += 1;
         if holders.is_empty() {
+            crate::metrics::peer().no_holder();
             let event = DownloadEvent::Failed { rfc, reason: "no other peer holds it".into() };
             self.emit(NetEvent::Download { id, event }).await;
             return;

@@ -69,15 +69,24 @@ pub async fn run(
 ) {
     let config = Arc::new(config);
     let tracker = TaskTracker::new();
-    accept_loop(&listener, config.max_connections, &shutdown, &tracker, "upload server", |stream, addr| {
-        let (config, events, shutdown) = (config.clone(), events.clone(), shutdown.clone());
-        async move {
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = serve(stream, addr, &config, events.as_ref()) => {}
+    let refused = &crate::metrics::peer().uploads_refused;
+    accept_loop(
+        &listener,
+        config.max_connections,
+        &shutdown,
+        &tracker,
+        "upload server",
+        refused,
+        |stream, addr| {
+            let (config, events, shutdown) = (config.clone(), events.clone(), shutdown.clone());
+            async move {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = serve(stream, addr, &config, events.as_ref()) => {}
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     tracker.close();
     tracker.wait().await;
@@ -158,6 +167,7 @@ async fn serve(
         let _ = tokio::time::timeout(config.send_timeout, stream.write_all(&out)).await;
     }
     let _ = stream.shutdown().await;
+    crate::metrics::peer().uploaded(status, bytes);
     emit(events, NetEvent::Uploaded { to: addr, rfc, status, bytes }).await;
 }
 
