@@ -408,6 +408,73 @@ fn server_counts_known_traffic_exactly() {
     assert!(http_get(m, "/").0.starts_with("HTTP/1.1 404"));
 }
 
+/// A peer that asks and never reads is closed at the write timeout, and
+/// counted so.
+#[test]
+fn a_reader_that_stops_is_counted_as_a_write_timeout() {
+    let server = Proc::spawn(&[
+        "server",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--quiet",
+        "--metrics",
+        "127.0.0.1:0",
+        "--write-timeout",
+        "0.3",
+    ]);
+    let m = metrics_addr(&server.err_line("p2pci server metrics on "));
+    let addr: SocketAddr = server.err_line("p2pci server listening on ").parse().unwrap();
+    // Enough records that LIST answers fill the socket buffers.
+    const RECORDS: usize = 2000;
+    let mut filler = connect(addr);
+    let batch: String = (1..=RECORDS)
+        .map(|n| {
+            format!(
+                "ADD RFC {n} P2P-CI/1.0\r\nHost: filler\r\nPort: 1\r\nTitle: A title long enough to make a LIST heavy\r\n\r\n"
+            )
+        })
+        .collect();
+    let mut writer = filler.try_clone().unwrap();
+    let sending = std::thread::spawn(move || writer.write_all(batch.as_bytes()).unwrap());
+    let mut decoder = P2sResponseDecoder::default();
+    let (mut buf, mut answered) = (Vec::new(), 0);
+    let mut chunk = [0u8; 64 * 1024];
+    while answered < RECORDS {
+        let (used, done) = decoder.decode(&buf).expect("a well-formed answer");
+        buf.drain(..used);
+        if done.is_some() {
+            answered += 1;
+            continue;
+        }
+        let n = filler.read(&mut chunk).expect("answers in time");
+        assert!(n > 0, "closed after {answered} answers");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    sending.join().unwrap();
+
+    let mut stuck = connect(addr);
+    let ad = "ADD RFC 1 P2P-CI/1.0\r\nHost: stuck\r\nPort: 2\r\nTitle: T\r\n\r\n";
+    assert!(exchange(&mut stuck, ad).starts_with("P2P-CI/1.0 200 OK"));
+    let lists = "LIST ALL P2P-CI/1.0\r\nHost: stuck\r\nPort: 2\r\n\r\n".repeat(200);
+    // The server stops reading while it cannot write, so this write may
+    // block too: bounded, and its outcome does not matter.
+    stuck.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let _ = stuck.write_all(lists.as_bytes());
+    let s = scrape_until(m, "the stuck reader closed", |s| {
+        s.get("p2pci_server_connections_closed_total{reason=\"write_timeout\"}") == 1.0
+            && s.get("p2pci_server_peers") == 1.0
+            && s.get("p2pci_server_connections_open") == 1.0
+    });
+    s.expect(&[
+        ("p2pci_server_records", RECORDS as f64),
+        ("p2pci_server_requests_total{method=\"ADD\",status=\"200\"}", RECORDS as f64 + 1.0),
+        ("p2pci_server_connections_closed_total{reason=\"peer\"}", 0.0),
+    ]);
+    drop(stuck);
+}
+
 #[test]
 fn peers_count_uploads_downloads_and_reconnects() {
     let tmp = tempfile::tempdir().unwrap();
@@ -528,6 +595,53 @@ fn the_documented_alert_rules_and_scrape_config_are_valid() {
     }
     if let Some(out) = promtool(&["check", "rules", rules_path.to_str().unwrap()], None) {
         assert!(out.status.success(), "promtool check rules: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    // The alerts fire when they should, on made-up series.
+    let desc = "Peers register with their first ADD. None for this long usually means peers cannot reach the server (network, DNS, firewall) or keep being refused.";
+    let unit = format!(
+        r#"rule_files: [p2pci-rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'p2pci_server_peers{{instance="i", job="p2pci-server"}}'
+        values: '3 3 0x30'
+      - series: 'p2pci_store_up{{instance="i", job="p2pci-server"}}'
+        values: '1x5 0x10 1x10'
+    alert_rule_test:
+      - eval_time: 10m
+        alertname: P2pciNoPeers
+        exp_alerts: []
+      - eval_time: 20m
+        alertname: P2pciNoPeers
+        exp_alerts:
+          - exp_labels: {{severity: warn, instance: i, job: p2pci-server}}
+            exp_annotations:
+              summary: "no peer registered on i for 15 minutes"
+              description: "{desc}"
+      - eval_time: 6m
+        alertname: P2pciStoreDown
+        exp_alerts: []
+      - eval_time: 8m
+        alertname: P2pciStoreDown
+        exp_alerts:
+          - exp_labels: {{severity: page, instance: i, job: p2pci-server}}
+            exp_annotations:
+              summary: "i cannot reach its Redis store"
+      - eval_time: 20m
+        alertname: P2pciStoreDown
+        exp_alerts: []
+"#
+    );
+    let unit_path = dir.path().join("p2pci-rules.test.yml");
+    std::fs::write(&unit_path, unit).unwrap();
+    if let Some(out) = promtool(&["test", "rules", unit_path.to_str().unwrap()], None) {
+        assert!(
+            out.status.success(),
+            "promtool test rules: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let configs = yaml_blocks("scrape_configs:");
     assert_eq!(configs.len(), 1, "one scrape config in docs/operating.md");
