@@ -41,9 +41,9 @@ use crate::protocol::Status;
 /// Why metrics could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("cannot listen for metrics on {addr}: {source}")]
+    #[error("cannot listen for metrics on {addr}")]
     Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("cannot install the metrics recorder: {0}")]
+    #[error("cannot install the metrics recorder")]
     Install(#[from] metrics_exporter_prometheus::BuildError),
 }
 

@@ -765,3 +765,30 @@ fn json_logs_are_one_object_per_line() {
         assert!(e.is_object(), "{e}");
     }
 }
+
+#[test]
+fn a_metrics_address_in_use_is_one_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = taken.local_addr().unwrap().to_string();
+    let mut child = Command::new(common::binary())
+        .args(["server", "--bind", "127.0.0.1", "--port", "0", "--quiet", "--metrics", &at])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with(&format!("p2pci: cannot listen for metrics on {at}: ")), "{err}");
+    assert_eq!(err.matches("in use").count(), 1, "{err}");
+}
