@@ -792,3 +792,82 @@ fn a_metrics_address_in_use_is_one_clear_error() {
     assert!(err.starts_with(&format!("p2pci: cannot listen for metrics on {at}: ")), "{err}");
     assert_eq!(err.matches("in use").count(), 1, "{err}");
 }
+
+/// Many peers at once, each pipelining its requests: every request and byte
+/// counted, whatever the interleaving.
+#[test]
+fn pipelined_load_from_many_peers_is_counted_exactly() {
+    const PEERS: usize = 16;
+    const ADDS: usize = 200;
+    const LOOKUPS: usize = 800;
+    let server =
+        Proc::spawn(&["server", "--bind", "127.0.0.1", "--port", "0", "--quiet", "--metrics", "127.0.0.1:0"]);
+    let m = metrics_addr(&server.err_line("p2pci server metrics on "));
+    let addr: SocketAddr = server.err_line("p2pci server listening on ").parse().unwrap();
+    let peers: Vec<_> = (0..PEERS)
+        .map(|p| {
+            std::thread::spawn(move || {
+                let host = format!("host{p}");
+                let mut batch = String::new();
+                for rfc in 1..=ADDS {
+                    batch += &format!(
+                        "ADD RFC {rfc} P2P-CI/1.0\r\nHost: {host}\r\nPort: 1\r\nTitle: T {rfc}\r\n\r\n"
+                    );
+                }
+                // The first ADDS are this peer's own (so found), the rest found nowhere.
+                for rfc in 1..=LOOKUPS {
+                    batch += &format!("LOOKUP RFC {rfc} P2P-CI/1.0\r\nHost: {host}\r\nPort: 1\r\n\r\n");
+                }
+                let mut s = connect(addr);
+                let mut writer = s.try_clone().unwrap();
+                let sent = batch.len();
+                let sending = std::thread::spawn(move || writer.write_all(batch.as_bytes()).unwrap());
+                let mut decoder = P2sResponseDecoder::default();
+                let (mut buf, mut received, mut statuses) = (Vec::new(), 0, BTreeMap::new());
+                let mut chunk = [0u8; 64 * 1024];
+                while statuses.values().sum::<usize>() < ADDS + LOOKUPS {
+                    let (used, done) = decoder.decode(&buf).expect("a well-formed answer");
+                    buf.drain(..used);
+                    received += used;
+                    if let Some(r) = done {
+                        *statuses.entry(r.status.code()).or_insert(0) += 1;
+                        continue;
+                    }
+                    let n = s.read(&mut chunk).expect("answers in time");
+                    assert!(n > 0, "closed early");
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                sending.join().unwrap();
+                (sent, received, statuses, s)
+            })
+        })
+        .collect();
+    let results: Vec<_> = peers.into_iter().map(|t| t.join().unwrap()).collect();
+    for (_, _, statuses, _) in &results {
+        assert_eq!(statuses.get(&200), Some(&(2 * ADDS)));
+        assert_eq!(statuses.get(&404), Some(&(LOOKUPS - ADDS)));
+    }
+    let sent: usize = results.iter().map(|r| r.0).sum();
+    let received: usize = results.iter().map(|r| r.1).sum();
+    let n = PEERS as f64;
+    // A peer can read its last answer a moment before the server, back from
+    // the write, counts it.
+    let s = scrape_until(m, "the last answers counted", |s| {
+        s.get("p2pci_server_sent_bytes_total") == received as f64
+            && s.get("p2pci_server_request_duration_seconds{method=\"LOOKUP\"}") == n * LOOKUPS as f64
+    });
+    s.expect(&[
+        ("p2pci_server_requests_total{method=\"ADD\",status=\"200\"}", n * ADDS as f64),
+        ("p2pci_server_requests_total{method=\"LOOKUP\",status=\"200\"}", n * ADDS as f64),
+        ("p2pci_server_requests_total{method=\"LOOKUP\",status=\"404\"}", n * (LOOKUPS - ADDS) as f64),
+        ("p2pci_server_request_duration_seconds{method=\"ADD\"}", n * ADDS as f64),
+        ("p2pci_server_request_duration_seconds{method=\"LOOKUP\"}", n * LOOKUPS as f64),
+        ("p2pci_server_received_bytes_total", sent as f64),
+        ("p2pci_server_sent_bytes_total", received as f64),
+        ("p2pci_server_connections_total", n),
+        ("p2pci_server_connections_open", n),
+        ("p2pci_server_peers", n),
+        ("p2pci_server_records", n * ADDS as f64),
+    ]);
+    promtool_check_metrics(&s.text);
+}
