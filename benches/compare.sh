@@ -8,6 +8,8 @@
 #
 #   benches/compare.sh                 # full run (about 15 minutes)
 #   REPEAT=1 DURATION=2 benches/compare.sh   # a quick look
+#   SERVER_ARGS="--metrics 127.0.0.1:19734" PEER_ARGS="--metrics 127.0.0.1:19735" \
+#     benches/compare.sh                 # with extra options for the server and the peer
 #
 # Output: $OUT/results.jsonl (one JSON line per loadgen run), $OUT/report.md,
 # $OUT/ops_vs_conns.svg. OUT defaults to target/bench-results.
@@ -23,6 +25,9 @@ UPLOAD_PORT=${UPLOAD_PORT:-17735}
 REDIS_PORT=${REDIS_PORT:-16379}
 NGINX_PORT=${NGINX_PORT:-18080}
 SKIP_SCALE=${SKIP_SCALE:-0}
+# Extra options for the p2pci server and peer under test (split on spaces).
+read -r -a SERVER_EXTRA <<<"${SERVER_ARGS:-}"
+read -r -a PEER_EXTRA <<<"${PEER_ARGS:-}"
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -60,7 +65,7 @@ cp RFCs/rfc8600.txt "$WORK/files/rfc1.txt"
 head -c $((100 * 1024 * 1024)) /dev/zero | tr '\0' 'x' > "$WORK/files/rfc2.txt"
 SMALL=$(stat -c %s "$WORK/files/rfc1.txt")
 
-"$BIN" server --quiet --bind 127.0.0.1 --port "$P2PCI_PORT" 2>"$WORK/server.log" &
+"$BIN" server --quiet --bind 127.0.0.1 --port "$P2PCI_PORT" "${SERVER_EXTRA[@]}" 2>"$WORK/server.log" &
 SERVER_PID=$!; PIDS+=("$SERVER_PID")
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
   --protected-mode yes --daemonize no >"$WORK/redis.log" 2>&1 &
@@ -93,7 +98,7 @@ sleep 1
 # stays open (and idle) until the end.
 mkfifo "$WORK/peer.in"
 exec 3<>"$WORK/peer.in"
-"$BIN" peer --headless --host bench --bind 127.0.0.1 --port "$UPLOAD_PORT" --dir "$WORK/files" \
+"$BIN" peer --headless --host bench --bind 127.0.0.1 --port "$UPLOAD_PORT" --dir "$WORK/files" "${PEER_EXTRA[@]}" \
   --server "127.0.0.1:$P2PCI_PORT" <"$WORK/peer.in" >/dev/null 2>"$WORK/peer.log" &
 PEER_PID=$!; PIDS+=("$PEER_PID")
 sleep 1

@@ -28,13 +28,15 @@ use tracing::{debug, warn};
 
 /// Accepts connections until `shutdown` is cancelled, running
 /// `handle(stream, addr)` for each admitted one as a task on `tracker`.
-/// `what` names the server in the log. At the cap, newcomers are refused.
+/// `what` names the server in the log; `refused` counts the connections
+/// closed at the cap.
 pub async fn accept_loop<F, Fut>(
     listener: &TcpListener,
     max_connections: usize,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
     what: &'static str,
+    refused: &metrics::Counter,
     mut handle: F,
 ) where
     F: FnMut(TcpStream, SocketAddr) -> Fut,
@@ -44,6 +46,7 @@ pub async fn accept_loop<F, Fut>(
     while let Some((stream, addr)) = accept(listener, shutdown, what).await {
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             warn!(%addr, "{what}: refused, already {max_connections} connections");
+            refused.increment(1);
             drop(stream);
             continue;
         };
@@ -73,6 +76,7 @@ pub async fn accept_loop_evicting<F, Fut>(
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
     what: &'static str,
+    refused: &metrics::Counter,
     mut handle: F,
 ) where
     F: FnMut(TcpStream, SocketAddr, Admission) -> Fut,
@@ -98,6 +102,7 @@ pub async fn accept_loop_evicting<F, Fut>(
                 }
                 None => {
                     warn!(%addr, "{what}: refused, already {max_connections} connections, all busy");
+                    refused.increment(1);
                     drop(stream);
                     continue;
                 }

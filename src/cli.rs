@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::peer::PeerConfig;
 use crate::protocol::{Limits, RfcNumber};
@@ -84,8 +84,23 @@ pub struct ServerArgs {
     /// Seconds a peer has to take an answer; one that stops reading is closed.
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     pub write_timeout: f64,
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics (off by default).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<SocketAddr>,
+    /// Log lines on standard error as text, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// For people: one line per event (coloured only on a terminal).
+    Text,
+    /// For log collectors: one JSON object per line.
+    Json,
 }
 
 impl ServerArgs {
@@ -161,6 +176,12 @@ pub struct PeerArgs {
     /// GB are powers of 1000).
     #[arg(long, default_value = "256MiB", value_name = "SIZE", value_parser = parse_size)]
     pub max_download: u64,
+    /// Serve Prometheus metrics on http://ADDR:PORT/metrics (off by default).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<SocketAddr>,
+    /// Format of the --log-file lines: text, or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -305,6 +326,7 @@ mod tests {
         assert!(!args.headless);
         assert_eq!(c.upload_max_connections, 1024);
         assert_eq!(c.max_download, 256 * 1024 * 1024);
+        assert_eq!((args.metrics, args.log_format), (None, LogFormat::Text));
     }
 
     #[test]
@@ -367,5 +389,20 @@ mod tests {
         let cli = Cli::try_parse_from(["p2pci", "peer", "--server", "a", "--server", "b,c"]).unwrap();
         let Command::Peer(args) = cli.command else { panic!() };
         assert_eq!(args.config().servers, ["a:7734", "b:7734", "c:7734"]);
+    }
+
+    #[test]
+    fn metrics_and_log_format() {
+        let cli =
+            Cli::try_parse_from(["p2pci", "server", "--metrics", "127.0.0.1:9734", "--log-format", "json"])
+                .unwrap();
+        let Command::Server(args) = cli.command else { panic!() };
+        assert_eq!(args.metrics, Some("127.0.0.1:9734".parse().unwrap()));
+        assert_eq!(args.log_format, LogFormat::Json);
+        let cli = Cli::try_parse_from(["p2pci", "peer", "--metrics", "[::1]:0"]).unwrap();
+        let Command::Peer(args) = cli.command else { panic!() };
+        assert_eq!(args.metrics, Some("[::1]:0".parse().unwrap()));
+        assert!(Cli::try_parse_from(["p2pci", "server", "--metrics", "9734"]).is_err());
+        assert!(Cli::try_parse_from(["p2pci", "server", "--log-format", "xml"]).is_err());
     }
 }

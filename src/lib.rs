@@ -12,6 +12,8 @@
 //!   upload server and its downloads, all reporting through [`peer::NetEvent`]s.
 //! * [`tui`] — the full-screen peer: state, keys to commands, drawing.
 //! * [`headless`] — the line-oriented peer for scripts and tests.
+//! * [`metrics`] — Prometheus metrics of the server and the peer, and the
+//!   `/metrics` endpoint.
 //!
 //! The protocol itself, as p2pci speaks it (framing, every status, limits,
 //! identity, what it accepts from other implementations), is described in
@@ -22,6 +24,7 @@ pub mod accept;
 pub mod cli;
 pub mod headless;
 pub mod index;
+pub mod metrics;
 pub mod peer;
 pub mod protocol;
 pub mod server;

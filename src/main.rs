@@ -1,14 +1,17 @@
 //! `p2pci`: the index server and the peer, behind one binary (Linux only:
 //! signals are Unix signals, uploads use `sendfile(2)`).
 
+use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use p2pci::cli::{Cli, Command, PeerArgs, ServerArgs};
+use p2pci::cli::{Cli, Command, LogFormat, PeerArgs, ServerArgs};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -21,6 +24,9 @@ fn main() -> std::process::ExitCode {
         Command::Server(args) => args.threads,
         Command::Peer(args) => args.threads,
     };
+    // A server logging JSON says everything on stderr as JSON, its last
+    // error included.
+    let json = matches!(&cli.command, Command::Server(args) if args.log_format == LogFormat::Json);
     let built = if threads == 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
@@ -44,17 +50,53 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("p2pci: {e:#}");
+            if json {
+                tracing::error!("p2pci: {e:#}");
+            } else {
+                eprintln!("p2pci: {e:#}");
+            }
             std::process::ExitCode::FAILURE
         }
     }
 }
 
+/// Colours only for a person at a terminal who has not asked for none
+/// (`NO_COLOR` set and not empty, as no-color.org says).
+fn colour(is_terminal: bool, no_color: Option<OsString>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Sets up logging through `RUST_LOG` (default `info`) to `writer`.
+fn init_logging<W>(format: LogFormat, writer: W, ansi: bool)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match format {
+        LogFormat::Text => logs.with_ansi(ansi).init(),
+        // An event's fields at the top level, next to timestamp, level,
+        // target and message: what log collectors index without help.
+        LogFormat::Json => logs.json().flatten_event(true).with_ansi(false).init(),
+    }
+}
+
+/// A line about the server itself on stderr: plain text for people, a log
+/// event when stderr is JSON.
+fn say(format: LogFormat, line: &str) {
+    match format {
+        LogFormat::Text => eprintln!("{line}"),
+        LogFormat::Json => tracing::info!("{line}"),
+    }
+}
+
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
+    let format = args.log_format;
+    init_logging(
+        format,
+        std::io::stderr,
+        colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR")),
+    );
     let addr = args.addr();
     let listener =
         tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -62,15 +104,21 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     // unhandled (and kill the server without its graceful shutdown).
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    eprintln!("p2pci server listening on {}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
+    // Before the server starts: its counters are resolved against the
+    // recorder installed here.
+    if let Some(at) = args.metrics {
+        let bound = p2pci::metrics::start(at, shutdown.clone()).await?;
+        say(format, &format!("p2pci server metrics on http://{bound}/metrics"));
+    }
+    say(format, &format!("p2pci server listening on {}", listener.local_addr()?));
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-        eprintln!("p2pci server shutting down");
+        say(format, "p2pci server shutting down");
         trigger.cancel();
     });
     let store = std::sync::Arc::new(p2pci::store::MemoryStore::new());
@@ -82,11 +130,17 @@ async fn peer(args: PeerArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.log_file {
         let file =
             std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        tracing_subscriber::fmt()
-            .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-            .with_writer(std::sync::Mutex::new(file))
-            .with_ansi(false)
-            .init();
+        init_logging(args.log_format, std::sync::Mutex::new(file), false);
+    }
+    if let Some(at) = args.metrics {
+        // Served for as long as the process runs.
+        let bound = p2pci::metrics::start(at, CancellationToken::new()).await?;
+        // Resolved now, so every series is there (at zero) from the start.
+        p2pci::metrics::peer();
+        tracing::info!("metrics on http://{bound}/metrics");
+        if args.headless {
+            eprintln!("p2pci peer metrics on http://{bound}/metrics");
+        }
     }
     let config = args.config();
     let (peer, events) = p2pci::peer::Peer::start(config).await?;
@@ -94,5 +148,19 @@ async fn peer(args: PeerArgs) -> anyhow::Result<()> {
         p2pci::headless::run(peer, events, args.advertise).await
     } else {
         p2pci::tui::run(peer, events, args.advertise).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some(OsString::new())));
+        assert!(!colour(true, Some(OsString::from("1"))));
+        assert!(!colour(false, None));
+        assert!(!colour(false, Some(OsString::from("1"))));
     }
 }

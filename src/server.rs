@@ -13,6 +13,10 @@
 //! * [`Handler`] turns each request into its answer through the
 //!   [`IndexStore`], and prints the transcript.
 //!
+//! Every request, byte and closed connection is counted in
+//! [`ServerMetrics`], through handles resolved once; with metrics off they
+//! are no-ops and no clock is read.
+//!
 //! Requests that arrive together (pipelined) are answered together, in one
 //! write. A LIST is written a page at a time, so a huge index never builds
 //! one huge answer in memory nor holds the store's lock for long.
@@ -41,6 +45,7 @@ use tracing::{Instrument, debug, debug_span, info, warn};
 use self::transcript::Transcript;
 use crate::accept::{accept_loop, close_gracefully};
 use crate::index::{ConnId, Cursor};
+use crate::metrics::{Closed, Method, ServerMetrics};
 use crate::protocol::head::leading_blank_len;
 use crate::protocol::response::{encode_p2s_end, encode_p2s_head};
 use crate::protocol::{LimitError, Limits, P2sMethodRef, P2sRequestRef, RequestError, Status, parse_p2s};
@@ -98,24 +103,49 @@ pub async fn run<S: IndexStore>(
     shutdown: CancellationToken,
 ) {
     let config = Arc::new(config);
+    let metrics = crate::metrics::server();
     let (_printer, transcript) = transcript::start(config.print, std::io::stdout());
+    // Peers, records and the transcript's backlog are read when scraped.
+    let _collector = metrics.enabled.then(|| {
+        let (store, transcript) = (Arc::downgrade(&store), transcript.clone());
+        crate::metrics::on_scrape(move || {
+            if let Some(store) = store.upgrade() {
+                let counts = store.counts();
+                metrics.peers.set(counts.peers as f64);
+                metrics.records.set(counts.records as f64);
+            }
+            let (pending, lag) = transcript.backlog();
+            metrics.transcript_pending.set(pending as f64);
+            metrics.transcript_lag.set(lag.as_secs_f64());
+        })
+    });
     let ids = AtomicU64::new(1);
     let tracker = TaskTracker::new();
-    accept_loop(&listener, config.max_connections, &shutdown, &tracker, "index server", |stream, addr| {
-        let conn = ConnId(ids.fetch_add(1, Ordering::Relaxed));
-        let handler = Handler {
-            conn,
-            addr,
-            store: store.clone(),
-            config: config.clone(),
-            tag: if transcript.enabled() { format!("peer {conn} ({addr})").into() } else { "".into() },
-            transcript: transcript.clone(),
-        };
-        // A debug span: entering a span on every poll is a measurable
-        // share of a request, so at the default level the few info lines
-        // carry the connection themselves.
-        handler.run(stream, shutdown.clone()).instrument(debug_span!("conn", id = conn.0, %addr))
-    })
+    let refused = &metrics.connections_refused;
+    accept_loop(
+        &listener,
+        config.max_connections,
+        &shutdown,
+        &tracker,
+        "index server",
+        refused,
+        |stream, addr| {
+            let conn = ConnId(ids.fetch_add(1, Ordering::Relaxed));
+            let handler = Handler {
+                conn,
+                addr,
+                store: store.clone(),
+                config: config.clone(),
+                metrics,
+                tag: if transcript.enabled() { format!("peer {conn} ({addr})").into() } else { "".into() },
+                transcript: transcript.clone(),
+            };
+            // A debug span: entering a span on every poll is a measurable
+            // share of a request, so at the default level the few info lines
+            // carry the connection themselves.
+            handler.run(stream, shutdown.clone()).instrument(debug_span!("conn", id = conn.0, %addr))
+        },
+    )
     .await;
     tracker.close();
     if tokio::time::timeout(config.shutdown_grace, tracker.wait()).await.is_err() {
@@ -151,6 +181,12 @@ struct Connection {
     out: Vec<u8>,
     /// When the request now in `buf` began: the request timeout runs from here.
     started: Option<Instant>,
+    metrics: &'static ServerMetrics,
+    /// When the last read completed (metrics on only): a request's duration
+    /// runs from the read that completed it to the write of its answer.
+    read_at: Option<std::time::Instant>,
+    /// Requests answered into `out` since the last write, by method.
+    answered: [u32; 4],
 }
 
 /// What the read buffer holds next.
@@ -165,9 +201,17 @@ enum Next<'a> {
 }
 
 impl Connection {
-    fn new(stream: TcpStream) -> Self {
+    fn new(stream: TcpStream, metrics: &'static ServerMetrics) -> Self {
         let _ = stream.set_nodelay(true);
-        Connection { stream, buf: BytesMut::new(), out: Vec::new(), started: None }
+        Connection {
+            stream,
+            buf: BytesMut::new(),
+            out: Vec::new(),
+            started: None,
+            metrics,
+            read_at: None,
+            answered: [0; 4],
+        }
     }
 
     /// Waits until the peer sends something and reads it into the buffer.
@@ -196,15 +240,21 @@ impl Connection {
                 self.buf.reserve(READ_CHUNK);
             }
             let room = self.buf.capacity() - self.buf.len();
-            match self.stream.try_read_buf(&mut self.buf) {
+            let n = match self.stream.try_read_buf(&mut self.buf) {
                 Ok(0) => return Err(Ended::Closed),
-                // A read that did not fill the room took everything there
-                // was: the next bytes raise a new readiness event, so forget
-                // this one now instead of paying a read that would block.
-                Ok(n) if n < room => self.clear_read_readiness(),
-                Ok(_) => {}
+                Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(Ended::Io(e)),
+            };
+            // A read that did not fill the room took everything there was:
+            // the next bytes raise a new readiness event, so forget this one
+            // now instead of paying a read that would block.
+            if n < room {
+                self.clear_read_readiness();
+            }
+            self.metrics.received_bytes.increment(n as u64);
+            if self.metrics.enabled {
+                self.read_at = Some(std::time::Instant::now());
             }
             if self.out.capacity() == 0 {
                 self.out.reserve(OUT_INITIAL);
@@ -234,6 +284,11 @@ impl Connection {
         self.buf.advance(used);
     }
 
+    /// Notes a request whose answer is now in `out`, for its duration.
+    fn answered(&mut self, method: Method) {
+        self.answered[method as usize] += 1;
+    }
+
     /// After a read's requests are answered: a request left unfinished in
     /// the buffer keeps the time it began, or starts now.
     fn note_pending(&mut self, answered: bool) {
@@ -250,6 +305,20 @@ impl Connection {
     /// the server is shutting down.
     async fn flush(&mut self, timeout: Duration, shutdown: &CancellationToken) -> Result<(), Ended> {
         let result = self.write_out(timeout, shutdown).await;
+        if result.is_ok() {
+            self.metrics.sent_bytes.increment(self.out.len() as u64);
+            if let Some(read_at) = self.read_at {
+                let took = read_at.elapsed();
+                for (method, count) in [Method::Add, Method::Lookup, Method::List, Method::Other]
+                    .into_iter()
+                    .zip(self.answered)
+                    .filter(|(_, n)| *n > 0)
+                {
+                    self.metrics.durations(method, took, count);
+                }
+            }
+        }
+        self.answered = [0; 4];
         self.out.clear();
         result
     }
@@ -280,6 +349,7 @@ struct Handler<S> {
     addr: SocketAddr,
     store: Arc<S>,
     config: Arc<ServerConfig>,
+    metrics: &'static ServerMetrics,
     transcript: Transcript,
     /// How the transcript names this peer (empty when not printing).
     tag: Box<str>,
@@ -289,8 +359,18 @@ impl<S: IndexStore> Handler<S> {
     async fn run(self, stream: TcpStream, shutdown: CancellationToken) {
         debug!("connected");
         let guard = PeerGuard::new(self.store.clone(), self.conn);
-        let mut conn = Connection::new(stream);
+        self.metrics.connections.increment(1);
+        let _open = OpenConnection::new(self.metrics);
+        let mut conn = Connection::new(stream, self.metrics);
         let ended = self.converse(&mut conn, &shutdown).await;
+        self.metrics.closed(match &ended {
+            Ended::Closed => Closed::Peer,
+            Ended::Refused(_) => Closed::Limits,
+            Ended::RequestTimeout => Closed::RequestTimeout,
+            Ended::WriteTimeout => Closed::WriteTimeout,
+            Ended::Shutdown => Closed::Shutdown,
+            Ended::Io(_) => Closed::Error,
+        });
         match &ended {
             Ended::Closed => debug!("closed by peer"),
             Ended::Refused(e) => debug!("400 and close: {e}"),
@@ -326,16 +406,27 @@ impl<S: IndexStore> Handler<S> {
                     Next::Request { request, raw, out } => {
                         let used = raw.len();
                         self.transcript.print("received from", &self.tag, raw).await;
-                        let list = self.answer(request, out).await;
+                        let answer = self.answer(request, raw, out).await;
                         conn.consume(used);
                         answered = true;
-                        if list && let Err(ended) = self.list(conn, shutdown).await {
-                            return ended;
-                        }
+                        let method = match answer {
+                            Some(method) => method,
+                            None => {
+                                if let Err(ended) = self.list(conn, shutdown).await {
+                                    return ended;
+                                }
+                                self.metrics.request(Method::List, Status::Ok);
+                                Method::List
+                            }
+                        };
+                        conn.answered(method);
                     }
                     Next::TooLarge { error, raw } => {
                         self.transcript.print("received from", &self.tag, raw).await;
+                        let method = Method::guess(raw);
+                        self.metrics.request(method, Status::BadRequest);
                         answer_status(Status::BadRequest, &mut conn.out);
+                        conn.answered(method);
                         return match self.flush(conn, shutdown).await {
                             Ok(()) => Ended::Refused(error),
                             Err(ended) => ended,
@@ -367,16 +458,23 @@ impl<S: IndexStore> Handler<S> {
         conn.flush(self.config.write_timeout, shutdown).await
     }
 
-    /// Answers ADD, LOOKUP and any rejection into `out`. Returns true for a
-    /// LIST, which the caller writes a page at a time. An error status
-    /// leaves the connection usable.
-    async fn answer(&self, request: Result<P2sRequestRef<'_>, RequestError>, out: &mut Vec<u8>) -> bool {
+    /// Answers ADD, LOOKUP and any rejection into `out`, counts it and
+    /// returns its method; `None` for a LIST, which the caller writes a page
+    /// at a time. An error status leaves the connection usable.
+    async fn answer(
+        &self,
+        request: Result<P2sRequestRef<'_>, RequestError>,
+        raw: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Method> {
         let request = match request {
             Ok(r) => r,
             Err(e) => {
                 debug!("400: {e}");
+                let method = Method::guess(raw);
+                self.metrics.request(method, e.status());
                 answer_status(e.status(), out);
-                return false;
+                return Some(method);
             }
         };
         match request.method {
@@ -385,28 +483,37 @@ impl<S: IndexStore> Handler<S> {
                 encode_p2s_head(Status::Ok, out);
                 let peer = request.peer;
                 match self.store.add(self.conn, peer.host, peer.port, rfc, title, out).await {
-                    Ok(()) => encode_p2s_end(out),
+                    Ok(()) => {
+                        encode_p2s_end(out);
+                        self.metrics.request(Method::Add, Status::Ok);
+                    }
                     Err(e) => {
                         debug!("400: {e}");
                         out.truncate(at);
                         answer_status(Status::BadRequest, out);
+                        self.metrics.request(Method::Add, Status::BadRequest);
                     }
                 }
+                Some(Method::Add)
             }
             // Reads register nothing: they are answered whatever Host and
             // Port they carry (PROTOCOL.md, Peer to server).
             P2sMethodRef::Lookup { rfc, .. } => {
                 let at = out.len();
                 encode_p2s_head(Status::Ok, out);
-                if self.store.lookup(rfc, out).await == 0 {
+                let status = if self.store.lookup(rfc, out).await == 0 {
                     out.truncate(at);
                     encode_p2s_head(Status::NotFound, out);
-                }
+                    Status::NotFound
+                } else {
+                    Status::Ok
+                };
                 encode_p2s_end(out);
+                self.metrics.request(Method::Lookup, status);
+                Some(Method::Lookup)
             }
-            P2sMethodRef::List => return true,
+            P2sMethodRef::List => None,
         }
-        false
     }
 
     /// Writes a LIST answer a page at a time, flushing along the way.
@@ -421,6 +528,23 @@ impl<S: IndexStore> Handler<S> {
         }
         encode_p2s_end(&mut conn.out);
         Ok(())
+    }
+}
+
+/// Counts a connection as open for as long as it lives (a panicking task
+/// included).
+struct OpenConnection(&'static ServerMetrics);
+
+impl OpenConnection {
+    fn new(metrics: &'static ServerMetrics) -> Self {
+        metrics.connections_open.increment(1.0);
+        OpenConnection(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections_open.decrement(1.0);
     }
 }
 

@@ -483,6 +483,7 @@ impl Conversation {
         let wait = self.backoff.next();
         self.retry_at = Instant::now() + wait;
         info!(server = %conn.server, %reason, ?wait, "lost the index server");
+        crate::metrics::peer().index_down();
         let not_connected = self.not_connected();
         for step in std::mem::take(&mut self.reads).into_iter().chain(std::mem::take(&mut self.adds)) {
             self.deliver(step, Err(not_connected.clone()));
@@ -513,6 +514,7 @@ impl Conversation {
                     self.conn = Some(ServerConn { stream, buf, decoder, server: server.clone(), since });
                     self.current = idx;
                     info!(%server, "connected");
+                    crate::metrics::peer().index_connected();
                     self.event(NetEvent::Connected { server });
                     if !self.wanted.is_empty() {
                         let again: Vec<(RfcNumber, String)> =
@@ -532,6 +534,7 @@ impl Conversation {
                 }
             }
         }
+        crate::metrics::peer().index_down();
         let wait = self.backoff.next();
         self.retry_at = Instant::now() + wait;
         let reason = last.unwrap_or_else(|| self.not_connected());

@@ -226,12 +226,14 @@ pub async fn run(
     events: &mpsc::Sender<NetEvent>,
 ) -> Option<LocalRfc> {
     let report = Reporter { id, events, lossy: config.lossy.with_sender(events.clone()) };
+    let begun = Instant::now();
     let mut last = None;
     for (i, from) in holders.iter().enumerate() {
         report.download(DownloadEvent::Started { rfc, from: from.clone() }).await;
         let started = Instant::now();
         match fetch(rfc, from, config, &report).await {
             Ok(local) => {
+                crate::metrics::peer().download_done(local.size, begun.elapsed());
                 let ev = DownloadEvent::Done {
                     rfc,
                     from: from.clone(),
@@ -243,6 +245,7 @@ pub async fn run(
                 return Some(local);
             }
             Err(reason) => {
+                crate::metrics::peer().holder_failed();
                 let retrying = i + 1 < holders.len();
                 let ev = DownloadEvent::HolderFailed { from: from.clone(), reason: reason.clone(), retrying };
                 report.download(ev).await;
@@ -256,6 +259,7 @@ pub async fn run(
         }
         None => DownloadError::NoHolder,
     };
+    crate::metrics::peer().download_failed(begun.elapsed());
     report.download(DownloadEvent::Failed { rfc, reason }).await;
     None
 }

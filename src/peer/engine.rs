@@ -453,6 +453,7 @@ impl Engine {
         // Never download from ourselves.
         holders.retain(|h| !(h.host == self.me.host && h.port == self.me.port));
         if holders.is_empty() {
+            crate::metrics::peer().no_holder();
             self.active.remove(&rfc);
             let event = DownloadEvent::Failed { rfc, reason: super::DownloadError::NoHolder };
             self.emit(NetEvent::Download { id, event }).await;

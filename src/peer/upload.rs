@@ -105,16 +105,25 @@ pub async fn run(
         events: Reporter(Lossy::new(events, "upload server")),
     });
     let tracker = TaskTracker::new();
-    accept_loop_evicting(&listener, max, &shutdown, &tracker, "upload server", |stream, addr, admission| {
-        let (shared, shutdown) = (shared.clone(), shutdown.clone());
-        async move {
-            let conn = Connection::new(stream, addr, admission);
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = serve(conn, &shared) => {}
+    let refused = &crate::metrics::peer().uploads_refused;
+    accept_loop_evicting(
+        &listener,
+        max,
+        &shutdown,
+        &tracker,
+        "upload server",
+        refused,
+        |stream, addr, admission| {
+            let (shared, shutdown) = (shared.clone(), shutdown.clone());
+            async move {
+                let conn = Connection::new(stream, addr, admission);
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = serve(conn, &shared) => {}
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     tracker.close();
     tracker.wait().await;
@@ -397,6 +406,7 @@ impl Reporter {
     }
 
     fn uploaded(&self, to: SocketAddr, rfc: Option<RfcNumber>, status: Status, bytes: u64) {
+        crate::metrics::peer().uploaded(status, bytes);
         self.0.emit(|| NetEvent::Uploaded { to, rfc, status, bytes });
     }
 }

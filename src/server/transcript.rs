@@ -9,10 +9,12 @@
 //! in large writes and the thread wakes a few hundred times a second at
 //! most, however many small messages there are. Past a cap, connections wait (asynchronously) for the printer to
 //! catch up: a slow terminal slows the server down rather than let memory
-//! grow.
+//! grow. With metrics on, the backlog (bytes not yet written, and the age of
+//! the oldest) is kept for the `p2pci_server_transcript_*` gauges.
 
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -28,10 +30,17 @@ struct State {
     asleep: bool,
     /// No more messages will come: print what is left and stop.
     closed: bool,
+    /// When the oldest message in `buf` was appended (tracked with metrics on).
+    oldest: Option<Instant>,
+    /// Bytes the printer took and is writing, and when the oldest was appended.
+    in_flight: usize,
+    in_flight_oldest: Option<Instant>,
 }
 
 #[derive(Default)]
 struct Shared {
+    /// Keep the backlog's age (metrics on).
+    track: bool,
     state: Mutex<State>,
     ready: Condvar,
     drained: Notify,
@@ -64,12 +73,17 @@ impl Drop for Printer {
     }
 }
 
-/// Starts the printer thread (when `enabled`) writing to `out`.
-pub(super) fn start(enabled: bool, mut out: impl Write + Send + 'static) -> (Printer, Transcript) {
+/// Starts the printer thread (when `enabled`) writing to `out`; its backlog
+/// is tracked when metrics are on.
+pub(super) fn start(enabled: bool, out: impl Write + Send + 'static) -> (Printer, Transcript) {
+    start_tracking(enabled, crate::metrics::enabled(), out)
+}
+
+fn start_tracking(enabled: bool, track: bool, mut out: impl Write + Send + 'static) -> (Printer, Transcript) {
     if !enabled {
         return (Printer { shared: None }, Transcript::default());
     }
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared { track, ..Shared::default() });
     let thread_shared = shared.clone();
     let spawned = std::thread::Builder::new().name("p2pci-print".into()).spawn(move || {
         let shared = thread_shared;
@@ -91,6 +105,10 @@ pub(super) fn start(enabled: bool, mut out: impl Write + Send + 'static) -> (Pri
                 state = shared.lock();
             }
             let mut chunk = std::mem::replace(&mut state.buf, std::mem::take(&mut spare));
+            if shared.track {
+                state.in_flight = chunk.len();
+                state.in_flight_oldest = state.oldest.take();
+            }
             drop(state);
             shared.drained.notify_waiters();
             if out.write_all(&chunk).and_then(|()| out.flush()).is_err() {
@@ -98,6 +116,11 @@ pub(super) fn start(enabled: bool, mut out: impl Write + Send + 'static) -> (Pri
                 shared.lock().closed = true;
                 shared.drained.notify_waiters();
                 return;
+            }
+            if shared.track {
+                let mut state = shared.lock();
+                state.in_flight = 0;
+                state.in_flight_oldest = None;
             }
             chunk.clear();
             spare = chunk;
@@ -112,6 +135,15 @@ pub(super) fn start(enabled: bool, mut out: impl Write + Send + 'static) -> (Pri
 impl Transcript {
     pub(super) fn enabled(&self) -> bool {
         self.shared.is_some()
+    }
+
+    /// Bytes appended but not yet written out, and how long the oldest of
+    /// them has waited (zero when caught up, disabled or not tracked).
+    pub(super) fn backlog(&self) -> (usize, Duration) {
+        let Some(shared) = &self.shared else { return (0, Duration::ZERO) };
+        let state = shared.lock();
+        let oldest = state.in_flight_oldest.or(state.oldest);
+        (state.buf.len() + state.in_flight, oldest.map_or(Duration::ZERO, |t| t.elapsed()))
     }
 
     /// Appends a message: a `--- <what> <peer>` line, then its bytes (ended
@@ -133,6 +165,9 @@ impl Transcript {
                     return;
                 }
                 if state.buf.len() < CAP {
+                    if shared.track && state.buf.is_empty() {
+                        state.oldest = Some(Instant::now());
+                    }
                     let buf = &mut state.buf;
                     buf.extend_from_slice(b"--- ");
                     buf.extend_from_slice(what.as_bytes());
@@ -160,6 +195,7 @@ impl Transcript {
                 !state.closed && state.buf.len() >= CAP
             };
             if behind {
+                crate::metrics::server().transcript_waits.increment(1);
                 drained.await;
             }
         }
@@ -246,6 +282,32 @@ mod tests {
         go.send(()).unwrap();
         writer.await.unwrap();
         assert_eq!(printed(&sink, 12 * one).await.len(), 12 * one);
+    }
+
+    #[tokio::test]
+    async fn the_backlog_counts_what_a_stalled_printer_holds() {
+        let sink = Sink::default();
+        let (go, rx) = std::sync::mpsc::channel();
+        let (_printer, t) = start_tracking(true, true, Stalled { sink: sink.clone(), go: rx, stalled: true });
+        assert_eq!(t.backlog(), (0, Duration::ZERO));
+        t.print("sent to", "p", b"abc\n").await;
+        let one = "--- sent to p\nabc\n".len();
+        // Taken by the printer (in flight, stalled) or still in the buffer:
+        // either way not written, and getting older.
+        let (pending, first) = t.backlog();
+        assert_eq!(pending, one);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (_, later) = t.backlog();
+        assert!(later >= first + Duration::from_millis(20), "{first:?} then {later:?}");
+        go.send(()).unwrap();
+        printed(&sink, one).await;
+        for _ in 0..500 {
+            if t.backlog() == (0, Duration::ZERO) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("backlog left after printing: {:?}", t.backlog());
     }
 
     #[tokio::test]

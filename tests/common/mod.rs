@@ -418,12 +418,23 @@ pub struct Finished {
 impl Proc {
     /// Starts `p2pci ARGS…`.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Proc {
+        Proc::spawn_with(args, |_| {})
+    }
+
+    /// [`Proc::spawn`], with `tune` given the command before it starts (to
+    /// set or remove environment variables; its pipes stay as they are).
+    pub fn spawn_with<S: AsRef<std::ffi::OsStr>>(
+        args: impl IntoIterator<Item = S>,
+        tune: impl FnOnce(&mut std::process::Command),
+    ) -> Proc {
         use std::process::{Command, Stdio};
         let mut cmd = Command::new(binary());
-        cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(args);
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "warn");
         }
+        tune(&mut cmd);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let label = cmd.get_args().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start p2pci {label}: {e}"));
         let stdout = Output::new("stdout", child.stdout.take().unwrap());
