@@ -277,6 +277,78 @@ impl Index {
         self.next_seq += 1;
         let seq = self.next_seq;
         let older = self.by_rfc.get(&rfc).copied().unwrap_or(NIL);
+        self.insert_before(peer, rfc, title, seq, older)
+    }
+
+    /// The record `conn` holds for `rfc`, if any.
+    pub fn held(&self, conn: ConnId, rfc: RfcNumber) -> Option<RecordRef<'_>> {
+        let peer = self.peers.get(*self.by_conn.get(&conn)?)?;
+        self.get(*peer.rfcs.get(&rfc)?)
+    }
+
+    /// Whether a record with sequence `seq` is held.
+    pub fn has_seq(&self, seq: u64) -> bool {
+        self.by_seq.contains_key(&seq)
+    }
+
+    /// The highest sequence given out or placed so far.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Places a record whose sequence was given elsewhere (a shared index's
+    /// global sequence) at its place in its RFC's chain and in LIST's order,
+    /// for an admitted peer. Records mostly arrive in sequence order, so the
+    /// place is nearly always the head of the chain; one that arrives late
+    /// walks down past the newer ones. Returns `None` (and stores nothing)
+    /// for a connection never admitted, or when the peer already holds
+    /// `rfc` or the sequence is taken.
+    pub fn insert_at(
+        &mut self,
+        conn: ConnId,
+        rfc: RfcNumber,
+        title: &str,
+        seq: u64,
+    ) -> Option<RecordRef<'_>> {
+        let peer = *self.by_conn.get(&conn)?;
+        if self.peers.get(peer)?.rfcs.contains_key(&rfc) || self.by_seq.contains_key(&seq) {
+            return None;
+        }
+        let mut older = self.by_rfc.get(&rfc).copied().unwrap_or(NIL);
+        while let Some(e) = self.records.get(older).filter(|e| e.seq > seq) {
+            older = e.older;
+        }
+        self.next_seq = self.next_seq.max(seq);
+        let slot = self.insert_before(peer, rfc, title, seq, older)?;
+        self.get(slot)
+    }
+
+    /// Stores a record with sequence `seq` just above `older` (or at the
+    /// bottom of its RFC's chain when `older` is [`NIL`] and the chain has
+    /// records above), linking both directions.
+    fn insert_before(
+        &mut self,
+        peer: Slot,
+        rfc: RfcNumber,
+        title: &str,
+        seq: u64,
+        older: Slot,
+    ) -> Option<Slot> {
+        // The record that will sit just above the new one: the old head's
+        // side when inserting at the head, else `older`'s newer neighbour.
+        let head = self.by_rfc.get(&rfc).copied().unwrap_or(NIL);
+        let newer = if older == head {
+            NIL
+        } else if older == NIL {
+            // Below every record of the chain: above it is the oldest.
+            let mut s = head;
+            while let Some(e) = self.records.get(s).filter(|e| e.older != NIL) {
+                s = e.older;
+            }
+            s
+        } else {
+            self.newer.get(older as usize).copied().unwrap_or(NIL)
+        };
         let id = &self.peers.get(peer)?.id;
         let mut line = Vec::new();
         encode_record(rfc, title, &id.host, id.port, &mut line);
@@ -284,8 +356,13 @@ impl Index {
         let line = String::from_utf8(line).ok()?.into_boxed_str();
         let title_len = u32::try_from(title.len()).ok()?;
         let slot = self.records.insert(Entry { line, title_len, seq, rfc, peer, older })?;
-        self.by_rfc.insert(rfc, slot);
-        self.set_newer(slot, NIL);
+        self.set_newer(slot, newer);
+        match self.records.get_mut(newer) {
+            Some(e) => e.older = slot,
+            None => {
+                self.by_rfc.insert(rfc, slot);
+            }
+        }
         if older != NIL {
             self.set_newer(older, slot);
         }
@@ -578,6 +655,48 @@ mod tests {
     }
 
     proptest! {
+        /// Records placed with sequences given elsewhere, in any arrival
+        /// order, read back exactly as if they had been added in sequence
+        /// order; removal relinks them as it does records added here.
+        #[test]
+        fn insert_at_places_records_by_sequence(
+            seqs in Just((1..40u64).collect::<Vec<_>>()).prop_shuffle(),
+            leave in proptest::collection::vec(0..4u64, 0..3),
+        ) {
+            let mut ix = Index::new();
+            for c in 0..4 {
+                ix.admit(ConnId(c), &pid(&format!("h{c}"), 1)).unwrap();
+            }
+            // Sequence s: peer s % 4, RFC s / 4 % 3 (so a peer holds an RFC once).
+            let place = |s: u64| (ConnId(s % 4), RfcNumber(u32::try_from(s / 4).unwrap()));
+            for &s in &seqs {
+                let (c, r) = place(s);
+                prop_assert!(ix.insert_at(c, r, "t", s).is_some());
+                prop_assert!(ix.insert_at(c, r, "t", s).is_none());
+            }
+            prop_assert_eq!(ix.last_seq(), 39);
+            for &c in &leave {
+                ix.remove_peer(ConnId(c));
+            }
+            let mut want: Vec<u64> = (1..40).filter(|s| !leave.contains(&(s % 4))).collect();
+            want.reverse();
+            let got: Vec<(u32, String)> = ix.list().into_iter().map(|r| (r.rfc.0, r.host)).collect();
+            let expect: Vec<(u32, String)> =
+                want.iter().map(|&s| (place(s).1.0, format!("h{}", s % 4))).collect();
+            prop_assert_eq!(&got, &expect);
+            for r in 0..10u32 {
+                let got: Vec<String> = ix.lookup(RfcNumber(r)).into_iter().map(|r| r.host).collect();
+                let expect: Vec<String> = want.iter().filter(|&&s| place(s).1.0 == r)
+                    .map(|s| format!("h{}", s % 4)).collect();
+                prop_assert_eq!(got, expect);
+            }
+            // An ADD made here afterwards is the newest.
+            ix.admit(ConnId(9), &pid("late", 1)).unwrap();
+            ix.add(ConnId(9), RfcNumber(0), "t");
+            let holders = ix.lookup(RfcNumber(0));
+            prop_assert_eq!(holders[0].host.as_str(), "late");
+        }
+
         /// The index agrees with a naive model: a list of records, newest
         /// first, filtered on every query.
         #[test]
