@@ -445,6 +445,31 @@ impl Index {
         peer.rfcs.len()
     }
 
+    /// Gives the record `conn` holds for `rfc` the sequence `seq` instead,
+    /// moving it to that place in its RFC's chain and in LIST's order (a
+    /// shared index's record, placed at once with a provisional sequence,
+    /// then given its global one). Returns whether it moved.
+    pub fn move_to(&mut self, conn: ConnId, rfc: RfcNumber, seq: u64) -> bool {
+        let Some(&peer) = self.by_conn.get(&conn) else { return false };
+        let Some(&slot) = self.peers.get(peer).and_then(|p| p.rfcs.get(&rfc)) else { return false };
+        let Some(entry) = self.records.get(slot) else { return false };
+        if entry.seq == seq || self.by_seq.contains_key(&seq) {
+            return false;
+        }
+        let title = self.get(slot).map(|r| r.title().to_owned()).unwrap_or_default();
+        self.remove_record(slot);
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.rfcs.remove(&rfc);
+        }
+        self.insert_at(conn, rfc, &title, seq).is_some()
+    }
+
+    /// The sequence of the record `conn` holds for `rfc`.
+    pub fn seq_of(&self, conn: ConnId, rfc: RfcNumber) -> Option<u64> {
+        let peer = self.peers.get(*self.by_conn.get(&conn)?)?;
+        Some(self.records.get(*peer.rfcs.get(&rfc)?)?.seq)
+    }
+
     /// Drops one record from the slab, from LIST's order and from its RFC's
     /// chain (the caller drops it from its peer's map).
     fn remove_record(&mut self, slot: Slot) {
@@ -690,6 +715,19 @@ mod tests {
                     .map(|s| format!("h{}", s % 4)).collect();
                 prop_assert_eq!(got, expect);
             }
+            // Records placed high, then moved to their sequence, end up
+            // as if placed there directly.
+            for &s in seqs.iter().filter(|&&s| s % 4 != 0 && !leave.contains(&(s % 4))) {
+                let (c, r) = place(s);
+                prop_assert!(ix.move_to(c, r, (1 << 62) + s));
+            }
+            for &s in seqs.iter().filter(|&&s| s % 4 != 0 && !leave.contains(&(s % 4))) {
+                let (c, r) = place(s);
+                prop_assert!(ix.move_to(c, r, s));
+                prop_assert_eq!(ix.seq_of(c, r), Some(s));
+            }
+            let got: Vec<(u32, String)> = ix.list().into_iter().map(|r| (r.rfc.0, r.host)).collect();
+            prop_assert_eq!(&got, &expect);
             // An ADD made here afterwards is the newest.
             ix.admit(ConnId(9), &pid("late", 1)).unwrap();
             ix.add(ConnId(9), RfcNumber(0), "t");

@@ -230,6 +230,12 @@ async fn a_late_server_serves_everything_at_once() {
     for _ in 0..2000 {
         assert_eq!(p.response().await.status, Status::Ok);
     }
+    // Answered ADDs reach Redis a moment later (as they reach the other
+    // servers); once they are there, a new server has them all at once.
+    until("every record in redis", || async {
+        redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(2000)
+    })
+    .await;
     let late = SharedServer::start(&redis.url(), LEASE).await;
     let got = list_of(late.addr).await;
     assert_eq!(got.len(), 2000);

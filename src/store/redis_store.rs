@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Script, Value};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
@@ -80,6 +80,9 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("unexpected answer from redis: {0}")]
     Garbage(String),
+    /// Not tried: Redis is known to be away, or being caught up with.
+    #[error("redis unavailable")]
+    Unavailable,
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -96,6 +99,13 @@ const SCAN_COUNT: usize = 10_000;
 /// Reconnection backoff.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// Own records not yet in Redis are numbered from here on.
+const PROVISIONAL: u64 = 1 << 62;
+/// Changes written to Redis in one script at most.
+const WRITE_BATCH: usize = 256;
+/// Batches on their way to Redis at once.
+const WRITES_IN_FLIGHT: usize = 8;
 
 /// Remote peers get connection ids from this range, so they never meet the
 /// ids this server gives its own connections.
@@ -141,33 +151,55 @@ impl Keys {
     }
 }
 
-/// ADD: idempotent per peer and RFC; the record, its peer's entry and its
-/// log entry go together. Returns the record's sequence.
-const ADD: &str = r"
-local held = redis.call('HGET', KEYS[3], ARGV[3])
-if held then return tonumber(held) end
-local n = redis.call('INCR', KEYS[1])
-local v = ARGV[1]..' '..ARGV[2]..' '..ARGV[3]..' '..ARGV[4]..' '..ARGV[5]..' '..ARGV[6]
-redis.call('HSET', KEYS[2], n, v)
-redis.call('HSET', KEYS[3], ARGV[3], n)
-redis.call('SADD', KEYS[4], ARGV[2])
-redis.call('SADD', KEYS[5], ARGV[1])
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[7], '*', 'n', n, 'a', v)
-return n
-";
-
-/// A peer's removal: its records and one log entry. Returns how many went.
-const REMOVE: &str = r"
-local seqs = redis.call('HVALS', KEYS[3])
-redis.call('SREM', KEYS[4], ARGV[2])
-if #seqs == 0 then return 0 end
-for i = 1, #seqs, 1000 do
-  redis.call('HDEL', KEYS[2], unpack(seqs, i, math.min(i + 999, #seqs)))
+/// A batch of this server's changes, in order: ADDs (idempotent per peer
+/// and RFC; the record, its peer's entry and its log entry go together) and
+/// peer removals (its records and one log entry). Returns each ADD's
+/// sequence (0 for a removal). A server writing is alive: a Redis that lost
+/// its lease (restarted empty) gets it back here, so the others do not reap
+/// this server before its next renewal.
+///
+/// KEYS: seq, rec, this server's peers, servers, log, lease, then one peer
+/// hash per change. ARGV: server, log length, lease ms, then six per
+/// change: kind (a or d), conn, rfc, port, host, title.
+const BATCH: &str = r"
+if redis.call('EXISTS', KEYS[6]) == 0 then
+  redis.call('SET', KEYS[6], '1', 'PX', ARGV[3])
+  redis.call('SADD', KEYS[4], ARGV[1])
 end
-redis.call('DEL', KEYS[3])
-local n = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'n', n, 'd', ARGV[1]..' '..ARGV[2])
-return #seqs
+local out = {}
+for i = 1, #KEYS - 6 do
+  local a = 3 + (i - 1) * 6
+  local conn = ARGV[a + 2]
+  local ph = KEYS[6 + i]
+  out[i] = 0
+  if ARGV[a + 1] == 'a' then
+    local rfc = ARGV[a + 3]
+    local held = redis.call('HGET', ph, rfc)
+    if held then
+      out[i] = tonumber(held)
+    else
+      local n = redis.call('INCR', KEYS[1])
+      local v = ARGV[1]..' '..conn..' '..rfc..' '..ARGV[a + 4]..' '..ARGV[a + 5]..' '..ARGV[a + 6]
+      redis.call('HSET', KEYS[2], n, v)
+      redis.call('HSET', ph, rfc, n)
+      redis.call('SADD', KEYS[3], conn)
+      redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'n', n, 'a', v)
+      out[i] = n
+    end
+  else
+    local seqs = redis.call('HVALS', ph)
+    redis.call('SREM', KEYS[3], conn)
+    if #seqs > 0 then
+      for j = 1, #seqs, 1000 do
+        redis.call('HDEL', KEYS[2], unpack(seqs, j, math.min(j + 999, #seqs)))
+      end
+      redis.call('DEL', ph)
+      local n = redis.call('INCR', KEYS[1])
+      redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'n', n, 'd', ARGV[1]..' '..conn)
+    end
+  end
+end
+return out
 ";
 
 /// Renews this server's lease and reads the epoch (setting it when Redis
@@ -230,6 +262,29 @@ struct Own {
     rfcs: Vec<(RfcNumber, Box<str>)>,
 }
 
+/// One of this server's changes, on its way to Redis.
+#[derive(Debug)]
+enum Change {
+    /// `done` hears when Redis has the record (or could not take it).
+    Add {
+        conn: ConnId,
+        host: String,
+        port: u16,
+        rfc: RfcNumber,
+        title: Box<str>,
+        done: Option<oneshot::Sender<()>>,
+    },
+    Remove(ConnId),
+}
+
+impl Change {
+    fn conn(&self) -> ConnId {
+        match self {
+            Change::Add { conn, .. } | Change::Remove(conn) => *conn,
+        }
+    }
+}
+
 /// The local copy of the index and what this server alone knows.
 #[derive(Debug, Default)]
 struct View {
@@ -241,9 +296,35 @@ struct View {
     own: HashMap<ConnId, Own>,
     /// Own peers gone while Redis could not be told.
     gone: Vec<ConnId>,
+    /// Sequences for own records not yet in Redis: above every global one,
+    /// so they are the newest until Redis gives them their place.
+    next_provisional: u64,
 }
 
 impl View {
+    /// Stores an own record at once, with a provisional sequence.
+    fn hold(&mut self, conn: ConnId, rfc: RfcNumber, title: &str) -> bool {
+        self.next_provisional += 1;
+        self.index.insert_at(conn, rfc, title, PROVISIONAL + self.next_provisional).is_some()
+    }
+
+    /// Gives an own record its global sequence (placing it if a rebuild
+    /// left it out), for a peer still here.
+    fn place(&mut self, conn: ConnId, rfc: RfcNumber, title: &str, seq: u64) {
+        if !self.own.contains_key(&conn) {
+            return;
+        }
+        match self.index.seq_of(conn, rfc) {
+            Some(s) if s == seq => {}
+            Some(_) => {
+                self.index.move_to(conn, rfc, seq);
+            }
+            None => {
+                self.index.insert_at(conn, rfc, title, seq);
+            }
+        }
+    }
+
     fn remote_id(&mut self, key: (u64, u64)) -> ConnId {
         let next = &mut self.next_remote;
         *self.remote.entry(key).or_insert_with(|| {
@@ -313,11 +394,12 @@ struct Shared {
     synced: Mutex<Instant>,
     cancel: CancellationToken,
     scripts: Scripts,
+    /// To the writer task.
+    changes: mpsc::UnboundedSender<Change>,
 }
 
 struct Scripts {
-    add: Script,
-    remove: Script,
+    batch: Script,
     renew: Script,
     reap: Script,
     mark: Script,
@@ -346,7 +428,9 @@ impl RedisStore {
             .set_max_delay(BACKOFF_MAX);
         let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager)?;
         let id = random_u64();
+        let (changes, to_write) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
+            changes,
             id,
             id_hex: format!("{id:016x}"),
             keys: Keys::new(),
@@ -360,8 +444,7 @@ impl RedisStore {
             synced: Mutex::new(Instant::now()),
             cancel: CancellationToken::new(),
             scripts: Scripts {
-                add: Script::new(ADD),
-                remove: Script::new(REMOVE),
+                batch: Script::new(BATCH),
                 renew: Script::new(RENEW),
                 reap: Script::new(REAP),
                 mark: Script::new(MARK),
@@ -388,6 +471,7 @@ impl RedisStore {
         let tasks = TaskTracker::new();
         tasks.spawn(shared.clone().follow(start));
         tasks.spawn(shared.clone().keep_lease());
+        tasks.spawn(shared.clone().publish(to_write));
         tasks.close();
         Ok(RedisStore { shared, tasks })
     }
@@ -444,6 +528,10 @@ impl Shared {
         metrics::gauge!("p2pci_store_up").set(1.0);
     }
 
+    fn lease_ms(&self) -> u64 {
+        u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX).max(1)
+    }
+
     fn ask_resync(&self) {
         self.resync.store(true, Ordering::Relaxed);
         self.wake.notify_one();
@@ -461,53 +549,114 @@ impl Shared {
         }
     }
 
-    async fn publish(&self, conn: ConnId, host: &str, port: u16, rfc: RfcNumber, title: &str) -> Result<u64> {
+    /// Writes a batch of this server's changes to Redis, in one script;
+    /// returns each change's sequence (0 for a removal).
+    async fn write(&self, changes: &[Change]) -> Result<Vec<u64>> {
         let k = &self.keys;
+        let mut inv = self.scripts.batch.prepare_invoke();
+        inv.key(&k.seq).key(&k.rec).key(k.peers(&self.id_hex)).key(&k.servers).key(&k.log);
+        inv.key(k.lease(&self.id_hex));
+        inv.arg(&self.id_hex).arg(self.config.log_len).arg(self.lease_ms());
+        for c in changes {
+            inv.key(k.peer(&self.id_hex, c.conn().0));
+            match c {
+                Change::Add { conn, host, port, rfc, title, .. } => {
+                    inv.arg("a").arg(conn.0).arg(rfc.0).arg(*port).arg(host.as_str()).arg(&**title)
+                }
+                Change::Remove(conn) => inv.arg("d").arg(conn.0).arg(0).arg(0).arg("").arg(""),
+            };
+        }
         let mut c = self.conn.clone();
-        let v: Value = self
-            .call(
-                "add",
-                self.scripts
-                    .add
-                    .key(&k.seq)
-                    .key(&k.rec)
-                    .key(k.peer(&self.id_hex, conn.0))
-                    .key(k.peers(&self.id_hex))
-                    .key(&k.servers)
-                    .key(&k.log)
-                    .arg(&self.id_hex)
-                    .arg(conn.0)
-                    .arg(rfc.0)
-                    .arg(port)
-                    .arg(host)
-                    .arg(title)
-                    .arg(self.config.log_len)
-                    .invoke_async(&mut c),
-            )
-            .await?;
-        as_u64(&v).ok_or_else(|| StoreError::Garbage(format!("ADD script answered {v:?}")))
+        let v: Value = self.call("write", inv.invoke_async(&mut c)).await?;
+        let garbage = || StoreError::Garbage(format!("write script answered {}", preview(&v)));
+        let Value::Array(items) = &v else { return Err(garbage()) };
+        if items.len() != changes.len() {
+            return Err(garbage());
+        }
+        items.iter().map(|i| as_u64(i).ok_or_else(garbage)).collect()
     }
 
-    async fn unpublish(&self, conn: ConnId) -> Result<()> {
-        let k = &self.keys;
-        let mut c = self.conn.clone();
-        let _: Value = self
-            .call(
-                "remove",
-                self.scripts
-                    .remove
-                    .key(&k.seq)
-                    .key(&k.rec)
-                    .key(k.peer(&self.id_hex, conn.0))
-                    .key(k.peers(&self.id_hex))
-                    .key(&k.log)
-                    .arg(&self.id_hex)
-                    .arg(conn.0)
-                    .arg(self.config.log_len)
-                    .invoke_async(&mut c),
-            )
-            .await?;
-        Ok(())
+    /// Writes this server's changes as they come, many at a time, and gives
+    /// each record its global sequence in the local copy. While Redis is
+    /// away the changes wait in the local copy (a resync publishes them).
+    ///
+    /// Several batches may be on their way at once (Redis runs them in the
+    /// order they were sent), except that a batch removing a peer waits for
+    /// the batches before it: a removal must never overtake its peer's ADDs.
+    async fn publish(self: Arc<Self>, mut changes: mpsc::UnboundedReceiver<Change>) {
+        let mut inflight = tokio::task::JoinSet::new();
+        loop {
+            let first = tokio::select! {
+                c = changes.recv() => c,
+                _ = self.cancel.cancelled() => {
+                    // Drain what connections queued before the server stopped.
+                    changes.try_recv().ok()
+                }
+            };
+            let Some(first) = first else { break };
+            let mut batch = Vec::with_capacity(WRITE_BATCH);
+            batch.push(first);
+            while batch.len() < WRITE_BATCH
+                && let Ok(c) = changes.try_recv()
+            {
+                batch.push(c);
+            }
+            let removes = batch.iter().any(|c| matches!(c, Change::Remove(_)));
+            while (removes || inflight.len() >= WRITES_IN_FLIGHT) && inflight.join_next().await.is_some() {}
+            let me = self.clone();
+            // Sent before the next batch is: the task is polled at once.
+            let (sent_tx, sent) = oneshot::channel();
+            inflight.spawn(async move { me.write_batch(batch, sent_tx).await });
+            let _ = sent.await;
+        }
+        while inflight.join_next().await.is_some() {}
+    }
+
+    /// Writes one batch and gives its records their place; on failure the
+    /// resync takes over. `sent` fires once the batch is on its way.
+    async fn write_batch(&self, mut batch: Vec<Change>, sent: oneshot::Sender<()>) {
+        let written = if self.up.load(Ordering::Relaxed) && !self.resync.load(Ordering::Relaxed) {
+            let write = self.write(&batch);
+            tokio::pin!(write);
+            // One poll queues the command on the connection, in order.
+            let first = futures::poll!(write.as_mut());
+            let _ = sent.send(());
+            match first {
+                std::task::Poll::Ready(r) => r,
+                std::task::Poll::Pending => write.await,
+            }
+        } else {
+            let _ = sent.send(());
+            Err(StoreError::Unavailable)
+        };
+        match written {
+            Ok(seqs) => {
+                let mut v = self.view();
+                for (c, seq) in batch.iter_mut().zip(seqs) {
+                    if let Change::Add { conn, rfc, title, done, .. } = c {
+                        v.place(*conn, *rfc, title, seq);
+                        if let Some(done) = done.take() {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                if !matches!(e, StoreError::Unavailable) {
+                    self.down("writing to redis", &e);
+                }
+                // Removals wait in `gone`; records stay in `own`: the
+                // resync writes both.
+                let mut v = self.view();
+                for c in &batch {
+                    if let Change::Remove(conn) = c {
+                        v.gone.push(*conn);
+                    }
+                }
+                drop(v);
+                self.ask_resync();
+            }
+        }
     }
 
     /// Renews the lease; asks for a resync when Redis lost this server's
@@ -515,7 +664,7 @@ impl Shared {
     async fn renew(&self) -> Result<()> {
         let k = &self.keys;
         let mut c = self.conn.clone();
-        let lease_ms = u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX).max(1);
+        let lease_ms = self.lease_ms();
         let candidate = format!("{:016x}", random_u64());
         let v: Value = self
             .call(
@@ -619,19 +768,26 @@ impl Shared {
         self.resync.store(false, Ordering::Relaxed);
         self.renew().await?;
         self.resync.store(false, Ordering::Relaxed);
-        // Peers that left while Redis could not be told.
-        let gone: Vec<ConnId> = std::mem::take(&mut self.view().gone);
-        for (i, &conn) in gone.iter().enumerate() {
-            if let Err(e) = self.unpublish(conn).await {
-                self.view().gone.extend_from_slice(&gone[i..]);
+        // Peers that left while Redis could not be told, then every record
+        // of this server's live peers (idempotent in Redis).
+        let mut changes: Vec<Change> =
+            std::mem::take(&mut self.view().gone).into_iter().map(Change::Remove).collect();
+        let gone = changes.len();
+        changes.extend(self.view().own.iter().flat_map(|(&conn, o)| {
+            o.rfcs.iter().map(move |(rfc, title)| Change::Add {
+                conn,
+                host: o.host.clone(),
+                port: o.port,
+                rfc: *rfc,
+                title: title.clone(),
+                done: None,
+            })
+        }));
+        for (i, chunk) in changes.chunks(WRITE_BATCH).enumerate() {
+            if let Err(e) = self.write(chunk).await {
+                let unwritten = changes[(i * WRITE_BATCH).min(gone)..gone].iter().map(Change::conn);
+                self.view().gone.extend(unwritten);
                 return Err(e);
-            }
-        }
-        // This server's live peers, each record (idempotent in Redis).
-        let own: Vec<(ConnId, Own)> = self.view().own.iter().map(|(&c, o)| (c, o.clone())).collect();
-        for (conn, o) in &own {
-            for (rfc, title) in &o.rfcs {
-                self.publish(*conn, &o.host, o.port, *rfc, title).await?;
             }
         }
         let started = Instant::now();
@@ -690,11 +846,24 @@ impl Shared {
                 let _ = index.admit_as(conn, &o.host, o.port);
             }
             for (seq, conn, rfc, title) in mine {
-                index.insert_at(ConnId(conn), rfc, &title, seq);
+                if v.own.contains_key(&ConnId(conn)) {
+                    index.insert_at(ConnId(conn), rfc, &title, seq);
+                }
             }
             v.index = index;
             v.remote = remote;
             v.next_remote = next_remote;
+            // Own records added since the write above: held here until
+            // the writer gives them their place.
+            let missing: Vec<(ConnId, RfcNumber, Box<str>)> = v
+                .own
+                .iter()
+                .flat_map(|(&c, o)| o.rfcs.iter().map(move |(r, t)| (c, *r, t.clone())))
+                .filter(|(c, r, _)| v.index.held(*c, *r).is_none())
+                .collect();
+            for (c, r, t) in missing {
+                v.hold(c, r, &t);
+            }
         }
         let counts = self.counts();
         metrics::histogram!("p2pci_store_roundtrip_seconds", "op" => "load")
@@ -849,16 +1018,13 @@ impl Shared {
             warn!(seq, "skipping a log entry not understood: {text:?}");
             return;
         };
-        let id = if r.server == self.id {
-            // Only for a peer still here: one that left is not brought back.
-            let id = ConnId(r.conn);
-            if !view.own.contains_key(&id) {
-                return;
-            }
-            id
-        } else {
-            view.remote_id((r.server, r.conn))
-        };
+        if r.server == self.id {
+            // Its own record, back from the log: its place in the global
+            // order, for a peer still here (one that left is not brought back).
+            view.place(ConnId(r.conn), r.rfc, r.title, seq);
+            return;
+        }
+        let id = view.remote_id((r.server, r.conn));
         if view.index.admit_as(id, r.host, r.port).is_ok() {
             view.index.insert_at(id, r.rfc, r.title, seq);
         }
@@ -953,6 +1119,12 @@ fn preview(v: &Value) -> String {
 }
 
 impl IndexStore for RedisStore {
+    /// The record is stored in the local copy at once, newest of all, and
+    /// answered from there; Redis gets it a moment later (the writer task)
+    /// and its place in the global order then. Nothing is lost by not
+    /// waiting: a record lives as long as its peer's connection to this
+    /// server, so this server's memory is as good a home for it as Redis,
+    /// which only has to pass it on to the others.
     async fn add(
         &self,
         conn: ConnId,
@@ -962,64 +1134,13 @@ impl IndexStore for RedisStore {
         title: &str,
         out: &mut Vec<u8>,
     ) -> Result<(), AddError> {
-        let s = &*self.shared;
-        {
-            let mut v = s.view();
-            let View { index, own, .. } = &mut *v;
-            // The identity rule, as in memory; the peer is this server's own.
-            index.admit_as(conn, host, port)?;
-            own.entry(conn).or_insert_with(|| Own { host: host.to_owned(), port, rfcs: Vec::new() });
-            if let Some(r) = index.held(conn, rfc) {
-                out.extend_from_slice(r.line().as_bytes());
-                return Ok(());
-            }
+        if let Some(written) = self.add_now(conn, host, port, rfc, title, out)? {
+            // Answered once Redis has it, so an ADD answered here is older
+            // than any ADD sent afterwards, on any server. A Redis that does
+            // not take it in time does not hold the peer up.
+            let _ = tokio::time::timeout(self.shared.config.timeout, written).await;
         }
-        let published = if s.up.load(Ordering::Relaxed) && !s.resync.load(Ordering::Relaxed) {
-            match s.publish(conn, host, port, rfc, title).await {
-                Ok(seq) => Some(seq),
-                Err(e) => {
-                    s.down("adding a record", &e);
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        let mut v = s.view();
-        let View { index, own, .. } = &mut *v;
-        // The peer may have gone meanwhile (its connection cannot, but be sure).
-        let Some(o) = own.get_mut(&conn) else { return Err(AddError::Full) };
-        if !o.rfcs.iter().any(|(r, _)| *r == rfc) {
-            o.rfcs.push((rfc, title.into()));
-        }
-        let placed = match published {
-            // Placed now, unless the log brought it first.
-            Some(seq) => index.insert_at(conn, rfc, title, seq).is_some() || index.held(conn, rfc).is_some(),
-            None => {
-                // Redis cannot take it now: hold it here and publish it
-                // when Redis is back (the rebuild gives it its place).
-                s.ask_resync();
-                index.add_ref(conn, rfc, title).is_some()
-            }
-        };
-        match index.held(conn, rfc) {
-            Some(r) if placed => {
-                out.extend_from_slice(r.line().as_bytes());
-                Ok(())
-            }
-            _ => {
-                // The sequence was taken by a record held only here; the
-                // rebuild puts both in place.
-                s.ask_resync();
-                match index.add_ref(conn, rfc, title) {
-                    Some(r) => {
-                        out.extend_from_slice(r.line().as_bytes());
-                        Ok(())
-                    }
-                    None => Err(AddError::Full),
-                }
-            }
-        }
+        Ok(())
     }
 
     fn lookup(&self, rfc: RfcNumber, out: &mut Vec<u8>) -> impl Future<Output = usize> + Send {
@@ -1038,46 +1159,38 @@ impl IndexStore for RedisStore {
         std::future::ready(next)
     }
 
-    async fn remove_peer(&self, conn: ConnId) -> usize {
+    fn remove_peer(&self, conn: ConnId) -> impl Future<Output = usize> + Send {
         let s = &*self.shared;
         let removed = {
             let mut v = s.view();
-            if v.own.remove(&conn).is_none() {
-                return 0;
-            }
-            v.index.remove_peer(conn)
-        };
-        let told = if s.up.load(Ordering::Relaxed) {
-            match s.unpublish(conn).await {
-                Ok(()) => true,
-                Err(e) => {
-                    s.down("removing a peer", &e);
-                    false
+            if v.own.remove(&conn).is_some() {
+                let removed = v.index.remove_peer(conn);
+                if s.changes.send(Change::Remove(conn)).is_err() {
+                    // The writer has stopped (the server is closing).
+                    v.gone.push(conn);
                 }
+                removed
+            } else {
+                0
             }
-        } else {
-            false
         };
-        if !told {
-            s.view().gone.push(conn);
-            s.ask_resync();
-        }
-        removed
+        std::future::ready(removed)
     }
 
     fn counts(&self) -> Counts {
         self.shared.counts()
     }
 
-    /// Stops following and renewing, then gives up the lease so the others
-    /// need not wait for it (every peer has already been removed).
+    /// Stops following and renewing, writes what is still queued, then
+    /// gives up the lease so the others need not wait for it.
     async fn close(&self) {
         let s = &*self.shared;
         s.cancel.cancel();
         self.tasks.wait().await;
-        let gone: Vec<ConnId> = std::mem::take(&mut s.view().gone);
-        for conn in gone {
-            if s.unpublish(conn).await.is_err() {
+        let gone: Vec<Change> = std::mem::take(&mut s.view().gone).into_iter().map(Change::Remove).collect();
+        for chunk in gone.chunks(WRITE_BATCH) {
+            if let Err(e) = s.write(chunk).await {
+                warn!(server = %s.id_hex, "could not remove peers from redis ({e}); the others reap them when the lease expires");
                 break;
             }
         }
@@ -1092,6 +1205,50 @@ impl IndexStore for RedisStore {
         if let Err(e) = r {
             warn!(server = %s.id_hex, "could not give up the lease ({e}); the others reap it when it expires");
         }
+    }
+}
+
+impl RedisStore {
+    fn add_now(
+        &self,
+        conn: ConnId,
+        host: &str,
+        port: u16,
+        rfc: RfcNumber,
+        title: &str,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<oneshot::Receiver<()>>, AddError> {
+        let s = &*self.shared;
+        let mut v = s.view();
+        // The identity rule, as in memory; the peer is this server's own.
+        v.index.admit_as(conn, host, port)?;
+        if let Some(r) = v.index.held(conn, rfc) {
+            out.extend_from_slice(r.line().as_bytes());
+            return Ok(None);
+        }
+        if !v.hold(conn, rfc, title) {
+            return Err(AddError::Full);
+        }
+        let o = v.own.entry(conn).or_insert_with(|| Own { host: host.to_owned(), port, rfcs: Vec::new() });
+        o.rfcs.push((rfc, title.into()));
+        let Some(r) = v.index.held(conn, rfc) else { return Err(AddError::Full) };
+        out.extend_from_slice(r.line().as_bytes());
+        drop(v);
+        // The writer outlives every connection; should it have stopped, the
+        // record is in `own` and a resync would write it.
+        let up = s.up.load(Ordering::Relaxed) && !s.resync.load(Ordering::Relaxed);
+        // While Redis is away the answer does not wait for it.
+        let (done, written) = if up {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let change = Change::Add { conn, host: host.to_owned(), port, rfc, title: title.into(), done };
+        if s.changes.send(change).is_err() {
+            s.ask_resync();
+        }
+        Ok(written)
     }
 }
 
