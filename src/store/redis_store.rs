@@ -5,11 +5,16 @@
 //! alone, so reads cost what they cost in memory. Redis is the source of
 //! truth and carries the changes between servers:
 //!
-//! * an ADD runs one Lua script that stores the record under the next global
-//!   sequence number and appends it to a change log (a Redis Stream), all
-//!   atomically; the server then places the record in its own copy at once,
-//!   so the peer sees its ADD on its connection;
-//! * a peer's removal is one script too (its records go, one log entry);
+//! * an ADD is placed in the server's own copy at once (so the peer sees it
+//!   on its connection, whatever happens next) and handed to a writer task,
+//!   which sends this server's changes to Redis many at a time: one Lua
+//!   script stores each record under the next global sequence number and
+//!   appends it to a change log (a Redis Stream), atomically. The ADD is
+//!   answered once Redis has it, so an ADD answered on one server is older
+//!   than any ADD sent afterwards to any server (LIST's one global order);
+//!   while Redis is away it is answered at once and written later;
+//! * a peer's removal is a change like an ADD (its records go, one log
+//!   entry), never sent ahead of that peer's ADDs;
 //! * every server follows the log (`XREAD BLOCK`) and applies each entry to
 //!   its copy; every entry carries the global sequence, so a gap (a trimmed
 //!   log, a Redis that lost data) is seen and the copy is rebuilt from a
