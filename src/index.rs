@@ -277,7 +277,7 @@ impl Index {
         self.next_seq += 1;
         let seq = self.next_seq;
         let older = self.by_rfc.get(&rfc).copied().unwrap_or(NIL);
-        self.insert_before(peer, rfc, title, seq, older)
+        self.insert_between(peer, rfc, title, seq, older, NIL)
     }
 
     /// The record `conn` holds for `rfc`, if any.
@@ -314,41 +314,30 @@ impl Index {
         if self.peers.get(peer)?.rfcs.contains_key(&rfc) || self.by_seq.contains_key(&seq) {
             return None;
         }
-        let mut older = self.by_rfc.get(&rfc).copied().unwrap_or(NIL);
+        // Walk down from the head past the newer records: `newer` ends as
+        // the one just above the new record (NIL: it is the new head).
+        let (mut newer, mut older) = (NIL, self.by_rfc.get(&rfc).copied().unwrap_or(NIL));
         while let Some(e) = self.records.get(older).filter(|e| e.seq > seq) {
+            newer = older;
             older = e.older;
         }
         self.next_seq = self.next_seq.max(seq);
-        let slot = self.insert_before(peer, rfc, title, seq, older)?;
+        let slot = self.insert_between(peer, rfc, title, seq, older, newer)?;
         self.get(slot)
     }
 
-    /// Stores a record with sequence `seq` just above `older` (or at the
-    /// bottom of its RFC's chain when `older` is [`NIL`] and the chain has
-    /// records above), linking both directions.
-    fn insert_before(
+    /// Stores a record with sequence `seq` between `older` and `newer` in
+    /// its RFC's chain (either may be [`NIL`]; `newer` is NIL for the
+    /// head), linking both directions.
+    fn insert_between(
         &mut self,
         peer: Slot,
         rfc: RfcNumber,
         title: &str,
         seq: u64,
         older: Slot,
+        newer: Slot,
     ) -> Option<Slot> {
-        // The record that will sit just above the new one: the old head's
-        // side when inserting at the head, else `older`'s newer neighbour.
-        let head = self.by_rfc.get(&rfc).copied().unwrap_or(NIL);
-        let newer = if older == head {
-            NIL
-        } else if older == NIL {
-            // Below every record of the chain: above it is the oldest.
-            let mut s = head;
-            while let Some(e) = self.records.get(s).filter(|e| e.older != NIL) {
-                s = e.older;
-            }
-            s
-        } else {
-            self.newer.get(older as usize).copied().unwrap_or(NIL)
-        };
         let id = &self.peers.get(peer)?.id;
         let mut line = Vec::new();
         encode_record(rfc, title, &id.host, id.port, &mut line);
