@@ -12,7 +12,7 @@ for tool in tmux redis-server redis-cli; do
   command -v $tool >/dev/null || { echo "demo-redis.sh needs $tool (apt-get install tmux redis-server)" >&2; exit 1; }
 done
 cargo build --release --quiet
-bin=$PWD/target/release/p2pci
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/p2pci
 session=p2pci-redis-demo
 redis_port=${REDIS_PORT:-6390}
 port1=${P2PCI_PORT:-7734}
