@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Client, Script, Value};
+use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, Script, Value};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -425,7 +425,14 @@ impl RedisStore {
     /// backoff while Redis cannot be reached (logging it once), until
     /// `give_up` passes; then it fails.
     pub async fn connect(config: RedisConfig, give_up: Duration) -> Result<Self> {
-        let client = Client::open(config.url.as_str())?;
+        // Small requests and answers, one after another: Nagle's algorithm
+        // would only hold them back.
+        let info = config
+            .url
+            .as_str()
+            .into_connection_info()?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = Client::open(info)?;
         let manager = ConnectionManagerConfig::new()
             .set_response_timeout(Some(config.timeout))
             .set_connection_timeout(Some(config.timeout))
