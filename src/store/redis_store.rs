@@ -497,13 +497,6 @@ impl RedisStore {
     pub fn is_up(&self) -> bool {
         self.shared.up.load(Ordering::Relaxed)
     }
-
-    /// Stops renewing the lease and following the log, without removing
-    /// anything: for tests that make this server look crashed.
-    pub async fn abandon(&self) {
-        self.shared.cancel.cancel();
-        self.tasks.wait().await;
-    }
 }
 
 /// The URL without a password, for the log.
