@@ -71,7 +71,7 @@ impl RedisConfig {
             url: url.into(),
             lease: Duration::from_secs(10),
             timeout: Duration::from_secs(2),
-            log_len: 1_000_000,
+            log_len: 100_000,
         }
     }
 }
