@@ -299,3 +299,20 @@ async fn garbage_and_silence_from_redis_are_errors() {
     added(&mut p, 3, "ha", 1).await;
     until("a later record on the other server", || async { lookup_of(b.addr, 3).await.len() == 1 }).await;
 }
+
+/// A server that stops normally removes its peers and gives up its lease:
+/// the others drop its records at once, without waiting for the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopping_normally_does_not_wait_for_its_lease() {
+    let Some(redis) = RedisServer::start() else { return };
+    // A lease far longer than the test allows.
+    let a = SharedServer::start(&redis.url(), Duration::from_secs(600)).await;
+    let b = SharedServer::start(&redis.url(), Duration::from_secs(600)).await;
+    let mut p = Raw::connect(a.addr).await;
+    added(&mut p, 5, "leaving", 1).await;
+    until("the record on the other server", || async { lookup_of(b.addr, 5).await.len() == 1 }).await;
+    a.stop().await;
+    until("the record gone with its server", || async { lookup_of(b.addr, 5).await.is_empty() }).await;
+    assert_eq!(redis.cmd(&["SCARD", "{p2pci}:servers"]).await, redis::Value::Int(1));
+    assert_eq!(redis.cmd(&["HLEN", "{p2pci}:rec"]).await, redis::Value::Int(0));
+}
