@@ -345,6 +345,20 @@ impl Index {
         let line = String::from_utf8(line).ok()?.into_boxed_str();
         let title_len = u32::try_from(title.len()).ok()?;
         let slot = self.records.insert(Entry { line, title_len, seq, rfc, peer, older })?;
+        self.link(slot, rfc, older, newer);
+        self.by_seq.insert(seq, slot);
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.rfcs.insert(rfc, slot);
+        }
+        Some(slot)
+    }
+
+    /// Links the record at `slot` into its RFC's chain between `older` and
+    /// `newer` (NIL `newer`: as the head).
+    fn link(&mut self, slot: Slot, rfc: RfcNumber, older: Slot, newer: Slot) {
+        if let Some(e) = self.records.get_mut(slot) {
+            e.older = older;
+        }
         self.set_newer(slot, newer);
         match self.records.get_mut(newer) {
             Some(e) => e.older = slot,
@@ -355,11 +369,26 @@ impl Index {
         if older != NIL {
             self.set_newer(older, slot);
         }
-        self.by_seq.insert(seq, slot);
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.rfcs.insert(rfc, slot);
+    }
+
+    /// Takes the record at `slot` out of its RFC's chain and LIST's order,
+    /// leaving it in the slab.
+    fn unlink(&mut self, slot: Slot) {
+        let Some((seq, rfc, older)) = self.records.get(slot).map(|e| (e.seq, e.rfc, e.older)) else {
+            return;
+        };
+        self.by_seq.remove(&seq);
+        let newer = self.newer.get(slot as usize).copied().unwrap_or(NIL);
+        if older != NIL {
+            self.set_newer(older, newer);
         }
-        Some(slot)
+        if let Some(e) = self.records.get_mut(newer) {
+            e.older = older;
+        } else if older == NIL {
+            self.by_rfc.remove(&rfc);
+        } else {
+            self.by_rfc.insert(rfc, older);
+        }
     }
 
     fn set_newer(&mut self, slot: Slot, newer: Slot) {
@@ -445,12 +474,20 @@ impl Index {
         if entry.seq == seq || self.by_seq.contains_key(&seq) {
             return false;
         }
-        let title = self.get(slot).map(|r| r.title().to_owned()).unwrap_or_default();
-        self.remove_record(slot);
-        if let Some(p) = self.peers.get_mut(peer) {
-            p.rfcs.remove(&rfc);
+        // Relinked where it belongs, its line kept as it is.
+        self.unlink(slot);
+        let (mut newer, mut older) = (NIL, self.by_rfc.get(&rfc).copied().unwrap_or(NIL));
+        while let Some(e) = self.records.get(older).filter(|e| e.seq > seq) {
+            newer = older;
+            older = e.older;
         }
-        self.insert_at(conn, rfc, &title, seq).is_some()
+        if let Some(e) = self.records.get_mut(slot) {
+            e.seq = seq;
+        }
+        self.link(slot, rfc, older, newer);
+        self.by_seq.insert(seq, slot);
+        self.next_seq = self.next_seq.max(seq);
+        true
     }
 
     /// The sequence of the record `conn` holds for `rfc`.
@@ -462,21 +499,8 @@ impl Index {
     /// Drops one record from the slab, from LIST's order and from its RFC's
     /// chain (the caller drops it from its peer's map).
     fn remove_record(&mut self, slot: Slot) {
-        let Some(entry) = self.records.remove(slot) else {
-            return;
-        };
-        self.by_seq.remove(&entry.seq);
-        let newer = self.newer.get(slot as usize).copied().unwrap_or(NIL);
-        if entry.older != NIL {
-            self.set_newer(entry.older, newer);
-        }
-        if let Some(e) = self.records.get_mut(newer) {
-            e.older = entry.older;
-        } else if entry.older == NIL {
-            self.by_rfc.remove(&entry.rfc);
-        } else {
-            self.by_rfc.insert(entry.rfc, entry.older);
-        }
+        self.unlink(slot);
+        self.records.remove(slot);
     }
 
     /// Active peers, newest first.
@@ -717,6 +741,12 @@ mod tests {
             }
             let got: Vec<(u32, String)> = ix.list().into_iter().map(|r| (r.rfc.0, r.host)).collect();
             prop_assert_eq!(&got, &expect);
+            for r in 0..10u32 {
+                let got: Vec<String> = ix.lookup(RfcNumber(r)).into_iter().map(|r| r.host).collect();
+                let expect: Vec<String> = want.iter().filter(|&&s| place(s).1.0 == r)
+                    .map(|s| format!("h{}", s % 4)).collect();
+                prop_assert_eq!(got, expect);
+            }
             // An ADD made here afterwards is the newest.
             ix.admit(ConnId(9), &pid("late", 1)).unwrap();
             ix.add(ConnId(9), RfcNumber(0), "t");
