@@ -90,6 +90,15 @@ pub struct ServerArgs {
     /// Log lines on standard error as text, or one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Where the index lives: `memory` (this process alone) or
+    /// `redis://HOST:PORT[/DB]`, an index shared by every server using
+    /// that Redis.
+    #[arg(long, default_value = "memory", value_name = "memory|redis://HOST:PORT[/DB]", value_parser = parse_store)]
+    pub store: StoreArg,
+    /// With a shared store: seconds after which a server that stopped
+    /// renewing its lease counts as dead and its peers' records are removed.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = parse_lease)]
+    pub lease: f64,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -103,7 +112,37 @@ pub enum LogFormat {
     Json,
 }
 
+/// The server's `--store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreArg {
+    Memory,
+    /// A `redis://` or `rediss://` URL.
+    Redis(String),
+}
+
+fn parse_store(s: &str) -> Result<StoreArg, String> {
+    if s == "memory" {
+        Ok(StoreArg::Memory)
+    } else if s.starts_with("redis://") || s.starts_with("rediss://") {
+        Ok(StoreArg::Redis(s.to_owned()))
+    } else {
+        Err("expected `memory` or `redis://HOST:PORT[/DB]`".into())
+    }
+}
+
+fn parse_lease(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.1 => Ok(v),
+        _ => Err("expected a number of seconds, at least 0.1".into()),
+    }
+}
+
 impl ServerArgs {
+    /// The lease a shared store renews.
+    pub fn lease(&self) -> Duration {
+        secs(self.lease)
+    }
+
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
     }
@@ -308,6 +347,24 @@ mod tests {
         assert!(matches!(peer.command, Command::Peer(a) if a.threads == 3));
         assert_eq!(threads(&["--threads", "4"]).unwrap(), 4);
         assert!(threads(&["--threads", "0"]).is_err());
+    }
+
+    #[test]
+    fn server_store_and_lease() {
+        let server = |args: &[&str]| {
+            let argv = ["p2pci", "server"].iter().chain(args).copied();
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Server(a) => (a.store.clone(), a.lease()),
+                Command::Peer(_) => unreachable!(),
+            })
+        };
+        assert_eq!(server(&[]).unwrap(), (StoreArg::Memory, Duration::from_secs(10)));
+        let (store, lease) = server(&["--store", "redis://127.0.0.1:6380/2", "--lease", "3"]).unwrap();
+        assert_eq!(store, StoreArg::Redis("redis://127.0.0.1:6380/2".into()));
+        assert_eq!(lease, Duration::from_secs(3));
+        assert!(server(&["--store", "postgres://x"]).is_err());
+        assert!(server(&["--lease", "0"]).is_err());
+        assert!(server(&["--lease", "nan"]).is_err());
     }
 
     #[test]

@@ -277,6 +277,67 @@ impl Index {
         self.next_seq += 1;
         let seq = self.next_seq;
         let older = self.by_rfc.get(&rfc).copied().unwrap_or(NIL);
+        self.insert_between(peer, rfc, title, seq, older, NIL)
+    }
+
+    /// The record `conn` holds for `rfc`, if any.
+    pub fn held(&self, conn: ConnId, rfc: RfcNumber) -> Option<RecordRef<'_>> {
+        let peer = self.peers.get(*self.by_conn.get(&conn)?)?;
+        self.get(*peer.rfcs.get(&rfc)?)
+    }
+
+    /// Whether a record with sequence `seq` is held.
+    pub fn has_seq(&self, seq: u64) -> bool {
+        self.by_seq.contains_key(&seq)
+    }
+
+    /// The highest sequence given out or placed so far.
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Places a record whose sequence was given elsewhere (a shared index's
+    /// global sequence) at its place in its RFC's chain and in LIST's order,
+    /// for an admitted peer. Records mostly arrive in sequence order, so the
+    /// place is nearly always the head of the chain; one that arrives late
+    /// walks down past the newer ones. Returns `None` (and stores nothing)
+    /// for a connection never admitted, or when the peer already holds
+    /// `rfc` or the sequence is taken.
+    pub fn insert_at(
+        &mut self,
+        conn: ConnId,
+        rfc: RfcNumber,
+        title: &str,
+        seq: u64,
+    ) -> Option<RecordRef<'_>> {
+        let peer = *self.by_conn.get(&conn)?;
+        if self.peers.get(peer)?.rfcs.contains_key(&rfc) || self.by_seq.contains_key(&seq) {
+            return None;
+        }
+        // Walk down from the head past the newer records: `newer` ends as
+        // the one just above the new record (NIL: it is the new head).
+        let (mut newer, mut older) = (NIL, self.by_rfc.get(&rfc).copied().unwrap_or(NIL));
+        while let Some(e) = self.records.get(older).filter(|e| e.seq > seq) {
+            newer = older;
+            older = e.older;
+        }
+        self.next_seq = self.next_seq.max(seq);
+        let slot = self.insert_between(peer, rfc, title, seq, older, newer)?;
+        self.get(slot)
+    }
+
+    /// Stores a record with sequence `seq` between `older` and `newer` in
+    /// its RFC's chain (either may be [`NIL`]; `newer` is NIL for the
+    /// head), linking both directions.
+    fn insert_between(
+        &mut self,
+        peer: Slot,
+        rfc: RfcNumber,
+        title: &str,
+        seq: u64,
+        older: Slot,
+        newer: Slot,
+    ) -> Option<Slot> {
         let id = &self.peers.get(peer)?.id;
         let mut line = Vec::new();
         encode_record(rfc, title, &id.host, id.port, &mut line);
@@ -284,16 +345,50 @@ impl Index {
         let line = String::from_utf8(line).ok()?.into_boxed_str();
         let title_len = u32::try_from(title.len()).ok()?;
         let slot = self.records.insert(Entry { line, title_len, seq, rfc, peer, older })?;
-        self.by_rfc.insert(rfc, slot);
-        self.set_newer(slot, NIL);
-        if older != NIL {
-            self.set_newer(older, slot);
-        }
+        self.link(slot, rfc, older, newer);
         self.by_seq.insert(seq, slot);
         if let Some(p) = self.peers.get_mut(peer) {
             p.rfcs.insert(rfc, slot);
         }
         Some(slot)
+    }
+
+    /// Links the record at `slot` into its RFC's chain between `older` and
+    /// `newer` (NIL `newer`: as the head).
+    fn link(&mut self, slot: Slot, rfc: RfcNumber, older: Slot, newer: Slot) {
+        if let Some(e) = self.records.get_mut(slot) {
+            e.older = older;
+        }
+        self.set_newer(slot, newer);
+        match self.records.get_mut(newer) {
+            Some(e) => e.older = slot,
+            None => {
+                self.by_rfc.insert(rfc, slot);
+            }
+        }
+        if older != NIL {
+            self.set_newer(older, slot);
+        }
+    }
+
+    /// Takes the record at `slot` out of its RFC's chain and LIST's order,
+    /// leaving it in the slab.
+    fn unlink(&mut self, slot: Slot) {
+        let Some((seq, rfc, older)) = self.records.get(slot).map(|e| (e.seq, e.rfc, e.older)) else {
+            return;
+        };
+        self.by_seq.remove(&seq);
+        let newer = self.newer.get(slot as usize).copied().unwrap_or(NIL);
+        if older != NIL {
+            self.set_newer(older, newer);
+        }
+        if let Some(e) = self.records.get_mut(newer) {
+            e.older = older;
+        } else if older == NIL {
+            self.by_rfc.remove(&rfc);
+        } else {
+            self.by_rfc.insert(rfc, older);
+        }
     }
 
     fn set_newer(&mut self, slot: Slot, newer: Slot) {
@@ -368,24 +463,44 @@ impl Index {
         peer.rfcs.len()
     }
 
+    /// Gives the record `conn` holds for `rfc` the sequence `seq` instead,
+    /// moving it to that place in its RFC's chain and in LIST's order (a
+    /// shared index's record, placed at once with a provisional sequence,
+    /// then given its global one). Returns whether it moved.
+    pub fn move_to(&mut self, conn: ConnId, rfc: RfcNumber, seq: u64) -> bool {
+        let Some(&peer) = self.by_conn.get(&conn) else { return false };
+        let Some(&slot) = self.peers.get(peer).and_then(|p| p.rfcs.get(&rfc)) else { return false };
+        let Some(entry) = self.records.get(slot) else { return false };
+        if entry.seq == seq || self.by_seq.contains_key(&seq) {
+            return false;
+        }
+        // Relinked where it belongs, its line kept as it is.
+        self.unlink(slot);
+        let (mut newer, mut older) = (NIL, self.by_rfc.get(&rfc).copied().unwrap_or(NIL));
+        while let Some(e) = self.records.get(older).filter(|e| e.seq > seq) {
+            newer = older;
+            older = e.older;
+        }
+        if let Some(e) = self.records.get_mut(slot) {
+            e.seq = seq;
+        }
+        self.link(slot, rfc, older, newer);
+        self.by_seq.insert(seq, slot);
+        self.next_seq = self.next_seq.max(seq);
+        true
+    }
+
+    /// The sequence of the record `conn` holds for `rfc`.
+    pub fn seq_of(&self, conn: ConnId, rfc: RfcNumber) -> Option<u64> {
+        let peer = self.peers.get(*self.by_conn.get(&conn)?)?;
+        Some(self.records.get(*peer.rfcs.get(&rfc)?)?.seq)
+    }
+
     /// Drops one record from the slab, from LIST's order and from its RFC's
     /// chain (the caller drops it from its peer's map).
     fn remove_record(&mut self, slot: Slot) {
-        let Some(entry) = self.records.remove(slot) else {
-            return;
-        };
-        self.by_seq.remove(&entry.seq);
-        let newer = self.newer.get(slot as usize).copied().unwrap_or(NIL);
-        if entry.older != NIL {
-            self.set_newer(entry.older, newer);
-        }
-        if let Some(e) = self.records.get_mut(newer) {
-            e.older = entry.older;
-        } else if entry.older == NIL {
-            self.by_rfc.remove(&entry.rfc);
-        } else {
-            self.by_rfc.insert(entry.rfc, entry.older);
-        }
+        self.unlink(slot);
+        self.records.remove(slot);
     }
 
     /// Active peers, newest first.
@@ -578,6 +693,67 @@ mod tests {
     }
 
     proptest! {
+        /// Records placed with sequences given elsewhere, in any arrival
+        /// order, read back exactly as if they had been added in sequence
+        /// order; removal relinks them as it does records added here.
+        #[test]
+        fn insert_at_places_records_by_sequence(
+            seqs in Just((1..40u64).collect::<Vec<_>>()).prop_shuffle(),
+            leave in proptest::collection::vec(0..4u64, 0..3),
+        ) {
+            let mut ix = Index::new();
+            for c in 0..4 {
+                ix.admit(ConnId(c), &pid(&format!("h{c}"), 1)).unwrap();
+            }
+            // Sequence s: peer s % 4, RFC s / 4 % 3 (so a peer holds an RFC once).
+            let place = |s: u64| (ConnId(s % 4), RfcNumber(u32::try_from(s / 4).unwrap()));
+            for &s in &seqs {
+                let (c, r) = place(s);
+                prop_assert!(ix.insert_at(c, r, "t", s).is_some());
+                prop_assert!(ix.insert_at(c, r, "t", s).is_none());
+            }
+            prop_assert_eq!(ix.last_seq(), 39);
+            for &c in &leave {
+                ix.remove_peer(ConnId(c));
+            }
+            let mut want: Vec<u64> = (1..40).filter(|s| !leave.contains(&(s % 4))).collect();
+            want.reverse();
+            let got: Vec<(u32, String)> = ix.list().into_iter().map(|r| (r.rfc.0, r.host)).collect();
+            let expect: Vec<(u32, String)> =
+                want.iter().map(|&s| (place(s).1.0, format!("h{}", s % 4))).collect();
+            prop_assert_eq!(&got, &expect);
+            for r in 0..10u32 {
+                let got: Vec<String> = ix.lookup(RfcNumber(r)).into_iter().map(|r| r.host).collect();
+                let expect: Vec<String> = want.iter().filter(|&&s| place(s).1.0 == r)
+                    .map(|s| format!("h{}", s % 4)).collect();
+                prop_assert_eq!(got, expect);
+            }
+            // Records placed high, then moved to their sequence, end up
+            // as if placed there directly.
+            for &s in seqs.iter().filter(|&&s| s % 4 != 0 && !leave.contains(&(s % 4))) {
+                let (c, r) = place(s);
+                prop_assert!(ix.move_to(c, r, (1 << 62) + s));
+            }
+            for &s in seqs.iter().filter(|&&s| s % 4 != 0 && !leave.contains(&(s % 4))) {
+                let (c, r) = place(s);
+                prop_assert!(ix.move_to(c, r, s));
+                prop_assert_eq!(ix.seq_of(c, r), Some(s));
+            }
+            let got: Vec<(u32, String)> = ix.list().into_iter().map(|r| (r.rfc.0, r.host)).collect();
+            prop_assert_eq!(&got, &expect);
+            for r in 0..10u32 {
+                let got: Vec<String> = ix.lookup(RfcNumber(r)).into_iter().map(|r| r.host).collect();
+                let expect: Vec<String> = want.iter().filter(|&&s| place(s).1.0 == r)
+                    .map(|s| format!("h{}", s % 4)).collect();
+                prop_assert_eq!(got, expect);
+            }
+            // An ADD made here afterwards is the newest.
+            ix.admit(ConnId(9), &pid("late", 1)).unwrap();
+            ix.add(ConnId(9), RfcNumber(0), "t");
+            let holders = ix.lookup(RfcNumber(0));
+            prop_assert_eq!(holders[0].host.as_str(), "late");
+        }
+
         /// The index agrees with a naive model: a list of records, newest
         /// first, filtered on every query.
         #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use p2pci::cli::{Cli, Command, LogFormat, PeerArgs, ServerArgs};
+use p2pci::cli::{Cli, Command, LogFormat, PeerArgs, ServerArgs, StoreArg};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -121,8 +121,28 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         say(format, "p2pci server shutting down");
         trigger.cancel();
     });
-    let store = std::sync::Arc::new(p2pci::store::MemoryStore::new());
-    p2pci::server::run(listener, args.config(), store, shutdown).await;
+    match &args.store {
+        StoreArg::Memory => {
+            let store = std::sync::Arc::new(p2pci::store::MemoryStore::new());
+            p2pci::server::run(listener, args.config(), store, shutdown).await;
+        }
+        StoreArg::Redis(url) => {
+            let mut config = p2pci::store::RedisConfig::new(url.clone());
+            config.lease = args.lease();
+            // The whole index is loaded before the first peer is served; a
+            // Redis that stays unreachable this long is a start-up failure.
+            let loading = p2pci::store::RedisStore::connect(config, Duration::from_secs(30));
+            let store = tokio::select! {
+                r = loading => r.context("cannot load the index from redis")?,
+                _ = shutdown.cancelled() => return Ok(()),
+            };
+            say(
+                format,
+                &format!("p2pci server sharing its index through redis as server {:016x}", store.server_id()),
+            );
+            p2pci::server::run(listener, args.config(), std::sync::Arc::new(store), shutdown).await;
+        }
+    }
     Ok(())
 }
 

@@ -20,6 +20,10 @@
 //! a peer on its first ADD and refuses an ADD on that connection under
 //! another identity. Reads (LOOKUP, LIST) register nothing.
 
+pub mod redis_store;
+
+pub use redis_store::{RedisConfig, RedisStore};
+
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 

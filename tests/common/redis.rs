@@ -1,0 +1,166 @@
+//! A real `redis-server` for tests: on a free loopback port, nothing saved
+//! to disk, stopped when dropped. Where `redis-server` is missing the test
+//! is skipped with a loud message, except in CI (env `CI` set), where that
+//! is a failure.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use p2pci::server::ServerConfig;
+use p2pci::store::{RedisConfig, RedisStore};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    /// Starts one, or returns `None` (after saying so) when the machine
+    /// has no `redis-server` and this is not CI.
+    pub fn start() -> Option<RedisServer> {
+        if Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_err() {
+            if std::env::var_os("CI").is_some() {
+                panic!("redis-server is not installed (scripts/test.sh installs it)");
+            }
+            eprintln!("\n*** SKIPPED: redis-server is not installed; these tests need a real Redis ***\n");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut r = RedisServer { port, child: None };
+        r.launch();
+        Some(r)
+    }
+
+    fn launch(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &self.port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start redis-server");
+            self.child = Some(child);
+            while Instant::now() < deadline {
+                if self.ping() {
+                    return;
+                }
+                if let Some(c) = self.child.as_mut()
+                    && let Ok(Some(_)) = c.try_wait()
+                {
+                    break; // exited: the port was not free yet
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start on port {}", self.port);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (its data is lost: nothing is saved).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills it and starts an empty one on the same port.
+    pub fn restart_empty(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
+    /// Runs one command and returns its answer as text.
+    pub async fn cmd(&self, args: &[&str]) -> redis::Value {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut c = tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
+            .await
+            .expect("connect to redis in time")
+            .unwrap();
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        tokio::time::timeout(Duration::from_secs(5), cmd.query_async(&mut c))
+            .await
+            .expect("redis answers")
+            .unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An index server sharing its index through Redis, in this process.
+pub struct SharedServer {
+    pub addr: SocketAddr,
+    pub store: Arc<RedisStore>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SharedServer {
+    pub async fn start(url: &str, lease: Duration) -> SharedServer {
+        let mut config = RedisConfig::new(url);
+        config.lease = lease;
+        config.timeout = Duration::from_millis(500);
+        let store = tokio::time::timeout(
+            Duration::from_secs(10),
+            RedisStore::connect(config, Duration::from_secs(5)),
+        )
+        .await
+        .expect("index loaded in time")
+        .expect("index loaded");
+        let store = Arc::new(store);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let config = ServerConfig { print: false, ..ServerConfig::default() };
+        let task = tokio::spawn(p2pci::server::run(listener, config, store.clone(), shutdown.clone()));
+        SharedServer { addr, store, shutdown, task: Some(task) }
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), t).await.expect("server stops in time").unwrap();
+        }
+    }
+}
+
+impl Drop for SharedServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,318 @@
+//! Several servers, one index in a real Redis: each point of issue 11's
+//! "what must hold", with servers in this process (and, where a crash must
+//! be real, the binary killed with SIGKILL).
+
+mod common;
+#[path = "common/redis.rs"]
+mod shared;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use p2pci::protocol::{Record, Status};
+use p2pci::store::IndexStore;
+use shared::{RedisServer, SharedServer};
+
+const LEASE: Duration = Duration::from_secs(1);
+
+/// Polls `f` until it holds (bounded by WAIT).
+async fn until<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    within(what, async {
+        while !f().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+fn sorted(mut v: Vec<Record>) -> Vec<Record> {
+    v.sort_by(|a, b| (a.rfc, &a.host, a.port, &a.title).cmp(&(b.rfc, &b.host, b.port, &b.title)));
+    v
+}
+
+async fn lookup_of(addr: SocketAddr, rfc: u32) -> Vec<Record> {
+    let mut c = Raw::connect(addr).await;
+    c.send(lookup(rfc, "observer", 1)).await;
+    c.response().await.records
+}
+
+async fn added(c: &mut Raw, rfc: u32, host: &str, port: u16) {
+    c.send(add(rfc, host, port, &format!("Title {rfc}"))).await;
+    let r = c.response().await;
+    assert_eq!(r.status, Status::Ok, "ADD {rfc} by {host}");
+}
+
+/// 1. Every server answers LOOKUP and LIST with the records added through
+/// every server, LIST in one global order, newest first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_sees_every_record_in_one_order() {
+    let Some(redis) = RedisServer::start() else { return };
+    let servers = [
+        SharedServer::start(&redis.url(), LEASE).await,
+        SharedServer::start(&redis.url(), LEASE).await,
+        SharedServer::start(&redis.url(), LEASE).await,
+    ];
+    let mut peers = Vec::new();
+    for (i, s) in servers.iter().enumerate() {
+        peers.push(Raw::connect(s.addr).await);
+        let _ = i;
+    }
+    // Interleaved across servers; each ADD answered before the next is sent.
+    let mut want = Vec::new();
+    for round in 0..4u32 {
+        for (i, p) in peers.iter_mut().enumerate() {
+            let host = format!("h{i}");
+            added(p, 100 + round % 2, &host, 5000 + i as u16).await;
+            want.insert(
+                0,
+                rec(100 + round % 2, &format!("Title {}", 100 + round % 2), &host, 5000 + i as u16),
+            );
+            // Same peer, same RFC twice: one record (round 2 and 3 repeat 0 and 1).
+            if round >= 2 {
+                want.remove(0);
+            }
+        }
+    }
+    for s in &servers {
+        until("every record on every server", || async { list_of(s.addr).await.len() == want.len() }).await;
+        assert_eq!(list_of(s.addr).await, want, "LIST newest first on {}", s.addr);
+        let want_100: Vec<Record> = want.iter().filter(|r| r.rfc.0 == 100).cloned().collect();
+        assert_eq!(lookup_of(s.addr, 100).await, want_100);
+    }
+}
+
+/// 2. A peer sees its own ADD at once on its connection; the others see it
+/// soon after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_add_at_once_and_elsewhere_soon() {
+    let Some(redis) = RedisServer::start() else { return };
+    let a = SharedServer::start(&redis.url(), LEASE).await;
+    let b = SharedServer::start(&redis.url(), LEASE).await;
+    let mut pa = Raw::connect(a.addr).await;
+    let mut pb = Raw::connect(b.addr).await;
+    for n in 0..50u32 {
+        added(&mut pa, n, "ha", 1).await;
+        // Pipelined on the same connection right after: no waiting.
+        pa.send(lookup(n, "ha", 1)).await;
+        assert_eq!(pa.response().await.records, [rec(n, &format!("Title {n}"), "ha", 1)]);
+    }
+    let started = Instant::now();
+    within("the last ADD visible on the other server", async {
+        loop {
+            pb.send(lookup(49, "hb", 2)).await;
+            if pb.response().await.records.len() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    eprintln!("visible on the other server after {:?}", started.elapsed());
+}
+
+/// 3. A peer that leaves, politely or not, is gone from every server; two
+/// servers' connections never collide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaving_peers_are_gone_everywhere_and_identities_do_not_collide() {
+    let Some(redis) = RedisServer::start() else { return };
+    let a = SharedServer::start(&redis.url(), LEASE).await;
+    let b = SharedServer::start(&redis.url(), LEASE).await;
+    // The first connection on each server: the same connection number.
+    let mut pa = Raw::connect(a.addr).await;
+    let mut pb = Raw::connect(b.addr).await;
+    added(&mut pa, 7, "same", 1).await;
+    added(&mut pb, 7, "same", 1).await;
+    for s in [&a, &b] {
+        until("both records", || async { lookup_of(s.addr, 7).await.len() == 2 }).await;
+    }
+    pa.reset();
+    for s in [&a, &b] {
+        until("the reset peer's record gone", || async { lookup_of(s.addr, 7).await.len() == 1 }).await;
+    }
+    // The other one is untouched, and leaving politely removes it too.
+    assert_eq!(pb.stream.peer_addr().unwrap(), b.addr);
+    drop(pb);
+    for s in [&a, &b] {
+        until("the closed peer's record gone", || async { lookup_of(s.addr, 7).await.is_empty() }).await;
+    }
+    assert_eq!(a.store.counts().records, 0);
+}
+
+/// 4. A server killed with SIGKILL: its peers' records are removed by the
+/// others within lease + 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_servers_peers_go_within_the_lease() {
+    let Some(redis) = RedisServer::start() else { return };
+    let survivor = SharedServer::start(&redis.url(), LEASE).await;
+    let mut victim = ChildServer::spawn(&["--store", &redis.url(), "--lease", "1"]);
+    let mut p = Raw::connect(victim.addr).await;
+    added(&mut p, 8600, "doomed", 1).await;
+    until("the record on the survivor", || async { lookup_of(survivor.addr, 8600).await.len() == 1 }).await;
+    let killed = Instant::now();
+    victim.proc.kill();
+    until("the dead server's record gone", || async { lookup_of(survivor.addr, 8600).await.is_empty() })
+        .await;
+    let took = killed.elapsed();
+    eprintln!("reaped {took:?} after the kill");
+    assert!(took <= LEASE + Duration::from_secs(1), "took {took:?}");
+    // And from Redis itself: nothing of it is left.
+    assert_eq!(redis.cmd(&["HLEN", "{p2pci}:rec"]).await, redis::Value::Int(0));
+}
+
+/// 5. Redis emptied (FLUSHALL, then a restart): every server re-publishes
+/// its live peers' records; while Redis is down nobody is disconnected and
+/// the servers keep answering, and an ADD made then reaches the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_losing_its_data_or_going_away_is_repaired() {
+    let Some(mut redis) = RedisServer::start() else { return };
+    let a = SharedServer::start(&redis.url(), LEASE).await;
+    let b = SharedServer::start(&redis.url(), LEASE).await;
+    let mut pa = Raw::connect(a.addr).await;
+    let mut pb = Raw::connect(b.addr).await;
+    added(&mut pa, 1, "ha", 1).await;
+    added(&mut pb, 2, "hb", 2).await;
+    let both = sorted(vec![rec(1, "Title 1", "ha", 1), rec(2, "Title 2", "hb", 2)]);
+    let views_are = |want: Vec<Record>| {
+        let (a, b) = (a.addr, b.addr);
+        async move {
+            let want = sorted(want);
+            until("both servers' views", || {
+                let want = want.clone();
+                async move { sorted(list_of(a).await) == want && sorted(list_of(b).await) == want }
+            })
+            .await
+        }
+    };
+    views_are(both.clone()).await;
+
+    redis.cmd(&["FLUSHALL"]).await;
+    until("records back in redis after FLUSHALL", || async {
+        redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(2)
+    })
+    .await;
+    views_are(both.clone()).await;
+
+    redis.kill();
+    // Peers stay connected and are answered from the local views.
+    added(&mut pa, 3, "ha", 1).await;
+    pb.send(lookup(1, "hb", 2)).await;
+    assert_eq!(pb.response().await.records, [rec(1, "Title 1", "ha", 1)]);
+    redis.restart_empty();
+    let mut all = both.clone();
+    all.push(rec(3, "Title 3", "ha", 1));
+    views_are(all.clone()).await;
+    until("every record back in redis", || async {
+        redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(3)
+    })
+    .await;
+    // The connections survived all of it.
+    pa.send(lookup(2, "ha", 1)).await;
+    assert_eq!(pa.response().await.records, [rec(2, "Title 2", "hb", 2)]);
+    assert!(a.store.is_up() && b.store.is_up());
+}
+
+/// 6. A server started later serves the whole index from its first request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_server_serves_everything_at_once() {
+    let Some(redis) = RedisServer::start() else { return };
+    let a = SharedServer::start(&redis.url(), LEASE).await;
+    let mut p = Raw::connect(a.addr).await;
+    let mut batch = String::new();
+    for n in 0..2000u32 {
+        batch += &add(n, "early", 1, "A title");
+    }
+    p.send(batch).await;
+    for _ in 0..2000 {
+        assert_eq!(p.response().await.status, Status::Ok);
+    }
+    // Answered ADDs reach Redis a moment later (as they reach the other
+    // servers); once they are there, a new server has them all at once.
+    until("every record in redis", || async {
+        redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(2000)
+    })
+    .await;
+    let late = SharedServer::start(&redis.url(), LEASE).await;
+    let got = list_of(late.addr).await;
+    assert_eq!(got.len(), 2000);
+    assert_eq!(got, list_of(a.addr).await);
+}
+
+/// 7. A Redis that answers garbage, or nothing, is an error with context:
+/// no panic, no hang. Garbage inside a healthy Redis is skipped or repaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_silence_from_redis_are_errors() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Answers every command with a bulk string no command expects.
+    let liar = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let liar_addr = liar.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = liar.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(b"*3\r\n:1\r\n$3\r\nabc\r\n+OK\r\n").await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    // Accepts and never answers.
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mute_addr = mute.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = mute.accept().await {
+            held.push(s);
+        }
+    });
+    for addr in [liar_addr, mute_addr] {
+        let mut config = p2pci::store::RedisConfig::new(format!("redis://{addr}"));
+        config.timeout = Duration::from_millis(300);
+        let r = within("connect gives up", p2pci::store::RedisStore::connect(config, Duration::from_secs(1)))
+            .await;
+        let e = r.err().expect("an error");
+        eprintln!("{addr}: {e}");
+    }
+
+    let Some(redis) = RedisServer::start() else { return };
+    let a = SharedServer::start(&redis.url(), LEASE).await;
+    let b = SharedServer::start(&redis.url(), LEASE).await;
+    let mut p = Raw::connect(a.addr).await;
+    added(&mut p, 1, "ha", 1).await;
+    // A record no server wrote, and a log entry out of sequence.
+    redis.cmd(&["HSET", "{p2pci}:rec", "999999", "not a record\r\nRFC 1 x y 2"]).await;
+    redis.cmd(&["XADD", "{p2pci}:log", "*", "n", "999999", "a", "garbage"]).await;
+    added(&mut p, 2, "ha", 1).await;
+    for s in [&a, &b] {
+        until("the good records, and only them", || async {
+            sorted(list_of(s.addr).await) == [rec(1, "Title 1", "ha", 1), rec(2, "Title 2", "ha", 1)]
+        })
+        .await;
+    }
+    // Still following after the repair.
+    added(&mut p, 3, "ha", 1).await;
+    until("a later record on the other server", || async { lookup_of(b.addr, 3).await.len() == 1 }).await;
+}
+
+/// A server that stops normally removes its peers and gives up its lease:
+/// the others drop its records at once, without waiting for the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopping_normally_does_not_wait_for_its_lease() {
+    let Some(redis) = RedisServer::start() else { return };
+    // A lease far longer than the test allows.
+    let a = SharedServer::start(&redis.url(), Duration::from_secs(600)).await;
+    let b = SharedServer::start(&redis.url(), Duration::from_secs(600)).await;
+    let mut p = Raw::connect(a.addr).await;
+    added(&mut p, 5, "leaving", 1).await;
+    until("the record on the other server", || async { lookup_of(b.addr, 5).await.len() == 1 }).await;
+    a.stop().await;
+    until("the record gone with its server", || async { lookup_of(b.addr, 5).await.is_empty() }).await;
+    assert_eq!(redis.cmd(&["SCARD", "{p2pci}:servers"]).await, redis::Value::Int(1));
+    assert_eq!(redis.cmd(&["HLEN", "{p2pci}:rec"]).await, redis::Value::Int(0));
+}
