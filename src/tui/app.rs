@@ -18,6 +18,7 @@ use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModif
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
+use super::records::IndexRecords;
 use crate::peer::{
     Command, Direction, DownloadEvent, DownloadId, Holder, Link, LocalRfc, NetEvent, PeerError, Reply,
     Request, WireMessage,
@@ -28,6 +29,9 @@ use crate::protocol::{Record, RfcNumber, Status};
 pub const LOG_CAP: usize = 2000;
 /// Most finished downloads kept on screen (running ones are always kept).
 pub const FINISHED_CAP: usize = 8;
+/// Most log lines one message gets; a LIST answer of a million records
+/// shows its head and a count of the rest, not a million lines.
+pub const LOG_LINES_PER_MESSAGE: usize = 24;
 /// How long a message stays in the status line.
 pub const TOAST_FOR: Duration = Duration::from_secs(8);
 
@@ -189,7 +193,7 @@ pub struct App {
     pub help: bool,
     pub local: Vec<LocalRfc>,
     pub local_selected: usize,
-    pub index: Vec<Record>,
+    pub index: IndexRecords,
     pub index_status: IndexStatus,
     pub index_selected: usize,
     pub input: Input,
@@ -232,7 +236,7 @@ impl App {
             help: false,
             local,
             local_selected: 0,
-            index: Vec::new(),
+            index: IndexRecords::default(),
             index_status: IndexStatus::NotLoaded,
             index_selected: 0,
             input: Input::default(),
@@ -413,11 +417,11 @@ impl App {
     /// The download that `d` or Enter means in the focused pane.
     fn download_selected(&mut self) -> Option<Command> {
         let record = match self.focus {
-            Focus::Index => self.index.get(self.index_selected),
-            Focus::Lookup => self.holders().get(self.holder_selected),
+            Focus::Index => self.index.get(self.index_selected).map(|r| r.to_record()),
+            Focus::Lookup => self.holders().get(self.holder_selected).cloned(),
             Focus::Local | Focus::Log => None,
         };
-        let Some(record) = record.cloned() else {
+        let Some(record) = record else {
             let hint = match self.focus {
                 Focus::Index => "Nothing to download here: press r to load the index.",
                 _ => "Choose an RFC in the Index (d) or a holder in Lookup (Enter) to download.",
@@ -570,7 +574,9 @@ impl App {
             }
             Reply::List { status, records } => {
                 if status == Status::Ok {
-                    self.index = records;
+                    // The old table goes first, so two never coexist.
+                    self.index = IndexRecords::default();
+                    self.index = IndexRecords::from_records(records);
                     self.index_status = IndexStatus::Loaded;
                     self.index_selected = self.index_selected.min(self.index.len().saturating_sub(1));
                 } else {
@@ -682,7 +688,13 @@ impl App {
             Link::Upload(addr) => addr.to_string(),
         };
         let text = w.text.trim_end_matches(['\r', '\n']);
-        let lines: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+        let mut split = text.split('\n').map(|l| l.trim_end_matches('\r'));
+        let mut lines: Vec<&str> = split.by_ref().take(LOG_LINES_PER_MESSAGE).collect();
+        let rest = split.count();
+        let more = format!("… and {rest} more line(s)");
+        if rest > 0 {
+            lines.push(&more);
+        }
         self.push_entry(kind, hms(w.at), who, &lines);
     }
 
@@ -1055,6 +1067,19 @@ pub(crate) mod tests {
         assert_eq!(app.log.len(), 5);
         assert_eq!(app.log[0].text, "Host: hostA");
         assert_eq!(app.log.back().unwrap().text, "hello");
+    }
+
+    #[test]
+    fn a_huge_answer_is_logged_as_its_head_and_a_count() {
+        let mut app = app();
+        let mut text = String::from("P2P-CI/1.0 200 OK\r\n\r\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("RFC {i} T hostB 5000\r\n"));
+        }
+        app.on_net(wire(Direction::Received, Link::Server, &text));
+        assert_eq!(app.log.len(), LOG_LINES_PER_MESSAGE + 1);
+        let rest = 100_002 - LOG_LINES_PER_MESSAGE;
+        assert_eq!(app.log.back().unwrap().text, format!("… and {rest} more line(s)"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The terminal and the loop: set up, react, draw, restore.
 //!
 //! The loop awaits one [`Event`] at a time, then drains whatever engine
-//! events are already queued (`try_recv`), and draws once if anything
-//! changed, so a burst of progress or log lines costs one frame. It never
+//! events are already queued (`try_recv`). It draws only when something
+//! changed, and at most once per `FRAME`, so a burst of uploads, progress
+//! or log lines costs one frame, and drawing never holds up the events. It never
 //! awaits a socket: commands go out through the engine's unbounded channel
 //! ([`Peer::send`] does not block) and answers come back as events.
 //!
@@ -32,7 +33,10 @@ use crate::peer::{Command, NetEvent, Peer};
 
 /// How often the clock ticks (download rates, expiring messages).
 const TICK: Duration = Duration::from_millis(250);
-/// Most queued engine events folded in before the next frame.
+/// Shortest time between two frames: a burst of events (uploads served,
+/// progress, log lines) costs at most one frame per FRAME, never one each.
+const FRAME: Duration = Duration::from_millis(33);
+/// Most queued engine events folded in at once, so keys stay responsive.
 const DRAIN_MAX: usize = 1024;
 /// How long to wait for the engine to close after `q`.
 const LEAVE_GRACE: Duration = Duration::from_secs(3);
@@ -126,30 +130,39 @@ async fn event_loop(
     events: &mut Events,
 ) -> anyhow::Result<()> {
     terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+    let mut last_draw = Instant::now();
+    let mut dirty = false;
     let mut leave_by: Option<Instant> = None;
     let mut engine_gone = false;
     loop {
-        let event = match leave_by {
-            Some(at) => match tokio::time::timeout_at(at, events.next()).await {
-                Ok(ev) => ev,
-                Err(_) => break,
-            },
-            None => events.next().await,
-        };
-        // The clock first, so that log lines made now carry the time now.
-        let mut dirty = app.on_tick(SystemTime::now());
-        dirty |= on_event(app, peer, event, &mut engine_gone);
-        for _ in 0..DRAIN_MAX {
-            let Some(ev) = events.try_net() else { break };
-            dirty |= on_event(app, peer, Event::Net(ev), &mut engine_gone);
+        // A frame is due one FRAME after the last one, and only when
+        // something changed: events in between are folded in, not drawn.
+        let frame_at = dirty.then(|| last_draw + FRAME);
+        let far = Instant::now() + Duration::from_secs(3600);
+        tokio::select! {
+            event = events.next() => {
+                // The clock first, so that log lines made now carry the time now.
+                dirty |= app.on_tick(SystemTime::now());
+                dirty |= on_event(app, peer, event, &mut engine_gone);
+                for _ in 0..DRAIN_MAX {
+                    let Some(ev) = events.try_net() else { break };
+                    dirty |= on_event(app, peer, Event::Net(ev), &mut engine_gone);
+                }
+            }
+            () = tokio::time::sleep_until(frame_at.unwrap_or(far)), if frame_at.is_some() => {
+                terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+                last_draw = Instant::now();
+                dirty = false;
+            }
+            () = tokio::time::sleep_until(leave_by.unwrap_or(far)), if leave_by.is_some() => break,
         }
         if app.is_leaving() && leave_by.is_none() {
             leave_by = Some(Instant::now() + LEAVE_GRACE);
         }
-        if dirty {
-            terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
-        }
         if app.is_closed() || engine_gone {
+            if dirty {
+                terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+            }
             break;
         }
     }

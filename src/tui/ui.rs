@@ -193,17 +193,23 @@ pub fn index(app: &App, area: Rect, buf: &mut Buffer) {
         empty_state(&text, inner, buf);
         return;
     }
-    let rows = app.index.iter().map(|r| {
+    // Rows are built for the visible window only: a frame costs the same
+    // with five records or a million.
+    let height = usize::from(inner.height.saturating_sub(1)).max(1);
+    let selected = app.index_selected.min(app.index.len() - 1);
+    let offset = window_offset(app.scroll.index.get(), selected, height, app.index.len());
+    app.scroll.index.set(offset);
+    let rows = app.index.window(offset, height).map(|r| {
         let mine = r.host == app.me.host && r.port == app.me.upload_port;
-        let host = if mine { format!("{} (me)", r.host) } else { r.host.clone() };
+        let host = if mine { format!("{} (me)", r.host) } else { r.host.to_owned() };
         Row::new([
             Cell::from(r.rfc.to_string()),
-            Cell::from(r.title.as_str()),
+            Cell::from(r.title),
             Cell::from(host),
             Cell::from(r.port.to_string()),
         ])
     });
-    let host_w = app.index.iter().map(|r| r.host.chars().count() + 5).max().unwrap_or(4).clamp(4, 20) as u16;
+    let host_w = (app.index.host_width() + 5).clamp(4, 20) as u16;
     let widths =
         [Constraint::Length(5), Constraint::Fill(1), Constraint::Length(host_w), Constraint::Length(5)];
     let header = Row::new(["RFC", "Title", "Host", "Port"]).style(Style::new().add_modifier(Modifier::BOLD));
@@ -212,10 +218,21 @@ pub fn index(app: &App, area: Rect, buf: &mut Buffer) {
         .row_highlight_style(selected_style(focused))
         .highlight_symbol("› ")
         .highlight_spacing(HighlightSpacing::Always);
-    let mut state =
-        TableState::default().with_offset(app.scroll.index.get()).with_selected(Some(app.index_selected));
+    let mut state = TableState::default().with_selected(Some(selected - offset));
     StatefulWidget::render(table, inner, buf, &mut state);
-    app.scroll.index.set(state.offset());
+}
+
+/// The first visible row of a list of `len` rows, `height` of them shown,
+/// after the selection moved: the view moves only when the selection left it.
+pub fn window_offset(offset: usize, selected: usize, height: usize, len: usize) -> usize {
+    let offset = if selected < offset {
+        selected
+    } else if selected >= offset + height {
+        selected + 1 - height
+    } else {
+        offset
+    };
+    offset.min(len.saturating_sub(height))
 }
 
 /// The prompt's width and the room left for the typed text.
