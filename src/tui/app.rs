@@ -14,11 +14,16 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+use ratatui::widgets::{ListState, TableState};
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use super::records::IndexRecords;
+use super::layout::{Areas, Pane};
+use super::records::{IndexRecords, PeerSummary};
 use crate::peer::{
     Command, Direction, DownloadEvent, DownloadId, Holder, Link, LocalRfc, NetEvent, PeerError, Reply,
     Request, WireMessage,
@@ -32,29 +37,42 @@ pub const FINISHED_CAP: usize = 8;
 /// Most log lines one message gets; a LIST answer of a million records
 /// shows its head and a count of the rest, not a million lines.
 pub const LOG_LINES_PER_MESSAGE: usize = 24;
+/// Columns the log moves per ← or →.
+pub const HSCROLL_STEP: usize = 8;
+/// Rows a turn of the mouse wheel moves.
+pub const WHEEL_STEP: isize = 3;
 /// How long a message stays in the status line.
 pub const TOAST_FOR: Duration = Duration::from_secs(8);
 
-/// The pane that receives list keys. Tab order is the order on screen.
+/// What keys mean right now: one value instead of a focus plus flags, so
+/// that no two modes can be on at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
-    Local,
-    Index,
-    Lookup,
-    Log,
+pub enum Mode {
+    /// Keys move in the focused pane and act on its selection.
+    Browse(Pane),
+    /// Keys go to the lookup box (the Lookup pane has the focus).
+    Typing,
+    /// The help overlay; closing it returns to `back`.
+    Help { back: Pane },
+    /// The Peers view (who the index names); closing it returns to `back`.
+    Peers { back: Pane },
+    /// The selected download in full, over the Downloads pane.
+    Detail,
 }
 
-impl Focus {
-    const ORDER: [Focus; 4] = [Focus::Local, Focus::Index, Focus::Lookup, Focus::Log];
+impl Mode {
+    /// The pane that has the focus (under an overlay, the one it returns to).
+    pub fn pane(self) -> Pane {
+        match self {
+            Mode::Browse(p) | Mode::Help { back: p } | Mode::Peers { back: p } => p,
+            Mode::Typing => Pane::Lookup,
+            Mode::Detail => Pane::Downloads,
+        }
+    }
 
-    fn position(self) -> usize {
-        Focus::ORDER.iter().position(|f| *f == self).unwrap_or(0)
-    }
-    pub fn next(self) -> Focus {
-        Focus::ORDER[(self.position() + 1) % Focus::ORDER.len()]
-    }
-    pub fn prev(self) -> Focus {
-        Focus::ORDER[(self.position() + Focus::ORDER.len() - 1) % Focus::ORDER.len()]
+    /// Whether `pane` has the focus and takes list keys.
+    pub fn browsing(self, pane: Pane) -> bool {
+        self == Mode::Browse(pane)
     }
 }
 
@@ -187,25 +205,30 @@ pub struct Toast {
 pub struct App {
     pub me: Me,
     pub connection: Connection,
-    pub focus: Focus,
-    /// Keys go to the lookup box.
-    pub editing: bool,
-    pub help: bool,
+    pub mode: Mode,
+    /// The screen's geometry, from the last resize.
+    pub areas: Areas,
     pub local: Vec<LocalRfc>,
-    pub local_selected: usize,
+    pub local_list: ListState,
     pub index: IndexRecords,
     pub index_status: IndexStatus,
-    pub index_selected: usize,
+    /// The Index pane's selection and first visible row. Drawing keeps the
+    /// selection in view through `&mut`, as ratatui's stateful widgets do.
+    pub index_table: TableState,
     pub input: Input,
     pub lookup: LookupView,
-    pub holder_selected: usize,
+    pub holders_list: ListState,
+    pub downloads_list: ListState,
+    /// The Peers view's rows, computed from the index when it opens.
+    pub peers: Vec<PeerSummary>,
+    pub peers_list: ListState,
     pub downloads: BTreeMap<DownloadId, Download>,
     pub log: VecDeque<LogLine>,
     pub log_cap: usize,
     /// Lines scrolled back from the newest; 0 follows new lines.
     pub log_scroll: usize,
-    /// Log lines visible at once (from the last resize), for PgUp/PgDn.
-    pub log_page: usize,
+    /// Columns scrolled right, for lines longer than the pane.
+    pub log_hscroll: usize,
     pub toast: Option<Toast>,
     /// The user asked to advertise and the answer has not come yet.
     pub advertise_asked: bool,
@@ -213,17 +236,6 @@ pub struct App {
     pub uploads_served: u64,
     /// The app's clock, set by [`App::on_tick`].
     pub now: SystemTime,
-    /// First visible row of each list, kept between frames so that moving
-    /// the selection scrolls the list only when the selection leaves the
-    /// view. Drawing updates it (hence a `Cell`); nothing else reads it.
-    pub scroll: Scroll,
-}
-
-/// The first visible row of the scrolling lists, as last drawn.
-#[derive(Debug, Default, Clone)]
-pub struct Scroll {
-    pub local: std::cell::Cell<usize>,
-    pub index: std::cell::Cell<usize>,
 }
 
 impl App {
@@ -231,27 +243,28 @@ impl App {
         App {
             me,
             connection: Connection::Connecting,
-            focus: Focus::Index,
-            editing: false,
-            help: false,
+            mode: Mode::Browse(Pane::Index),
+            areas: Areas::new(Rect::new(0, 0, 80, 24)),
             local,
-            local_selected: 0,
+            local_list: ListState::default().with_selected(Some(0)),
             index: IndexRecords::default(),
             index_status: IndexStatus::NotLoaded,
-            index_selected: 0,
+            index_table: TableState::default().with_selected(Some(0)),
             input: Input::default(),
             lookup: LookupView::Idle,
-            holder_selected: 0,
+            holders_list: ListState::default().with_selected(Some(0)),
+            downloads_list: ListState::default().with_selected(Some(0)),
+            peers: Vec::new(),
+            peers_list: ListState::default().with_selected(Some(0)),
             downloads: BTreeMap::new(),
             log: VecDeque::new(),
             log_cap: LOG_CAP,
             log_scroll: 0,
-            log_page: 10,
+            log_hscroll: 0,
             toast: None,
             advertise_asked: false,
             uploads_served: 0,
             now,
-            scroll: Scroll::default(),
         }
     }
 
@@ -288,10 +301,10 @@ impl App {
         changed
     }
 
-    /// Remembers the terminal size, so that PgUp/PgDn move a page.
+    /// Remembers the screen's geometry, for PgUp/PgDn and the mouse.
     pub fn on_resize(&mut self, width: u16, height: u16) {
-        let areas = super::ui::Areas::new(ratatui::layout::Rect::new(0, 0, width, height));
-        self.log_page = usize::from(areas.log.height.saturating_sub(2)).max(1);
+        self.areas = Areas::new(Rect::new(0, 0, width, height));
+        self.log_scroll = self.log_scroll.min(self.max_log_scroll());
     }
 
     // ---- keys ----------------------------------------------------------
@@ -305,31 +318,54 @@ impl App {
         if ctrl && matches!(key.code, KeyCode::Char('c' | 'C')) {
             return self.leave();
         }
-        if self.help {
-            if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter) {
-                self.help = false;
+        match self.mode {
+            Mode::Typing => return self.on_typing_key(key),
+            Mode::Help { back } => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter) {
+                    self.mode = Mode::Browse(back);
+                }
+                return None;
             }
-            return None;
-        }
-        if self.editing {
-            return self.on_edit_key(key);
+            Mode::Peers { back } => {
+                match key.code {
+                    KeyCode::Esc | KeyCode::Char('p' | 'q') | KeyCode::Enter => {
+                        self.mode = Mode::Browse(back)
+                    }
+                    KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
+                    KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
+                    KeyCode::PageUp => self.move_selection(-self.page(Pane::Index)),
+                    KeyCode::PageDown => self.move_selection(self.page(Pane::Index)),
+                    KeyCode::Home => self.move_selection(isize::MIN / 2),
+                    KeyCode::End => self.move_selection(isize::MAX / 2),
+                    _ => {}
+                }
+                return None;
+            }
+            Mode::Detail => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+                    self.mode = Mode::Browse(Pane::Downloads);
+                }
+                return None;
+            }
+            Mode::Browse(_) => {}
         }
         if ctrl || key.modifiers.contains(KeyModifiers::ALT) {
             return None;
         }
+        let pane = self.mode.pane();
         match key.code {
             KeyCode::Char('q') => return self.leave(),
-            KeyCode::Char('?') => self.help = true,
-            KeyCode::Tab => self.focus = self.focus.next(),
-            KeyCode::BackTab => self.focus = self.focus.prev(),
+            KeyCode::Char('?') => self.mode = Mode::Help { back: pane },
+            KeyCode::Char('p') => self.open_peers(),
+            KeyCode::Tab => self.mode = Mode::Browse(pane.next()),
+            KeyCode::BackTab => self.mode = Mode::Browse(pane.prev()),
             KeyCode::Esc => self.toast = None,
             KeyCode::Char('/') => {
-                self.focus = Focus::Lookup;
-                self.editing = true;
+                self.mode = Mode::Typing;
                 self.input.reset();
             }
-            KeyCode::Char(c) if c.is_ascii_digit() && self.focus == Focus::Lookup => {
-                self.editing = true;
+            KeyCode::Char(c) if c.is_ascii_digit() && pane == Pane::Lookup => {
+                self.mode = Mode::Typing;
                 self.input.reset();
                 self.input.handle_event(&Event::Key(key));
             }
@@ -339,37 +375,34 @@ impl App {
                 return Some(Command::List);
             }
             KeyCode::Char('d') => return self.download_selected(),
-            KeyCode::Enter => match self.focus {
-                Focus::Lookup if !self.holders().is_empty() => return self.download_selected(),
-                Focus::Lookup => {
-                    self.editing = true;
-                }
-                Focus::Index => return self.download_selected(),
-                Focus::Local | Focus::Log => {}
+            KeyCode::Enter => match pane {
+                Pane::Lookup if !self.holders().is_empty() => return self.download_selected(),
+                Pane::Lookup => self.mode = Mode::Typing,
+                Pane::Index => return self.download_selected(),
+                Pane::Downloads if !self.downloads.is_empty() => self.mode = Mode::Detail,
+                Pane::Local | Pane::Downloads | Pane::Log => {}
             },
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
             KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
-            KeyCode::PageUp => self.scroll_log(self.log_page as isize),
-            KeyCode::PageDown => self.scroll_log(-(self.log_page as isize)),
-            KeyCode::Home => self.log_scroll = self.max_log_scroll(),
-            KeyCode::End => self.log_scroll = 0,
+            KeyCode::PageUp => self.move_selection(-self.page(pane)),
+            KeyCode::PageDown => self.move_selection(self.page(pane)),
+            KeyCode::Home => self.move_selection(isize::MIN / 2),
+            KeyCode::End => self.move_selection(isize::MAX / 2),
+            KeyCode::Left | KeyCode::Char('h') if pane == Pane::Log => {
+                self.log_hscroll = self.log_hscroll.saturating_sub(HSCROLL_STEP);
+            }
+            KeyCode::Right | KeyCode::Char('l') if pane == Pane::Log => self.log_hscroll += HSCROLL_STEP,
             _ => {}
         }
         None
     }
 
-    fn on_edit_key(&mut self, key: KeyEvent) -> Option<Command> {
+    fn on_typing_key(&mut self, key: KeyEvent) -> Option<Command> {
         match key.code {
-            KeyCode::Esc => self.editing = false,
-            KeyCode::Tab => {
-                self.editing = false;
-                self.focus = self.focus.next();
-            }
-            KeyCode::BackTab => {
-                self.editing = false;
-                self.focus = self.focus.prev();
-            }
-            KeyCode::Down if !self.holders().is_empty() => self.editing = false,
+            KeyCode::Esc => self.mode = Mode::Browse(Pane::Lookup),
+            KeyCode::Tab => self.mode = Mode::Browse(Pane::Lookup.next()),
+            KeyCode::BackTab => self.mode = Mode::Browse(Pane::Lookup.prev()),
+            KeyCode::Down if !self.holders().is_empty() => self.mode = Mode::Browse(Pane::Lookup),
             KeyCode::Enter => {
                 let text = self.input.value().trim().to_owned();
                 if text.is_empty() {
@@ -379,9 +412,9 @@ impl App {
                     self.lookup = LookupView::Invalid(text);
                     return None;
                 };
-                self.editing = false;
+                self.mode = Mode::Browse(Pane::Lookup);
                 self.lookup = LookupView::Pending(rfc);
-                self.holder_selected = 0;
+                self.holders_list.select(Some(0));
                 return Some(Command::Lookup(rfc));
             }
             _ => {
@@ -391,14 +424,85 @@ impl App {
         None
     }
 
+    /// Handles the mouse: a click focuses the pane under it and selects the
+    /// row clicked; the wheel scrolls the pane under the pointer.
+    pub fn on_mouse(&mut self, mouse: MouseEvent) -> Option<Command> {
+        if self.is_leaving() || self.areas.is_too_small() {
+            return None;
+        }
+        let pane = self.areas.pane_at(mouse.column, mouse.row)?;
+        let overlay = !matches!(self.mode, Mode::Browse(_) | Mode::Typing);
+        match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                if overlay {
+                    // A click outside the overlay closes it, as Esc would.
+                    self.mode = Mode::Browse(self.mode.pane());
+                    return None;
+                }
+                self.mode = Mode::Browse(pane);
+                let area = self.areas.pane(pane);
+                // Rows start below the top border (and the Index's header).
+                let first = area.y + 1 + u16::from(pane == Pane::Index);
+                if mouse.row < first {
+                    return None;
+                }
+                let row = usize::from(mouse.row - first);
+                match pane {
+                    Pane::Local => select_at(&mut self.local_list, row, self.local.len()),
+                    Pane::Index => {
+                        let at = self.index_table.offset() + row;
+                        if at < self.index.len() {
+                            self.index_table.select(Some(at));
+                        }
+                    }
+                    Pane::Lookup => {
+                        let list = self.areas.holders();
+                        if mouse.row >= list.y {
+                            let row = usize::from(mouse.row - list.y);
+                            let len = self.holders().len();
+                            select_at(&mut self.holders_list, row, len);
+                        } else if mouse.row == self.areas.input().y {
+                            self.mode = Mode::Typing;
+                        }
+                    }
+                    Pane::Downloads => select_at(&mut self.downloads_list, row, self.downloads.len()),
+                    Pane::Log => {}
+                }
+            }
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown if !overlay => {
+                let delta = if mouse.kind == MouseEventKind::ScrollUp { -WHEEL_STEP } else { WHEEL_STEP };
+                let keep = self.mode;
+                self.mode = Mode::Browse(pane);
+                self.move_selection(delta);
+                self.mode = if keep == Mode::Typing { keep } else { Mode::Browse(keep.pane()) };
+            }
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                self.move_selection(if mouse.kind == MouseEventKind::ScrollUp {
+                    -WHEEL_STEP
+                } else {
+                    WHEEL_STEP
+                })
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// `p`: the Peers view, counted from the index as last loaded.
+    fn open_peers(&mut self) {
+        self.peers = self.index.peers();
+        self.peers_list.select(Some(0));
+        *self.peers_list.offset_mut() = 0;
+        self.mode = Mode::Peers { back: self.mode.pane() };
+    }
+
     /// Starts leaving (`q`, Ctrl-C, a signal). Returns [`Command::Quit`]
     /// the first time only.
     pub fn leave(&mut self) -> Option<Command> {
         if self.is_leaving() {
             return None;
         }
-        self.help = false;
-        self.editing = false;
+        self.mode = Mode::Browse(self.mode.pane());
         self.connection = Connection::Leaving;
         Some(Command::Quit)
     }
@@ -414,16 +518,36 @@ impl App {
         Some(Command::Advertise)
     }
 
+    /// The selected row of the Index.
+    pub fn index_selected(&self) -> usize {
+        self.index_table.selected().unwrap_or(0)
+    }
+
+    /// The downloads in the order the pane lists them: running ones first,
+    /// then the newest outcomes.
+    pub fn download_order(&self) -> Vec<DownloadId> {
+        let active = self.downloads.iter().filter(|(_, d)| d.is_active()).map(|(id, _)| *id);
+        let finished = self.downloads.iter().rev().filter(|(_, d)| !d.is_active()).map(|(id, _)| *id);
+        active.chain(finished).collect()
+    }
+
+    /// The download selected in the Downloads pane.
+    pub fn selected_download(&self) -> Option<&Download> {
+        let at = self.downloads_list.selected().unwrap_or(0);
+        self.download_order().get(at).and_then(|id| self.downloads.get(id))
+    }
+
     /// The download that `d` or Enter means in the focused pane.
     fn download_selected(&mut self) -> Option<Command> {
-        let record = match self.focus {
-            Focus::Index => self.index.get(self.index_selected).map(|r| r.to_record()),
-            Focus::Lookup => self.holders().get(self.holder_selected).cloned(),
-            Focus::Local | Focus::Log => None,
+        let pane = self.mode.pane();
+        let record = match pane {
+            Pane::Index => self.index.get(self.index_selected()).map(|r| r.to_record()),
+            Pane::Lookup => self.holders().get(self.holders_list.selected().unwrap_or(0)).cloned(),
+            Pane::Local | Pane::Downloads | Pane::Log => None,
         };
         let Some(record) = record else {
-            let hint = match self.focus {
-                Focus::Index => "Nothing to download here: press r to load the index.",
+            let hint = match pane {
+                Pane::Index => "Nothing to download here: press r to load the index.",
                 _ => "Choose an RFC in the Index (d) or a holder in Lookup (Enter) to download.",
             };
             self.notify(hint.into(), false);
@@ -447,23 +571,43 @@ impl App {
         Some(Command::Download { rfc, from: Some(from) })
     }
 
+    /// Rows in a page of `pane`.
+    fn page(&self, pane: Pane) -> isize {
+        let header = usize::from(pane == Pane::Index);
+        self.areas.inner_height(pane).saturating_sub(header).max(1) as isize
+    }
+
+    /// Moves the focused pane's selection by `delta` rows (the log scrolls).
     fn move_selection(&mut self, delta: isize) {
-        let step = |sel: usize, len: usize| -> usize {
-            if len == 0 {
-                return 0;
-            }
-            sel.saturating_add_signed(delta).min(len - 1)
+        let step = |sel: Option<usize>, len: usize| -> Option<usize> {
+            Some(sel.unwrap_or(0).saturating_add_signed(delta).min(len.saturating_sub(1)))
         };
-        match self.focus {
-            Focus::Local => self.local_selected = step(self.local_selected, self.local.len()),
-            Focus::Index => self.index_selected = step(self.index_selected, self.index.len()),
-            Focus::Lookup => self.holder_selected = step(self.holder_selected, self.holders().len()),
-            Focus::Log => self.scroll_log(-delta),
+        match self.mode {
+            Mode::Peers { .. } => {
+                let len = self.peers.len();
+                self.peers_list.select(step(self.peers_list.selected(), len));
+                return;
+            }
+            Mode::Help { .. } | Mode::Detail => return,
+            Mode::Browse(_) | Mode::Typing => {}
+        }
+        match self.mode.pane() {
+            Pane::Local => self.local_list.select(step(self.local_list.selected(), self.local.len())),
+            Pane::Index => self.index_table.select(step(self.index_table.selected(), self.index.len())),
+            Pane::Lookup => {
+                let len = self.holders().len();
+                self.holders_list.select(step(self.holders_list.selected(), len));
+            }
+            Pane::Downloads => {
+                let len = self.downloads.len();
+                self.downloads_list.select(step(self.downloads_list.selected(), len));
+            }
+            Pane::Log => self.scroll_log(-delta),
         }
     }
 
     fn max_log_scroll(&self) -> usize {
-        self.log.len().saturating_sub(self.log_page)
+        self.log.len().saturating_sub(self.areas.inner_height(Pane::Log))
     }
 
     /// Positive scrolls back (older), negative forward (newer).
@@ -514,7 +658,7 @@ impl App {
             }
             NetEvent::Library(local) => {
                 self.local = local;
-                self.local_selected = self.local_selected.min(self.local.len().saturating_sub(1));
+                clamp(&mut self.local_list, self.local.len());
             }
             NetEvent::Download { id, event } => self.on_download(id, event),
             NetEvent::Uploaded { to, rfc, status, bytes } => {
@@ -569,7 +713,8 @@ impl App {
                         Status::Ok | Status::NotFound => LookupView::NotFound(rfc),
                         s => LookupView::Failed { rfc, reason: s.to_string() },
                     };
-                    self.holder_selected = self.holder_selected.min(self.holders().len().saturating_sub(1));
+                    let len = self.holders().len();
+                    clamp(&mut self.holders_list, len);
                 }
             }
             Reply::List { status, records } => {
@@ -578,7 +723,8 @@ impl App {
                     self.index = IndexRecords::default();
                     self.index = IndexRecords::from_records(records);
                     self.index_status = IndexStatus::Loaded;
-                    self.index_selected = self.index_selected.min(self.index.len().saturating_sub(1));
+                    let len = self.index.len();
+                    clamp_table(&mut self.index_table, len);
                 } else {
                     self.index_status = IndexStatus::Failed(format!("the server answered {status}"));
                 }
@@ -723,6 +869,23 @@ impl App {
     }
 }
 
+/// Keeps a list's selection on a row that exists.
+fn clamp(state: &mut ListState, len: usize) {
+    state.select(Some(state.selected().unwrap_or(0).min(len.saturating_sub(1))));
+}
+
+fn clamp_table(state: &mut TableState, len: usize) {
+    state.select(Some(state.selected().unwrap_or(0).min(len.saturating_sub(1))));
+}
+
+/// Selects row `row` of the visible window, if there is such a row.
+fn select_at(state: &mut ListState, row: usize, len: usize) {
+    let at = state.offset() + row;
+    if at < len {
+        state.select(Some(at));
+    }
+}
+
 /// `HH:MM:SS` of a time, in UTC (no time zone database needed, and the same
 /// on every machine, which the tests rely on).
 pub fn hms(at: SystemTime) -> String {
@@ -809,15 +972,80 @@ pub(crate) mod tests {
     #[test]
     fn tab_cycles_focus_both_ways() {
         let mut app = app();
-        assert_eq!(app.focus, Focus::Index);
+        assert_eq!(app.mode, Mode::Browse(Pane::Index));
         app.on_key(key(KeyCode::Tab));
-        assert_eq!(app.focus, Focus::Lookup);
+        assert_eq!(app.mode, Mode::Browse(Pane::Lookup));
         app.on_key(key(KeyCode::Tab));
-        assert_eq!(app.focus, Focus::Log);
+        assert_eq!(app.mode, Mode::Browse(Pane::Downloads));
         app.on_key(key(KeyCode::Tab));
-        assert_eq!(app.focus, Focus::Local);
+        assert_eq!(app.mode, Mode::Browse(Pane::Log));
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.mode, Mode::Browse(Pane::Local));
         app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
-        assert_eq!(app.focus, Focus::Log);
+        assert_eq!(app.mode, Mode::Browse(Pane::Log));
+    }
+
+    fn mouse(kind: MouseEventKind, column: u16, row: u16) -> MouseEvent {
+        MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE }
+    }
+
+    #[test]
+    fn a_click_focuses_a_pane_and_selects_a_row_and_the_wheel_scrolls() {
+        let mut app = app();
+        app.on_resize(80, 24);
+        let records: Vec<_> = (0..40).map(|n| record(9000 + n, "T", "hostB", 5000)).collect();
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        // Local's second row: below the border, one down.
+        let local = app.areas.local;
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), local.x + 3, local.y + 2));
+        assert_eq!(app.mode, Mode::Browse(Pane::Local));
+        assert_eq!(app.local_list.selected(), Some(1));
+        // The Index's third row, under its header.
+        let index = app.areas.index;
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), index.x + 5, index.y + 4));
+        assert_eq!(app.mode, Mode::Browse(Pane::Index));
+        assert_eq!(app.index_selected(), 2);
+        // The wheel over the Index moves it, and leaves the focus alone.
+        app.mode = Mode::Browse(Pane::Log);
+        app.on_mouse(mouse(MouseEventKind::ScrollDown, index.x + 5, index.y + 4));
+        assert_eq!(app.index_selected(), 2 + WHEEL_STEP as usize);
+        assert_eq!(app.mode, Mode::Browse(Pane::Log));
+        // A click on the lookup box starts typing.
+        let input = app.areas.input();
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), input.x + 2, input.y));
+        assert_eq!(app.mode, Mode::Typing);
+        // Outside every pane (the status line): nothing.
+        let before = app.mode;
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 3, app.areas.status.y));
+        assert_eq!(app.mode, before);
+    }
+
+    #[test]
+    fn peers_view_and_download_detail_open_and_close() {
+        let mut app = app();
+        let records =
+            vec![record(1, "a", "hostB", 5000), record(2, "b", "hostB", 5000), record(3, "c", "hostC", 1)];
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        press(&mut app, "p");
+        assert_eq!(app.mode, Mode::Peers { back: Pane::Index });
+        assert_eq!(app.peers.len(), 2);
+        assert_eq!((app.peers[0].host.as_str(), app.peers[0].rfcs), ("hostB", 2));
+        assert!(press(&mut app, "da").is_empty(), "keys do nothing under the view");
+        press(&mut app, "j");
+        assert_eq!(app.peers_list.selected(), Some(1));
+        app.on_key(key(KeyCode::Esc));
+        assert_eq!(app.mode, Mode::Browse(Pane::Index));
+        // Downloads take the focus; Enter tells the whole story of one.
+        app.mode = Mode::Browse(Pane::Downloads);
+        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.mode, Mode::Browse(Pane::Downloads), "nothing to show yet");
+        let ev = DownloadEvent::Failed { rfc: RfcNumber(9), reason: "long".into() };
+        app.on_net(NetEvent::Download { id: DownloadId(1), event: ev });
+        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.mode, Mode::Detail);
+        assert_eq!(app.selected_download().map(|d| d.rfc), Some(RfcNumber(9)));
+        app.on_key(key(KeyCode::Esc));
+        assert_eq!(app.mode, Mode::Browse(Pane::Downloads));
     }
 
     #[test]
@@ -833,8 +1061,7 @@ pub(crate) mod tests {
     fn lookup_box_takes_letters_and_enter_sends_lookup() {
         let mut app = app();
         assert!(press(&mut app, "/").is_empty());
-        assert!(app.editing);
-        assert_eq!(app.focus, Focus::Lookup);
+        assert_eq!(app.mode, Mode::Typing);
         // While typing, q and a are text, not commands.
         assert!(press(&mut app, "qa").is_empty());
         assert_eq!(app.input.value(), "qa");
@@ -845,7 +1072,7 @@ pub(crate) mod tests {
         app.on_key(key(KeyCode::Backspace));
         press(&mut app, "8700");
         assert_eq!(app.on_key(key(KeyCode::Enter)), Some(Command::Lookup(RfcNumber(8700))));
-        assert!(!app.editing);
+        assert_eq!(app.mode, Mode::Browse(Pane::Lookup));
         assert_eq!(app.lookup, LookupView::Pending(RfcNumber(8700)));
     }
 
@@ -854,7 +1081,7 @@ pub(crate) mod tests {
         let mut app = app();
         press(&mut app, "/12");
         app.on_key(key(KeyCode::Esc));
-        assert!(!app.editing);
+        assert_eq!(app.mode, Mode::Browse(Pane::Lookup));
         assert_eq!(app.input.value(), "12");
         assert_eq!(press(&mut app, "r"), vec![Command::List]);
         assert_eq!(app.index_status, IndexStatus::Loading);
@@ -870,9 +1097,9 @@ pub(crate) mod tests {
         app.on_net(NetEvent::Reply(Reply::Lookup { rfc, status: Status::Ok, records: holders }));
         assert_eq!(app.holders().len(), 2);
         press(&mut app, "j");
-        assert_eq!(app.holder_selected, 1);
+        assert_eq!(app.holders_list.selected(), Some(1));
         press(&mut app, "jj");
-        assert_eq!(app.holder_selected, 1, "selection stops at the end");
+        assert_eq!(app.holders_list.selected(), Some(1), "selection stops at the end");
         let cmd = app.on_key(key(KeyCode::Enter));
         let from = Some(Holder { host: "hostC".into(), port: 5001 });
         assert_eq!(cmd, Some(Command::Download { rfc, from }));
@@ -913,7 +1140,7 @@ pub(crate) mod tests {
         assert!(press(&mut app, "jd").is_empty(), "8600 is local");
         assert!(app.toast.as_ref().unwrap().text.contains("already here"));
         app.on_key(key(KeyCode::Down));
-        assert_eq!(app.index_selected, 2);
+        assert_eq!(app.index_selected(), 2);
         assert_eq!(
             app.on_key(key(KeyCode::Enter)).map(|c| matches!(c, Command::Download { .. })),
             Some(true)
@@ -921,7 +1148,7 @@ pub(crate) mod tests {
         app.on_key(key(KeyCode::Up));
         app.on_key(key(KeyCode::Up));
         app.on_key(key(KeyCode::Up));
-        assert_eq!(app.index_selected, 0);
+        assert_eq!(app.index_selected(), 0);
     }
 
     #[test]
@@ -929,10 +1156,10 @@ pub(crate) mod tests {
         let mut app = app();
         assert_eq!(press(&mut app, "a"), vec![Command::Advertise]);
         press(&mut app, "?");
-        assert!(app.help);
+        assert_eq!(app.mode, Mode::Help { back: Pane::Index });
         assert!(press(&mut app, "a").is_empty(), "keys do nothing under the help");
         app.on_key(key(KeyCode::Esc));
-        assert!(!app.help);
+        assert_eq!(app.mode, Mode::Browse(Pane::Index));
         assert_eq!(press(&mut app, "q"), vec![Command::Quit]);
         assert_eq!(app.connection, Connection::Leaving);
         assert!(press(&mut app, "q").is_empty(), "quit is sent once");
@@ -1085,26 +1312,32 @@ pub(crate) mod tests {
     #[test]
     fn log_follows_unless_scrolled_back() {
         let mut app = app();
-        app.log_page = 3;
-        for i in 0..10 {
+        app.on_resize(80, 24);
+        let page = app.areas.inner_height(Pane::Log);
+        assert!(page >= 3, "{page}");
+        for i in 0..20 {
             app.on_net(NetEvent::Notice(format!("n{i}")));
         }
         assert_eq!(app.log_scroll, 0);
+        app.mode = Mode::Browse(Pane::Log);
         app.on_key(key(KeyCode::PageUp));
-        assert_eq!(app.log_scroll, 3);
+        assert_eq!(app.log_scroll, page);
         app.on_net(NetEvent::Notice("new".into()));
-        assert_eq!(app.log_scroll, 4, "the view stays on the same lines");
+        assert_eq!(app.log_scroll, page + 1, "the view stays on the same lines");
         app.on_key(key(KeyCode::Home));
-        assert_eq!(app.log_scroll, 8);
+        assert_eq!(app.log_scroll, 21 - page);
         app.on_key(key(KeyCode::PageDown));
-        assert_eq!(app.log_scroll, 5);
+        assert_eq!(app.log_scroll, 21 - 2 * page);
         app.on_key(key(KeyCode::End));
         assert_eq!(app.log_scroll, 0);
-        app.focus = Focus::Log;
         press(&mut app, "k");
         assert_eq!(app.log_scroll, 1);
         press(&mut app, "j");
         assert_eq!(app.log_scroll, 0);
+        press(&mut app, "ll");
+        assert_eq!(app.log_hscroll, 2 * HSCROLL_STEP);
+        app.on_key(key(KeyCode::Left));
+        assert_eq!(app.log_hscroll, HSCROLL_STEP);
     }
 
     #[test]

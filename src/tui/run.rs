@@ -19,6 +19,7 @@ use anyhow::Context;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::cursor::Show;
+use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -53,7 +54,7 @@ impl TerminalGuard {
         }
         install_panic_hook();
         enable_raw_mode().context("cannot put the terminal in raw mode (no terminal? try --headless)")?;
-        let guard = execute!(stdout(), EnterAlternateScreen)
+        let guard = execute!(stdout(), EnterAlternateScreen, EnableMouseCapture)
             .context("cannot switch to the alternate screen")
             .and_then(|()| {
                 Terminal::new(CrosstermBackend::new(stdout())).context("cannot set up the screen")
@@ -78,7 +79,7 @@ impl Drop for TerminalGuard {
 fn restore_terminal() {
     // Raw mode first: it has more side effects than the alternate screen.
     let _ = disable_raw_mode();
-    let _ = execute!(stdout(), LeaveAlternateScreen, Show);
+    let _ = execute!(stdout(), DisableMouseCapture, LeaveAlternateScreen, Show);
 }
 
 fn install_panic_hook() {
@@ -129,7 +130,7 @@ async fn event_loop(
     peer: &Peer,
     events: &mut Events,
 ) -> anyhow::Result<()> {
-    terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+    terminal.draw(|f| ui::draw(f, &mut *app)).context("drawing")?;
     let mut last_draw = Instant::now();
     let mut dirty = false;
     let mut leave_by: Option<Instant> = None;
@@ -150,7 +151,7 @@ async fn event_loop(
                 }
             }
             () = tokio::time::sleep_until(frame_at.unwrap_or(far)), if frame_at.is_some() => {
-                terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+                terminal.draw(|f| ui::draw(f, &mut *app)).context("drawing")?;
                 last_draw = Instant::now();
                 dirty = false;
             }
@@ -161,7 +162,7 @@ async fn event_loop(
         }
         if app.is_closed() || engine_gone {
             if dirty {
-                terminal.draw(|f| ui::draw(f, app)).context("drawing")?;
+                terminal.draw(|f| ui::draw(f, &mut *app)).context("drawing")?;
             }
             break;
         }
@@ -174,6 +175,12 @@ fn on_event(app: &mut App, peer: &Peer, event: Event, engine_gone: &mut bool) ->
     match event {
         Event::Key(key) => {
             if let Some(cmd) = app.on_key(key) {
+                send(peer, app, cmd);
+            }
+            true
+        }
+        Event::Mouse(mouse) => {
+            if let Some(cmd) = app.on_mouse(mouse) {
                 send(peer, app, cmd);
             }
             true
