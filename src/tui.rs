@@ -24,7 +24,13 @@ use tokio::sync::mpsc;
 use crate::peer::{NetEvent, Peer};
 
 /// Runs the full-screen UI until the user leaves; the terminal is restored
-/// on every way out, panics included.
-pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, advertise: bool) -> anyhow::Result<()> {
-    run::run(peer, events, advertise).await
+/// on every way out, panics included. With `refresh`, the Index and the
+/// Lookup shown are asked again that often (a big index less often).
+pub async fn run(
+    peer: Peer,
+    events: mpsc::Receiver<NetEvent>,
+    advertise: bool,
+    refresh: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    run::run(peer, events, advertise, refresh).await
 }

@@ -41,6 +41,12 @@ pub const LOG_LINES_PER_MESSAGE: usize = 24;
 pub const HSCROLL_STEP: usize = 8;
 /// Rows a turn of the mouse wheel moves.
 pub const WHEEL_STEP: isize = 3;
+/// How often the Index and the Lookup refresh by default.
+pub const REFRESH: Duration = Duration::from_secs(10);
+/// Index records per refresh period: a LIST of N records is asked at most
+/// once every `N / LIST_RECORDS_PER_PERIOD` periods, so a huge index is not
+/// fetched again and again (a million records: every 50 periods).
+pub const LIST_RECORDS_PER_PERIOD: usize = 20_000;
 /// How long a message stays in the status line.
 pub const TOAST_FOR: Duration = Duration::from_secs(8);
 
@@ -198,6 +204,9 @@ pub struct Toast {
     pub text: String,
     pub error: bool,
     pub at: SystemTime,
+    /// Something is under way (advertising): the outcome replaces it, and
+    /// it does not expire before then.
+    pub progress: bool,
 }
 
 /// Everything the screen shows.
@@ -236,6 +245,13 @@ pub struct App {
     pub uploads_served: u64,
     /// The app's clock, set by [`App::on_tick`].
     pub now: SystemTime,
+    /// How often the Index and the Lookup shown refresh on their own; `None`
+    /// never (only `r` and this peer's own changes then refresh them).
+    pub refresh: Option<Duration>,
+    /// When the last LIST answer (or failure) came.
+    pub list_at: Option<SystemTime>,
+    /// When the Lookup shown was last answered; `None` makes it due now.
+    pub lookup_at: Option<SystemTime>,
 }
 
 impl App {
@@ -265,6 +281,9 @@ impl App {
             advertise_asked: false,
             uploads_served: 0,
             now,
+            refresh: Some(REFRESH),
+            list_at: None,
+            lookup_at: None,
         }
     }
 
@@ -293,12 +312,42 @@ impl App {
         let mut changed = self.downloads.values().any(Download::is_active)
             || matches!(self.connection, Connection::Disconnected { .. });
         if let Some(t) = &self.toast
+            && !t.progress
             && now.duration_since(t.at).is_ok_and(|d| d >= TOAST_FOR)
         {
             self.toast = None;
             changed = true;
         }
         changed
+    }
+
+    /// The refresh that is due by the clock, if any: a LIST when the last
+    /// answer is older than the refresh period (stretched for a big index),
+    /// else a LOOKUP of the RFC the Lookup pane shows. One at a time; the
+    /// loop asks again at the next tick.
+    pub fn due(&mut self) -> Option<Command> {
+        let every = self.refresh?;
+        if self.connection != Connection::Connected {
+            return None;
+        }
+        let older = |at: Option<SystemTime>, d: Duration| {
+            at.is_none_or(|at| self.now.duration_since(at).is_ok_and(|age| age >= d))
+        };
+        let periods = (self.index.len() / LIST_RECORDS_PER_PERIOD).max(1) as u32;
+        if self.index_status != IndexStatus::Loading && older(self.list_at, every.saturating_mul(periods)) {
+            self.index_status = IndexStatus::Loading;
+            // Until the answer, count from now: a lost answer does not make
+            // every tick ask again.
+            self.list_at = Some(self.now);
+            return Some(Command::List);
+        }
+        if let LookupView::Found { rfc, .. } | LookupView::NotFound(rfc) = self.lookup
+            && older(self.lookup_at, every)
+        {
+            self.lookup_at = Some(self.now);
+            return Some(Command::Lookup(rfc));
+        }
+        None
     }
 
     /// Remembers the screen's geometry, for PgUp/PgDn and the mouse.
@@ -371,7 +420,9 @@ impl App {
             }
             KeyCode::Char('a') => return self.advertise(),
             KeyCode::Char('r') => {
+                self.toast = None;
                 self.index_status = IndexStatus::Loading;
+                self.lookup_at = None;
                 return Some(Command::List);
             }
             KeyCode::Char('d') => return self.download_selected(),
@@ -413,6 +464,7 @@ impl App {
                     return None;
                 };
                 self.mode = Mode::Browse(Pane::Lookup);
+                self.toast = None;
                 self.lookup = LookupView::Pending(rfc);
                 self.holders_list.select(Some(0));
                 return Some(Command::Lookup(rfc));
@@ -513,7 +565,7 @@ impl App {
             self.notify("No local RFCs to advertise yet: download one first.".into(), false);
             return None;
         }
-        self.notify(format!("Advertising {} RFC(s) to the index…", self.local.len()), false);
+        self.notify_progress(format!("Advertising {} RFC(s) to the index…", self.local.len()));
         self.advertise_asked = true;
         Some(Command::Advertise)
     }
@@ -567,7 +619,7 @@ impl App {
             return None;
         }
         let from = Holder::from(&record);
-        self.notify(format!("Downloading RFC {rfc} from {from}…"), false);
+        self.notify_progress(format!("Downloading RFC {rfc} from {from}…"));
         Some(Command::Download { rfc, from: Some(from) })
     }
 
@@ -654,7 +706,13 @@ impl App {
             }
             NetEvent::Notice(n) => {
                 self.log_info(LogKind::Info, n.clone());
-                self.notify(n, false);
+                // "re-advertising N RFC(s) after reconnecting": the ADDs'
+                // answer ends it.
+                if n.contains("advertising") {
+                    self.notify_progress(format!("{n}…"));
+                } else {
+                    self.notify(n, false);
+                }
             }
             NetEvent::Library(local) => {
                 self.local = local;
@@ -691,9 +749,11 @@ impl App {
                 // The engine also ADDs after each download and on reconnecting;
                 // those are in the log, and only failures or answers to a
                 // request of the user's become a message.
-                if std::mem::take(&mut self.advertise_asked) || !failed.is_empty() {
-                    self.notify(text, !failed.is_empty());
+                if std::mem::take(&mut self.advertise_asked) || !failed.is_empty() || self.in_progress() {
+                    self.notify(format!("{text} Done."), !failed.is_empty());
                 }
+                // Our records changed: the holders shown may have too.
+                self.lookup_at = None;
                 if !self.is_leaving() && self.index_status != IndexStatus::Loading {
                     self.index_status = IndexStatus::Loading;
                     return Some(Command::List);
@@ -708,6 +768,7 @@ impl App {
                     LookupView::Idle | LookupView::Invalid(_) => false,
                 };
                 if ours {
+                    self.lookup_at = Some(self.now);
                     self.lookup = match status {
                         Status::Ok if !records.is_empty() => LookupView::Found { rfc, holders: records },
                         Status::Ok | Status::NotFound => LookupView::NotFound(rfc),
@@ -718,6 +779,7 @@ impl App {
                 }
             }
             Reply::List { status, records } => {
+                self.list_at = Some(self.now);
                 if status == Status::Ok {
                     // The old table goes first, so two never coexist.
                     self.index = IndexRecords::default();
@@ -742,6 +804,12 @@ impl App {
         }
         if self.index_status == IndexStatus::Loading && e.request == Some(Request::List) {
             self.index_status = IndexStatus::Failed(e.reason.clone());
+            self.list_at = Some(self.now);
+        }
+        if let LookupView::Found { rfc, .. } | LookupView::NotFound(rfc) = self.lookup
+            && e.request == Some(Request::Lookup(rfc))
+        {
+            self.lookup_at = Some(self.now);
         }
     }
 
@@ -818,7 +886,16 @@ impl App {
     }
 
     fn notify(&mut self, text: String, error: bool) {
-        self.toast = Some(Toast { text, error, at: self.now });
+        self.toast = Some(Toast { text, error, at: self.now, progress: false });
+    }
+
+    /// A message about something under way, until its outcome replaces it.
+    fn notify_progress(&mut self, text: String) {
+        self.toast = Some(Toast { text, error: false, at: self.now, progress: true });
+    }
+
+    fn in_progress(&self) -> bool {
+        self.toast.as_ref().is_some_and(|t| t.progress)
     }
 
     // ---- the log -----------------------------------------------------------
@@ -1049,6 +1126,68 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn index_and_lookup_refresh_on_the_clock_and_after_our_changes() {
+        let mut app = app();
+        assert_eq!(app.due(), None, "not connected");
+        assert_eq!(app.on_net(NetEvent::Connected { server: "s".into() }), Some(Command::List));
+        assert_eq!(app.due(), None, "a LIST is on its way");
+        let list = |n: u32| {
+            let records = (0..n).map(|i| record(i, "T", "hostB", 5000)).collect();
+            NetEvent::Reply(Reply::List { status: Status::Ok, records })
+        };
+        app.on_net(list(3));
+        assert_eq!(app.due(), None);
+        // A lookup on screen is asked again each period, the index too.
+        press(&mut app, "/7");
+        app.on_key(key(KeyCode::Enter));
+        let found =
+            Reply::Lookup { rfc: RfcNumber(7), status: Status::Ok, records: vec![record(7, "T", "h", 1)] };
+        app.on_net(NetEvent::Reply(found.clone()));
+        app.on_tick(t0() + REFRESH / 2);
+        assert_eq!(app.due(), None);
+        app.on_tick(t0() + REFRESH);
+        assert_eq!(app.due(), Some(Command::List));
+        assert_eq!(app.index_status, IndexStatus::Loading);
+        assert_eq!(app.due(), Some(Command::Lookup(RfcNumber(7))));
+        assert_eq!(app.due(), None, "one of each per period");
+        assert!(matches!(app.lookup, LookupView::Found { .. }), "the old answer stays until the new one");
+        app.on_net(list(3));
+        app.on_net(NetEvent::Reply(found));
+        // Our own ADD (after a download, say) makes the lookup due at once.
+        app.on_net(NetEvent::Reply(Reply::Advertised { added: vec![], failed: vec![] }));
+        assert_eq!(app.due(), Some(Command::Lookup(RfcNumber(7))));
+        app.on_net(list(3));
+        // A big index is listed less often: 60,000 records, every 3 periods.
+        app.on_net(list(60_000));
+        app.on_tick(t0() + REFRESH * 3);
+        assert_eq!(app.due(), Some(Command::Lookup(RfcNumber(7))), "the lookup is still due each period");
+        assert_eq!(app.due(), None);
+        app.on_tick(t0() + REFRESH * 4);
+        assert_eq!(app.due(), Some(Command::List));
+        // Turned off: nothing.
+        app.refresh = None;
+        app.on_tick(t0() + REFRESH * 100);
+        assert_eq!(app.due(), None);
+    }
+
+    #[test]
+    fn progress_messages_finish_and_stale_ones_are_replaced() {
+        let mut app = app();
+        app.on_net(NetEvent::Notice("re-advertising 2 RFC(s) after reconnecting".into()));
+        assert!(app.toast.as_ref().unwrap().progress);
+        assert!(!app.on_tick(t0() + TOAST_FOR * 2), "a progress message waits for its outcome");
+        app.on_net(NetEvent::Reply(Reply::Advertised { added: vec![], failed: vec![] }));
+        let toast = app.toast.clone().unwrap();
+        assert_eq!(toast.text, "Advertised 0 RFC(s) to the index. Done.");
+        assert!(!toast.progress);
+        // "already here" is gone once the next lookup is sent.
+        app.on_net(NetEvent::Notice("RFC 8600 is already here".into()));
+        press(&mut app, "/8700");
+        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.toast, None);
+    }
+
+    #[test]
     fn key_releases_are_dropped() {
         let mut app = app();
         let mut release = key(KeyCode::Char('q'));
@@ -1195,7 +1334,10 @@ pub(crate) mod tests {
         assert_eq!(app.log.len(), 1);
         assert_eq!(press(&mut app, "a"), vec![Command::Advertise]);
         app.on_net(adv());
-        assert_eq!(app.toast.as_ref().map(|t| t.text.as_str()), Some("Advertised 0 RFC(s) to the index."));
+        assert_eq!(
+            app.toast.as_ref().map(|t| t.text.as_str()),
+            Some("Advertised 0 RFC(s) to the index. Done.")
+        );
         let empty = &mut App::new(me(), vec![], t0());
         assert!(press(empty, "a").is_empty(), "nothing to advertise");
     }

@@ -94,10 +94,16 @@ fn install_panic_hook() {
 }
 
 /// Runs the full-screen UI until the user leaves.
-pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, advertise: bool) -> anyhow::Result<()> {
+pub async fn run(
+    peer: Peer,
+    events: mpsc::Receiver<NetEvent>,
+    advertise: bool,
+    refresh: Option<Duration>,
+) -> anyhow::Result<()> {
     let me =
         Me { host: peer.host.clone(), upload_port: peer.upload_addr.port(), server: peer.server.clone() };
     let mut app = App::new(me, peer.library.clone(), SystemTime::now());
+    app.refresh = refresh;
     // The terminal first: crossterm's event reader needs one to exist.
     let setup = TerminalGuard::enter().and_then(|guard| {
         let size = guard.terminal.size().context("reading the terminal size")?;
@@ -148,6 +154,10 @@ async fn event_loop(
                 for _ in 0..DRAIN_MAX {
                     let Some(ev) = events.try_net() else { break };
                     dirty |= on_event(app, peer, Event::Net(ev), &mut engine_gone);
+                }
+                if let Some(cmd) = app.due() {
+                    send(peer, app, cmd);
+                    dirty = true;
                 }
             }
             () = tokio::time::sleep_until(frame_at.unwrap_or(far)), if frame_at.is_some() => {
