@@ -132,6 +132,10 @@ pub struct PeerArgs {
     /// Advertise every local RFC as soon as the server is reached.
     #[arg(long)]
     pub advertise: bool,
+    /// ADD RFC files dropped into the folder as soon as they appear (the
+    /// full-screen UI watches the folder; without this, press a).
+    #[arg(long)]
+    pub auto_advertise: bool,
     /// Seconds between refreshes of the Index (LIST) and the Lookup shown
     /// (LOOKUP) in the full-screen UI; 0 turns them off. A big index is
     /// listed less often: once per period for every 20,000 records.
@@ -149,6 +153,14 @@ pub struct PeerArgs {
 }
 
 impl PeerArgs {
+    pub fn tui_options(&self) -> crate::tui::Options {
+        crate::tui::Options {
+            advertise: self.advertise,
+            auto_advertise: self.auto_advertise,
+            refresh: self.refresh(),
+        }
+    }
+
     /// `--refresh` as a period, `None` when turned off.
     pub fn refresh(&self) -> Option<Duration> {
         (self.refresh > 0.0).then(|| secs(self.refresh))

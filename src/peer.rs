@@ -17,6 +17,7 @@ pub mod download;
 pub mod engine;
 pub mod library;
 pub mod upload;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,14 @@ pub enum Command {
     /// Download an RFC. With `from`, try that holder first; either way the
     /// engine looks the RFC up and falls back to the other holders.
     Download { rfc: RfcNumber, from: Option<Holder> },
+    /// Read the folder again (it changed): list new RFC files, and ADD them
+    /// when `advertise_new`; withdraw removed ones (see `Unshare`).
+    Rescan { advertise_new: bool },
+    /// Stop sharing one RFC: its file moves to the folder's `unshared/`, and,
+    /// since P2P-CI has no message that removes a record, the engine
+    /// reconnects (the server drops all of this peer's records) and ADDs
+    /// the rest again.
+    Unshare(RfcNumber),
     /// Leave: close the index connection, stop uploads and downloads.
     Quit,
 }

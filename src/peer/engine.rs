@@ -393,6 +393,19 @@ impl Engine {
                 Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::List, e))).await,
             },
             Command::Download { rfc, from } => self.start_download(rfc, from).await,
+            Command::Rescan { advertise_new } => self.rescan(advertise_new).await,
+            Command::Unshare(rfc) => {
+                let dir = self.download_config.dir.clone();
+                match tokio::task::spawn_blocking(move || library::unshare(&dir, rfc)).await {
+                    Ok(Ok(to)) => {
+                        let msg = format!("RFC {rfc} is no longer shared (moved to {})", to.display());
+                        self.emit(NetEvent::Notice(msg)).await;
+                        self.rescan(false).await;
+                    }
+                    Ok(Err(e)) => self.emit(NetEvent::Error(e.to_string().as_str().into())).await,
+                    Err(e) => self.emit(NetEvent::Error(e.to_string().as_str().into())).await,
+                }
+            }
             Command::Quit => {}
         }
     }
@@ -474,6 +487,48 @@ impl Engine {
             let result = download::run(id, rfc, holders, &config, &events).await;
             let _ = done.send(Finished { id, rfc, result });
         });
+    }
+
+    /// Reads the folder again. New RFC files are listed (and ADDed when
+    /// `advertise_new`). Removed ones stop being listed; if any of them was
+    /// advertised, the index connection is closed and opened again, which
+    /// drops every record of this peer on the server, and the rest are ADDed
+    /// anew: P2P-CI has no message that removes one record.
+    async fn rescan(&mut self, advertise_new: bool) {
+        let dir = self.download_config.dir.clone();
+        let list = match tokio::task::spawn_blocking(move || library::scan(&dir)).await {
+            Ok(Ok(list)) => list,
+            Ok(Err(e)) => return self.emit(NetEvent::Error(e.to_string().as_str().into())).await,
+            Err(e) => return self.emit(NetEvent::Error(e.to_string().as_str().into())).await,
+        };
+        let new: Vec<RfcNumber> =
+            list.iter().map(|l| l.rfc).filter(|r| !self.library.contains_key(r)).collect();
+        let gone: Vec<RfcNumber> =
+            self.library.keys().copied().filter(|r| !list.iter().any(|l| l.rfc == *r)).collect();
+        if new.is_empty() && gone.is_empty() {
+            return;
+        }
+        self.library = list.into_iter().map(|l| (l.rfc, l)).collect();
+        self.emit(NetEvent::Library(self.library.values().cloned().collect())).await;
+        let withdrawn: Vec<RfcNumber> = gone.into_iter().filter(|r| self.advertised.remove(r)).collect();
+        if !withdrawn.is_empty()
+            && let Some(mut conn) = self.conn.take()
+        {
+            let names: Vec<String> = withdrawn.iter().map(|r| r.to_string()).collect();
+            let rest = match self.advertised.len() {
+                0 => "nothing else to re-advertise".to_owned(),
+                n => format!("then re-advertising the other {n}"),
+            };
+            let msg = format!("withdrawing RFC {} from the index: reconnecting, {rest}", names.join(", "));
+            self.emit(NetEvent::Notice(msg)).await;
+            let _ = conn.stream.shutdown().await;
+            // connect() ADDs everything still advertised.
+            self.connect().await;
+        }
+        if advertise_new && !new.is_empty() {
+            let reply = self.advertise(&new).await;
+            self.emit(NetEvent::Reply(reply)).await;
+        }
     }
 
     async fn on_finished(&mut self, done: Finished) {

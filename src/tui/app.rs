@@ -11,7 +11,7 @@
 //! The app never waits for an answer: sending a command only marks what is
 //! pending (a LOOKUP, a LIST), and the answer arrives later as an event.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ratatui::crossterm::event::{
@@ -219,6 +219,9 @@ pub struct App {
     pub areas: Areas,
     pub local: Vec<LocalRfc>,
     pub local_list: ListState,
+    /// Local RFCs the index holds a record of, for this peer (from the last
+    /// LIST and the ADDs answered since); the rest are marked in the pane.
+    pub in_index: HashSet<RfcNumber>,
     pub index: IndexRecords,
     pub index_status: IndexStatus,
     /// The Index pane's selection and first visible row. Drawing keeps the
@@ -248,6 +251,9 @@ pub struct App {
     /// How often the Index and the Lookup shown refresh on their own; `None`
     /// never (only `r` and this peer's own changes then refresh them).
     pub refresh: Option<Duration>,
+    /// New files in the folder are ADDed by the engine on their own
+    /// (`--auto-advertise`); only changes what the messages say.
+    pub auto_advertise: bool,
     /// When the last LIST answer (or failure) came.
     pub list_at: Option<SystemTime>,
     /// When the Lookup shown was last answered; `None` makes it due now.
@@ -263,6 +269,7 @@ impl App {
             areas: Areas::new(Rect::new(0, 0, 80, 24)),
             local,
             local_list: ListState::default().with_selected(Some(0)),
+            in_index: HashSet::new(),
             index: IndexRecords::default(),
             index_status: IndexStatus::NotLoaded,
             index_table: TableState::default().with_selected(Some(0)),
@@ -282,6 +289,7 @@ impl App {
             uploads_served: 0,
             now,
             refresh: Some(REFRESH),
+            auto_advertise: false,
             list_at: None,
             lookup_at: None,
         }
@@ -426,6 +434,7 @@ impl App {
                 return Some(Command::List);
             }
             KeyCode::Char('d') => return self.download_selected(),
+            KeyCode::Char('s') if pane == Pane::Local => return self.unshare_selected(),
             KeyCode::Enter => match pane {
                 Pane::Lookup if !self.holders().is_empty() => return self.download_selected(),
                 Pane::Lookup => self.mode = Mode::Typing,
@@ -570,6 +579,17 @@ impl App {
         Some(Command::Advertise)
     }
 
+    /// `s` in Local RFCs: stop sharing the selected RFC.
+    fn unshare_selected(&mut self) -> Option<Command> {
+        let Some(local) = self.local.get(self.local_list.selected().unwrap_or(0)) else {
+            self.notify("Nothing shared to stop sharing.".into(), false);
+            return None;
+        };
+        let rfc = local.rfc;
+        self.notify_progress(format!("Stopping sharing RFC {rfc}…"));
+        Some(Command::Unshare(rfc))
+    }
+
     /// The selected row of the Index.
     pub fn index_selected(&self) -> usize {
         self.index_table.selected().unwrap_or(0)
@@ -689,6 +709,8 @@ impl App {
                 if !again {
                     self.log_info(LogKind::Error, format!("index server: {reason}"));
                 }
+                // The server drops a peer's records with its connection.
+                self.in_index.clear();
                 if !self.is_leaving() {
                     let retry_at = retry_in.map(|d| self.now + d);
                     self.connection = Connection::Disconnected { reason, retry_at };
@@ -715,6 +737,21 @@ impl App {
                 }
             }
             NetEvent::Library(local) => {
+                let known: HashSet<RfcNumber> = self.local.iter().map(|l| l.rfc).collect();
+                let new: Vec<String> =
+                    local.iter().filter(|l| !known.contains(&l.rfc)).map(|l| l.rfc.to_string()).collect();
+                // A download's file is announced by its own message; a file
+                // that appeared in the folder gets one here.
+                let downloaded = |rfc: &str| self.downloads.values().any(|d| d.rfc.to_string() == rfc);
+                if !new.is_empty() && !new.iter().all(|r| downloaded(r)) {
+                    let text = format!("new in the folder: RFC {}", new.join(", "));
+                    self.log_info(LogKind::Info, text.clone());
+                    if self.auto_advertise {
+                        self.notify_progress(format!("{text}; advertising it…"));
+                    } else if !self.in_progress() {
+                        self.notify(format!("{text} (press a to advertise)"), false);
+                    }
+                }
                 self.local = local;
                 clamp(&mut self.local_list, self.local.len());
             }
@@ -741,6 +778,9 @@ impl App {
     fn on_reply(&mut self, reply: Reply) -> Option<Command> {
         match reply {
             Reply::Advertised { added, failed } => {
+                let me = (self.me.host.as_str(), self.me.upload_port);
+                let mine = added.iter().filter(|r| (r.host.as_str(), r.port) == me).map(|r| r.rfc);
+                self.in_index.extend(mine);
                 let mut text = format!("Advertised {} RFC(s) to the index.", added.len());
                 for (rfc, status) in &failed {
                     text.push_str(&format!(" ADD RFC {rfc} failed: {status}."));
@@ -784,6 +824,12 @@ impl App {
                     // The old table goes first, so two never coexist.
                     self.index = IndexRecords::default();
                     self.index = IndexRecords::from_records(records);
+                    let me = (self.me.host.as_str(), self.me.upload_port);
+                    self.in_index = (0..self.index.len())
+                        .filter_map(|i| self.index.get(i))
+                        .filter(|r| (r.host, r.port) == me)
+                        .map(|r| r.rfc)
+                        .collect();
                     self.index_status = IndexStatus::Loaded;
                     let len = self.index.len();
                     clamp_table(&mut self.index_table, len);
@@ -1185,6 +1231,32 @@ pub(crate) mod tests {
         press(&mut app, "/8700");
         app.on_key(key(KeyCode::Enter));
         assert_eq!(app.toast, None);
+    }
+
+    #[test]
+    fn the_folder_and_the_index_mark_local_rfcs() {
+        let mut app = app();
+        let records = vec![record(8600, "Mine", "hostA", 2222), record(8601, "Theirs", "hostB", 5000)];
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        assert_eq!(app.in_index, HashSet::from([RfcNumber(8600)]), "8601 is held, but by hostB only");
+        // A file dropped into the folder is listed and said so.
+        let mut now = app.local.clone();
+        now.push(local(9000, "Dropped"));
+        app.on_net(NetEvent::Library(now));
+        assert_eq!(app.local.len(), 3);
+        assert_eq!(app.toast.as_ref().unwrap().text, "new in the folder: RFC 9000 (press a to advertise)");
+        let added = vec![record(9000, "Dropped", "hostA", 2222)];
+        app.on_net(NetEvent::Reply(Reply::Advertised { added, failed: vec![] }));
+        assert!(app.in_index.contains(&RfcNumber(9000)));
+        // s stops sharing the selected local RFC.
+        app.mode = Mode::Browse(Pane::Local);
+        assert_eq!(press(&mut app, "s"), vec![Command::Unshare(RfcNumber(8600))]);
+        assert!(app.toast.as_ref().unwrap().progress);
+        app.mode = Mode::Browse(Pane::Index);
+        assert!(press(&mut app, "s").is_empty(), "s belongs to Local RFCs");
+        // The server forgets everything with the connection.
+        app.on_net(NetEvent::Disconnected { reason: "x".into(), retry_in: None });
+        assert!(app.in_index.is_empty());
     }
 
     #[test]

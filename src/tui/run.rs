@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use super::app::{App, Me};
 use super::event::{Event, Events};
-use super::ui;
+use super::{Options, ui};
 use crate::peer::{Command, NetEvent, Peer};
 
 /// How often the clock ticks (download rates, expiring messages).
@@ -94,16 +94,12 @@ fn install_panic_hook() {
 }
 
 /// Runs the full-screen UI until the user leaves.
-pub async fn run(
-    peer: Peer,
-    events: mpsc::Receiver<NetEvent>,
-    advertise: bool,
-    refresh: Option<Duration>,
-) -> anyhow::Result<()> {
+pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options) -> anyhow::Result<()> {
     let me =
         Me { host: peer.host.clone(), upload_port: peer.upload_addr.port(), server: peer.server.clone() };
     let mut app = App::new(me, peer.library.clone(), SystemTime::now());
-    app.refresh = refresh;
+    app.refresh = options.refresh;
+    app.auto_advertise = options.auto_advertise;
     // The terminal first: crossterm's event reader needs one to exist.
     let setup = TerminalGuard::enter().and_then(|guard| {
         let size = guard.terminal.size().context("reading the terminal size")?;
@@ -119,7 +115,17 @@ pub async fn run(
         }
     };
     app.on_resize(size.width, size.height);
-    if advertise && let Some(cmd) = app.advertise() {
+    // The folder is watched for as long as the screen runs.
+    let _watch = match crate::peer::watch::start(&peer.dir, peer.commands(), options.auto_advertise) {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            app.on_net(NetEvent::Error(format!("{e}; press a after adding files").as_str().into()));
+            None
+        }
+    };
+    if options.advertise
+        && let Some(cmd) = app.advertise()
+    {
         send(&peer, &mut app, cmd);
     }
     let result = event_loop(&mut guard.terminal, &mut app, &peer, &mut events).await;

@@ -116,22 +116,40 @@ fn empty_state(text: &str, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
-/// The Local RFCs pane: what this peer shares.
+/// The Local RFCs pane: what this peer shares. `●` marks an RFC the index
+/// has a record of for this peer, `○` one it has not (not advertised yet).
 pub fn local(app: &mut App, area: Rect, buf: &mut Buffer) {
     let focused = app.mode.browsing(Pane::Local);
-    let title = vec![Span::raw(format!("Local RFCs ({})", app.local.len()))];
+    let mut title = vec![Span::raw(format!("Local RFCs ({})", app.local.len()))];
+    let unlisted = app.local.iter().filter(|l| !app.in_index.contains(&l.rfc)).count();
+    if unlisted > 0 && app.connection == Connection::Connected {
+        title.push(Span::styled(format!(" · {unlisted} ○ not in the index"), Style::new().fg(WARN)));
+    }
     let block = pane(title, focused);
     let inner = block.inner(area);
     block.render(area, buf);
     if app.local.is_empty() {
-        empty_state("Nothing shared yet. Press / to look up an RFC and download it.", inner, buf);
+        empty_state(
+            "Nothing shared yet. Press / to look up an RFC and download it, or drop an rfcN.txt into the folder.",
+            inner,
+            buf,
+        );
         return;
     }
     let items: Vec<ListItem> = app
         .local
         .iter()
         .map(|l| {
-            ListItem::new(Line::from(vec![Span::raw(format!("{:>5} ", l.rfc)).bold(), Span::raw(&l.title)]))
+            let mark = if app.in_index.contains(&l.rfc) {
+                Span::styled("● ", Style::new().fg(OK))
+            } else {
+                Span::styled("○ ", Style::new().fg(WARN))
+            };
+            ListItem::new(Line::from(vec![
+                mark,
+                Span::raw(format!("{:>4} ", l.rfc)).bold(),
+                Span::raw(&l.title),
+            ]))
         })
         .collect();
     let list = List::new(items).highlight_style(selected_style(focused));
@@ -577,6 +595,7 @@ pub fn keys(mode: Mode) -> &'static [(&'static str, &'static str)] {
         Mode::Browse(pane) => match pane {
             Pane::Local => &[
                 ("↑↓ PgUp/PgDn Home/End", "move"),
+                ("s", "stop sharing"),
                 ("a", "advertise all"),
                 ("/", "lookup"),
                 ("r", "refresh"),
@@ -664,7 +683,8 @@ const HELP: &[(&str, &str)] = &[
     ("Enter  d", "download the selected Index row or holder"),
     ("Enter", "in Downloads: the whole story of one"),
     ("r", "refresh the Index now (LIST ALL)"),
-    ("a", "advertise all local RFCs (ADD)"),
+    ("a", "advertise all local RFCs (ADD); ○ marks those not yet"),
+    ("s", "in Local RFCs: stop sharing one (see below)"),
     ("p", "Peers: who the index names, with #RFCs"),
     ("Esc", "leave the lookup box, dismiss a message"),
     ("q  Ctrl-C", "leave: close the connection, stop uploads"),
@@ -672,7 +692,7 @@ const HELP: &[(&str, &str)] = &[
 
 /// The help overlay, centered over everything.
 pub fn help(full: Rect, buf: &mut Buffer) {
-    let area = full.centered(Constraint::Max(70), Constraint::Max(22));
+    let area = full.centered(Constraint::Max(76), Constraint::Max(28));
     Clear.render(area, buf);
     let block = pane(vec![Span::raw("Help")], true).title_bottom(Line::from(" ? or Esc closes ").centered());
     let inner = block.inner(area);
@@ -690,7 +710,12 @@ pub fn help(full: Rect, buf: &mut Buffer) {
     lines.push(Line::raw(
         "Peers ADD their RFCs to the index server; LOOKUP asks who holds one; GET fetches it \
          straight from that peer, and the new copy is ADDed too. The Index and Lookup refresh \
-         on their own. The log shows every message.",
+         on their own. The folder is watched: a dropped rfcN.txt is listed at once.",
+    ));
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "P2P-CI has no message that removes a record, so s moves the file to unshared/ in the \
+         folder, reconnects (the server forgets all of this peer's records) and ADDs the rest again.",
     ));
     Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
 }
@@ -1015,24 +1040,25 @@ mod tests {
     fn local_pane_lists_number_and_title() {
         let mut app = app();
         app.mode = Mode::Browse(Pane::Local);
+        app.in_index.insert(RfcNumber(8600));
         let area = Rect::new(0, 0, 30, 4);
         let mut buf = Buffer::empty(area);
         local(&mut app, area, &mut buf);
-        let mut expected = Buffer::with_lines([
-            "┏ Local RFCs (2) ━━━━━━━━━━━━┓",
-            "┃ 8600 Using Conditional Rout┃",
-            "┃ 8601 Policy and Requirement┃",
-            "┗━━━━━━━━━━━━━━━━━━━━━━━━━━━━┛",
-        ]);
-        let border = Style::new().fg(ACCENT);
-        expected.set_style(area, border);
-        expected.set_style(Rect::new(1, 0, 16, 1), border.add_modifier(Modifier::BOLD));
-        expected.set_style(Rect::new(1, 1, 28, 2), Style::reset());
-        expected.set_style(Rect::new(1, 1, 6, 2), Style::new().add_modifier(Modifier::BOLD));
-        expected.set_style(Rect::new(1, 1, 28, 1), Style::new().add_modifier(Modifier::REVERSED));
-        expected
-            .set_style(Rect::new(1, 1, 6, 1), Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED));
-        assert_eq!(buf, expected);
+        assert_eq!(
+            plain(buf.clone()),
+            Buffer::with_lines([
+                "┏ Local RFCs (2) ━━━━━━━━━━━━┓",
+                "┃● 8600 Using Conditional Rou┃",
+                "┃○ 8601 Policy and Requiremen┃",
+                "┗━━━━━━━━━━━━━━━━━━━━━━━━━━━━┛",
+            ])
+        );
+        // In the index: green; not yet: magenta; the selection reversed.
+        assert_eq!(buf[(1, 1)].fg, OK);
+        assert_eq!(buf[(1, 2)].fg, WARN);
+        assert!(buf[(5, 1)].modifier.contains(Modifier::REVERSED | Modifier::BOLD));
+        assert!(!buf[(5, 2)].modifier.contains(Modifier::REVERSED));
+        assert_eq!(buf[(0, 0)].fg, ACCENT, "the focused pane's border");
     }
 
     #[test]
@@ -1055,7 +1081,7 @@ mod tests {
             after,
             Buffer::with_lines([
                 "┌ Local RFCs (1) ────────────┐",
-                "│ 8700 Fifty Years of RFCs   │",
+                "│○ 8700 Fifty Years of RFCs  │",
                 "│                            │",
                 "└────────────────────────────┘",
             ])
