@@ -11,7 +11,7 @@
 //! The app never waits for an answer: sending a command only marks what is
 //! pending (a LOOKUP, a LIST), and the answer arrives later as an event.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ratatui::crossterm::event::{
@@ -241,6 +241,15 @@ pub struct App {
     pub log_scroll: usize,
     /// Columns scrolled right, for lines longer than the pane.
     pub log_hscroll: usize,
+    /// Refreshes whose request and answer were the same as the last time,
+    /// and so were not logged again.
+    pub log_folded: u64,
+    /// The answer last logged to each LIST or LOOKUP request (by its text).
+    last_answers: HashMap<String, u64>,
+    /// A repeated request, held until its answer shows whether it changed.
+    held_request: Option<WireMessage>,
+    /// The query request last logged, waiting for its answer.
+    last_query: Option<String>,
     pub toast: Option<Toast>,
     /// The user asked to advertise and the answer has not come yet.
     pub advertise_asked: bool,
@@ -284,6 +293,10 @@ impl App {
             log_cap: LOG_CAP,
             log_scroll: 0,
             log_hscroll: 0,
+            log_folded: 0,
+            last_answers: HashMap::new(),
+            held_request: None,
+            last_query: None,
             toast: None,
             advertise_asked: false,
             uploads_served: 0,
@@ -711,6 +724,9 @@ impl App {
                 }
                 // The server drops a peer's records with its connection.
                 self.in_index.clear();
+                if let Some(held) = self.held_request.take() {
+                    self.log_wire_now(&held);
+                }
                 if !self.is_leaving() {
                     let retry_at = retry_in.map(|d| self.now + d);
                     self.connection = Connection::Disconnected { reason, retry_at };
@@ -946,7 +962,59 @@ impl App {
 
     // ---- the log -----------------------------------------------------------
 
+    /// Logs a protocol message. A LIST or LOOKUP the server answers exactly
+    /// as the last time (the refresh timer asks every few seconds) is folded:
+    /// the request is held until its answer, and if the pair is the same as
+    /// before, only a counter in the log's title moves.
     fn log_wire(&mut self, w: &WireMessage) {
+        if w.link == Link::Server {
+            let is_query = w.text.starts_with("LIST ") || w.text.starts_with("LOOKUP ");
+            match w.direction {
+                Direction::Sent if is_query => {
+                    if let Some(held) = self.held_request.take() {
+                        self.log_wire_now(&held);
+                    }
+                    if self.last_answers.contains_key(&w.text) {
+                        self.held_request = Some(w.clone());
+                        return;
+                    }
+                }
+                Direction::Sent => {
+                    if let Some(held) = self.held_request.take() {
+                        self.log_wire_now(&held);
+                    }
+                }
+                Direction::Received => {
+                    let request = self.held_request.take();
+                    let answer = fingerprint(&w.text);
+                    if let Some(req) = &request
+                        && self.last_answers.get(&req.text) == Some(&answer)
+                    {
+                        self.log_folded += 1;
+                        return;
+                    }
+                    if let Some(req) = request {
+                        self.log_wire_now(&req);
+                    }
+                    if let Some(req) = self.last_query.take() {
+                        self.last_answers.insert(req, answer);
+                    }
+                    self.log_wire_now(w);
+                    return;
+                }
+            }
+            if is_query {
+                self.last_query = Some(w.text.clone());
+            }
+        }
+        self.log_wire_now(w);
+    }
+
+    fn log_wire_now(&mut self, w: &WireMessage) {
+        if w.link == Link::Server && w.direction == Direction::Sent {
+            let is_query = w.text.starts_with("LIST ") || w.text.starts_with("LOOKUP ");
+            self.last_query = is_query.then(|| w.text.clone());
+        }
         let kind = match w.direction {
             Direction::Sent => LogKind::Sent,
             Direction::Received => LogKind::Received,
@@ -1007,6 +1075,15 @@ fn select_at(state: &mut ListState, row: usize, len: usize) {
     if at < len {
         state.select(Some(at));
     }
+}
+
+/// A short fingerprint of a message, to tell an unchanged answer without
+/// keeping it.
+fn fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }
 
 /// `HH:MM:SS` of a time, in UTC (no time zone database needed, and the same
@@ -1521,6 +1598,33 @@ pub(crate) mod tests {
         assert_eq!(app.log.len(), LOG_LINES_PER_MESSAGE + 1);
         let rest = 100_002 - LOG_LINES_PER_MESSAGE;
         assert_eq!(app.log.back().unwrap().text, format!("… and {rest} more line(s)"));
+    }
+
+    #[test]
+    fn unchanged_refreshes_are_folded_in_the_log() {
+        let mut app = app();
+        let list = "LIST ALL P2P-CI/1.0\r\nHost: hostA\r\nPort: 2222\r\n\r\n";
+        let answer = |rows: &str| format!("P2P-CI/1.0 200 OK\r\n\r\n{rows}\r\n");
+        let exchange = |app: &mut App, rows: &str| {
+            app.on_net(wire(Direction::Sent, Link::Server, list));
+            app.on_net(wire(Direction::Received, Link::Server, &answer(rows)));
+        };
+        exchange(&mut app, "RFC 1 T hostB 5000\r\n");
+        let first = app.log.len();
+        assert_eq!(first, 3 + 3);
+        exchange(&mut app, "RFC 1 T hostB 5000\r\n");
+        exchange(&mut app, "RFC 1 T hostB 5000\r\n");
+        assert_eq!(app.log.len(), first, "the same answer is not logged again");
+        assert_eq!(app.log_folded, 2);
+        // An ADD in between is logged as always, and does not disturb it.
+        app.on_net(wire(Direction::Sent, Link::Server, "ADD RFC 2 P2P-CI/1.0\r\n\r\n"));
+        app.on_net(wire(Direction::Received, Link::Server, "P2P-CI/1.0 200 OK\r\n\r\n"));
+        assert_eq!(app.log.len(), first + 2);
+        // A changed answer is logged, request and all.
+        exchange(&mut app, "RFC 2 U hostC 5001\r\n");
+        assert_eq!(app.log.len(), first + 2 + 6);
+        assert_eq!(app.log[first + 2].text, "LIST ALL P2P-CI/1.0");
+        assert_eq!(app.log.back().unwrap().text, "RFC 2 U hostC 5001");
     }
 
     #[test]

@@ -459,6 +459,9 @@ pub fn log(app: &App, area: Rect, buf: &mut Buffer) {
             Style::new().fg(WARN),
         ));
     }
+    if app.log_folded > 0 {
+        title.push(Span::styled(format!(" · {} unchanged refresh(es) not repeated", app.log_folded), dim()));
+    }
     if app.log_hscroll > 0 {
         title.push(Span::styled(format!(" · → {} columns, ← back", app.log_hscroll), Style::new().fg(WARN)));
     }
