@@ -837,9 +837,24 @@ impl App {
             Reply::List { status, records } => {
                 self.list_at = Some(self.now);
                 if status == Status::Ok {
+                    // The selection stays on the same record when rows
+                    // move (new records arrive at the top).
+                    let selected =
+                        self.index.get(self.index_selected()).map(|r| (r.rfc, r.host.to_owned(), r.port));
                     // The old table goes first, so two never coexist.
                     self.index = IndexRecords::default();
                     self.index = IndexRecords::from_records(records);
+                    if let Some((rfc, host, port)) = selected
+                        && let Some(at) = (0..self.index.len()).find(|&i| {
+                            self.index
+                                .get(i)
+                                .is_some_and(|r| r.rfc == rfc && r.host == host && r.port == port)
+                        })
+                    {
+                        // The view stays put (new rows show at the top) as
+                        // long as the selection is still in it.
+                        self.index_table.select(Some(at));
+                    }
                     let me = (self.me.host.as_str(), self.me.upload_port);
                     self.in_index = (0..self.index.len())
                         .filter_map(|i| self.index.get(i))
@@ -1598,6 +1613,23 @@ pub(crate) mod tests {
         assert_eq!(app.log.len(), LOG_LINES_PER_MESSAGE + 1);
         let rest = 100_002 - LOG_LINES_PER_MESSAGE;
         assert_eq!(app.log.back().unwrap().text, format!("… and {rest} more line(s)"));
+    }
+
+    #[test]
+    fn the_index_selection_follows_its_record_when_rows_move() {
+        let mut app = app();
+        let list = |rfcs: &[u32]| {
+            let records = rfcs.iter().map(|&n| record(n, "T", "hostB", 5000)).collect();
+            NetEvent::Reply(Reply::List { status: Status::Ok, records })
+        };
+        app.on_net(list(&[3, 2, 1]));
+        press(&mut app, "j");
+        assert_eq!(app.index.get(app.index_selected()).unwrap().rfc, RfcNumber(2));
+        app.on_net(list(&[5, 4, 3, 2, 1]));
+        assert_eq!(app.index.get(app.index_selected()).unwrap().rfc, RfcNumber(2));
+        // Gone: the selection stays where it was, within the new rows.
+        app.on_net(list(&[9]));
+        assert_eq!(app.index_selected(), 0);
     }
 
     #[test]

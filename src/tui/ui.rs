@@ -123,7 +123,10 @@ pub fn local(app: &mut App, area: Rect, buf: &mut Buffer) {
     let mut title = vec![Span::raw(format!("Local RFCs ({})", app.local.len()))];
     let unlisted = app.local.iter().filter(|l| !app.in_index.contains(&l.rfc)).count();
     if unlisted > 0 && app.connection == Connection::Connected {
-        title.push(Span::styled(format!(" · {unlisted} ○ not in the index"), Style::new().fg(WARN)));
+        let long = format!(" · {unlisted} ○ not in the index");
+        let room = usize::from(area.width).saturating_sub(label_width(&title) + 4);
+        let text = if long.chars().count() <= room { long } else { format!(" · ○ {unlisted}") };
+        title.push(Span::styled(text, Style::new().fg(WARN)));
     }
     let block = pane(title, focused);
     let inner = block.inner(area);
