@@ -532,14 +532,23 @@ pub fn status(app: &App, area: Rect, buf: &mut Buffer) {
         Connection::Connecting => (format!("◌ connecting to {server}"), WARN),
         Connection::Connected if short => ("●".to_owned(), OK),
         Connection::Connected => (format!("● connected to {server}"), OK),
+        Connection::Disconnected { reason, .. } if short && does_not_resolve(reason) => {
+            ("✘ no such server name".to_owned(), ERROR)
+        }
         Connection::Disconnected { .. } if short => ("✘ unreachable".to_owned(), ERROR),
-        Connection::Disconnected { retry_at, .. } => {
+        Connection::Disconnected { reason, retry_at } => {
             let when = match retry_at.map(|at| at.duration_since(app.now)) {
                 Some(Ok(d)) if !d.is_zero() => format!(", retrying in {}", human_duration(d)),
                 Some(_) => ", retrying now".to_owned(),
                 None => String::new(),
             };
-            (format!("✘ {server} unreachable{when}; still serving uploads"), ERROR)
+            let what = if does_not_resolve(reason) {
+                let name = server.rsplit_once(':').map_or(server.as_str(), |(host, _)| host);
+                format!("the server name {name} does not resolve")
+            } else {
+                format!("{server} unreachable")
+            };
+            (format!("✘ {what}{when}; still serving uploads"), ERROR)
         }
         Connection::Leaving => ("… leaving: closing the index connection".to_owned(), WARN),
         Connection::Closed => ("○ closed".to_owned(), WARN),
@@ -574,14 +583,34 @@ pub fn status(app: &App, area: Rect, buf: &mut Buffer) {
             }
         }
         None => {
-            spans.push(Span::raw(format!("{}, upload port {}", app.me.host, app.me.upload_port)));
+            // Who we are, then the uploads count, each only if it fits whole.
+            let mut rest = vec![format!("{}, upload port {}", app.me.host, app.me.upload_port)];
             if app.uploads_served > 0 {
-                spans.push(Span::styled(" │ ", dim()));
-                spans.push(Span::raw(format!("{} upload(s) served", app.uploads_served)));
+                rest.push(format!("{} upload(s) served", app.uploads_served));
+            }
+            let mut used = lead;
+            for (i, part) in rest.into_iter().enumerate() {
+                let sep = if i > 0 { " │ " } else { "" };
+                used += sep.chars().count() + part.chars().count();
+                if used > usize::from(area.width) {
+                    break;
+                }
+                if i > 0 {
+                    spans.push(Span::styled(sep, dim()));
+                }
+                spans.push(Span::raw(part));
             }
         }
     }
     Line::from(spans).render(area, buf);
+}
+
+/// Whether a connection failure is a name that does not resolve (the
+/// resolver's words differ between systems).
+fn does_not_resolve(reason: &str) -> bool {
+    ["failed to lookup address", "Name or service not known", "nodename nor servname", "No such host"]
+        .iter()
+        .any(|words| reason.contains(words))
 }
 
 /// Every key the focused pane (or the open view) accepts.
@@ -969,9 +998,27 @@ mod tests {
         assert_eq!(
             buf,
             Buffer::with_lines([
-                " ✘ 127.0.0.1:7734 unreachable, retrying in 2.0 s; still serving uploads │ hostA,"
+                " ✘ 127.0.0.1:7734 unreachable, retrying in 2.0 s; still serving uploads │       "
             ])
         );
+    }
+
+    #[test]
+    fn a_server_name_that_does_not_resolve_is_said_plainly() {
+        let mut app = populated();
+        app.me.server = "nosuch.invalid:7734".into();
+        let reason = "cannot connect to nosuch.invalid:7734: failed to lookup address information: \
+                      Name or service not known";
+        app.on_net(NetEvent::Disconnected { reason: reason.into(), retry_in: Some(Duration::from_secs(4)) });
+        app.toast = None;
+        let buf = render(Rect::new(0, 0, 100, 1), |a, b| status(&app, a, b));
+        let line: String = buf.content.iter().map(|c| c.symbol()).collect();
+        assert_eq!(
+            line.trim_end(),
+            " ✘ the server name nosuch.invalid does not resolve, retrying in 4.0 s; still serving uploads │"
+        );
+        // The log has the resolver's own words.
+        assert!(app.log.iter().any(|l| l.text.contains("Name or service not known")));
     }
 
     #[test]
