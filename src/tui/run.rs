@@ -3,9 +3,10 @@
 //! The loop awaits one [`Event`] at a time, then drains whatever engine
 //! events are already queued (`try_recv`). It draws only when something
 //! changed, and at most once per `FRAME`, so a burst of uploads, progress
-//! or log lines costs one frame, and drawing never holds up the events. It never
-//! awaits a socket: commands go out through the engine's unbounded channel
-//! ([`Peer::send`] does not block) and answers come back as events.
+//! or log lines costs one frame. It never awaits a socket: commands go out
+//! through the engine's unbounded channel (sending does not block) and
+//! answers come back as events. It runs on a thread of its own, with its own
+//! runtime, so a frame being drawn or written never delays an upload.
 //!
 //! The terminal is restored on every way out: by `TerminalGuard`'s `Drop`
 //! on return or error, and by a panic hook that restores it before the panic
@@ -94,44 +95,65 @@ fn install_panic_hook() {
 }
 
 /// Runs the full-screen UI until the user leaves.
+///
+/// The screen gets a thread of its own, with its own single-threaded
+/// runtime: drawing and writing to the terminal then never hold up the
+/// engine, the upload server or the downloads, however many threads
+/// (`--threads`) those run on. The two sides only share channels.
 pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options) -> anyhow::Result<()> {
     let me =
         Me { host: peer.host.clone(), upload_port: peer.upload_addr.port(), server: peer.server.clone() };
     let mut app = App::new(me, peer.library.clone(), SystemTime::now());
     app.refresh = options.refresh;
     app.auto_advertise = options.auto_advertise;
-    // The terminal first: crossterm's event reader needs one to exist.
-    let setup = TerminalGuard::enter().and_then(|guard| {
-        let size = guard.terminal.size().context("reading the terminal size")?;
-        let events = Events::new(events, TICK)?;
-        Ok((events, guard, size))
-    });
-    let (mut events, mut guard, size) = match setup {
-        Ok(setup) => setup,
-        Err(e) => {
-            // No screen to run on: still leave the index politely.
-            peer.shutdown(Duration::from_secs(2)).await;
-            return Err(e);
-        }
-    };
-    app.on_resize(size.width, size.height);
-    // The folder is watched for as long as the screen runs.
-    let _watch = match crate::peer::watch::start(&peer.dir, peer.commands(), options.auto_advertise) {
+    // The folder is watched for as long as the screen runs (from this
+    // runtime: the watch task belongs with the engine's).
+    let watch = match crate::peer::watch::start(&peer.dir, peer.commands(), options.auto_advertise) {
         Ok(watch) => Some(watch),
         Err(e) => {
             app.on_net(NetEvent::Error(format!("{e}; press a after adding files").as_str().into()));
             None
         }
     };
-    if options.advertise
-        && let Some(cmd) = app.advertise()
-    {
-        send(&peer, &mut app, cmd);
-    }
-    let result = event_loop(&mut guard.terminal, &mut app, &peer, &mut events).await;
+    let commands = peer.commands();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("p2pci-screen".into()).spawn(move || {
+        let result = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the screen's runtime")
+            .and_then(|rt| rt.block_on(screen(app, commands, events, options.advertise)));
+        let _ = done_tx.send(result);
+    });
+    let result = match spawned {
+        Ok(_) => done_rx.await.unwrap_or_else(|_| Err(anyhow::anyhow!("the screen thread stopped"))),
+        Err(e) => Err(e).context("starting the screen's thread"),
+    };
+    drop(watch);
     // The engine has closed the index connection (or had its chance to);
-    // now stop the upload server and any download, then give the terminal back.
+    // now stop the upload server and any download. With no screen at all,
+    // this still leaves the index politely.
     peer.shutdown(Duration::from_secs(2)).await;
+    result
+}
+
+/// The screen's side: the terminal, the events, the app. The terminal is
+/// given back when this returns.
+async fn screen(
+    mut app: App,
+    commands: mpsc::UnboundedSender<Command>,
+    events: mpsc::Receiver<NetEvent>,
+    advertise: bool,
+) -> anyhow::Result<()> {
+    // The terminal first: crossterm's event reader needs one to exist.
+    let mut guard = TerminalGuard::enter()?;
+    let size = guard.terminal.size().context("reading the terminal size")?;
+    let mut events = Events::new(events, TICK)?;
+    app.on_resize(size.width, size.height);
+    if advertise && let Some(cmd) = app.advertise() {
+        send(&commands, &mut app, cmd);
+    }
+    let result = event_loop(&mut guard.terminal, &mut app, &commands, &mut events).await;
     drop(guard);
     result
 }
@@ -139,7 +161,7 @@ pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options)
 async fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
-    peer: &Peer,
+    peer: &mpsc::UnboundedSender<Command>,
     events: &mut Events,
 ) -> anyhow::Result<()> {
     terminal.draw(|f| ui::draw(f, &mut *app)).context("drawing")?;
@@ -187,7 +209,12 @@ async fn event_loop(
 }
 
 /// Applies one event; returns true when the screen changed.
-fn on_event(app: &mut App, peer: &Peer, event: Event, engine_gone: &mut bool) -> bool {
+fn on_event(
+    app: &mut App,
+    peer: &mpsc::UnboundedSender<Command>,
+    event: Event,
+    engine_gone: &mut bool,
+) -> bool {
     match event {
         Event::Key(key) => {
             if let Some(cmd) = app.on_key(key) {
@@ -227,8 +254,8 @@ fn on_event(app: &mut App, peer: &Peer, event: Event, engine_gone: &mut bool) ->
     }
 }
 
-fn send(peer: &Peer, app: &mut App, cmd: Command) {
-    if !peer.send(cmd) {
+fn send(commands: &mpsc::UnboundedSender<Command>, app: &mut App, cmd: Command) {
+    if commands.send(cmd).is_err() {
         app.on_net(NetEvent::Error("the peer engine has stopped".into()));
     }
 }
