@@ -168,7 +168,18 @@ pub fn index(app: &mut App, area: Rect, buf: &mut Buffer) {
         IndexStatus::Failed(_) => title.push(Span::styled(" · refresh failed", Style::new().fg(ERROR))),
         IndexStatus::NotLoaded | IndexStatus::Loaded => title.push(Span::raw(" · newest first")),
     }
-    let block = pane(title, focused);
+    let mut block = pane(title, focused);
+    // The selected record's title, whole, on the bottom border when the
+    // Title column cuts it.
+    let title_room =
+        usize::from(area.width).saturating_sub(2 + 2 + 6 + 6 + 1 + (app.index.host_width() + 6).min(25));
+    if focused
+        && let Some(r) = app.index.get(app.index_selected())
+        && r.title.chars().count() > title_room
+    {
+        let room = usize::from(area.width.saturating_sub(4));
+        block = block.title_bottom(Line::from(format!(" {} ", fit(&format!("{} {}", r.rfc, r.title), room))));
+    }
     let inner = block.inner(area);
     block.render(area, buf);
     if app.index.is_empty() {
@@ -1031,6 +1042,17 @@ mod tests {
     #[test]
     fn wide_screen() {
         assert_snapshot!(screen(&mut downloading(), 120, 40).backend());
+    }
+
+    #[test]
+    fn a_cut_title_is_shown_longer_below_the_index() {
+        let mut app = populated();
+        press(&mut app, "jj");
+        let area = Rect::new(0, 0, 52, 8);
+        let buf = render(area, |a, b| index(&mut app, a, b));
+        let bottom: String = (0..area.width).map(|x| buf[(x, 7)].symbol()).collect();
+        assert_eq!(bottom, "┗ 8600 Using Conditional Router Advertisements fo… ┛");
+        assert_snapshot!("index_long_title_80x24", screen(&mut app, 80, 24).backend());
     }
 
     #[test]
