@@ -12,7 +12,7 @@ cols=100
 rows=30
 
 cargo build --quiet
-bin="$PWD/target/debug/p2pci"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/p2pci"
 work="$(mktemp -d)"
 sock="$work/tmux.sock"
 pids=()

@@ -198,6 +198,15 @@ pub struct PeerArgs {
     /// Advertise every local RFC as soon as the server is reached.
     #[arg(long)]
     pub advertise: bool,
+    /// ADD RFC files dropped into the folder as soon as they appear (the
+    /// full-screen UI watches the folder; without this, press a).
+    #[arg(long)]
+    pub auto_advertise: bool,
+    /// Seconds between refreshes of the Index (LIST) and the Lookup shown
+    /// (LOOKUP) in the full-screen UI; 0 turns them off. A big index is
+    /// listed less often: once per period for every 20,000 records.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub refresh: f64,
     /// Write a debug log to this file (the screen belongs to the UI).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -226,6 +235,19 @@ pub struct PeerArgs {
 }
 
 impl PeerArgs {
+    pub fn tui_options(&self) -> crate::tui::Options {
+        crate::tui::Options {
+            advertise: self.advertise,
+            auto_advertise: self.auto_advertise,
+            refresh: self.refresh(),
+        }
+    }
+
+    /// `--refresh` as a period, `None` when turned off.
+    pub fn refresh(&self) -> Option<Duration> {
+        (self.refresh > 0.0).then(|| secs(self.refresh))
+    }
+
     pub fn config(&self) -> PeerConfig {
         let host = self.host.clone().unwrap_or_else(machine_hostname);
         let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from(&host));

@@ -73,6 +73,7 @@ pub fn describe(ev: &NetEvent) -> Vec<String> {
             s => format!("ERR list: {s}"),
         }),
         NetEvent::Error(e) => out.push(format!("ERR {e}")),
+        NetEvent::FolderError(e) => out.push(format!("ERR {e}")),
         NetEvent::Notice(n) => out.push(format!("* {n}")),
         NetEvent::Library(l) => out.push(format!("* now sharing {} RFC(s)", l.len())),
         NetEvent::Download { event, .. } => match event {

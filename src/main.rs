@@ -167,7 +167,7 @@ async fn peer(args: PeerArgs) -> anyhow::Result<()> {
     if args.headless {
         p2pci::headless::run(peer, events, args.advertise).await
     } else {
-        p2pci::tui::run(peer, events, args.advertise).await
+        p2pci::tui::run(peer, events, args.tui_options()).await
     }
 }
 

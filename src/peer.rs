@@ -22,6 +22,7 @@ pub mod engine;
 mod events;
 pub mod library;
 pub mod upload;
+pub mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,6 +49,14 @@ pub enum Command {
     /// Download an RFC. With `from`, try that holder first; either way the
     /// engine looks the RFC up and falls back to the other holders.
     Download { rfc: RfcNumber, from: Option<Holder> },
+    /// Read the folder again (it changed): list new RFC files, and ADD them
+    /// when `advertise_new`; withdraw removed ones (see `Unshare`).
+    Rescan { advertise_new: bool },
+    /// Stop sharing one RFC: its file moves to the folder's `unshared/`, and,
+    /// since P2P-CI has no message that removes a record, the engine
+    /// reconnects (the server drops all of this peer's records) and ADDs
+    /// the rest again.
+    Unshare(RfcNumber),
     /// Leave: close the index connection, stop uploads and downloads.
     Quit,
 }
@@ -256,6 +265,10 @@ pub enum NetEvent {
     /// A request could not be made (not connected, connection broke, bad
     /// answer), or a command could not be carried out.
     Error(PeerError),
+    /// Reading or changing the RFC folder failed (a rescan, stopping to
+    /// share a file, watching the folder); the text names the path and the
+    /// cause.
+    FolderError(String),
     /// Something worth a line in the log that is not a protocol message.
     Notice(String),
     /// The local RFCs changed (a download landed); the new full list.

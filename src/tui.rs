@@ -14,6 +14,8 @@
 
 pub mod app;
 pub mod event;
+pub mod layout;
+pub mod records;
 pub mod run;
 pub mod ui;
 
@@ -21,8 +23,20 @@ use tokio::sync::mpsc;
 
 use crate::peer::{NetEvent, Peer};
 
+/// How the full-screen peer behaves, from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// ADD every local RFC as soon as the server is reached.
+    pub advertise: bool,
+    /// ADD RFC files dropped into the folder as soon as they appear.
+    pub auto_advertise: bool,
+    /// How often the Index and the Lookup shown are asked again (a big
+    /// index less often); `None` never.
+    pub refresh: Option<std::time::Duration>,
+}
+
 /// Runs the full-screen UI until the user leaves; the terminal is restored
 /// on every way out, panics included.
-pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, advertise: bool) -> anyhow::Result<()> {
-    run::run(peer, events, advertise).await
+pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options) -> anyhow::Result<()> {
+    run::run(peer, events, options).await
 }

@@ -340,3 +340,65 @@ async fn a_folder_that_is_a_file_is_said_plainly() {
     let err = p2pci::peer::Peer::start(config).await.err().expect("refused");
     assert_eq!(format!("{err:#}"), format!("{} is not a directory", file.display()));
 }
+
+/// Stopping to share one RFC (`s` in the screen) takes it out of the index
+/// and nothing else: the file moves to `unshared/`, the peer reconnects
+/// (P2P-CI cannot remove one record) and advertises the rest again. A file
+/// dropped into the folder and read again (the folder watch's rescan) is
+/// listed and ADDed; one taken out is withdrawn the same way.
+#[tokio::test]
+async fn stopping_to_share_withdraws_one_rfc_and_keeps_the_rest() {
+    let server = TestServer::start().await;
+    let mut p = TestPeer::start(server.addr, "sharer", &[8600, 8601, 8602]).await;
+    assert_eq!(p.advertise().await.len(), 3);
+    let held = |server: &TestServer| {
+        let mut v: Vec<u32> = server.records().iter().map(|r| r.rfc.0).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(held(&server), [8600, 8601, 8602]);
+
+    p.send(Command::Unshare(RfcNumber(8601)));
+    let ev = p
+        .expect("withdrawal notice", |e| matches!(e, NetEvent::Notice(n) if n.starts_with("withdrawing")))
+        .await;
+    assert_eq!(
+        ev,
+        NetEvent::Notice(
+            "withdrawing RFC 8601 from the index: reconnecting, then advertising the other 2 again".into()
+        )
+    );
+    p.expect(
+        "re-advertised",
+        |e| matches!(e, NetEvent::Reply(Reply::Advertised { added, .. }) if added.len() == 2),
+    )
+    .await;
+    assert_eq!(held(&server), [8600, 8602]);
+    assert!(!p.dir.join("rfc8601.txt").exists());
+    assert_eq!(std::fs::read(p.dir.join("unshared").join("rfc8601.txt")).unwrap(), shipped(8601));
+
+    // A file dropped in, then read again: listed and ADDed.
+    std::fs::copy(rfc_dir().join("rfc8700.txt"), p.dir.join("rfc8700.txt")).unwrap();
+    p.send(Command::Rescan { advertise_new: true });
+    p.expect("added", |e| {
+        matches!(e, NetEvent::Reply(Reply::Advertised { added, .. }) if added.iter().any(|r| r.rfc == RfcNumber(8700)))
+    })
+    .await;
+    assert_eq!(held(&server), [8600, 8602, 8700]);
+
+    // A file taken out: withdrawn.
+    std::fs::remove_file(p.dir.join("rfc8600.txt")).unwrap();
+    p.send(Command::Rescan { advertise_new: true });
+    p.expect(
+        "re-advertised",
+        |e| matches!(e, NetEvent::Reply(Reply::Advertised { added, .. }) if added.len() == 2),
+    )
+    .await;
+    assert_eq!(held(&server), [8602, 8700]);
+
+    // Stopping to share what is not there is a clear folder error.
+    p.send(Command::Unshare(RfcNumber(8600)));
+    let ev = p.expect("folder error", |e| matches!(e, NetEvent::FolderError(_))).await;
+    assert!(matches!(&ev, NetEvent::FolderError(t) if t.starts_with("RFC 8600: no file at")), "{ev:?}");
+    p.quit().await;
+}

@@ -8,7 +8,12 @@
 //! no socket file outlives the test). Every wait polls the screen with
 //! a deadline, and a guard kills every process and the tmux server when the
 //! test ends, failed or not. Without tmux the test is skipped with a message,
-//! unless `CI` is set, where it must run.
+//! unless `CI` is set, where it fails.
+//!
+//! Beyond keys, it checks what happens with none: another peer's ADD shows
+//! up in the Index on its own (`--refresh 1`), and a file dropped into the
+//! screen peer's folder is listed, ADDed (`--auto-advertise`) and
+//! downloadable by another peer.
 
 mod common;
 
@@ -148,6 +153,7 @@ fn look_up_download_and_leave_with_the_keyboard() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut host_b_in = host_b.stdin.take().unwrap();
     let host_b_out = lines(host_b.stdout.take().unwrap());
     session.children.push(host_b);
     wait_line(&host_b_out, "hostB's ADD", |l| l.starts_with("OK advertised 1"));
@@ -170,6 +176,9 @@ fn look_up_download_and_leave_with_the_keyboard() {
         &repo().join("RFCs").to_string_lossy(),
         "--dir",
         &host_a_dir.to_string_lossy(),
+        "--refresh",
+        "1",
+        "--auto-advertise",
     ]
     .map(quote)
     .join(" ");
@@ -199,8 +208,46 @@ fn look_up_download_and_leave_with_the_keyboard() {
     assert!(got == want, "rfc8700.txt differs from RFCs/rfc8700.txt ({} vs {} bytes)", got.len(), want.len());
     assert_no_partial_files(&host_a_dir);
 
+    // Another peer joins and ADDs: the Index shows it with no key pressed.
+    let mut host_c = Command::new(BIN)
+        .args(["peer", "--headless", "--advertise", "--bind", "127.0.0.1", "--host", "hostC"])
+        .args(["--rfcs", "8795", "--server", &server_addr])
+        .arg("--rfc-dir")
+        .arg(repo().join("RFCs"))
+        .arg("--dir")
+        .arg(tmp.path().join("hostC"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let host_c_out = lines(host_c.stdout.take().unwrap());
+    session.children.push(host_c);
+    wait_line(&host_c_out, "hostC's ADD", |l| l.starts_with("OK advertised 1"));
+    session.wait_for("hostC's record, refreshed on its own", |s| {
+        s.lines().any(|l| l.contains("8795") && l.contains("hostC"))
+    });
+
+    // A file dropped into hostA's folder (written aside, then renamed in, as
+    // a copy tool would) is listed and ADDed at once…
+    let aside = tmp.path().join("rfc8601.txt");
+    std::fs::copy(repo().join("RFCs/rfc8601.txt"), &aside).unwrap();
+    std::fs::rename(&aside, host_a_dir.join("rfc8601.txt")).unwrap();
+    session.wait_for("the dropped RFC listed and in the index", |s| {
+        s.contains("Local RFCs (3)") && s.lines().any(|l| l.contains("8601") && l.contains("hostA (me)"))
+    });
+    // …and another peer can download it, byte for byte.
+    use std::io::Write;
+    writeln!(host_b_in, "get 8601").unwrap();
+    wait_line(&host_b_out, "hostB's download of 8601", |l| l.starts_with("OK downloaded RFC 8601"));
+    let got = std::fs::read(host_b_dir.join("rfc8601.txt")).expect("hostB's copy");
+    let want = std::fs::read(repo().join("RFCs/rfc8601.txt")).unwrap();
+    assert!(got == want, "hostB's rfc8601.txt differs ({} vs {} bytes)", got.len(), want.len());
+
     // The GET to hostB is in the log; scroll back for it if newer lines
-    // pushed it out of view.
+    // pushed it out of view (PgUp pages the focused pane: the log).
+    session.keys(&["Tab", "Tab"]);
+    session.wait_for("the log focused", |s| s.contains("Home oldest"));
     let mut found = false;
     for _ in 0..30 {
         let screen = session.screen();
@@ -208,8 +255,13 @@ fn look_up_download_and_leave_with_the_keyboard() {
             found = true;
             break;
         }
+        // Each page is read only once it is drawn (frames are coalesced).
+        let before = lines_back(&screen);
         session.keys(&["PageUp"]);
-        session.wait_for("the log scrolled back", |s| s.contains("lines back"));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while lines_back(&session.screen()) == before && Instant::now() < deadline {
+            std::thread::sleep(POLL);
+        }
     }
     assert!(found, "no GET in the protocol log:\n{}", session.screen());
     session.keys(&["End"]);
@@ -226,6 +278,12 @@ fn look_up_download_and_leave_with_the_keyboard() {
     let screen = session.wait_for("the peer to exit", |s| s.contains("p2pci exited with"));
     assert!(screen.contains("p2pci exited with 0"), "{screen}");
     assert!(!screen.contains("Protocol log"), "the alternate screen is left:\n{screen}");
+}
+
+/// The "N lines back" of the log's title, if it is scrolled back.
+fn lines_back(screen: &str) -> Option<usize> {
+    let at = screen.find(" lines back")?;
+    screen[..at].rsplit(' ').next()?.parse().ok()
 }
 
 fn assert_no_partial_files(dir: &Path) {

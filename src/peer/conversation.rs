@@ -90,6 +90,11 @@ pub enum Job {
         purpose: Purpose,
     },
     List,
+    /// Stop advertising these: P2P-CI has no message that removes a record,
+    /// so if any of them is in the index, the connection is closed (the
+    /// server drops every record of ours) and opened again at once, and the
+    /// rest are ADDed anew.
+    Withdraw(Vec<RfcNumber>),
 }
 
 /// Why a LOOKUP was asked, so its answer goes where it is needed.
@@ -213,6 +218,9 @@ pub struct Conversation {
     /// Everything asked to be advertised (number → title), ADDed again on
     /// each new connection. An RFC the server refused (not 200) leaves it.
     wanted: BTreeMap<RfcNumber, String>,
+    /// A withdrawal asked for a fresh connection, made before the next
+    /// request.
+    renew: bool,
     reads: VecDeque<Step>,
     adds: VecDeque<Step>,
     batches: HashMap<u64, Batch>,
@@ -237,6 +245,7 @@ impl Conversation {
             retry_at: Instant::now(),
             backoff,
             wanted: BTreeMap::new(),
+            renew: false,
             reads: VecDeque::new(),
             adds: VecDeque::new(),
             batches: HashMap::new(),
@@ -251,6 +260,10 @@ impl Conversation {
         while !self.stop.is_cancelled() {
             while let Ok(job) = self.jobs.try_recv() {
                 self.take(job);
+            }
+            if std::mem::take(&mut self.renew) {
+                self.renew().await;
+                continue;
             }
             if let Some(step) = self.reads.pop_front().or_else(|| self.adds.pop_front()) {
                 self.perform(step).await;
@@ -320,6 +333,53 @@ impl Conversation {
             }
             Job::List if connected => self.reads.push_back(Step::List),
             Job::List => self.say(Answer::List(Err(self.not_connected()))),
+            Job::Withdraw(rfcs) => {
+                let withdrawn: Vec<String> =
+                    rfcs.iter().filter(|r| self.wanted.remove(r).is_some()).map(|r| r.to_string()).collect();
+                if withdrawn.is_empty() || !connected {
+                    // Not in the index: nothing to take back.
+                    return;
+                }
+                let rest = match self.wanted.len() {
+                    0 => "nothing else to advertise again".to_owned(),
+                    n => format!("then advertising the other {n} again"),
+                };
+                self.notice(format!(
+                    "withdrawing RFC {} from the index: reconnecting, {rest}",
+                    withdrawn.join(", ")
+                ));
+                self.renew = true;
+            }
+        }
+    }
+
+    /// Closes the connection on purpose and opens it again at once (a
+    /// withdrawal): queued ADDs are dropped, since the new connection ADDs
+    /// everything still wanted; queued reads wait for it.
+    async fn renew(&mut self) {
+        let Some(mut conn) = self.conn.take() else { return };
+        tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => return,
+            _ = tokio::time::timeout(Duration::from_secs(1), conn.stream.shutdown()) => {}
+        }
+        drop(conn);
+        for step in std::mem::take(&mut self.adds) {
+            if let Step::Add { batch, .. } = step {
+                self.settle(batch);
+            }
+        }
+        self.connect().await;
+    }
+
+    /// One of a batch's ADDs will not be sent: the batch may be complete.
+    fn settle(&mut self, batch: u64) {
+        let Some(b) = self.batches.get_mut(&batch) else { return };
+        b.left = b.left.saturating_sub(1);
+        if b.left == 0
+            && let Some(b) = self.batches.remove(&batch)
+        {
+            self.say(Answer::Advertised { added: b.added, failed: b.failed, error: b.error });
         }
     }
 
@@ -400,12 +460,7 @@ impl Conversation {
                         }
                     }
                 }
-                b.left = b.left.saturating_sub(1);
-                if b.left == 0
-                    && let Some(b) = self.batches.remove(&batch)
-                {
-                    self.say(Answer::Advertised { added: b.added, failed: b.failed, error: b.error });
-                }
+                self.settle(batch);
             }
         }
     }

@@ -349,6 +349,21 @@ impl Engine {
             }
             Command::List => self.ask(Job::List),
             Command::Download { rfc, from } => self.start_download(rfc, from).await,
+            Command::Rescan { advertise_new } => self.rescan(advertise_new).await,
+            Command::Unshare(rfc) => {
+                let dir = self.download_config.dir.clone();
+                match tokio::task::spawn_blocking(move || library::unshare(&dir, rfc)).await {
+                    Ok(Ok(to)) => {
+                        let msg = format!("RFC {rfc} is no longer shared (moved to {})", to.display());
+                        self.emit(NetEvent::Notice(msg)).await;
+                        self.rescan(false).await;
+                    }
+                    Ok(Err(e)) => self.emit(NetEvent::FolderError(e.to_string())).await,
+                    Err(e) => {
+                        self.emit(NetEvent::FolderError(format!("stopping to share RFC {rfc}: {e}"))).await
+                    }
+                }
+            }
             Command::Quit => {}
         }
     }
@@ -465,6 +480,36 @@ impl Engine {
             let result = download::run(id, rfc, holders, &config, &events).await;
             let _ = done.send(Finished { id, rfc, result });
         });
+    }
+
+    /// Reads the folder again. New RFC files are listed (and ADDed when
+    /// `advertise_new`); removed ones stop being listed and are withdrawn
+    /// from the index (the conversation's [`Job::Withdraw`]).
+    async fn rescan(&mut self, advertise_new: bool) {
+        let dir = self.download_config.dir.clone();
+        let list = match tokio::task::spawn_blocking(move || library::scan(&dir)).await {
+            Ok(Ok(list)) => list,
+            Ok(Err(e)) => return self.emit(NetEvent::FolderError(e.to_string())).await,
+            Err(e) => return self.emit(NetEvent::FolderError(format!("reading the RFC folder: {e}"))).await,
+        };
+        let new: Vec<(RfcNumber, String)> = list
+            .iter()
+            .filter(|l| !self.library.contains_key(&l.rfc))
+            .map(|l| (l.rfc, l.title.clone()))
+            .collect();
+        let gone: Vec<RfcNumber> =
+            self.library.keys().copied().filter(|r| !list.iter().any(|l| l.rfc == *r)).collect();
+        if new.is_empty() && gone.is_empty() {
+            return;
+        }
+        self.library = list.into_iter().map(|l| (l.rfc, l)).collect();
+        self.emit(NetEvent::Library(self.library.values().cloned().collect())).await;
+        if !gone.is_empty() {
+            self.ask(Job::Withdraw(gone));
+        }
+        if advertise_new && !new.is_empty() {
+            self.ask(Job::Advertise(new));
+        }
     }
 
     async fn on_finished(&mut self, done: Finished) {

@@ -27,6 +27,8 @@ pub enum LibraryError {
     Missing { rfc: RfcNumber, path: PathBuf },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error("{} is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LibraryError + '_ {
@@ -113,6 +115,10 @@ pub fn scan(dir: &Path) -> Result<Vec<LocalRfc>, LibraryError> {
 /// `source` (unless the folder has that file already), and returns every RFC
 /// the folder then holds. A starting RFC with no file names the path looked at.
 pub fn prepare(dir: &Path, source: &Path, starting: &[RfcNumber]) -> Result<Vec<LocalRfc>, LibraryError> {
+    // create_dir_all on a file fails with a bare "File exists".
+    if dir.exists() && !dir.is_dir() {
+        return Err(LibraryError::NotADirectory { path: dir.to_owned() });
+    }
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     for &rfc in starting {
         let target = dir.join(rfc.file_name());
@@ -126,6 +132,25 @@ pub fn prepare(dir: &Path, source: &Path, starting: &[RfcNumber]) -> Result<Vec<
         copy_atomically(&from, &target)?;
     }
     scan(dir)
+}
+
+/// Where [`unshare`] puts files: inside the folder, but not shared (only
+/// `rfc<N>.txt` directly in the folder is).
+pub const UNSHARED: &str = "unshared";
+
+/// Stops sharing one RFC without deleting it: moves its file into the
+/// folder's `unshared/` subfolder (moving it back shares it again). Returns
+/// where it went.
+pub fn unshare(dir: &Path, rfc: RfcNumber) -> Result<PathBuf, LibraryError> {
+    let from = dir.join(rfc.file_name());
+    if !from.is_file() {
+        return Err(LibraryError::Missing { rfc, path: from });
+    }
+    let aside = dir.join(UNSHARED);
+    std::fs::create_dir_all(&aside).map_err(io_err(&aside))?;
+    let to = aside.join(rfc.file_name());
+    std::fs::rename(&from, &to).map_err(io_err(&from))?;
+    Ok(to)
 }
 
 /// Copies through a temporary file in the target folder and renames it into
@@ -177,6 +202,26 @@ mod tests {
         let text = format!("Request for Comments: 4\n\n{}\n", "é".repeat(4000));
         let t = title_from_text(&text).unwrap();
         assert!(t.len() <= MAX_TITLE && t.len() > MAX_TITLE - 4, "{}", t.len());
+    }
+
+    #[test]
+    fn a_file_named_as_the_folder_is_not_a_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("hostA");
+        std::fs::write(&file, "x").unwrap();
+        let err = prepare(&file, tmp.path(), &[]).unwrap_err();
+        assert_eq!(err.to_string(), format!("{} is not a directory", file.display()));
+    }
+
+    #[test]
+    fn unshare_moves_the_file_aside() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("rfc7.txt"), "Request for Comments: 7\n\nSeven\n").unwrap();
+        assert_eq!(scan(tmp.path()).unwrap().len(), 1);
+        let to = unshare(tmp.path(), RfcNumber(7)).unwrap();
+        assert!(to.ends_with("unshared/rfc7.txt") && to.is_file());
+        assert!(scan(tmp.path()).unwrap().is_empty());
+        assert!(matches!(unshare(tmp.path(), RfcNumber(7)), Err(LibraryError::Missing { .. })));
     }
 
     #[test]

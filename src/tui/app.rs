@@ -11,16 +11,22 @@
 //! The app never waits for an answer: sending a command only marks what is
 //! pending (a LOOKUP, a LIST), and the answer arrives later as an event.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ratatui::crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+use ratatui::widgets::{ListState, TableState};
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
+use super::layout::{Areas, Pane};
+use super::records::{IndexRecords, PeerSummary};
 use crate::peer::{
-    Command, Direction, DownloadEvent, DownloadId, Holder, Link, LocalRfc, NetEvent, PeerError, Reply,
-    Request, WireMessage,
+    Command, Direction, DownloadEvent, DownloadId, Holder, IndexError, Link, LocalRfc, NetEvent, PeerError,
+    Reply, Request, WireMessage,
 };
 use crate::protocol::{Record, RfcNumber, Status};
 
@@ -28,29 +34,51 @@ use crate::protocol::{Record, RfcNumber, Status};
 pub const LOG_CAP: usize = 2000;
 /// Most finished downloads kept on screen (running ones are always kept).
 pub const FINISHED_CAP: usize = 8;
+/// Most log lines one message gets; a LIST answer of a million records
+/// shows its head and a count of the rest, not a million lines.
+pub const LOG_LINES_PER_MESSAGE: usize = 24;
+/// Columns the log moves per ← or →.
+pub const HSCROLL_STEP: usize = 8;
+/// Rows a turn of the mouse wheel moves.
+pub const WHEEL_STEP: isize = 3;
+/// How often the Index and the Lookup refresh by default.
+pub const REFRESH: Duration = Duration::from_secs(10);
+/// Index records per refresh period: a LIST of N records is asked at most
+/// once every `N / LIST_RECORDS_PER_PERIOD` periods, so a huge index is not
+/// fetched again and again (a million records: every 50 periods).
+pub const LIST_RECORDS_PER_PERIOD: usize = 20_000;
 /// How long a message stays in the status line.
 pub const TOAST_FOR: Duration = Duration::from_secs(8);
 
-/// The pane that receives list keys. Tab order is the order on screen.
+/// What keys mean right now: one value instead of a focus plus flags, so
+/// that no two modes can be on at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
-    Local,
-    Index,
-    Lookup,
-    Log,
+pub enum Mode {
+    /// Keys move in the focused pane and act on its selection.
+    Browse(Pane),
+    /// Keys go to the lookup box (the Lookup pane has the focus).
+    Typing,
+    /// The help overlay; closing it returns to `back`.
+    Help { back: Pane },
+    /// The Peers view (who the index names); closing it returns to `back`.
+    Peers { back: Pane },
+    /// The selected download in full, over the Downloads pane.
+    Detail,
 }
 
-impl Focus {
-    const ORDER: [Focus; 4] = [Focus::Local, Focus::Index, Focus::Lookup, Focus::Log];
+impl Mode {
+    /// The pane that has the focus (under an overlay, the one it returns to).
+    pub fn pane(self) -> Pane {
+        match self {
+            Mode::Browse(p) | Mode::Help { back: p } | Mode::Peers { back: p } => p,
+            Mode::Typing => Pane::Lookup,
+            Mode::Detail => Pane::Downloads,
+        }
+    }
 
-    fn position(self) -> usize {
-        Focus::ORDER.iter().position(|f| *f == self).unwrap_or(0)
-    }
-    pub fn next(self) -> Focus {
-        Focus::ORDER[(self.position() + 1) % Focus::ORDER.len()]
-    }
-    pub fn prev(self) -> Focus {
-        Focus::ORDER[(self.position() + Focus::ORDER.len() - 1) % Focus::ORDER.len()]
+    /// Whether `pane` has the focus and takes list keys.
+    pub fn browsing(self, pane: Pane) -> bool {
+        self == Mode::Browse(pane)
     }
 }
 
@@ -69,7 +97,7 @@ pub enum Connection {
     Connected,
     /// `retry_at` is when the engine tries again (by the app's clock).
     Disconnected {
-        reason: String,
+        reason: IndexError,
         retry_at: Option<SystemTime>,
     },
     /// `q` was pressed; waiting for the engine to close.
@@ -176,6 +204,9 @@ pub struct Toast {
     pub text: String,
     pub error: bool,
     pub at: SystemTime,
+    /// Something is under way (advertising): the outcome replaces it, and
+    /// it does not expire before then.
+    pub progress: bool,
 }
 
 /// Everything the screen shows.
@@ -183,25 +214,42 @@ pub struct Toast {
 pub struct App {
     pub me: Me,
     pub connection: Connection,
-    pub focus: Focus,
-    /// Keys go to the lookup box.
-    pub editing: bool,
-    pub help: bool,
+    pub mode: Mode,
+    /// The screen's geometry, from the last resize.
+    pub areas: Areas,
     pub local: Vec<LocalRfc>,
-    pub local_selected: usize,
-    pub index: Vec<Record>,
+    pub local_list: ListState,
+    /// Local RFCs the index holds a record of, for this peer (from the last
+    /// LIST and the ADDs answered since); the rest are marked in the pane.
+    pub in_index: HashSet<RfcNumber>,
+    pub index: IndexRecords,
     pub index_status: IndexStatus,
-    pub index_selected: usize,
+    /// The Index pane's selection and first visible row. Drawing keeps the
+    /// selection in view through `&mut`, as ratatui's stateful widgets do.
+    pub index_table: TableState,
     pub input: Input,
     pub lookup: LookupView,
-    pub holder_selected: usize,
+    pub holders_list: ListState,
+    pub downloads_list: ListState,
+    /// The Peers view's rows, computed from the index when it opens.
+    pub peers: Vec<PeerSummary>,
+    pub peers_list: ListState,
     pub downloads: BTreeMap<DownloadId, Download>,
     pub log: VecDeque<LogLine>,
     pub log_cap: usize,
     /// Lines scrolled back from the newest; 0 follows new lines.
     pub log_scroll: usize,
-    /// Log lines visible at once (from the last resize), for PgUp/PgDn.
-    pub log_page: usize,
+    /// Columns scrolled right, for lines longer than the pane.
+    pub log_hscroll: usize,
+    /// Refreshes whose request and answer were the same as the last time,
+    /// and so were not logged again.
+    pub log_folded: u64,
+    /// The answer last logged to each LIST or LOOKUP request (by its text).
+    last_answers: HashMap<String, u64>,
+    /// A repeated request, held until its answer shows whether it changed.
+    held_request: Option<WireMessage>,
+    /// The query request last logged, waiting for its answer.
+    last_query: Option<String>,
     pub toast: Option<Toast>,
     /// The user asked to advertise and the answer has not come yet.
     pub advertise_asked: bool,
@@ -209,17 +257,16 @@ pub struct App {
     pub uploads_served: u64,
     /// The app's clock, set by [`App::on_tick`].
     pub now: SystemTime,
-    /// First visible row of each list, kept between frames so that moving
-    /// the selection scrolls the list only when the selection leaves the
-    /// view. Drawing updates it (hence a `Cell`); nothing else reads it.
-    pub scroll: Scroll,
-}
-
-/// The first visible row of the scrolling lists, as last drawn.
-#[derive(Debug, Default, Clone)]
-pub struct Scroll {
-    pub local: std::cell::Cell<usize>,
-    pub index: std::cell::Cell<usize>,
+    /// How often the Index and the Lookup shown refresh on their own; `None`
+    /// never (only `r` and this peer's own changes then refresh them).
+    pub refresh: Option<Duration>,
+    /// New files in the folder are ADDed by the engine on their own
+    /// (`--auto-advertise`); only changes what the messages say.
+    pub auto_advertise: bool,
+    /// When the last LIST answer (or failure) came.
+    pub list_at: Option<SystemTime>,
+    /// When the Lookup shown was last answered; `None` makes it due now.
+    pub lookup_at: Option<SystemTime>,
 }
 
 impl App {
@@ -227,27 +274,37 @@ impl App {
         App {
             me,
             connection: Connection::Connecting,
-            focus: Focus::Index,
-            editing: false,
-            help: false,
+            mode: Mode::Browse(Pane::Index),
+            areas: Areas::new(Rect::new(0, 0, 80, 24)),
             local,
-            local_selected: 0,
-            index: Vec::new(),
+            local_list: ListState::default().with_selected(Some(0)),
+            in_index: HashSet::new(),
+            index: IndexRecords::default(),
             index_status: IndexStatus::NotLoaded,
-            index_selected: 0,
+            index_table: TableState::default().with_selected(Some(0)),
             input: Input::default(),
             lookup: LookupView::Idle,
-            holder_selected: 0,
+            holders_list: ListState::default().with_selected(Some(0)),
+            downloads_list: ListState::default().with_selected(Some(0)),
+            peers: Vec::new(),
+            peers_list: ListState::default().with_selected(Some(0)),
             downloads: BTreeMap::new(),
             log: VecDeque::new(),
             log_cap: LOG_CAP,
             log_scroll: 0,
-            log_page: 10,
+            log_hscroll: 0,
+            log_folded: 0,
+            last_answers: HashMap::new(),
+            held_request: None,
+            last_query: None,
             toast: None,
             advertise_asked: false,
             uploads_served: 0,
             now,
-            scroll: Scroll::default(),
+            refresh: Some(REFRESH),
+            auto_advertise: false,
+            list_at: None,
+            lookup_at: None,
         }
     }
 
@@ -276,6 +333,7 @@ impl App {
         let mut changed = self.downloads.values().any(Download::is_active)
             || matches!(self.connection, Connection::Disconnected { .. });
         if let Some(t) = &self.toast
+            && !t.progress
             && now.duration_since(t.at).is_ok_and(|d| d >= TOAST_FOR)
         {
             self.toast = None;
@@ -284,10 +342,39 @@ impl App {
         changed
     }
 
-    /// Remembers the terminal size, so that PgUp/PgDn move a page.
+    /// The refresh that is due by the clock, if any: a LIST when the last
+    /// answer is older than the refresh period (stretched for a big index),
+    /// else a LOOKUP of the RFC the Lookup pane shows. One at a time; the
+    /// loop asks again at the next tick.
+    pub fn due(&mut self) -> Option<Command> {
+        let every = self.refresh?;
+        if self.connection != Connection::Connected {
+            return None;
+        }
+        let older = |at: Option<SystemTime>, d: Duration| {
+            at.is_none_or(|at| self.now.duration_since(at).is_ok_and(|age| age >= d))
+        };
+        let periods = (self.index.len() / LIST_RECORDS_PER_PERIOD).max(1) as u32;
+        if self.index_status != IndexStatus::Loading && older(self.list_at, every.saturating_mul(periods)) {
+            self.index_status = IndexStatus::Loading;
+            // Until the answer, count from now: a lost answer does not make
+            // every tick ask again.
+            self.list_at = Some(self.now);
+            return Some(Command::List);
+        }
+        if let LookupView::Found { rfc, .. } | LookupView::NotFound(rfc) = self.lookup
+            && older(self.lookup_at, every)
+        {
+            self.lookup_at = Some(self.now);
+            return Some(Command::Lookup(rfc));
+        }
+        None
+    }
+
+    /// Remembers the screen's geometry, for PgUp/PgDn and the mouse.
     pub fn on_resize(&mut self, width: u16, height: u16) {
-        let areas = super::ui::Areas::new(ratatui::layout::Rect::new(0, 0, width, height));
-        self.log_page = usize::from(areas.log.height.saturating_sub(2)).max(1);
+        self.areas = Areas::new(Rect::new(0, 0, width, height));
+        self.log_scroll = self.log_scroll.min(self.max_log_scroll());
     }
 
     // ---- keys ----------------------------------------------------------
@@ -301,71 +388,94 @@ impl App {
         if ctrl && matches!(key.code, KeyCode::Char('c' | 'C')) {
             return self.leave();
         }
-        if self.help {
-            if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter) {
-                self.help = false;
+        match self.mode {
+            Mode::Typing => return self.on_typing_key(key),
+            Mode::Help { back } => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter) {
+                    self.mode = Mode::Browse(back);
+                }
+                return None;
             }
-            return None;
-        }
-        if self.editing {
-            return self.on_edit_key(key);
+            Mode::Peers { back } => {
+                match key.code {
+                    KeyCode::Esc | KeyCode::Char('p' | 'q') | KeyCode::Enter => {
+                        self.mode = Mode::Browse(back)
+                    }
+                    KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
+                    KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
+                    KeyCode::PageUp => self.move_selection(-self.page(Pane::Index)),
+                    KeyCode::PageDown => self.move_selection(self.page(Pane::Index)),
+                    KeyCode::Home => self.move_selection(isize::MIN / 2),
+                    KeyCode::End => self.move_selection(isize::MAX / 2),
+                    _ => {}
+                }
+                return None;
+            }
+            Mode::Detail => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+                    self.mode = Mode::Browse(Pane::Downloads);
+                }
+                return None;
+            }
+            Mode::Browse(_) => {}
         }
         if ctrl || key.modifiers.contains(KeyModifiers::ALT) {
             return None;
         }
+        let pane = self.mode.pane();
         match key.code {
             KeyCode::Char('q') => return self.leave(),
-            KeyCode::Char('?') => self.help = true,
-            KeyCode::Tab => self.focus = self.focus.next(),
-            KeyCode::BackTab => self.focus = self.focus.prev(),
+            KeyCode::Char('?') => self.mode = Mode::Help { back: pane },
+            KeyCode::Char('p') => self.open_peers(),
+            KeyCode::Tab => self.mode = Mode::Browse(pane.next()),
+            KeyCode::BackTab => self.mode = Mode::Browse(pane.prev()),
             KeyCode::Esc => self.toast = None,
             KeyCode::Char('/') => {
-                self.focus = Focus::Lookup;
-                self.editing = true;
+                self.mode = Mode::Typing;
                 self.input.reset();
             }
-            KeyCode::Char(c) if c.is_ascii_digit() && self.focus == Focus::Lookup => {
-                self.editing = true;
+            KeyCode::Char(c) if c.is_ascii_digit() && pane == Pane::Lookup => {
+                self.mode = Mode::Typing;
                 self.input.reset();
                 self.input.handle_event(&Event::Key(key));
             }
             KeyCode::Char('a') => return self.advertise(),
             KeyCode::Char('r') => {
+                self.toast = None;
                 self.index_status = IndexStatus::Loading;
+                self.lookup_at = None;
                 return Some(Command::List);
             }
             KeyCode::Char('d') => return self.download_selected(),
-            KeyCode::Enter => match self.focus {
-                Focus::Lookup if !self.holders().is_empty() => return self.download_selected(),
-                Focus::Lookup => {
-                    self.editing = true;
-                }
-                Focus::Index => return self.download_selected(),
-                Focus::Local | Focus::Log => {}
+            KeyCode::Char('s') if pane == Pane::Local => return self.unshare_selected(),
+            KeyCode::Enter => match pane {
+                Pane::Lookup if !self.holders().is_empty() => return self.download_selected(),
+                Pane::Lookup => self.mode = Mode::Typing,
+                Pane::Index => return self.download_selected(),
+                Pane::Downloads if !self.downloads.is_empty() => self.mode = Mode::Detail,
+                Pane::Local | Pane::Downloads | Pane::Log => {}
             },
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
             KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
-            KeyCode::PageUp => self.scroll_log(self.log_page as isize),
-            KeyCode::PageDown => self.scroll_log(-(self.log_page as isize)),
-            KeyCode::Home => self.log_scroll = self.max_log_scroll(),
-            KeyCode::End => self.log_scroll = 0,
+            KeyCode::PageUp => self.move_selection(-self.page(pane)),
+            KeyCode::PageDown => self.move_selection(self.page(pane)),
+            KeyCode::Home => self.move_selection(isize::MIN / 2),
+            KeyCode::End => self.move_selection(isize::MAX / 2),
+            KeyCode::Left | KeyCode::Char('h') if pane == Pane::Log => {
+                self.log_hscroll = self.log_hscroll.saturating_sub(HSCROLL_STEP);
+            }
+            KeyCode::Right | KeyCode::Char('l') if pane == Pane::Log => self.log_hscroll += HSCROLL_STEP,
             _ => {}
         }
         None
     }
 
-    fn on_edit_key(&mut self, key: KeyEvent) -> Option<Command> {
+    fn on_typing_key(&mut self, key: KeyEvent) -> Option<Command> {
         match key.code {
-            KeyCode::Esc => self.editing = false,
-            KeyCode::Tab => {
-                self.editing = false;
-                self.focus = self.focus.next();
-            }
-            KeyCode::BackTab => {
-                self.editing = false;
-                self.focus = self.focus.prev();
-            }
-            KeyCode::Down if !self.holders().is_empty() => self.editing = false,
+            KeyCode::Esc => self.mode = Mode::Browse(Pane::Lookup),
+            KeyCode::Tab => self.mode = Mode::Browse(Pane::Lookup.next()),
+            KeyCode::BackTab => self.mode = Mode::Browse(Pane::Lookup.prev()),
+            KeyCode::Down if !self.holders().is_empty() => self.mode = Mode::Browse(Pane::Lookup),
             KeyCode::Enter => {
                 let text = self.input.value().trim().to_owned();
                 if text.is_empty() {
@@ -375,9 +485,10 @@ impl App {
                     self.lookup = LookupView::Invalid(text);
                     return None;
                 };
-                self.editing = false;
+                self.mode = Mode::Browse(Pane::Lookup);
+                self.toast = None;
                 self.lookup = LookupView::Pending(rfc);
-                self.holder_selected = 0;
+                self.holders_list.select(Some(0));
                 return Some(Command::Lookup(rfc));
             }
             _ => {
@@ -387,14 +498,85 @@ impl App {
         None
     }
 
+    /// Handles the mouse: a click focuses the pane under it and selects the
+    /// row clicked; the wheel scrolls the pane under the pointer.
+    pub fn on_mouse(&mut self, mouse: MouseEvent) -> Option<Command> {
+        if self.is_leaving() || self.areas.is_too_small() {
+            return None;
+        }
+        let pane = self.areas.pane_at(mouse.column, mouse.row)?;
+        let overlay = !matches!(self.mode, Mode::Browse(_) | Mode::Typing);
+        match mouse.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                if overlay {
+                    // A click outside the overlay closes it, as Esc would.
+                    self.mode = Mode::Browse(self.mode.pane());
+                    return None;
+                }
+                self.mode = Mode::Browse(pane);
+                let area = self.areas.pane(pane);
+                // Rows start below the top border (and the Index's header).
+                let first = area.y + 1 + u16::from(pane == Pane::Index);
+                if mouse.row < first {
+                    return None;
+                }
+                let row = usize::from(mouse.row - first);
+                match pane {
+                    Pane::Local => select_at(&mut self.local_list, row, self.local.len()),
+                    Pane::Index => {
+                        let at = self.index_table.offset() + row;
+                        if at < self.index.len() {
+                            self.index_table.select(Some(at));
+                        }
+                    }
+                    Pane::Lookup => {
+                        let list = self.areas.holders();
+                        if mouse.row >= list.y {
+                            let row = usize::from(mouse.row - list.y);
+                            let len = self.holders().len();
+                            select_at(&mut self.holders_list, row, len);
+                        } else if mouse.row == self.areas.input().y {
+                            self.mode = Mode::Typing;
+                        }
+                    }
+                    Pane::Downloads => select_at(&mut self.downloads_list, row, self.downloads.len()),
+                    Pane::Log => {}
+                }
+            }
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown if !overlay => {
+                let delta = if mouse.kind == MouseEventKind::ScrollUp { -WHEEL_STEP } else { WHEEL_STEP };
+                let keep = self.mode;
+                self.mode = Mode::Browse(pane);
+                self.move_selection(delta);
+                self.mode = if keep == Mode::Typing { keep } else { Mode::Browse(keep.pane()) };
+            }
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                self.move_selection(if mouse.kind == MouseEventKind::ScrollUp {
+                    -WHEEL_STEP
+                } else {
+                    WHEEL_STEP
+                })
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// `p`: the Peers view, counted from the index as last loaded.
+    fn open_peers(&mut self) {
+        self.peers = self.index.peers();
+        self.peers_list.select(Some(0));
+        *self.peers_list.offset_mut() = 0;
+        self.mode = Mode::Peers { back: self.mode.pane() };
+    }
+
     /// Starts leaving (`q`, Ctrl-C, a signal). Returns [`Command::Quit`]
     /// the first time only.
     pub fn leave(&mut self) -> Option<Command> {
         if self.is_leaving() {
             return None;
         }
-        self.help = false;
-        self.editing = false;
+        self.mode = Mode::Browse(self.mode.pane());
         self.connection = Connection::Leaving;
         Some(Command::Quit)
     }
@@ -405,21 +587,52 @@ impl App {
             self.notify("No local RFCs to advertise yet: download one first.".into(), false);
             return None;
         }
-        self.notify(format!("Advertising {} RFC(s) to the index…", self.local.len()), false);
+        self.notify_progress(format!("Advertising {} RFC(s) to the index…", self.local.len()));
         self.advertise_asked = true;
         Some(Command::Advertise)
     }
 
+    /// `s` in Local RFCs: stop sharing the selected RFC.
+    fn unshare_selected(&mut self) -> Option<Command> {
+        let Some(local) = self.local.get(self.local_list.selected().unwrap_or(0)) else {
+            self.notify("Nothing shared to stop sharing.".into(), false);
+            return None;
+        };
+        let rfc = local.rfc;
+        self.notify_progress(format!("Stopping sharing RFC {rfc}…"));
+        Some(Command::Unshare(rfc))
+    }
+
+    /// The selected row of the Index.
+    pub fn index_selected(&self) -> usize {
+        self.index_table.selected().unwrap_or(0)
+    }
+
+    /// The downloads in the order the pane lists them: running ones first,
+    /// then the newest outcomes.
+    pub fn download_order(&self) -> Vec<DownloadId> {
+        let active = self.downloads.iter().filter(|(_, d)| d.is_active()).map(|(id, _)| *id);
+        let finished = self.downloads.iter().rev().filter(|(_, d)| !d.is_active()).map(|(id, _)| *id);
+        active.chain(finished).collect()
+    }
+
+    /// The download selected in the Downloads pane.
+    pub fn selected_download(&self) -> Option<&Download> {
+        let at = self.downloads_list.selected().unwrap_or(0);
+        self.download_order().get(at).and_then(|id| self.downloads.get(id))
+    }
+
     /// The download that `d` or Enter means in the focused pane.
     fn download_selected(&mut self) -> Option<Command> {
-        let record = match self.focus {
-            Focus::Index => self.index.get(self.index_selected),
-            Focus::Lookup => self.holders().get(self.holder_selected),
-            Focus::Local | Focus::Log => None,
+        let pane = self.mode.pane();
+        let record = match pane {
+            Pane::Index => self.index.get(self.index_selected()).map(|r| r.to_record()),
+            Pane::Lookup => self.holders().get(self.holders_list.selected().unwrap_or(0)).cloned(),
+            Pane::Local | Pane::Downloads | Pane::Log => None,
         };
-        let Some(record) = record.cloned() else {
-            let hint = match self.focus {
-                Focus::Index => "Nothing to download here: press r to load the index.",
+        let Some(record) = record else {
+            let hint = match pane {
+                Pane::Index => "Nothing to download here: press r to load the index.",
                 _ => "Choose an RFC in the Index (d) or a holder in Lookup (Enter) to download.",
             };
             self.notify(hint.into(), false);
@@ -439,27 +652,47 @@ impl App {
             return None;
         }
         let from = Holder::from(&record);
-        self.notify(format!("Downloading RFC {rfc} from {from}…"), false);
+        self.notify_progress(format!("Downloading RFC {rfc} from {from}…"));
         Some(Command::Download { rfc, from: Some(from) })
     }
 
+    /// Rows in a page of `pane`.
+    fn page(&self, pane: Pane) -> isize {
+        let header = usize::from(pane == Pane::Index);
+        self.areas.inner_height(pane).saturating_sub(header).max(1) as isize
+    }
+
+    /// Moves the focused pane's selection by `delta` rows (the log scrolls).
     fn move_selection(&mut self, delta: isize) {
-        let step = |sel: usize, len: usize| -> usize {
-            if len == 0 {
-                return 0;
-            }
-            sel.saturating_add_signed(delta).min(len - 1)
+        let step = |sel: Option<usize>, len: usize| -> Option<usize> {
+            Some(sel.unwrap_or(0).saturating_add_signed(delta).min(len.saturating_sub(1)))
         };
-        match self.focus {
-            Focus::Local => self.local_selected = step(self.local_selected, self.local.len()),
-            Focus::Index => self.index_selected = step(self.index_selected, self.index.len()),
-            Focus::Lookup => self.holder_selected = step(self.holder_selected, self.holders().len()),
-            Focus::Log => self.scroll_log(-delta),
+        match self.mode {
+            Mode::Peers { .. } => {
+                let len = self.peers.len();
+                self.peers_list.select(step(self.peers_list.selected(), len));
+                return;
+            }
+            Mode::Help { .. } | Mode::Detail => return,
+            Mode::Browse(_) | Mode::Typing => {}
+        }
+        match self.mode.pane() {
+            Pane::Local => self.local_list.select(step(self.local_list.selected(), self.local.len())),
+            Pane::Index => self.index_table.select(step(self.index_table.selected(), self.index.len())),
+            Pane::Lookup => {
+                let len = self.holders().len();
+                self.holders_list.select(step(self.holders_list.selected(), len));
+            }
+            Pane::Downloads => {
+                let len = self.downloads.len();
+                self.downloads_list.select(step(self.downloads_list.selected(), len));
+            }
+            Pane::Log => self.scroll_log(-delta),
         }
     }
 
     fn max_log_scroll(&self) -> usize {
-        self.log.len().saturating_sub(self.log_page)
+        self.log.len().saturating_sub(self.areas.inner_height(Pane::Log))
     }
 
     /// Positive scrolls back (older), negative forward (newer).
@@ -486,11 +719,15 @@ impl App {
                 }
             }
             NetEvent::Disconnected { reason, retry_in } => {
-                let reason = reason.to_string();
                 let again =
                     matches!(&self.connection, Connection::Disconnected { reason: r, .. } if *r == reason);
                 if !again {
                     self.log_info(LogKind::Error, format!("index server: {reason}"));
+                }
+                // The server drops a peer's records with its connection.
+                self.in_index.clear();
+                if let Some(held) = self.held_request.take() {
+                    self.log_wire_now(&held);
                 }
                 if !self.is_leaving() {
                     let retry_at = retry_in.map(|d| self.now + d);
@@ -507,13 +744,38 @@ impl App {
                 self.log_info(LogKind::Error, text.clone());
                 self.notify(text, true);
             }
+            NetEvent::FolderError(text) => {
+                self.log_info(LogKind::Error, text.clone());
+                self.notify(text, true);
+            }
             NetEvent::Notice(n) => {
                 self.log_info(LogKind::Info, n.clone());
-                self.notify(n, false);
+                // "re-advertising N RFC(s) after reconnecting": the ADDs'
+                // answer ends it.
+                if n.contains("advertising") {
+                    self.notify_progress(format!("{n}…"));
+                } else {
+                    self.notify(n, false);
+                }
             }
             NetEvent::Library(local) => {
+                let known: HashSet<RfcNumber> = self.local.iter().map(|l| l.rfc).collect();
+                let new: Vec<String> =
+                    local.iter().filter(|l| !known.contains(&l.rfc)).map(|l| l.rfc.to_string()).collect();
+                // A download's file is announced by its own message; a file
+                // that appeared in the folder gets one here.
+                let downloaded = |rfc: &str| self.downloads.values().any(|d| d.rfc.to_string() == rfc);
+                if !new.is_empty() && !new.iter().all(|r| downloaded(r)) {
+                    let text = format!("new in the folder: RFC {}", new.join(", "));
+                    self.log_info(LogKind::Info, text.clone());
+                    if self.auto_advertise {
+                        self.notify_progress(format!("{text}; advertising it…"));
+                    } else if !self.in_progress() {
+                        self.notify(format!("{text} (press a to advertise)"), false);
+                    }
+                }
                 self.local = local;
-                self.local_selected = self.local_selected.min(self.local.len().saturating_sub(1));
+                clamp(&mut self.local_list, self.local.len());
             }
             NetEvent::Download { id, event } => self.on_download(id, event),
             NetEvent::Uploaded { to, rfc, status, bytes } => {
@@ -538,6 +800,9 @@ impl App {
     fn on_reply(&mut self, reply: Reply) -> Option<Command> {
         match reply {
             Reply::Advertised { added, failed } => {
+                let me = (self.me.host.as_str(), self.me.upload_port);
+                let mine = added.iter().filter(|r| (r.host.as_str(), r.port) == me).map(|r| r.rfc);
+                self.in_index.extend(mine);
                 let mut text = format!("Advertised {} RFC(s) to the index.", added.len());
                 for (rfc, status) in &failed {
                     text.push_str(&format!(" ADD RFC {rfc} failed: {status}."));
@@ -546,9 +811,11 @@ impl App {
                 // The engine also ADDs after each download and on reconnecting;
                 // those are in the log, and only failures or answers to a
                 // request of the user's become a message.
-                if std::mem::take(&mut self.advertise_asked) || !failed.is_empty() {
-                    self.notify(text, !failed.is_empty());
+                if std::mem::take(&mut self.advertise_asked) || !failed.is_empty() || self.in_progress() {
+                    self.notify(format!("{text} Done."), !failed.is_empty());
                 }
+                // Our records changed: the holders shown may have too.
+                self.lookup_at = None;
                 if !self.is_leaving() && self.index_status != IndexStatus::Loading {
                     self.index_status = IndexStatus::Loading;
                     return Some(Command::List);
@@ -563,19 +830,46 @@ impl App {
                     LookupView::Idle | LookupView::Invalid(_) => false,
                 };
                 if ours {
+                    self.lookup_at = Some(self.now);
                     self.lookup = match status {
                         Status::Ok if !records.is_empty() => LookupView::Found { rfc, holders: records },
                         Status::Ok | Status::NotFound => LookupView::NotFound(rfc),
                         s => LookupView::Failed { rfc, reason: s.to_string() },
                     };
-                    self.holder_selected = self.holder_selected.min(self.holders().len().saturating_sub(1));
+                    let len = self.holders().len();
+                    clamp(&mut self.holders_list, len);
                 }
             }
             Reply::List { status, records } => {
+                self.list_at = Some(self.now);
                 if status == Status::Ok {
-                    self.index = records;
+                    // The selection stays on the same record when rows
+                    // move (new records arrive at the top).
+                    let selected =
+                        self.index.get(self.index_selected()).map(|r| (r.rfc, r.host.to_owned(), r.port));
+                    // The old table goes first, so two never coexist.
+                    self.index = IndexRecords::default();
+                    self.index = IndexRecords::from_records(records);
+                    if let Some((rfc, host, port)) = selected
+                        && let Some(at) = (0..self.index.len()).find(|&i| {
+                            self.index
+                                .get(i)
+                                .is_some_and(|r| r.rfc == rfc && r.host == host && r.port == port)
+                        })
+                    {
+                        // The view stays put (new rows show at the top) as
+                        // long as the selection is still in it.
+                        self.index_table.select(Some(at));
+                    }
+                    let me = (self.me.host.as_str(), self.me.upload_port);
+                    self.in_index = (0..self.index.len())
+                        .filter_map(|i| self.index.get(i))
+                        .filter(|r| (r.host, r.port) == me)
+                        .map(|r| r.rfc)
+                        .collect();
                     self.index_status = IndexStatus::Loaded;
-                    self.index_selected = self.index_selected.min(self.index.len().saturating_sub(1));
+                    let len = self.index.len();
+                    clamp_table(&mut self.index_table, len);
                 } else {
                     self.index_status = IndexStatus::Failed(format!("the server answered {status}"));
                 }
@@ -593,6 +887,12 @@ impl App {
         }
         if self.index_status == IndexStatus::Loading && e.request == Some(Request::List) {
             self.index_status = IndexStatus::Failed(e.reason.to_string());
+            self.list_at = Some(self.now);
+        }
+        if let LookupView::Found { rfc, .. } | LookupView::NotFound(rfc) = self.lookup
+            && e.request == Some(Request::Lookup(rfc))
+        {
+            self.lookup_at = Some(self.now);
         }
     }
 
@@ -669,12 +969,73 @@ impl App {
     }
 
     fn notify(&mut self, text: String, error: bool) {
-        self.toast = Some(Toast { text, error, at: self.now });
+        self.toast = Some(Toast { text, error, at: self.now, progress: false });
+    }
+
+    /// A message about something under way, until its outcome replaces it.
+    fn notify_progress(&mut self, text: String) {
+        self.toast = Some(Toast { text, error: false, at: self.now, progress: true });
+    }
+
+    fn in_progress(&self) -> bool {
+        self.toast.as_ref().is_some_and(|t| t.progress)
     }
 
     // ---- the log -----------------------------------------------------------
 
+    /// Logs a protocol message. A LIST or LOOKUP the server answers exactly
+    /// as the last time (the refresh timer asks every few seconds) is folded:
+    /// the request is held until its answer, and if the pair is the same as
+    /// before, only a counter in the log's title moves.
     fn log_wire(&mut self, w: &WireMessage) {
+        if w.link == Link::Server {
+            let is_query = w.text.starts_with("LIST ") || w.text.starts_with("LOOKUP ");
+            match w.direction {
+                Direction::Sent if is_query => {
+                    if let Some(held) = self.held_request.take() {
+                        self.log_wire_now(&held);
+                    }
+                    if self.last_answers.contains_key(&w.text) {
+                        self.held_request = Some(w.clone());
+                        return;
+                    }
+                }
+                Direction::Sent => {
+                    if let Some(held) = self.held_request.take() {
+                        self.log_wire_now(&held);
+                    }
+                }
+                Direction::Received => {
+                    let request = self.held_request.take();
+                    let answer = fingerprint(&w.text);
+                    if let Some(req) = &request
+                        && self.last_answers.get(&req.text) == Some(&answer)
+                    {
+                        self.log_folded += 1;
+                        return;
+                    }
+                    if let Some(req) = request {
+                        self.log_wire_now(&req);
+                    }
+                    if let Some(req) = self.last_query.take() {
+                        self.last_answers.insert(req, answer);
+                    }
+                    self.log_wire_now(w);
+                    return;
+                }
+            }
+            if is_query {
+                self.last_query = Some(w.text.clone());
+            }
+        }
+        self.log_wire_now(w);
+    }
+
+    fn log_wire_now(&mut self, w: &WireMessage) {
+        if w.link == Link::Server && w.direction == Direction::Sent {
+            let is_query = w.text.starts_with("LIST ") || w.text.starts_with("LOOKUP ");
+            self.last_query = is_query.then(|| w.text.clone());
+        }
         let kind = match w.direction {
             Direction::Sent => LogKind::Sent,
             Direction::Received => LogKind::Received,
@@ -685,7 +1046,13 @@ impl App {
             Link::Upload(addr) => addr.to_string(),
         };
         let text = w.text.trim_end_matches(['\r', '\n']);
-        let lines: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+        let mut split = text.split('\n').map(|l| l.trim_end_matches('\r'));
+        let mut lines: Vec<&str> = split.by_ref().take(LOG_LINES_PER_MESSAGE).collect();
+        let rest = split.count();
+        let more = format!("… and {rest} more line(s)");
+        if rest > 0 {
+            lines.push(&more);
+        }
         self.push_entry(kind, hms(w.at), who, &lines);
     }
 
@@ -712,6 +1079,32 @@ impl App {
         }
         self.log_scroll = self.log_scroll.min(self.max_log_scroll());
     }
+}
+
+/// Keeps a list's selection on a row that exists.
+fn clamp(state: &mut ListState, len: usize) {
+    state.select(Some(state.selected().unwrap_or(0).min(len.saturating_sub(1))));
+}
+
+fn clamp_table(state: &mut TableState, len: usize) {
+    state.select(Some(state.selected().unwrap_or(0).min(len.saturating_sub(1))));
+}
+
+/// Selects row `row` of the visible window, if there is such a row.
+fn select_at(state: &mut ListState, row: usize, len: usize) {
+    let at = state.offset() + row;
+    if at < len {
+        state.select(Some(at));
+    }
+}
+
+/// A short fingerprint of a message, to tell an unchanged answer without
+/// keeping it.
+fn fingerprint(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }
 
 /// `HH:MM:SS` of a time, in UTC (no time zone database needed, and the same
@@ -751,7 +1144,7 @@ pub(crate) mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::peer::IndexError;
+    use crate::peer::DownloadError;
 
     /// 2024-05-06 12:00:00 UTC.
     pub fn t0() -> SystemTime {
@@ -801,15 +1194,168 @@ pub(crate) mod tests {
     #[test]
     fn tab_cycles_focus_both_ways() {
         let mut app = app();
-        assert_eq!(app.focus, Focus::Index);
+        assert_eq!(app.mode, Mode::Browse(Pane::Index));
         app.on_key(key(KeyCode::Tab));
-        assert_eq!(app.focus, Focus::Lookup);
+        assert_eq!(app.mode, Mode::Browse(Pane::Lookup));
         app.on_key(key(KeyCode::Tab));
-        assert_eq!(app.focus, Focus::Log);
+        assert_eq!(app.mode, Mode::Browse(Pane::Downloads));
         app.on_key(key(KeyCode::Tab));
-        assert_eq!(app.focus, Focus::Local);
+        assert_eq!(app.mode, Mode::Browse(Pane::Log));
+        app.on_key(key(KeyCode::Tab));
+        assert_eq!(app.mode, Mode::Browse(Pane::Local));
         app.on_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
-        assert_eq!(app.focus, Focus::Log);
+        assert_eq!(app.mode, Mode::Browse(Pane::Log));
+    }
+
+    fn mouse(kind: MouseEventKind, column: u16, row: u16) -> MouseEvent {
+        MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE }
+    }
+
+    #[test]
+    fn a_click_focuses_a_pane_and_selects_a_row_and_the_wheel_scrolls() {
+        let mut app = app();
+        app.on_resize(80, 24);
+        let records: Vec<_> = (0..40).map(|n| record(9000 + n, "T", "hostB", 5000)).collect();
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        // Local's second row: below the border, one down.
+        let local = app.areas.local;
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), local.x + 3, local.y + 2));
+        assert_eq!(app.mode, Mode::Browse(Pane::Local));
+        assert_eq!(app.local_list.selected(), Some(1));
+        // The Index's third row, under its header.
+        let index = app.areas.index;
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), index.x + 5, index.y + 4));
+        assert_eq!(app.mode, Mode::Browse(Pane::Index));
+        assert_eq!(app.index_selected(), 2);
+        // The wheel over the Index moves it, and leaves the focus alone.
+        app.mode = Mode::Browse(Pane::Log);
+        app.on_mouse(mouse(MouseEventKind::ScrollDown, index.x + 5, index.y + 4));
+        assert_eq!(app.index_selected(), 2 + WHEEL_STEP as usize);
+        assert_eq!(app.mode, Mode::Browse(Pane::Log));
+        // A click on the lookup box starts typing.
+        let input = app.areas.input();
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), input.x + 2, input.y));
+        assert_eq!(app.mode, Mode::Typing);
+        // Outside every pane (the status line): nothing.
+        let before = app.mode;
+        app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 3, app.areas.status.y));
+        assert_eq!(app.mode, before);
+    }
+
+    #[test]
+    fn peers_view_and_download_detail_open_and_close() {
+        let mut app = app();
+        let records =
+            vec![record(1, "a", "hostB", 5000), record(2, "b", "hostB", 5000), record(3, "c", "hostC", 1)];
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        press(&mut app, "p");
+        assert_eq!(app.mode, Mode::Peers { back: Pane::Index });
+        assert_eq!(app.peers.len(), 2);
+        assert_eq!((app.peers[0].host.as_str(), app.peers[0].rfcs), ("hostB", 2));
+        assert!(press(&mut app, "da").is_empty(), "keys do nothing under the view");
+        press(&mut app, "j");
+        assert_eq!(app.peers_list.selected(), Some(1));
+        app.on_key(key(KeyCode::Esc));
+        assert_eq!(app.mode, Mode::Browse(Pane::Index));
+        // Downloads take the focus; Enter tells the whole story of one.
+        app.mode = Mode::Browse(Pane::Downloads);
+        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.mode, Mode::Browse(Pane::Downloads), "nothing to show yet");
+        let ev = DownloadEvent::Failed { rfc: RfcNumber(9), reason: DownloadError::NoHolder };
+        app.on_net(NetEvent::Download { id: DownloadId(1), event: ev });
+        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.mode, Mode::Detail);
+        assert_eq!(app.selected_download().map(|d| d.rfc), Some(RfcNumber(9)));
+        app.on_key(key(KeyCode::Esc));
+        assert_eq!(app.mode, Mode::Browse(Pane::Downloads));
+    }
+
+    #[test]
+    fn index_and_lookup_refresh_on_the_clock_and_after_our_changes() {
+        let mut app = app();
+        assert_eq!(app.due(), None, "not connected");
+        assert_eq!(app.on_net(NetEvent::Connected { server: "s".into() }), Some(Command::List));
+        assert_eq!(app.due(), None, "a LIST is on its way");
+        let list = |n: u32| {
+            let records = (0..n).map(|i| record(i, "T", "hostB", 5000)).collect();
+            NetEvent::Reply(Reply::List { status: Status::Ok, records })
+        };
+        app.on_net(list(3));
+        assert_eq!(app.due(), None);
+        // A lookup on screen is asked again each period, the index too.
+        press(&mut app, "/7");
+        app.on_key(key(KeyCode::Enter));
+        let found =
+            Reply::Lookup { rfc: RfcNumber(7), status: Status::Ok, records: vec![record(7, "T", "h", 1)] };
+        app.on_net(NetEvent::Reply(found.clone()));
+        app.on_tick(t0() + REFRESH / 2);
+        assert_eq!(app.due(), None);
+        app.on_tick(t0() + REFRESH);
+        assert_eq!(app.due(), Some(Command::List));
+        assert_eq!(app.index_status, IndexStatus::Loading);
+        assert_eq!(app.due(), Some(Command::Lookup(RfcNumber(7))));
+        assert_eq!(app.due(), None, "one of each per period");
+        assert!(matches!(app.lookup, LookupView::Found { .. }), "the old answer stays until the new one");
+        app.on_net(list(3));
+        app.on_net(NetEvent::Reply(found));
+        // Our own ADD (after a download, say) makes the lookup due at once.
+        app.on_net(NetEvent::Reply(Reply::Advertised { added: vec![], failed: vec![] }));
+        assert_eq!(app.due(), Some(Command::Lookup(RfcNumber(7))));
+        app.on_net(list(3));
+        // A big index is listed less often: 60,000 records, every 3 periods.
+        app.on_net(list(60_000));
+        app.on_tick(t0() + REFRESH * 3);
+        assert_eq!(app.due(), Some(Command::Lookup(RfcNumber(7))), "the lookup is still due each period");
+        assert_eq!(app.due(), None);
+        app.on_tick(t0() + REFRESH * 4);
+        assert_eq!(app.due(), Some(Command::List));
+        // Turned off: nothing.
+        app.refresh = None;
+        app.on_tick(t0() + REFRESH * 100);
+        assert_eq!(app.due(), None);
+    }
+
+    #[test]
+    fn progress_messages_finish_and_stale_ones_are_replaced() {
+        let mut app = app();
+        app.on_net(NetEvent::Notice("re-advertising 2 RFC(s) after reconnecting".into()));
+        assert!(app.toast.as_ref().unwrap().progress);
+        assert!(!app.on_tick(t0() + TOAST_FOR * 2), "a progress message waits for its outcome");
+        app.on_net(NetEvent::Reply(Reply::Advertised { added: vec![], failed: vec![] }));
+        let toast = app.toast.clone().unwrap();
+        assert_eq!(toast.text, "Advertised 0 RFC(s) to the index. Done.");
+        assert!(!toast.progress);
+        // "already here" is gone once the next lookup is sent.
+        app.on_net(NetEvent::Notice("RFC 8600 is already here".into()));
+        press(&mut app, "/8700");
+        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.toast, None);
+    }
+
+    #[test]
+    fn the_folder_and_the_index_mark_local_rfcs() {
+        let mut app = app();
+        let records = vec![record(8600, "Mine", "hostA", 2222), record(8601, "Theirs", "hostB", 5000)];
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        assert_eq!(app.in_index, HashSet::from([RfcNumber(8600)]), "8601 is held, but by hostB only");
+        // A file dropped into the folder is listed and said so.
+        let mut now = app.local.clone();
+        now.push(local(9000, "Dropped"));
+        app.on_net(NetEvent::Library(now));
+        assert_eq!(app.local.len(), 3);
+        assert_eq!(app.toast.as_ref().unwrap().text, "new in the folder: RFC 9000 (press a to advertise)");
+        let added = vec![record(9000, "Dropped", "hostA", 2222)];
+        app.on_net(NetEvent::Reply(Reply::Advertised { added, failed: vec![] }));
+        assert!(app.in_index.contains(&RfcNumber(9000)));
+        // s stops sharing the selected local RFC.
+        app.mode = Mode::Browse(Pane::Local);
+        assert_eq!(press(&mut app, "s"), vec![Command::Unshare(RfcNumber(8600))]);
+        assert!(app.toast.as_ref().unwrap().progress);
+        app.mode = Mode::Browse(Pane::Index);
+        assert!(press(&mut app, "s").is_empty(), "s belongs to Local RFCs");
+        // The server forgets everything with the connection.
+        app.on_net(NetEvent::Disconnected { reason: IndexError::Closed, retry_in: None });
+        assert!(app.in_index.is_empty());
     }
 
     #[test]
@@ -825,8 +1371,7 @@ pub(crate) mod tests {
     fn lookup_box_takes_letters_and_enter_sends_lookup() {
         let mut app = app();
         assert!(press(&mut app, "/").is_empty());
-        assert!(app.editing);
-        assert_eq!(app.focus, Focus::Lookup);
+        assert_eq!(app.mode, Mode::Typing);
         // While typing, q and a are text, not commands.
         assert!(press(&mut app, "qa").is_empty());
         assert_eq!(app.input.value(), "qa");
@@ -837,7 +1382,7 @@ pub(crate) mod tests {
         app.on_key(key(KeyCode::Backspace));
         press(&mut app, "8700");
         assert_eq!(app.on_key(key(KeyCode::Enter)), Some(Command::Lookup(RfcNumber(8700))));
-        assert!(!app.editing);
+        assert_eq!(app.mode, Mode::Browse(Pane::Lookup));
         assert_eq!(app.lookup, LookupView::Pending(RfcNumber(8700)));
     }
 
@@ -846,7 +1391,7 @@ pub(crate) mod tests {
         let mut app = app();
         press(&mut app, "/12");
         app.on_key(key(KeyCode::Esc));
-        assert!(!app.editing);
+        assert_eq!(app.mode, Mode::Browse(Pane::Lookup));
         assert_eq!(app.input.value(), "12");
         assert_eq!(press(&mut app, "r"), vec![Command::List]);
         assert_eq!(app.index_status, IndexStatus::Loading);
@@ -862,9 +1407,9 @@ pub(crate) mod tests {
         app.on_net(NetEvent::Reply(Reply::Lookup { rfc, status: Status::Ok, records: holders }));
         assert_eq!(app.holders().len(), 2);
         press(&mut app, "j");
-        assert_eq!(app.holder_selected, 1);
+        assert_eq!(app.holders_list.selected(), Some(1));
         press(&mut app, "jj");
-        assert_eq!(app.holder_selected, 1, "selection stops at the end");
+        assert_eq!(app.holders_list.selected(), Some(1), "selection stops at the end");
         let cmd = app.on_key(key(KeyCode::Enter));
         let from = Some(Holder { host: "hostC".into(), port: 5001 });
         assert_eq!(cmd, Some(Command::Download { rfc, from }));
@@ -905,7 +1450,7 @@ pub(crate) mod tests {
         assert!(press(&mut app, "jd").is_empty(), "8600 is local");
         assert!(app.toast.as_ref().unwrap().text.contains("already here"));
         app.on_key(key(KeyCode::Down));
-        assert_eq!(app.index_selected, 2);
+        assert_eq!(app.index_selected(), 2);
         assert_eq!(
             app.on_key(key(KeyCode::Enter)).map(|c| matches!(c, Command::Download { .. })),
             Some(true)
@@ -913,7 +1458,7 @@ pub(crate) mod tests {
         app.on_key(key(KeyCode::Up));
         app.on_key(key(KeyCode::Up));
         app.on_key(key(KeyCode::Up));
-        assert_eq!(app.index_selected, 0);
+        assert_eq!(app.index_selected(), 0);
     }
 
     #[test]
@@ -921,10 +1466,10 @@ pub(crate) mod tests {
         let mut app = app();
         assert_eq!(press(&mut app, "a"), vec![Command::Advertise]);
         press(&mut app, "?");
-        assert!(app.help);
+        assert_eq!(app.mode, Mode::Help { back: Pane::Index });
         assert!(press(&mut app, "a").is_empty(), "keys do nothing under the help");
         app.on_key(key(KeyCode::Esc));
-        assert!(!app.help);
+        assert_eq!(app.mode, Mode::Browse(Pane::Index));
         assert_eq!(press(&mut app, "q"), vec![Command::Quit]);
         assert_eq!(app.connection, Connection::Leaving);
         assert!(press(&mut app, "q").is_empty(), "quit is sent once");
@@ -960,7 +1505,10 @@ pub(crate) mod tests {
         assert_eq!(app.log.len(), 1);
         assert_eq!(press(&mut app, "a"), vec![Command::Advertise]);
         app.on_net(adv());
-        assert_eq!(app.toast.as_ref().map(|t| t.text.as_str()), Some("Advertised 0 RFC(s) to the index."));
+        assert_eq!(
+            app.toast.as_ref().map(|t| t.text.as_str()),
+            Some("Advertised 0 RFC(s) to the index. Done.")
+        );
         let empty = &mut App::new(me(), vec![], t0());
         assert!(press(empty, "a").is_empty(), "nothing to advertise");
     }
@@ -1070,28 +1618,91 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_huge_answer_is_logged_as_its_head_and_a_count() {
+        let mut app = app();
+        let mut text = String::from("P2P-CI/1.0 200 OK\r\n\r\n");
+        for i in 0..100_000 {
+            text.push_str(&format!("RFC {i} T hostB 5000\r\n"));
+        }
+        app.on_net(wire(Direction::Received, Link::Server, &text));
+        assert_eq!(app.log.len(), LOG_LINES_PER_MESSAGE + 1);
+        let rest = 100_002 - LOG_LINES_PER_MESSAGE;
+        assert_eq!(app.log.back().unwrap().text, format!("… and {rest} more line(s)"));
+    }
+
+    #[test]
+    fn the_index_selection_follows_its_record_when_rows_move() {
+        let mut app = app();
+        let list = |rfcs: &[u32]| {
+            let records = rfcs.iter().map(|&n| record(n, "T", "hostB", 5000)).collect();
+            NetEvent::Reply(Reply::List { status: Status::Ok, records })
+        };
+        app.on_net(list(&[3, 2, 1]));
+        press(&mut app, "j");
+        assert_eq!(app.index.get(app.index_selected()).unwrap().rfc, RfcNumber(2));
+        app.on_net(list(&[5, 4, 3, 2, 1]));
+        assert_eq!(app.index.get(app.index_selected()).unwrap().rfc, RfcNumber(2));
+        // Gone: the selection stays where it was, within the new rows.
+        app.on_net(list(&[9]));
+        assert_eq!(app.index_selected(), 0);
+    }
+
+    #[test]
+    fn unchanged_refreshes_are_folded_in_the_log() {
+        let mut app = app();
+        let list = "LIST ALL P2P-CI/1.0\r\nHost: hostA\r\nPort: 2222\r\n\r\n";
+        let answer = |rows: &str| format!("P2P-CI/1.0 200 OK\r\n\r\n{rows}\r\n");
+        let exchange = |app: &mut App, rows: &str| {
+            app.on_net(wire(Direction::Sent, Link::Server, list));
+            app.on_net(wire(Direction::Received, Link::Server, &answer(rows)));
+        };
+        exchange(&mut app, "RFC 1 T hostB 5000\r\n");
+        let first = app.log.len();
+        assert_eq!(first, 3 + 3);
+        exchange(&mut app, "RFC 1 T hostB 5000\r\n");
+        exchange(&mut app, "RFC 1 T hostB 5000\r\n");
+        assert_eq!(app.log.len(), first, "the same answer is not logged again");
+        assert_eq!(app.log_folded, 2);
+        // An ADD in between is logged as always, and does not disturb it.
+        app.on_net(wire(Direction::Sent, Link::Server, "ADD RFC 2 P2P-CI/1.0\r\n\r\n"));
+        app.on_net(wire(Direction::Received, Link::Server, "P2P-CI/1.0 200 OK\r\n\r\n"));
+        assert_eq!(app.log.len(), first + 2);
+        // A changed answer is logged, request and all.
+        exchange(&mut app, "RFC 2 U hostC 5001\r\n");
+        assert_eq!(app.log.len(), first + 2 + 6);
+        assert_eq!(app.log[first + 2].text, "LIST ALL P2P-CI/1.0");
+        assert_eq!(app.log.back().unwrap().text, "RFC 2 U hostC 5001");
+    }
+
+    #[test]
     fn log_follows_unless_scrolled_back() {
         let mut app = app();
-        app.log_page = 3;
-        for i in 0..10 {
+        app.on_resize(80, 24);
+        let page = app.areas.inner_height(Pane::Log);
+        assert!(page >= 3, "{page}");
+        for i in 0..20 {
             app.on_net(NetEvent::Notice(format!("n{i}")));
         }
         assert_eq!(app.log_scroll, 0);
+        app.mode = Mode::Browse(Pane::Log);
         app.on_key(key(KeyCode::PageUp));
-        assert_eq!(app.log_scroll, 3);
+        assert_eq!(app.log_scroll, page);
         app.on_net(NetEvent::Notice("new".into()));
-        assert_eq!(app.log_scroll, 4, "the view stays on the same lines");
+        assert_eq!(app.log_scroll, page + 1, "the view stays on the same lines");
         app.on_key(key(KeyCode::Home));
-        assert_eq!(app.log_scroll, 8);
+        assert_eq!(app.log_scroll, 21 - page);
         app.on_key(key(KeyCode::PageDown));
-        assert_eq!(app.log_scroll, 5);
+        assert_eq!(app.log_scroll, 21 - 2 * page);
         app.on_key(key(KeyCode::End));
         assert_eq!(app.log_scroll, 0);
-        app.focus = Focus::Log;
         press(&mut app, "k");
         assert_eq!(app.log_scroll, 1);
         press(&mut app, "j");
         assert_eq!(app.log_scroll, 0);
+        press(&mut app, "ll");
+        assert_eq!(app.log_hscroll, 2 * HSCROLL_STEP);
+        app.on_key(key(KeyCode::Left));
+        assert_eq!(app.log_hscroll, HSCROLL_STEP);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use ratatui::crossterm::event::{Event as TermEvent, EventStream, KeyEvent};
+use ratatui::crossterm::event::{Event as TermEvent, EventStream, KeyEvent, MouseEvent};
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
 
@@ -21,6 +21,7 @@ use crate::peer::NetEvent;
 #[derive(Debug)]
 pub enum Event {
     Key(KeyEvent),
+    Mouse(MouseEvent),
     Resize(u16, u16),
     Net(NetEvent),
     /// Time passed: update clocks, rates, expiring messages.
@@ -61,6 +62,7 @@ impl Events {
             tokio::select! {
                 ev = self.terminal.next(), if self.terminal_open => match ev {
                     Some(Ok(TermEvent::Key(key))) => return Event::Key(key),
+                    Some(Ok(TermEvent::Mouse(mouse))) => return Event::Mouse(mouse),
                     Some(Ok(TermEvent::Resize(w, h))) => return Event::Resize(w, h),
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => {

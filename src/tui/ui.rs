@@ -1,9 +1,13 @@
-//! Drawing: a pure function from [`App`] to a frame.
+//! Drawing: from [`App`] to a frame.
 //!
-//! Nothing here changes state, reads a clock or talks to the engine: the
-//! same `App` always draws the same screen, which is what makes the
-//! `TestBackend` snapshots meaningful. Each pane is its own function over a
-//! `Buffer` area, so widget tests can draw one pane alone.
+//! Nothing here reads a clock or talks to the engine, and the only state it
+//! changes is the lists' scroll positions (ratatui's `ListState` and
+//! `TableState`, held in the app and passed `&mut`, as ratatui's stateful
+//! widgets are meant to be used): the same `App` draws the same screen, which
+//! is what makes the `TestBackend` snapshots meaningful. Each pane is its own
+//! function over a `Buffer` area, so widget tests can draw one pane alone.
+//! Only visible rows are built: a frame costs the same with five index
+//! records or a million.
 //!
 //! Colors are the terminal's named ANSI colors, used only as accents (borders,
 //! arrows, badges) over the default foreground, and the selection is shown in
@@ -17,18 +21,16 @@ use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{
-    Block, BorderType, Cell, Clear, HighlightSpacing, LineGauge, List, ListItem, ListState, Paragraph, Row,
+    Block, BorderType, Cell, Clear, HighlightSpacing, LineGauge, List, ListItem, Paragraph, Row,
     StatefulWidget, Table, TableState, Widget, Wrap,
 };
 
 use super::app::{
-    App, Connection, Download, DownloadState, Focus, IndexStatus, LogKind, LookupView, human_bytes,
+    App, Connection, Download, DownloadState, IndexStatus, LogKind, LookupView, Mode, human_bytes,
     human_duration,
 };
-
-/// Smallest screen the layout is made for; below it, a notice is shown.
-pub const MIN_WIDTH: u16 = 60;
-pub const MIN_HEIGHT: u16 = 16;
+use super::layout::{Areas, MIN_HEIGHT, MIN_WIDTH, Pane};
+use crate::peer::IndexError;
 
 const ACCENT: Color = Color::Cyan;
 const SENT: Color = Color::Cyan;
@@ -40,48 +42,15 @@ const OK: Color = Color::Green;
 /// Width of the log's `who` column.
 const WHO_WIDTH: usize = 15;
 
-/// Where every pane goes, for a given screen size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Areas {
-    pub full: Rect,
-    pub local: Rect,
-    pub index: Rect,
-    pub lookup: Rect,
-    pub downloads: Rect,
-    pub log: Rect,
-    pub status: Rect,
-    pub hints: Rect,
-}
-
-impl Areas {
-    pub fn new(full: Rect) -> Areas {
-        let [body, status, hints] =
-            Layout::vertical([Constraint::Fill(1), Constraint::Length(1), Constraint::Length(1)]).areas(full);
-        let top_h = (body.height * 3 / 10).max(8);
-        let mid_h = if body.height >= 30 { 8 } else { 6 };
-        let [top, mid, log] =
-            Layout::vertical([Constraint::Length(top_h), Constraint::Length(mid_h), Constraint::Fill(1)])
-                .areas(body);
-        let left_w = (body.width * 35 / 100).clamp(26, 44);
-        let split = Layout::horizontal([Constraint::Length(left_w), Constraint::Fill(1)]);
-        let [local, index] = top.layout(&split);
-        let [lookup, downloads] = mid.layout(&split);
-        Areas { full, local, index, lookup, downloads, log, status, hints }
-    }
-
-    /// The lookup box's one line (inside the Lookup pane's border).
-    pub fn input(&self) -> Rect {
-        let inner = self.lookup.inner(ratatui::layout::Margin::new(1, 1));
-        Rect { height: inner.height.min(1), ..inner }
-    }
-}
-
 /// Draws the whole screen, and puts the cursor in the lookup box while typing.
-pub fn draw(frame: &mut Frame, app: &App) {
+pub fn draw(frame: &mut Frame, app: &mut App) {
     let full = frame.area();
     if full.width < MIN_WIDTH || full.height < MIN_HEIGHT {
         too_small(full, frame.buffer_mut());
         return;
+    }
+    if app.areas.full != full {
+        app.on_resize(full.width, full.height);
     }
     let areas = Areas::new(full);
     let buf = frame.buffer_mut();
@@ -92,14 +61,18 @@ pub fn draw(frame: &mut Frame, app: &App) {
     log(app, areas.log, buf);
     status(app, areas.status, buf);
     hints(app, areas.hints, buf);
-    if app.help {
-        help(full, buf);
-    } else if app.editing {
-        let input = areas.input();
-        let (prompt, width) = input_geometry(input);
-        let scroll = app.input.visual_scroll(width);
-        let x = input.x + prompt + (app.input.visual_cursor().saturating_sub(scroll)) as u16;
-        frame.set_cursor_position(Position::new(x.min(input.right().saturating_sub(1)), input.y));
+    match app.mode {
+        Mode::Help { .. } => help(full, buf),
+        Mode::Peers { .. } => peers(app, full, buf),
+        Mode::Detail => detail(app, areas.downloads, buf),
+        Mode::Typing => {
+            let input = areas.input();
+            let (prompt, width) = input_geometry(input);
+            let scroll = app.input.visual_scroll(width);
+            let x = input.x + prompt + (app.input.visual_cursor().saturating_sub(scroll)) as u16;
+            frame.set_cursor_position(Position::new(x.min(input.right().saturating_sub(1)), input.y));
+        }
+        Mode::Browse(_) => {}
     }
 }
 
@@ -144,41 +117,70 @@ fn empty_state(text: &str, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
-/// The Local RFCs pane: what this peer shares.
-pub fn local(app: &App, area: Rect, buf: &mut Buffer) {
-    let focused = app.focus == Focus::Local;
-    let title = vec![Span::raw(format!("Local RFCs ({})", app.local.len()))];
+/// The Local RFCs pane: what this peer shares. `●` marks an RFC the index
+/// has a record of for this peer, `○` one it has not (not advertised yet).
+pub fn local(app: &mut App, area: Rect, buf: &mut Buffer) {
+    let focused = app.mode.browsing(Pane::Local);
+    let mut title = vec![Span::raw(format!("Local RFCs ({})", app.local.len()))];
+    let unlisted = app.local.iter().filter(|l| !app.in_index.contains(&l.rfc)).count();
+    if unlisted > 0 && app.connection == Connection::Connected {
+        let long = format!(" · {unlisted} ○ not in the index");
+        let room = usize::from(area.width).saturating_sub(label_width(&title) + 4);
+        let text = if long.chars().count() <= room { long } else { format!(" · ○ {unlisted}") };
+        title.push(Span::styled(text, Style::new().fg(WARN)));
+    }
     let block = pane(title, focused);
     let inner = block.inner(area);
     block.render(area, buf);
     if app.local.is_empty() {
-        empty_state("Nothing shared yet. Press / to look up an RFC and download it.", inner, buf);
+        empty_state(
+            "Nothing shared yet. Press / to look up an RFC and download it, or drop an rfcN.txt into the folder.",
+            inner,
+            buf,
+        );
         return;
     }
     let items: Vec<ListItem> = app
         .local
         .iter()
         .map(|l| {
-            ListItem::new(Line::from(vec![Span::raw(format!("{:>5} ", l.rfc)).bold(), Span::raw(&l.title)]))
+            let mark = if app.in_index.contains(&l.rfc) {
+                Span::styled("● ", Style::new().fg(OK))
+            } else {
+                Span::styled("○ ", Style::new().fg(WARN))
+            };
+            ListItem::new(Line::from(vec![
+                mark,
+                Span::raw(format!("{:>4} ", l.rfc)).bold(),
+                Span::raw(&l.title),
+            ]))
         })
         .collect();
     let list = List::new(items).highlight_style(selected_style(focused));
-    let mut state =
-        ListState::default().with_offset(app.scroll.local.get()).with_selected(Some(app.local_selected));
-    StatefulWidget::render(list, inner, buf, &mut state);
-    app.scroll.local.set(state.offset());
+    StatefulWidget::render(list, inner, buf, &mut app.local_list);
 }
 
 /// The Index pane: the server's LIST, newest first.
-pub fn index(app: &App, area: Rect, buf: &mut Buffer) {
-    let focused = app.focus == Focus::Index;
+pub fn index(app: &mut App, area: Rect, buf: &mut Buffer) {
+    let focused = app.mode.browsing(Pane::Index);
     let mut title = vec![Span::raw(format!("Index ({})", app.index.len()))];
     match &app.index_status {
         IndexStatus::Loading => title.push(Span::raw(" · refreshing…")),
         IndexStatus::Failed(_) => title.push(Span::styled(" · refresh failed", Style::new().fg(ERROR))),
         IndexStatus::NotLoaded | IndexStatus::Loaded => title.push(Span::raw(" · newest first")),
     }
-    let block = pane(title, focused);
+    let mut block = pane(title, focused);
+    // The selected record's title, whole, on the bottom border when the
+    // Title column cuts it.
+    let title_room =
+        usize::from(area.width).saturating_sub(2 + 2 + 6 + 6 + 1 + (app.index.host_width() + 6).min(25));
+    if focused
+        && let Some(r) = app.index.get(app.index_selected())
+        && r.title.chars().count() > title_room
+    {
+        let room = usize::from(area.width.saturating_sub(4));
+        block = block.title_bottom(Line::from(format!(" {} ", fit(&format!("{} {}", r.rfc, r.title), room))));
+    }
     let inner = block.inner(area);
     block.render(area, buf);
     if app.index.is_empty() {
@@ -193,17 +195,22 @@ pub fn index(app: &App, area: Rect, buf: &mut Buffer) {
         empty_state(&text, inner, buf);
         return;
     }
-    let rows = app.index.iter().map(|r| {
-        let mine = r.host == app.me.host && r.port == app.me.upload_port;
-        let host = if mine { format!("{} (me)", r.host) } else { r.host.clone() };
+    // Rows are built for the visible window only.
+    let height = usize::from(inner.height.saturating_sub(1)).max(1);
+    let selected = app.index_selected().min(app.index.len() - 1);
+    let offset = window_offset(app.index_table.offset(), selected, height, app.index.len());
+    *app.index_table.offset_mut() = offset;
+    let me = (app.me.host.as_str(), app.me.upload_port);
+    let rows = app.index.window(offset, height).map(|r| {
+        let host = if (r.host, r.port) == me { format!("{} (me)", r.host) } else { r.host.to_owned() };
         Row::new([
             Cell::from(r.rfc.to_string()),
-            Cell::from(r.title.as_str()),
+            Cell::from(r.title),
             Cell::from(host),
             Cell::from(r.port.to_string()),
         ])
     });
-    let host_w = app.index.iter().map(|r| r.host.chars().count() + 5).max().unwrap_or(4).clamp(4, 20) as u16;
+    let host_w = (app.index.host_width() + 5).clamp(4, 24) as u16;
     let widths =
         [Constraint::Length(5), Constraint::Fill(1), Constraint::Length(host_w), Constraint::Length(5)];
     let header = Row::new(["RFC", "Title", "Host", "Port"]).style(Style::new().add_modifier(Modifier::BOLD));
@@ -212,10 +219,22 @@ pub fn index(app: &App, area: Rect, buf: &mut Buffer) {
         .row_highlight_style(selected_style(focused))
         .highlight_symbol("› ")
         .highlight_spacing(HighlightSpacing::Always);
-    let mut state =
-        TableState::default().with_offset(app.scroll.index.get()).with_selected(Some(app.index_selected));
+    // The window's own state: row 0 of `rows` is row `offset` of the index.
+    let mut state = TableState::default().with_selected(Some(selected - offset));
     StatefulWidget::render(table, inner, buf, &mut state);
-    app.scroll.index.set(state.offset());
+}
+
+/// The first visible row of a list of `len` rows, `height` of them shown,
+/// after the selection moved: the view moves only when the selection left it.
+pub fn window_offset(offset: usize, selected: usize, height: usize, len: usize) -> usize {
+    let offset = if selected < offset {
+        selected
+    } else if selected >= offset + height {
+        selected + 1 - height
+    } else {
+        offset
+    };
+    offset.min(len.saturating_sub(height))
 }
 
 /// The prompt's width and the room left for the typed text.
@@ -227,8 +246,9 @@ fn input_geometry(input: Rect) -> (u16, usize) {
 const PROMPT: &str = "RFC › ";
 
 /// The Lookup pane: the input box, then the holders of the RFC looked up.
-pub fn lookup(app: &App, area: Rect, buf: &mut Buffer) {
-    let focused = app.focus == Focus::Lookup;
+pub fn lookup(app: &mut App, area: Rect, buf: &mut Buffer) {
+    let typing = app.mode == Mode::Typing;
+    let focused = app.mode.browsing(Pane::Lookup) || typing;
     let mut title = vec![Span::raw("Lookup")];
     if let LookupView::Found { holders, .. } = &app.lookup {
         title.push(Span::raw(format!(" · {} holder(s)", holders.len())));
@@ -241,12 +261,12 @@ pub fn lookup(app: &App, area: Rect, buf: &mut Buffer) {
     let (_, width) = input_geometry(input_area);
     let scroll = app.input.visual_scroll(width);
     let value: String = app.input.value().chars().skip(scroll).collect();
-    let prompt_style = if app.editing { Style::new().fg(ACCENT).bold() } else { Style::new().bold() };
+    let prompt_style = if typing { Style::new().fg(ACCENT).bold() } else { Style::new().bold() };
     let mut spans = vec![Span::styled(PROMPT, prompt_style)];
-    if value.is_empty() && !app.editing {
+    if value.is_empty() && !typing {
         spans.push(Span::styled("press /", dim().add_modifier(Modifier::ITALIC)));
     } else {
-        let style = if app.editing { Style::new().add_modifier(Modifier::UNDERLINED) } else { Style::new() };
+        let style = if typing { Style::new().add_modifier(Modifier::UNDERLINED) } else { Style::new() };
         spans.push(Span::styled(value, style));
     }
     Line::from(spans).render(input_area, buf);
@@ -285,20 +305,20 @@ pub fn lookup(app: &App, area: Rect, buf: &mut Buffer) {
                 })
                 .collect();
             let list = List::new(items)
-                .highlight_style(selected_style(focused && !app.editing))
+                .highlight_style(selected_style(focused && !typing))
                 .highlight_symbol("› ")
                 .highlight_spacing(HighlightSpacing::Always);
-            let mut state = ListState::default().with_selected(Some(app.holder_selected));
-            StatefulWidget::render(list, list_area, buf, &mut state);
+            StatefulWidget::render(list, list_area, buf, &mut app.holders_list);
         }
     }
 }
 
 /// The Downloads pane: running transfers first, then the latest outcomes.
-pub fn downloads(app: &App, area: Rect, buf: &mut Buffer) {
+pub fn downloads(app: &mut App, area: Rect, buf: &mut Buffer) {
+    let focused = app.mode.browsing(Pane::Downloads);
     let running = app.downloads.values().filter(|d| d.is_active()).count();
     let title = vec![Span::raw(format!("Downloads ({running} running)"))];
-    let block = pane(title, false);
+    let block = pane(title, focused);
     let inner = block.inner(area);
     block.render(area, buf);
     if app.downloads.is_empty() {
@@ -309,10 +329,18 @@ pub fn downloads(app: &App, area: Rect, buf: &mut Buffer) {
         );
         return;
     }
-    let active = app.downloads.values().filter(|d| d.is_active());
-    let finished = app.downloads.values().rev().filter(|d| !d.is_active());
-    for (row, d) in inner.rows().zip(active.chain(finished)) {
-        download_row(app, d, row, buf);
+    let order = app.download_order();
+    let height = usize::from(inner.height).max(1);
+    let selected = app.downloads_list.selected().unwrap_or(0).min(order.len() - 1);
+    let offset = window_offset(app.downloads_list.offset(), selected, height, order.len());
+    *app.downloads_list.offset_mut() = offset;
+    for (i, (row, id)) in inner.rows().zip(order.iter().skip(offset)).enumerate() {
+        if let Some(d) = app.downloads.get(id) {
+            download_row(app, d, row, buf);
+            if focused && offset + i == selected {
+                buf.set_style(row, Style::new().add_modifier(Modifier::REVERSED));
+            }
+        }
     }
 }
 
@@ -362,11 +390,19 @@ fn download_row(app: &App, d: &Download, row: Rect, buf: &mut Buffer) {
             Span::raw(format!(" from {from}: {} in {}", human_bytes(*bytes), human_duration(*elapsed))),
         ])
         .render(row, buf),
-        DownloadState::Failed { reason } => Line::from(vec![
-            Span::styled(format!("✘ {}", d.rfc), Style::new().fg(ERROR).bold()),
-            Span::raw(format!(" failed: {reason}")),
-        ])
-        .render(row, buf),
+        DownloadState::Failed { reason } => {
+            let mut spans = vec![
+                Span::styled(format!("✘ {}", d.rfc), Style::new().fg(ERROR).bold()),
+                Span::raw(format!(" failed: {reason}")),
+            ];
+            // A cut reason says where the rest is.
+            if label_width(&spans) > usize::from(row.width) {
+                let keep = usize::from(row.width).saturating_sub(label_width(&spans[..1]) + 14);
+                spans[1] = Span::raw(format!(" failed: {}", fit(reason, keep.saturating_sub(8))));
+                spans.push(Span::styled(" Enter: more", dim()));
+            }
+            Line::from(spans).render(row, buf)
+        }
     }
 }
 
@@ -390,15 +426,59 @@ fn byte_pair(received: u64, total: u64) -> String {
     format!("{:.1}/{:.1} {unit}", received as f64 / div, t / div)
 }
 
-/// The protocol log: every raw message, newest at the bottom.
+/// The selected download in full, wrapped, over the Downloads pane and
+/// the log below it.
+pub fn detail(app: &App, over: Rect, buf: &mut Buffer) {
+    let Some(d) = app.selected_download() else { return };
+    let from = d.from.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "not yet chosen".into());
+    let mut lines = vec![
+        Line::from(vec![Span::styled("RFC   ", dim()), Span::raw(d.rfc.to_string())]),
+        Line::from(vec![Span::styled("From  ", dim()), Span::raw(from)]),
+    ];
+    let progress = match d.total {
+        Some(t) => format!("{} of {}", human_bytes(d.received), human_bytes(t)),
+        None => human_bytes(d.received),
+    };
+    let (state, style) = match &d.state {
+        DownloadState::Queued => ("queued".to_owned(), Style::new()),
+        DownloadState::Running => (format!("running, {progress}"), Style::new().fg(ACCENT)),
+        DownloadState::Retrying { reason } => {
+            (format!("retrying: {reason}; trying the next holder"), Style::new().fg(WARN))
+        }
+        DownloadState::Done { bytes, elapsed } => {
+            (format!("done: {} in {}", human_bytes(*bytes), human_duration(*elapsed)), Style::new().fg(OK))
+        }
+        DownloadState::Failed { reason } => (format!("failed: {reason}"), Style::new().fg(ERROR)),
+    };
+    lines.push(Line::from(vec![Span::styled("State ", dim()), Span::styled(state, style)]));
+    let width = over.width.saturating_sub(4).max(20);
+    let text_len: usize = lines.iter().map(|l| l.width() / usize::from(width) + 1).sum();
+    let height = (text_len as u16 + 2).min(buf.area.height.saturating_sub(over.y)).max(5);
+    let area = Rect { x: over.x, y: over.y, width: over.width, height }.intersection(buf.area);
+    Clear.render(area, buf);
+    let block = pane(vec![Span::raw(format!("Download of RFC {}", d.rfc))], true)
+        .title_bottom(Line::from(" Esc or Enter closes ").centered());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+}
+
+/// The protocol log: every raw message, newest at the bottom; ← → scroll
+/// long lines sideways.
 pub fn log(app: &App, area: Rect, buf: &mut Buffer) {
-    let focused = app.focus == Focus::Log;
+    let focused = app.mode.browsing(Pane::Log);
     let mut title = vec![Span::raw("Protocol log"), Span::raw(" · times UTC")];
     if app.log_scroll > 0 {
         title.push(Span::styled(
             format!(" · {} lines back, End follows", app.log_scroll),
             Style::new().fg(WARN),
         ));
+    }
+    if app.log_folded > 0 {
+        title.push(Span::styled(format!(" · {} unchanged refresh(es) not repeated", app.log_folded), dim()));
+    }
+    if app.log_hscroll > 0 {
+        title.push(Span::styled(format!(" · → {} columns, ← back", app.log_hscroll), Style::new().fg(WARN)));
     }
     let block = pane(title, focused);
     let inner = block.inner(area);
@@ -410,7 +490,8 @@ pub fn log(app: &App, area: Rect, buf: &mut Buffer) {
     let end = app.log.len().saturating_sub(app.log_scroll);
     let start = end.saturating_sub(usize::from(inner.height));
     let lines: Vec<Line> = app.log.range(start..end).map(log_line).collect();
-    Paragraph::new(Text::from(lines)).render(inner, buf);
+    let hscroll = u16::try_from(app.log_hscroll).unwrap_or(u16::MAX);
+    Paragraph::new(Text::from(lines)).scroll((0, hscroll)).render(inner, buf);
 }
 
 fn log_line(l: &super::app::LogLine) -> Line<'_> {
@@ -454,90 +535,201 @@ fn fit(s: &str, width: usize) -> String {
     }
 }
 
-/// The status line: the server connection, then a message or who we are.
+/// The status line: the server connection, then a message or who we are. A
+/// message too long for the line is shown whole, wrapped, just above it.
 pub fn status(app: &App, area: Rect, buf: &mut Buffer) {
     let short = app.toast.is_some();
     let server = &app.me.server;
     let (badge, color) = match &app.connection {
         Connection::Connecting => (format!("◌ connecting to {server}"), WARN),
-        Connection::Connected if short => ("● connected".to_owned(), OK),
+        Connection::Connected if short => ("●".to_owned(), OK),
         Connection::Connected => (format!("● connected to {server}"), OK),
-        Connection::Disconnected { .. } if short => ("✘ server unreachable".to_owned(), ERROR),
-        Connection::Disconnected { retry_at, .. } => {
+        Connection::Disconnected { reason: IndexError::Unresolvable { .. }, .. } if short => {
+            ("✘ no such server name".to_owned(), ERROR)
+        }
+        Connection::Disconnected { .. } if short => ("✘ unreachable".to_owned(), ERROR),
+        Connection::Disconnected { reason, retry_at } => {
             let when = match retry_at.map(|at| at.duration_since(app.now)) {
                 Some(Ok(d)) if !d.is_zero() => format!(", retrying in {}", human_duration(d)),
                 Some(_) => ", retrying now".to_owned(),
                 None => String::new(),
             };
-            (format!("✘ {server} unreachable{when}; still serving uploads"), ERROR)
+            let what = match reason {
+                IndexError::Unresolvable { host } => format!("the server name {host} does not resolve"),
+                _ => format!("{server} unreachable"),
+            };
+            (format!("✘ {what}{when}; still serving uploads"), ERROR)
         }
         Connection::Leaving => ("… leaving: closing the index connection".to_owned(), WARN),
         Connection::Closed => ("○ closed".to_owned(), WARN),
     };
     let mut spans = vec![Span::styled(format!(" {badge} "), Style::new().fg(color).bold())];
     spans.push(Span::styled("│ ", dim()));
+    let lead = label_width(&spans);
     match &app.toast {
-        Some(t) if t.error => spans.push(Span::styled(t.text.as_str(), Style::new().fg(ERROR))),
-        Some(t) => spans.push(Span::raw(t.text.as_str())),
+        Some(t) => {
+            let style = if t.error { Style::new().fg(ERROR) } else { Style::new() };
+            let room = usize::from(area.width).saturating_sub(lead);
+            if t.text.chars().count() <= room {
+                spans.push(Span::styled(t.text.as_str(), style));
+            } else {
+                // The whole message, wrapped, in a band above the status line.
+                spans.push(Span::styled("(message above)", dim()));
+                let width = usize::from(area.width.saturating_sub(2)).max(1);
+                let rows = (t.text.chars().count().div_ceil(width) + 1).min(usize::from(area.y)) as u16;
+                let band = Rect {
+                    x: area.x,
+                    y: area.y.saturating_sub(rows + 1),
+                    width: area.width,
+                    height: rows + 1,
+                };
+                Clear.render(band, buf);
+                let block = Block::new().borders(ratatui::widgets::Borders::TOP).border_style(style);
+                let inner = block.inner(band);
+                block.render(band, buf);
+                Paragraph::new(Span::styled(t.text.as_str(), style))
+                    .wrap(Wrap { trim: true })
+                    .render(Rect { x: inner.x + 1, width: inner.width.saturating_sub(2), ..inner }, buf);
+            }
+        }
         None => {
-            spans.push(Span::raw(format!("{}, upload port {}", app.me.host, app.me.upload_port)));
+            // Who we are, then the uploads count, each only if it fits whole.
+            let mut rest = vec![format!("{}, upload port {}", app.me.host, app.me.upload_port)];
             if app.uploads_served > 0 {
-                spans.push(Span::styled(" │ ", dim()));
-                spans.push(Span::raw(format!("{} upload(s) served", app.uploads_served)));
+                rest.push(format!("{} upload(s) served", app.uploads_served));
+            }
+            let mut used = lead;
+            for (i, part) in rest.into_iter().enumerate() {
+                let sep = if i > 0 { " │ " } else { "" };
+                used += sep.chars().count() + part.chars().count();
+                if used > usize::from(area.width) {
+                    break;
+                }
+                if i > 0 {
+                    spans.push(Span::styled(sep, dim()));
+                }
+                spans.push(Span::raw(part));
             }
         }
     }
     Line::from(spans).render(area, buf);
 }
 
-/// The key hints for what the keys mean right now.
-pub fn hints(app: &App, area: Rect, buf: &mut Buffer) {
-    let keys: &[(&str, &str)] = if app.help {
-        &[("?/Esc", "close help")]
-    } else if app.editing {
-        &[("Enter", "look up"), ("Esc", "stop typing"), ("Tab", "next pane"), ("Ctrl-C", "quit")]
-    } else {
-        match app.focus {
-            Focus::Local => &[("↑↓", "move"), ("a", "advertise all"), ("/", "lookup"), ("Tab", "next pane")],
-            Focus::Index => {
-                &[("↑↓", "move"), ("d", "download"), ("r", "refresh"), ("/", "lookup"), ("Tab", "next")]
-            }
-            Focus::Lookup => &[("/", "new lookup"), ("↑↓", "holder"), ("Enter", "download"), ("Tab", "next")],
-            Focus::Log => &[("↑↓", "scroll"), ("PgUp/PgDn", "page"), ("End", "follow"), ("Tab", "next")],
-        }
-    };
-    let mut spans = vec![Span::raw(" ")];
-    let all = keys.iter().chain(if app.help || app.editing {
-        &[][..]
-    } else {
-        &[("?", "help"), ("q", "quit")][..]
-    });
-    for (i, (k, what)) in all.enumerate() {
-        if i > 0 {
-            spans.push(Span::raw("  "));
-        }
-        spans.push(Span::styled(*k, Style::new().fg(ACCENT).bold()));
-        spans.push(Span::raw(format!(" {what}")));
+/// Every key the focused pane (or the open view) accepts.
+pub fn keys(mode: Mode) -> &'static [(&'static str, &'static str)] {
+    match mode {
+        Mode::Help { .. } => &[("?/Esc/q", "close help"), ("Ctrl-C", "quit")],
+        Mode::Peers { .. } => &[("↑↓ PgUp/PgDn Home/End", "move"), ("p/Esc", "close"), ("Ctrl-C", "quit")],
+        Mode::Detail => &[("Esc/Enter", "close"), ("Ctrl-C", "quit")],
+        Mode::Typing => &[
+            ("Enter", "look up"),
+            ("←→ Home/End", "edit"),
+            ("↓", "holders"),
+            ("Esc", "stop typing"),
+            ("Tab", "next pane"),
+            ("Ctrl-C", "quit"),
+        ],
+        Mode::Browse(pane) => match pane {
+            Pane::Local => &[
+                ("↑↓ PgUp/PgDn Home/End", "move"),
+                ("s", "stop sharing"),
+                ("a", "advertise all"),
+                ("/", "lookup"),
+                ("r", "refresh"),
+                ("p", "peers"),
+                ("Tab", "next"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            Pane::Index => &[
+                ("↑↓ PgUp/PgDn Home/End", "move"),
+                ("d/Enter", "download"),
+                ("r", "refresh"),
+                ("a", "advertise"),
+                ("/", "lookup"),
+                ("p", "peers"),
+                ("Tab", "next"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            Pane::Lookup => &[
+                ("/ 0-9", "new lookup"),
+                ("↑↓", "holder"),
+                ("d/Enter", "download"),
+                ("r", "refresh"),
+                ("a", "advertise"),
+                ("p", "peers"),
+                ("Tab", "next"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            Pane::Downloads => &[
+                ("↑↓ PgUp/PgDn Home/End", "move"),
+                ("Enter", "details"),
+                ("/", "lookup"),
+                ("r", "refresh"),
+                ("a", "advertise"),
+                ("p", "peers"),
+                ("Tab", "next"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+            Pane::Log => &[
+                ("↑↓ PgUp/PgDn", "scroll"),
+                ("Home", "oldest"),
+                ("End", "follow"),
+                ("←→", "sideways"),
+                ("/", "lookup"),
+                ("r", "refresh"),
+                ("a", "advertise"),
+                ("p", "peers"),
+                ("Tab", "next"),
+                ("?", "help"),
+                ("q", "quit"),
+            ],
+        },
     }
-    Line::from(spans).render(area, buf);
+}
+
+/// The key hints, wrapped (between two keys, never inside one) onto the
+/// hint lines when they do not fit on one.
+pub fn hints(app: &App, area: Rect, buf: &mut Buffer) {
+    let width = usize::from(area.width);
+    let mut lines = vec![Line::raw(" ")];
+    for (k, what) in keys(app.mode) {
+        let len = k.chars().count() + 1 + what.chars().count();
+        let line = lines.last_mut().expect("one line at least");
+        if line.width() > 1 && line.width() + 2 + len > width {
+            lines.push(Line::raw(" "));
+        } else if line.width() > 1 {
+            line.push_span(Span::raw("  "));
+        }
+        let line = lines.last_mut().expect("one line at least");
+        line.push_span(Span::styled(*k, Style::new().fg(ACCENT).bold()));
+        line.push_span(Span::raw(format!(" {what}")));
+    }
+    Paragraph::new(lines).render(area, buf);
 }
 
 const HELP: &[(&str, &str)] = &[
-    ("Tab  Shift-Tab", "move between panes"),
-    ("↑ ↓  j k", "move in a list, scroll the log"),
-    ("/", "type an RFC number; Enter sends LOOKUP"),
-    ("Enter", "in Lookup: download from the chosen holder"),
-    ("d", "download the selected Index row"),
-    ("r", "refresh the Index (LIST ALL)"),
-    ("a", "advertise all local RFCs (ADD)"),
-    ("PgUp PgDn Home End", "scroll the protocol log"),
+    ("Tab  Shift-Tab", "move between panes (or click one)"),
+    ("↑ ↓  j k  wheel", "move in a list, scroll the log"),
+    ("PgUp PgDn Home End", "a page, the first or last row"),
+    ("← →  h l", "in the log: scroll long lines sideways"),
+    ("/  (0-9 in Lookup)", "type an RFC number; Enter sends LOOKUP"),
+    ("Enter  d", "download the selected Index row or holder"),
+    ("Enter", "in Downloads: the whole story of one"),
+    ("r", "refresh the Index now (LIST ALL)"),
+    ("a", "advertise all local RFCs (ADD); ○ marks those not yet"),
+    ("s", "in Local RFCs: stop sharing one (see below)"),
+    ("p", "Peers: who the index names, with #RFCs"),
     ("Esc", "leave the lookup box, dismiss a message"),
     ("q  Ctrl-C", "leave: close the connection, stop uploads"),
 ];
 
 /// The help overlay, centered over everything.
 pub fn help(full: Rect, buf: &mut Buffer) {
-    let area = full.centered(Constraint::Max(66), Constraint::Max(19));
+    let area = full.centered(Constraint::Max(76), Constraint::Max(28));
     Clear.render(area, buf);
     let block = pane(vec![Span::raw("Help")], true).title_bottom(Line::from(" ? or Esc closes ").centered());
     let inner = block.inner(area);
@@ -546,7 +738,7 @@ pub fn help(full: Rect, buf: &mut Buffer) {
         .iter()
         .map(|(k, what)| {
             Line::from(vec![
-                Span::styled(format!("{k:>18}  "), Style::new().fg(ACCENT).bold()),
+                Span::styled(format!("{k:>19}  "), Style::new().fg(ACCENT).bold()),
                 Span::raw(*what),
             ])
         })
@@ -554,9 +746,51 @@ pub fn help(full: Rect, buf: &mut Buffer) {
     lines.push(Line::raw(""));
     lines.push(Line::raw(
         "Peers ADD their RFCs to the index server; LOOKUP asks who holds one; GET fetches it \
-         straight from that peer, and the new copy is ADDed too. The log shows every message.",
+         straight from that peer, and the new copy is ADDed too. The Index and Lookup refresh \
+         on their own. The folder is watched: a dropped rfcN.txt is listed at once.",
+    ));
+    lines.push(Line::raw(""));
+    lines.push(Line::raw(
+        "P2P-CI has no message that removes a record, so s moves the file to unshared/ in the \
+         folder, reconnects (the server forgets all of this peer's records) and ADDs the rest again.",
     ));
     Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+}
+
+/// The Peers view: every peer the index names, with its number of records.
+pub fn peers(app: &mut App, full: Rect, buf: &mut Buffer) {
+    let area = full.centered(Constraint::Max(72), Constraint::Percentage(80));
+    Clear.render(area, buf);
+    let title = vec![Span::raw(format!(
+        "Peers ({}) · from the index of {} record(s)",
+        app.peers.len(),
+        app.index.len()
+    ))];
+    let block = pane(title, true).title_bottom(Line::from(" p or Esc closes ").centered());
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if app.peers.is_empty() {
+        empty_state("The index names no peer yet (press r to refresh it).", inner, buf);
+        return;
+    }
+    let height = usize::from(inner.height.saturating_sub(1)).max(1);
+    let selected = app.peers_list.selected().unwrap_or(0).min(app.peers.len() - 1);
+    let offset = window_offset(app.peers_list.offset(), selected, height, app.peers.len());
+    *app.peers_list.offset_mut() = offset;
+    let me = (app.me.host.as_str(), app.me.upload_port);
+    let rows = app.peers.iter().skip(offset).take(height).map(|p| {
+        let host = if (p.host.as_str(), p.port) == me { format!("{} (me)", p.host) } else { p.host.clone() };
+        Row::new([Cell::from(host), Cell::from(p.port.to_string()), Cell::from(p.rfcs.to_string())])
+    });
+    let widths = [Constraint::Fill(1), Constraint::Length(6), Constraint::Length(8)];
+    let header = Row::new(["Host", "Port", "RFCs"]).style(Style::new().add_modifier(Modifier::BOLD));
+    let table = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(selected_style(true))
+        .highlight_symbol("› ")
+        .highlight_spacing(HighlightSpacing::Always);
+    let mut state = TableState::default().with_selected(Some(selected - offset));
+    StatefulWidget::render(table, inner, buf, &mut state);
 }
 
 #[cfg(test)]
@@ -571,11 +805,11 @@ mod tests {
     use ratatui::crossterm::event::KeyCode;
 
     use super::*;
-    use crate::peer::{Direction, DownloadEvent, DownloadId, Holder, Link, NetEvent, Reply};
+    use crate::peer::{Direction, DownloadError, DownloadEvent, DownloadId, Holder, Link, NetEvent, Reply};
     use crate::protocol::{RfcNumber, Status};
     use crate::tui::app::tests::{app, key, press, record, t0, wire};
 
-    fn screen(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    fn screen(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
         terminal.draw(|f| draw(f, app)).unwrap();
         terminal
@@ -687,39 +921,39 @@ mod tests {
         let records: Vec<_> = (0..40).map(|n| record(9000 + n, "T", "hostB", 40123)).collect();
         app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
         let area = Rect::new(0, 0, 60, 8);
-        let first_row = |app: &App| {
-            let buf = render(area, |a, b| index(app, a, b));
+        let first_row = |app: &mut App| {
+            let buf = render(area, |a, b| index(&mut *app, a, b));
             (0..area.width).map(|x| buf[(x, 2)].symbol().to_owned()).collect::<String>()
         };
         for _ in 0..20 {
             press(&mut app, "j");
         }
-        let bottom = first_row(&app);
+        let bottom = first_row(&mut app);
         assert!(!bottom.contains("9000"), "scrolled down: {bottom}");
         press(&mut app, "k");
-        assert_eq!(first_row(&app), bottom, "one step up does not scroll");
+        assert_eq!(first_row(&mut app), bottom, "one step up does not scroll");
         for _ in 0..19 {
             press(&mut app, "k");
         }
-        assert!(first_row(&app).contains("9000"), "back at the top");
+        assert!(first_row(&mut app).contains("9000"), "back at the top");
     }
 
     #[test]
     fn empty_screen() {
-        let app = App::new(crate::tui::app::tests::me(), vec![], t0());
-        assert_snapshot!(screen(&app, 80, 24).backend());
+        let mut app = App::new(crate::tui::app::tests::me(), vec![], t0());
+        assert_snapshot!(screen(&mut app, 80, 24).backend());
     }
 
     #[test]
     fn populated_screen() {
-        assert_snapshot!(screen(&populated(), 80, 24).backend());
+        assert_snapshot!(screen(&mut populated(), 80, 24).backend());
     }
 
     #[test]
     fn typing_a_lookup() {
         let mut app = populated();
         press(&mut app, "/87");
-        let mut terminal = screen(&app, 80, 24);
+        let mut terminal = screen(&mut app, 80, 24);
         assert_snapshot!(terminal.backend());
         let input = Areas::new(Rect::new(0, 0, 80, 24)).input();
         terminal.backend_mut().assert_cursor_position((input.x + 6 + 2, input.y));
@@ -727,12 +961,12 @@ mod tests {
 
     #[test]
     fn lookup_results_screen() {
-        assert_snapshot!(screen(&with_lookup(), 80, 24).backend());
+        assert_snapshot!(screen(&mut with_lookup(), 80, 24).backend());
     }
 
     #[test]
     fn downloads_screen() {
-        assert_snapshot!(screen(&downloading(), 80, 24).backend());
+        assert_snapshot!(screen(&mut downloading(), 80, 24).backend());
     }
 
     #[test]
@@ -758,7 +992,7 @@ mod tests {
             },
         };
         app.on_net(NetEvent::Download { id: DownloadId(1), event: failed });
-        assert_snapshot!(screen(&app, 80, 24).backend());
+        assert_snapshot!(screen(&mut app, 80, 24).backend());
     }
 
     #[test]
@@ -773,26 +1007,108 @@ mod tests {
         assert_eq!(
             buf,
             Buffer::with_lines([
-                " ✘ 127.0.0.1:7734 unreachable, retrying in 2.0 s; still serving uploads │ hostA,"
+                " ✘ 127.0.0.1:7734 unreachable, retrying in 2.0 s; still serving uploads │       "
             ])
         );
+    }
+
+    #[test]
+    fn a_server_name_that_does_not_resolve_is_said_plainly() {
+        let mut app = populated();
+        app.me.server = "nosuch.invalid:7734".into();
+        let reason = IndexError::Unresolvable { host: "nosuch.invalid".into() };
+        app.on_net(NetEvent::Disconnected { reason, retry_in: Some(Duration::from_secs(4)) });
+        app.toast = None;
+        let buf = render(Rect::new(0, 0, 100, 1), |a, b| status(&app, a, b));
+        let line: String = buf.content.iter().map(|c| c.symbol()).collect();
+        assert_eq!(
+            line.trim_end(),
+            " ✘ the server name nosuch.invalid does not resolve, retrying in 4.0 s; still serving uploads │"
+        );
+        assert!(app.log.iter().any(|l| l.text.contains("cannot resolve nosuch.invalid")));
     }
 
     #[test]
     fn help_overlay() {
         let mut app = populated();
         press(&mut app, "?");
-        assert_snapshot!(screen(&app, 80, 24).backend());
+        assert_snapshot!(screen(&mut app, 80, 24).backend());
     }
 
     #[test]
     fn wide_screen() {
-        assert_snapshot!(screen(&downloading(), 120, 40).backend());
+        assert_snapshot!(screen(&mut downloading(), 120, 40).backend());
+    }
+
+    #[test]
+    fn a_cut_title_is_shown_longer_below_the_index() {
+        let mut app = populated();
+        press(&mut app, "jj");
+        let area = Rect::new(0, 0, 52, 8);
+        let buf = render(area, |a, b| index(&mut app, a, b));
+        let bottom: String = (0..area.width).map(|x| buf[(x, 7)].symbol()).collect();
+        assert_eq!(bottom, "┗ 8600 Using Conditional Router Advertisements fo… ┛");
+        assert_snapshot!("index_long_title_80x24", screen(&mut app, 80, 24).backend());
+    }
+
+    #[test]
+    fn populated_screen_200x50() {
+        assert_snapshot!(screen(&mut downloading(), 200, 50).backend());
+    }
+
+    #[test]
+    fn peers_view() {
+        let mut app = populated();
+        press(&mut app, "p");
+        assert_snapshot!("peers_view_80x24", screen(&mut app, 80, 24).backend());
+        assert_snapshot!("peers_view_200x50", screen(&mut app, 200, 50).backend());
+    }
+
+    #[test]
+    fn download_detail() {
+        let mut app = downloading();
+        let last = Holder { host: "hostD".into(), port: 2225 };
+        let error = Box::new(DownloadError::TooLarge { announced: 405_623_566, limit: 256 << 20 });
+        let reason = DownloadError::AllFailed { tried: 1, last, error };
+        let failed = DownloadEvent::Failed { rfc: RfcNumber(9999), reason };
+        app.on_net(NetEvent::Download { id: DownloadId(9), event: failed });
+        app.toast = None;
+        app.mode = Mode::Browse(Pane::Downloads);
+        press(&mut app, "jj");
+        assert_snapshot!("failed_row_80x24", screen(&mut app, 80, 24).backend());
+        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.mode, Mode::Detail);
+        assert_snapshot!("download_detail_80x24", screen(&mut app, 80, 24).backend());
+        assert_snapshot!("download_detail_200x50", screen(&mut app, 200, 50).backend());
+    }
+
+    #[test]
+    fn a_long_message_is_shown_whole() {
+        let mut app = populated();
+        let text = "not connected to the index server 127.0.0.1:7734 (connection refused); \
+                    retrying in 4.0 s — uploads go on meanwhile";
+        let servers =
+            "127.0.0.1:7734 (connection refused); retrying in 4.0 s — uploads go on meanwhile".into();
+        app.on_net(NetEvent::Error(crate::peer::PeerError::about(
+            crate::peer::Request::List,
+            IndexError::NotConnected { servers },
+        )));
+        let shown = screen(&mut app, 80, 24).backend().to_string().replace(['"', '\n', ' '], "");
+        assert!(shown.contains(&text.replace(' ', "")), "{shown}");
+        assert_snapshot!("long_message_80x24", screen(&mut app, 80, 24).backend());
+    }
+
+    #[test]
+    fn the_log_scrolls_sideways() {
+        let mut app = populated();
+        app.mode = Mode::Browse(Pane::Log);
+        press(&mut app, "llllll");
+        assert_snapshot!("log_sideways_80x24", screen(&mut app, 80, 24).backend());
     }
 
     #[test]
     fn too_small_screen() {
-        let terminal = screen(&populated(), 40, 10);
+        let terminal = screen(&mut populated(), 40, 10);
         let text = terminal.backend().to_string();
         assert!(text.contains("p2pci needs at"), "{text}");
     }
@@ -800,32 +1116,33 @@ mod tests {
     #[test]
     fn local_pane_lists_number_and_title() {
         let mut app = app();
-        app.focus = Focus::Local;
+        app.mode = Mode::Browse(Pane::Local);
+        app.in_index.insert(RfcNumber(8600));
         let area = Rect::new(0, 0, 30, 4);
         let mut buf = Buffer::empty(area);
-        local(&app, area, &mut buf);
-        let mut expected = Buffer::with_lines([
-            "┏ Local RFCs (2) ━━━━━━━━━━━━┓",
-            "┃ 8600 Using Conditional Rout┃",
-            "┃ 8601 Policy and Requirement┃",
-            "┗━━━━━━━━━━━━━━━━━━━━━━━━━━━━┛",
-        ]);
-        let border = Style::new().fg(ACCENT);
-        expected.set_style(area, border);
-        expected.set_style(Rect::new(1, 0, 16, 1), border.add_modifier(Modifier::BOLD));
-        expected.set_style(Rect::new(1, 1, 28, 2), Style::reset());
-        expected.set_style(Rect::new(1, 1, 6, 2), Style::new().add_modifier(Modifier::BOLD));
-        expected.set_style(Rect::new(1, 1, 28, 1), Style::new().add_modifier(Modifier::REVERSED));
-        expected
-            .set_style(Rect::new(1, 1, 6, 1), Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED));
-        assert_eq!(buf, expected);
+        local(&mut app, area, &mut buf);
+        assert_eq!(
+            plain(buf.clone()),
+            Buffer::with_lines([
+                "┏ Local RFCs (2) ━━━━━━━━━━━━┓",
+                "┃● 8600 Using Conditional Rou┃",
+                "┃○ 8601 Policy and Requiremen┃",
+                "┗━━━━━━━━━━━━━━━━━━━━━━━━━━━━┛",
+            ])
+        );
+        // In the index: green; not yet: magenta; the selection reversed.
+        assert_eq!(buf[(1, 1)].fg, OK);
+        assert_eq!(buf[(1, 2)].fg, WARN);
+        assert!(buf[(5, 1)].modifier.contains(Modifier::REVERSED | Modifier::BOLD));
+        assert!(!buf[(5, 2)].modifier.contains(Modifier::REVERSED));
+        assert_eq!(buf[(0, 0)].fg, ACCENT, "the focused pane's border");
     }
 
     #[test]
     fn local_pane_updates_when_a_download_lands() {
         let mut app = App::new(crate::tui::app::tests::me(), vec![], t0());
         let area = Rect::new(0, 0, 30, 4);
-        let before = render(area, |a, b| local(&app, a, b));
+        let before = render(area, |a, b| local(&mut app, a, b));
         assert_eq!(
             before,
             Buffer::with_lines([
@@ -836,12 +1153,12 @@ mod tests {
             ])
         );
         app.on_net(NetEvent::Library(vec![crate::tui::app::tests::local(8700, "Fifty Years of RFCs")]));
-        let after = render(area, |a, b| local(&app, a, b));
+        let after = render(area, |a, b| local(&mut app, a, b));
         assert_eq!(
             after,
             Buffer::with_lines([
                 "┌ Local RFCs (1) ────────────┐",
-                "│ 8700 Fifty Years of RFCs   │",
+                "│○ 8700 Fifty Years of RFCs  │",
                 "│                            │",
                 "└────────────────────────────┘",
             ])
@@ -852,7 +1169,7 @@ mod tests {
     fn index_empty_states() {
         let mut app = connected();
         let area = Rect::new(0, 0, 50, 3);
-        let loading = render(area, |a, b| index(&app, a, b));
+        let loading = render(area, |a, b| index(&mut app, a, b));
         assert_eq!(
             loading,
             Buffer::with_lines([
@@ -862,7 +1179,7 @@ mod tests {
             ])
         );
         app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: vec![] }));
-        let empty = render(Rect::new(0, 0, 50, 4), |a, b| index(&app, a, b));
+        let empty = render(Rect::new(0, 0, 50, 4), |a, b| index(&mut app, a, b));
         assert_eq!(
             empty,
             Buffer::with_lines([
@@ -876,9 +1193,9 @@ mod tests {
 
     #[test]
     fn download_rows_show_bytes_percent_and_rate() {
-        let app = downloading();
+        let mut app = downloading();
         let area = Rect::new(0, 0, 60, 5);
-        let buf = render(area, |a, b| downloads(&app, a, b));
+        let buf = render(area, |a, b| downloads(&mut app, a, b));
         assert_eq!(
             buf,
             Buffer::with_lines([
@@ -924,15 +1241,39 @@ mod tests {
     #[test]
     fn hints_follow_the_focus() {
         let mut app = app();
-        let area = Rect::new(0, 0, 80, 1);
-        let hint = |app: &App| {
+        let hint = |app: &App, width: u16, height: u16| {
+            let area = Rect::new(0, 0, width, height);
             let buf = render(area, |a, b| hints(app, a, b));
-            buf.content.iter().map(|c| c.symbol()).collect::<String>().trim_end().to_owned()
+            let rows: Vec<String> = (0..height)
+                .map(|y| (0..width).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_owned())
+                .collect();
+            rows.join("\n")
         };
-        assert_eq!(hint(&app), " ↑↓ move  d download  r refresh  / lookup  Tab next  ? help  q quit");
-        app.focus = Focus::Local;
-        assert_eq!(hint(&app), " ↑↓ move  a advertise all  / lookup  Tab next pane  ? help  q quit");
+        assert_eq!(
+            hint(&app, 80, 2),
+            " ↑↓ PgUp/PgDn Home/End move  d/Enter download  r refresh  a advertise  / lookup\n \
+             p peers  Tab next  ? help  q quit"
+        );
+        app.mode = Mode::Browse(Pane::Log);
+        assert!(hint(&app, 200, 1).contains("Home oldest  End follow  ←→ sideways"));
         press(&mut app, "/");
-        assert_eq!(hint(&app), " Enter look up  Esc stop typing  Tab next pane  Ctrl-C quit");
+        assert_eq!(
+            hint(&app, 200, 1),
+            " Enter look up  ←→ Home/End edit  ↓ holders  Esc stop typing  Tab next pane  Ctrl-C quit"
+        );
+        // Every key of every mode fits whole at 80 columns on the two lines.
+        let modes = Pane::ORDER.map(Mode::Browse).into_iter().chain([
+            Mode::Typing,
+            Mode::Detail,
+            Mode::Help { back: Pane::Index },
+            Mode::Peers { back: Pane::Index },
+        ]);
+        for mode in modes {
+            app.mode = mode;
+            let shown = hint(&app, 80, 2).replace('\n', " ");
+            for (k, what) in keys(mode) {
+                assert!(shown.contains(&format!("{k} {what}")), "{mode:?}: {k} {what} in {shown}");
+            }
+        }
     }
 }

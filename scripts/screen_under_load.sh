@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Does a full screen slow the peer's uploads? Measures, in one run on
+# loopback: GET latency from the full-screen peer (in a 200×50 tmux pane)
+# with an empty index, with a million records on the server (whose holder
+# loads the machine too), then with them on its screen while it scrolls, and
+# the peer's memory before and after loading them.
+#
+# The million records belong to a loadgen `lookup` run that keeps them on
+# the server (and looks up slowly) while the screen peer LISTs them (r).
+# Bounded: each phase is a few seconds; everything started is stopped.
+#
+# Usage: scripts/screen_under_load.sh [RECORDS]   (default 999000: with the peer's own record, just under the engine's 1,000,000-record cap on a LIST answer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+records="${1:-999000}"
+command -v tmux >/dev/null || { echo "needs tmux" >&2; exit 1; }
+cargo build --release --quiet --bin p2pci --example loadgen
+target="${CARGO_TARGET_DIR:-$PWD/target}/release"
+work="$(mktemp -d)"
+sock="$work/tmux.sock"
+pids=()
+cleanup() {
+  tmux -S "$sock" kill-server 2>/dev/null || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+screen() { tmux -S "$sock" capture-pane -p -t tui; }
+wait_for() { # $1 text, $2 seconds
+  for _ in $(seq $(( ${2:-15} * 10 ))); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
+  echo "timed out waiting for: $1" >&2; screen >&2; exit 1
+}
+
+"$target/p2pci" server --bind 127.0.0.1 --port 0 --quiet 2>"$work/server.err" &
+pids+=($!)
+for _ in $(seq 50); do grep -q "listening on" "$work/server.err" && break; sleep 0.1; done
+server="$(grep -o '127\.0\.0\.1:[0-9]*' "$work/server.err" | head -1)"
+upload_port=$(( 20000 + RANDOM % 20000 ))
+
+tmux -S "$sock" -f /dev/null new-session -d -s tui -x 200 -y 50 \
+  "exec $target/p2pci peer --bind 127.0.0.1 --port $upload_port --host hostA --rfcs 8700 --dir $work/hostA --server $server --advertise --refresh 0"
+wait_for "Index (1)"
+peer_pid="$(tmux -S "$sock" display -p -t tui '#{pane_pid}')"
+rss() { awk '/VmRSS/ {print $2}' "/proc/$peer_pid/status"; }
+
+get() { # label
+  "$target/examples/loadgen" --proto p2pci --scenario get --target "127.0.0.1:$upload_port" --rfc 8700 \
+    --conns 1 --duration 5 --warmup 1 --label "$1" 2>&1 | grep -iE "p50|p99|ops/s|errors" || true
+}
+echo "== GET from the screen peer, empty index (RSS $(rss) KiB)"
+get empty
+
+"$target/examples/loadgen" --proto p2pci --scenario lookup --target "$server" --k "$records" \
+  --conns 1 --depth 1 --duration 120 --warmup 0 --label holder >"$work/holder.out" 2>&1 &
+pids+=($!)
+sleep 15
+echo "== GET from the screen peer, $records records on the server, none on the screen"
+get holder
+before="$(rss)"
+# Once loadgen's prefill is done, a LIST (r) brings every record to the screen.
+for _ in $(seq 60); do
+  tmux -S "$sock" send-keys -t tui r
+  sleep 3
+  screen | grep -qF "Index ($(( records + 1 ))" && break
+done
+wait_for "Index ($(( records + 1 ))" 60
+after="$(rss)"
+echo "== $records records on the screen; peer RSS $before -> $after KiB" \
+  "($(( (after - before) * 1024 / records )) bytes per record)"
+echo "== GET from the screen peer, $records records on its screen, no keys"
+get full-idle
+# Scroll the screen while uploads are measured: redraws and GETs together.
+( for _ in $(seq 40); do tmux -S "$sock" send-keys -t tui PageDown; sleep 0.15; done ) &
+echo "== GET from the screen peer, $records records on its screen, scrolling (PgDn 6/s)"
+get full-scrolling
+wait

@@ -1,0 +1,192 @@
+//! The Index pane's records, held compactly.
+//!
+//! A LIST answer can name a million records, and the screen keeps the last
+//! one for as long as it shows it. Held as `Record`s (two `String`s each),
+//! that is about 150 bytes of headers and allocator overhead per record
+//! before the text itself. Here each record is one 24-byte [`Row`]: the
+//! titles sit back to back in one string, and the hosts, which repeat (a
+//! peer holds many RFCs), are interned once each. What a frame needs is read
+//! through [`IndexRecords::get`], for the visible rows only.
+
+use std::collections::HashMap;
+
+use crate::peer::Holder;
+use crate::protocol::{Record, RfcNumber};
+
+/// One record: its RFC, where its title lies in the title arena, which
+/// interned host it names, and the host's upload port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Row {
+    rfc: RfcNumber,
+    title_at: u64,
+    title_len: u32,
+    host: u32,
+    port: u16,
+}
+
+/// One record, borrowed from the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub rfc: RfcNumber,
+    pub title: &'a str,
+    pub host: &'a str,
+    pub port: u16,
+}
+
+impl RecordRef<'_> {
+    pub fn holder(&self) -> Holder {
+        Holder { host: self.host.to_owned(), port: self.port }
+    }
+
+    pub fn to_record(&self) -> Record {
+        Record { rfc: self.rfc, title: self.title.to_owned(), host: self.host.to_owned(), port: self.port }
+    }
+}
+
+/// A peer as the index names it, with how many records it has there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSummary {
+    pub host: String,
+    pub port: u16,
+    pub rfcs: usize,
+}
+
+/// The records of one LIST answer, in the server's order (newest first).
+#[derive(Debug, Default, Clone)]
+pub struct IndexRecords {
+    rows: Vec<Row>,
+    titles: String,
+    hosts: Vec<Box<str>>,
+    /// Longest host name, in characters, for the Host column's width.
+    host_width: usize,
+}
+
+impl IndexRecords {
+    /// Takes the records apart into the compact form; the `Record`s are
+    /// dropped one by one as they are read, so the peak is not doubled.
+    pub fn from_records(records: Vec<Record>) -> IndexRecords {
+        let mut out = IndexRecords::default();
+        let mut host_ids: HashMap<String, u32> = HashMap::new();
+        out.rows.reserve_exact(records.len());
+        for r in records {
+            let host = match host_ids.get(&r.host) {
+                Some(&id) => id,
+                None => {
+                    let id = out.hosts.len() as u32;
+                    out.host_width = out.host_width.max(r.host.chars().count());
+                    out.hosts.push(r.host.as_str().into());
+                    host_ids.insert(r.host, id);
+                    id
+                }
+            };
+            let title_at = out.titles.len() as u64;
+            out.titles.push_str(&r.title);
+            out.rows.push(Row { rfc: r.rfc, title_at, title_len: r.title.len() as u32, host, port: r.port });
+        }
+        out.titles.shrink_to_fit();
+        out.hosts.shrink_to_fit();
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<RecordRef<'_>> {
+        let row = self.rows.get(i)?;
+        let start = row.title_at as usize;
+        let title = self.titles.get(start..start + row.title_len as usize).unwrap_or("");
+        let host = self.hosts.get(row.host as usize).map(|h| &**h).unwrap_or("");
+        Some(RecordRef { rfc: row.rfc, title, host, port: row.port })
+    }
+
+    /// Records `range`, clipped to what there is.
+    pub fn window(&self, start: usize, len: usize) -> impl Iterator<Item = RecordRef<'_>> {
+        let end = start.saturating_add(len).min(self.len());
+        (start.min(end)..end).filter_map(|i| self.get(i))
+    }
+
+    /// Longest host name, in characters.
+    pub fn host_width(&self) -> usize {
+        self.host_width
+    }
+
+    /// Bytes this table holds on the heap (what it asked for, not counting
+    /// the allocator's own overhead).
+    pub fn heap_bytes(&self) -> usize {
+        self.rows.capacity() * size_of::<Row>()
+            + self.titles.capacity()
+            + self.hosts.capacity() * size_of::<Box<str>>()
+            + self.hosts.iter().map(|h| h.len()).sum::<usize>()
+    }
+
+    /// Every peer the index names (host and port), with its number of
+    /// records, most records first.
+    pub fn peers(&self) -> Vec<PeerSummary> {
+        let mut counts: HashMap<(u32, u16), usize> = HashMap::new();
+        for row in &self.rows {
+            *counts.entry((row.host, row.port)).or_default() += 1;
+        }
+        let mut peers: Vec<PeerSummary> = counts
+            .into_iter()
+            .map(|((host, port), rfcs)| PeerSummary {
+                host: self.hosts.get(host as usize).map(|h| h.to_string()).unwrap_or_default(),
+                port,
+                rfcs,
+            })
+            .collect();
+        peers.sort_by(|a, b| b.rfcs.cmp(&a.rfcs).then_with(|| (&a.host, a.port).cmp(&(&b.host, b.port))));
+        peers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(rfc: u32, title: &str, host: &str, port: u16) -> Record {
+        Record { rfc: RfcNumber(rfc), title: title.into(), host: host.into(), port }
+    }
+
+    #[test]
+    fn rows_read_back_as_given_and_hosts_are_shared() {
+        let records = vec![
+            record(1, "One", "hostB", 5000),
+            record(2, "", "hostC", 5001),
+            record(3, "Three é", "hostB", 5000),
+        ];
+        let table = IndexRecords::from_records(records.clone());
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.hosts.len(), 2);
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(table.get(i).unwrap().to_record(), *r);
+        }
+        assert_eq!(table.get(3), None);
+        assert_eq!(table.window(1, 10).map(|r| r.rfc.0).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(table.window(5, 10).count(), 0);
+        assert_eq!(table.host_width(), 5);
+        assert_eq!(size_of::<Row>(), 24);
+    }
+
+    #[test]
+    fn peers_are_counted() {
+        let table = IndexRecords::from_records(vec![
+            record(1, "a", "hostB", 5000),
+            record(2, "b", "hostC", 5001),
+            record(3, "c", "hostB", 5000),
+            record(3, "c", "hostB", 6000),
+        ]);
+        assert_eq!(
+            table.peers(),
+            [
+                PeerSummary { host: "hostB".into(), port: 5000, rfcs: 2 },
+                PeerSummary { host: "hostB".into(), port: 6000, rfcs: 1 },
+                PeerSummary { host: "hostC".into(), port: 5001, rfcs: 1 },
+            ]
+        );
+    }
+}
