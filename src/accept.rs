@@ -66,10 +66,9 @@ pub async fn accept_loop<F, Fut>(
 /// `handle` gets an [`Admission`] with the stream and calls
 /// [`Admission::spoke`] once the first bytes are in; from then on the
 /// connection keeps its slot until its task ends. A connection is judged by
-/// when its task read, so a GET is safe once its task has run once: a
-/// flood would have to bring `max_connections` newer sockets before that
-/// (the loop yields to other tasks at least every 128 accepts, tokio's
-/// cooperative budget).
+/// what its task has read; before each eviction the loop yields, so every
+/// connection whose bytes have arrived is read first, and a request that
+/// is in the server's socket is never taken for silence.
 pub async fn accept_loop_evicting<F, Fut>(
     listener: &TcpListener,
     max_connections: usize,
@@ -86,7 +85,16 @@ pub async fn accept_loop_evicting<F, Fut>(
     let silent = Arc::new(Mutex::new(Silent::default()));
     let mut evicted: u64 = 0;
     while let Some((stream, addr)) = accept(listener, shutdown, what).await {
-        let permit = match slots.clone().try_acquire_owned() {
+        let mut permit = slots.clone().try_acquire_owned();
+        if permit.is_err() {
+            // Before judging who is silent, let every connection whose
+            // first bytes have arrived read them: a yielded task resumes
+            // after the runtime has polled for I/O, so the tasks of
+            // connections with a request waiting run (and speak) first.
+            tokio::task::yield_now().await;
+            permit = slots.clone().try_acquire_owned();
+        }
+        let permit = match permit {
             Ok(p) => p,
             Err(_) => match lock(&silent).evict_oldest() {
                 Some(p) => {

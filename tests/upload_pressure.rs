@@ -163,7 +163,9 @@ async fn a_steady_flood_of_silent_sockets_does_not_lock_out_gets() {
         let all = c.until_closed().await;
         assert!(
             all.starts_with(b"P2P-CI/1.0 200 OK\r\n") && all.ends_with(&body),
-            "GET {i} not answered in full"
+            "GET {i} not answered in full: {} byte(s), starting {:?}",
+            all.len(),
+            String::from_utf8_lossy(&all[..all.len().min(40)])
         );
     }
     let during = opened.load(Ordering::Relaxed);
