@@ -173,7 +173,7 @@ fn look_up_download_and_leave_with_the_keyboard() {
     // The GET to hostB is in the log; scroll back for it if newer lines
     // pushed it out of view (PgUp pages the focused pane: the log).
     session.keys(&["Tab", "Tab"]);
-    session.wait_for("the log focused", |s| s.contains("Home oldest"));
+    session.wait_for("the log focused", |s| s.contains("Home/End oldest/follow"));
     let mut found = false;
     for _ in 0..30 {
         let screen = session.screen();
