@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Does a full screen slow the peer's uploads? Measures, in one run on
 # loopback: GET latency from the full-screen peer (in a 200×50 tmux pane)
-# with an empty index, with a million records on the server (whose holder
-# loads the machine too), then with them on its screen while it scrolls, and
-# the peer's memory before and after loading them.
+# with an empty index, with a million records on the server, then with them
+# on its screen (idle, and while it scrolls), and the peer's memory before
+# and after loading them.
 #
-# The million records belong to a loadgen `lookup` run that keeps them on
-# the server (and looks up slowly) while the screen peer LISTs them (r).
-# Bounded: each phase is a few seconds; everything started is stopped.
+# The million records belong to a loadgen `idle` run that ADDs them, then
+# holds its connection open and sends nothing, so that the phases differ
+# only in the records (a holder that kept looking up would load the two
+# cores in every phase but the first, and measure that instead). The screen
+# peer LISTs them (r). Bounded: each phase is a few seconds; everything
+# started is stopped.
 #
 # Usage: scripts/screen_under_load.sh [RECORDS]   (default 999000: with the peer's own record, just under the engine's 1,000,000-record cap on a LIST answer)
 set -euo pipefail
@@ -51,8 +54,8 @@ get() { # label
 echo "== GET from the screen peer, empty index (RSS $(rss) KiB)"
 get empty
 
-"$target/examples/loadgen" --proto p2pci --scenario lookup --target "$server" --k "$records" \
-  --conns 1 --depth 1 --duration 120 --warmup 0 --label holder >"$work/holder.out" 2>&1 &
+"$target/examples/loadgen" --proto p2pci --scenario idle --target "$server" --k "$records" \
+  --conns 1 --duration 600 --warmup 0 --label holder >"$work/holder.out" 2>&1 &
 pids+=($!)
 sleep 15
 echo "== GET from the screen peer, $records records on the server, none on the screen"
@@ -72,6 +75,7 @@ echo "== GET from the screen peer, $records records on its screen, no keys"
 get full-idle
 # Scroll the screen while uploads are measured: redraws and GETs together.
 ( for _ in $(seq 40); do tmux -S "$sock" send-keys -t tui PageDown; sleep 0.15; done ) &
+scroller=$!
 echo "== GET from the screen peer, $records records on its screen, scrolling (PgDn 6/s)"
 get full-scrolling
-wait
+wait "$scroller"

@@ -2,13 +2,15 @@
 //! a tmux session of fixed size, driven by keys, read back with
 //! `capture-pane`.
 //!
-//! An index server and a headless peer holding RFC 8700 run as plain child
-//! processes; the screen peer runs in tmux on a private socket (`-S`, in the
-//! test's temporary folder, so parallel runs never share a tmux server and
-//! no socket file outlives the test). Every wait polls the screen with
-//! a deadline, and a guard kills every process and the tmux server when the
-//! test ends, failed or not. Without tmux the test is skipped with a message,
-//! unless `CI` is set, where it fails.
+//! The index server and the headless peers are children started through
+//! the shared launcher (`common::ChildServer`, `common::Proc`), which kills
+//! and reaps them when the test ends; the screen peer runs in tmux on a
+//! private socket (`-S`, in the test's temporary folder, so parallel runs
+//! never share a tmux server and no socket file outlives the test), its
+//! command line built from `common::binary()` and `common::peer_args`. Every
+//! wait polls the screen with a deadline, and a guard kills the tmux server
+//! when the test ends, failed or not. Without tmux the test is skipped with
+//! a message, unless `CI` is set, where it fails.
 //!
 //! Beyond keys, it checks what happens with none: another peer's ADD shows
 //! up in the Index on its own (`--refresh 1`), and a file dropped into the
@@ -17,24 +19,17 @@
 
 mod common;
 
-use common::lines;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use common::{ChildServer, Proc, binary, partial_files, peer_args, rfc_dir, shipped};
+use std::path::PathBuf;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_p2pci");
 const WAIT: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(100);
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Everything the test started; all of it is stopped on drop.
+/// The tmux server the screen peer runs in; killed on drop.
 struct Session {
     socket: PathBuf,
-    children: Vec<Child>,
 }
 
 impl Session {
@@ -85,27 +80,11 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
 fn tmux_present() -> bool {
     Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
-}
-
-fn wait_line(rx: &mpsc::Receiver<String>, what: &str, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + WAIT;
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) if pred(&line) => return line,
-            Ok(line) => seen.push(line),
-            Err(_) => panic!("no {what}; saw:\n{}", seen.join("\n")),
-        }
-    }
 }
 
 /// Single-quotes a word for the shell tmux runs the pane command with.
@@ -124,64 +103,23 @@ fn look_up_download_and_leave_with_the_keyboard() {
     }
     let tmp = tempfile::tempdir().unwrap();
     // Dropped before `tmp`: the tmux server is gone before its socket's folder.
-    let mut session = Session { socket: tmp.path().join("tmux.sock"), children: vec![] };
+    let session = Session { socket: tmp.path().join("tmux.sock") };
 
     // The index server, on a free loopback port.
-    let mut server = Command::new(BIN)
-        .args(["server", "--bind", "127.0.0.1", "--port", "0", "--quiet"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let server_err = lines(server.stderr.take().unwrap());
-    session.children.push(server);
-    let line = wait_line(&server_err, "listening line", |l| l.contains("listening on"));
-    let server_addr = line.rsplit(' ').next().unwrap().to_owned();
+    let server = ChildServer::spawn(&[]);
 
     // A headless peer that holds RFC 8700; its stdin stays open.
     let host_b_dir = tmp.path().join("hostB");
-    let mut host_b = Command::new(BIN)
-        .args(["peer", "--headless", "--advertise", "--bind", "127.0.0.1", "--host", "hostB"])
-        .args(["--rfcs", "8700", "--server", &server_addr])
-        .arg("--rfc-dir")
-        .arg(repo().join("RFCs"))
-        .arg("--dir")
-        .arg(&host_b_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut host_b_in = host_b.stdin.take().unwrap();
-    let host_b_out = lines(host_b.stdout.take().unwrap());
-    session.children.push(host_b);
-    wait_line(&host_b_out, "hostB's ADD", |l| l.starts_with("OK advertised 1"));
+    let mut host_b = Proc::headless_peer(server.addr, "hostB", &host_b_dir, &[8700], &["--advertise"]);
+    host_b.wait_out("hostB's ADD", |l| l.starts_with("OK advertised 1"));
 
     // The screen peer, in a 120x40 tmux pane. When it exits, the pane stays
     // and says how, so the exit status can be checked.
     let host_a_dir = tmp.path().join("hostA");
-    let peer = [
-        BIN,
-        "peer",
-        "--bind",
-        "127.0.0.1",
-        "--host",
-        "hostA",
-        "--rfcs",
-        "8600",
-        "--server",
-        &server_addr,
-        "--rfc-dir",
-        &repo().join("RFCs").to_string_lossy(),
-        "--dir",
-        &host_a_dir.to_string_lossy(),
-        "--refresh",
-        "1",
-        "--auto-advertise",
-    ]
-    .map(quote)
-    .join(" ");
+    let mut args = vec![binary().to_owned()];
+    args.extend(peer_args(server.addr, "hostA", &host_a_dir, &[8600]));
+    args.extend(["--refresh", "1", "--auto-advertise"].map(str::to_owned));
+    let peer = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
     let pane = format!("{peer}; echo \"p2pci exited with $?\"; sleep 600");
     let out = session.tmux(&["new-session", "-d", "-s", "tui", "-x", "120", "-y", "40", &pane]);
     assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
@@ -204,26 +142,15 @@ fn look_up_download_and_leave_with_the_keyboard() {
         s.contains("✔ 8700 from hostB:") && s.contains("Local RFCs (2)")
     });
     let got = std::fs::read(host_a_dir.join("rfc8700.txt")).expect("the downloaded file");
-    let want = std::fs::read(repo().join("RFCs/rfc8700.txt")).unwrap();
+    let want = shipped(8700);
     assert!(got == want, "rfc8700.txt differs from RFCs/rfc8700.txt ({} vs {} bytes)", got.len(), want.len());
-    assert_no_partial_files(&host_a_dir);
+    let left = partial_files(&host_a_dir);
+    assert!(left.is_empty(), "a partial file was left: {left:?}");
 
     // Another peer joins and ADDs: the Index shows it with no key pressed.
-    let mut host_c = Command::new(BIN)
-        .args(["peer", "--headless", "--advertise", "--bind", "127.0.0.1", "--host", "hostC"])
-        .args(["--rfcs", "8795", "--server", &server_addr])
-        .arg("--rfc-dir")
-        .arg(repo().join("RFCs"))
-        .arg("--dir")
-        .arg(tmp.path().join("hostC"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let host_c_out = lines(host_c.stdout.take().unwrap());
-    session.children.push(host_c);
-    wait_line(&host_c_out, "hostC's ADD", |l| l.starts_with("OK advertised 1"));
+    let host_c_dir = tmp.path().join("hostC");
+    let mut host_c = Proc::headless_peer(server.addr, "hostC", &host_c_dir, &[8795], &["--advertise"]);
+    host_c.wait_out("hostC's ADD", |l| l.starts_with("OK advertised 1"));
     session.wait_for("hostC's record, refreshed on its own", |s| {
         s.lines().any(|l| l.contains("8795") && l.contains("hostC"))
     });
@@ -231,23 +158,22 @@ fn look_up_download_and_leave_with_the_keyboard() {
     // A file dropped into hostA's folder (written aside, then renamed in, as
     // a copy tool would) is listed and ADDed at once…
     let aside = tmp.path().join("rfc8601.txt");
-    std::fs::copy(repo().join("RFCs/rfc8601.txt"), &aside).unwrap();
+    std::fs::copy(rfc_dir().join("rfc8601.txt"), &aside).unwrap();
     std::fs::rename(&aside, host_a_dir.join("rfc8601.txt")).unwrap();
     session.wait_for("the dropped RFC listed and in the index", |s| {
         s.contains("Local RFCs (3)") && s.lines().any(|l| l.contains("8601") && l.contains("hostA (me)"))
     });
     // …and another peer can download it, byte for byte.
-    use std::io::Write;
-    writeln!(host_b_in, "get 8601").unwrap();
-    wait_line(&host_b_out, "hostB's download of 8601", |l| l.starts_with("OK downloaded RFC 8601"));
+    host_b.say("get 8601");
+    host_b.wait_out("hostB's download of 8601", |l| l.starts_with("OK downloaded RFC 8601"));
     let got = std::fs::read(host_b_dir.join("rfc8601.txt")).expect("hostB's copy");
-    let want = std::fs::read(repo().join("RFCs/rfc8601.txt")).unwrap();
+    let want = shipped(8601);
     assert!(got == want, "hostB's rfc8601.txt differs ({} vs {} bytes)", got.len(), want.len());
 
     // The GET to hostB is in the log; scroll back for it if newer lines
     // pushed it out of view (PgUp pages the focused pane: the log).
     session.keys(&["Tab", "Tab"]);
-    session.wait_for("the log focused", |s| s.contains("Home oldest"));
+    session.wait_for("the log focused", |s| s.contains("Home/End oldest/follow"));
     let mut found = false;
     for _ in 0..30 {
         let screen = session.screen();
@@ -284,11 +210,4 @@ fn look_up_download_and_leave_with_the_keyboard() {
 fn lines_back(screen: &str) -> Option<usize> {
     let at = screen.find(" lines back")?;
     screen[..at].rsplit(' ').next()?.parse().ok()
-}
-
-fn assert_no_partial_files(dir: &Path) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(!name.ends_with(".part"), "a partial file was left: {name}");
-    }
 }

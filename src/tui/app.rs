@@ -442,8 +442,14 @@ impl App {
             KeyCode::Char('a') => return self.advertise(),
             KeyCode::Char('r') => {
                 self.toast = None;
-                self.index_status = IndexStatus::Loading;
                 self.lookup_at = None;
+                // The LIST on its way answers this too; a second one would
+                // fetch the whole index again (a million records: ~60 MB).
+                if self.index_status == IndexStatus::Loading {
+                    self.notify("Already refreshing the index.".into(), false);
+                    return None;
+                }
+                self.index_status = IndexStatus::Loading;
                 return Some(Command::List);
             }
             KeyCode::Char('d') => return self.download_selected(),
@@ -1524,6 +1530,21 @@ pub(crate) mod tests {
         assert!(matches!(app.connection, Connection::Disconnected { .. }));
         app.on_net(NetEvent::Connected { server: "s".into() });
         assert_eq!(app.connection, Connection::Connected);
+    }
+
+    #[test]
+    fn r_while_a_list_is_on_its_way_sends_no_second_one() {
+        let mut app = app();
+        assert_eq!(press(&mut app, "r"), [Command::List]);
+        assert_eq!(app.index_status, IndexStatus::Loading);
+        assert!(press(&mut app, "rr").is_empty(), "the LIST on its way answers these");
+        assert_eq!(app.toast.as_ref().map(|t| t.text.as_str()), Some("Already refreshing the index."));
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: vec![] }));
+        assert_eq!(press(&mut app, "r"), [Command::List]);
+        // A failed LIST does not block the next one either.
+        let not_connected = IndexError::NotConnected { servers: "s".into() };
+        app.on_net(NetEvent::Error(PeerError::about(Request::List, not_connected)));
+        assert_eq!(press(&mut app, "r"), [Command::List]);
     }
 
     #[test]

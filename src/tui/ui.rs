@@ -615,77 +615,83 @@ pub fn status(app: &App, area: Rect, buf: &mut Buffer) {
     Line::from(spans).render(area, buf);
 }
 
-/// Every key the focused pane (or the open view) accepts.
+/// Every key the focused pane (or the open view) accepts, alternatives
+/// included (`S-Tab` is Shift-Tab); a test holds this list to `on_key`.
 pub fn keys(mode: Mode) -> &'static [(&'static str, &'static str)] {
+    const MOVE: (&str, &str) = ("↑↓/jk PgUp/PgDn Home/End", "move");
     match mode {
-        Mode::Help { .. } => &[("?/Esc/q", "close help"), ("Ctrl-C", "quit")],
-        Mode::Peers { .. } => &[("↑↓ PgUp/PgDn Home/End", "move"), ("p/Esc", "close"), ("Ctrl-C", "quit")],
-        Mode::Detail => &[("Esc/Enter", "close"), ("Ctrl-C", "quit")],
+        Mode::Help { .. } => &[("?/Esc/q/Enter", "close help"), ("Ctrl-C", "quit")],
+        Mode::Peers { .. } => &[MOVE, ("p/Esc/q/Enter", "close"), ("Ctrl-C", "quit")],
+        Mode::Detail => &[("Esc/Enter/q", "close"), ("Ctrl-C", "quit")],
         Mode::Typing => &[
             ("Enter", "look up"),
-            ("←→ Home/End", "edit"),
+            ("←→ Home/End Bksp/Del", "edit"),
             ("↓", "holders"),
             ("Esc", "stop typing"),
-            ("Tab", "next pane"),
+            ("Tab/S-Tab", "pane"),
             ("Ctrl-C", "quit"),
         ],
         Mode::Browse(pane) => match pane {
             Pane::Local => &[
-                ("↑↓ PgUp/PgDn Home/End", "move"),
+                MOVE,
                 ("s", "stop sharing"),
                 ("a", "advertise all"),
                 ("/", "lookup"),
                 ("r", "refresh"),
                 ("p", "peers"),
-                ("Tab", "next"),
+                ("Tab/S-Tab", "pane"),
+                ("Esc", "dismiss"),
                 ("?", "help"),
-                ("q", "quit"),
+                ("q/Ctrl-C", "quit"),
             ],
             Pane::Index => &[
-                ("↑↓ PgUp/PgDn Home/End", "move"),
+                MOVE,
                 ("d/Enter", "download"),
+                ("/", "lookup"),
                 ("r", "refresh"),
                 ("a", "advertise"),
-                ("/", "lookup"),
                 ("p", "peers"),
-                ("Tab", "next"),
+                ("Tab/S-Tab", "pane"),
+                ("Esc", "dismiss"),
                 ("?", "help"),
-                ("q", "quit"),
+                ("q/Ctrl-C", "quit"),
             ],
             Pane::Lookup => &[
                 ("/ 0-9", "new lookup"),
-                ("↑↓", "holder"),
+                ("↑↓/jk PgUp/PgDn Home/End", "holder"),
                 ("d/Enter", "download"),
                 ("r", "refresh"),
                 ("a", "advertise"),
                 ("p", "peers"),
-                ("Tab", "next"),
+                ("Tab/S-Tab", "pane"),
+                ("Esc", "dismiss"),
                 ("?", "help"),
-                ("q", "quit"),
+                ("q/Ctrl-C", "quit"),
             ],
             Pane::Downloads => &[
-                ("↑↓ PgUp/PgDn Home/End", "move"),
+                MOVE,
                 ("Enter", "details"),
                 ("/", "lookup"),
                 ("r", "refresh"),
                 ("a", "advertise"),
                 ("p", "peers"),
-                ("Tab", "next"),
+                ("Tab/S-Tab", "pane"),
+                ("Esc", "dismiss"),
                 ("?", "help"),
-                ("q", "quit"),
+                ("q/Ctrl-C", "quit"),
             ],
             Pane::Log => &[
-                ("↑↓ PgUp/PgDn", "scroll"),
-                ("Home", "oldest"),
-                ("End", "follow"),
-                ("←→", "sideways"),
+                ("↑↓/jk PgUp/PgDn", "scroll"),
+                ("Home/End", "oldest/follow"),
+                ("←→/hl", "pan"),
                 ("/", "lookup"),
                 ("r", "refresh"),
                 ("a", "advertise"),
                 ("p", "peers"),
-                ("Tab", "next"),
+                ("Tab/S-Tab", "pane"),
+                ("Esc", "dismiss"),
                 ("?", "help"),
-                ("q", "quit"),
+                ("q/Ctrl-C", "quit"),
             ],
         },
     }
@@ -802,7 +808,7 @@ mod tests {
     use insta::assert_snapshot;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
-    use ratatui::crossterm::event::KeyCode;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     use super::*;
     use crate::peer::{Direction, DownloadError, DownloadEvent, DownloadId, Holder, Link, NetEvent, Reply};
@@ -1251,15 +1257,15 @@ mod tests {
         };
         assert_eq!(
             hint(&app, 80, 2),
-            " ↑↓ PgUp/PgDn Home/End move  d/Enter download  r refresh  a advertise  / lookup\n \
-             p peers  Tab next  ? help  q quit"
+            " ↑↓/jk PgUp/PgDn Home/End move  d/Enter download  / lookup  r refresh\n \
+             a advertise  p peers  Tab/S-Tab pane  Esc dismiss  ? help  q/Ctrl-C quit"
         );
         app.mode = Mode::Browse(Pane::Log);
-        assert!(hint(&app, 200, 1).contains("Home oldest  End follow  ←→ sideways"));
+        assert!(hint(&app, 200, 1).contains("Home/End oldest/follow  ←→/hl pan"));
         press(&mut app, "/");
         assert_eq!(
             hint(&app, 200, 1),
-            " Enter look up  ←→ Home/End edit  ↓ holders  Esc stop typing  Tab next pane  Ctrl-C quit"
+            " Enter look up  ←→ Home/End Bksp/Del edit  ↓ holders  Esc stop typing  Tab/S-Tab pane  Ctrl-C quit"
         );
         // Every key of every mode fits whole at 80 columns on the two lines.
         let modes = Pane::ORDER.map(Mode::Browse).into_iter().chain([
@@ -1273,6 +1279,163 @@ mod tests {
             let shown = hint(&app, 80, 2).replace('\n', " ");
             for (k, what) in keys(mode) {
                 assert!(shown.contains(&format!("{k} {what}")), "{mode:?}: {k} {what} in {shown}");
+            }
+        }
+    }
+
+    /// The footer's keys, one token each: `↑↓/jk PgUp/PgDn` names `↑↓`,
+    /// `jk`, `PgUp` and `PgDn`.
+    fn footer_keys(mode: Mode) -> Vec<String> {
+        let mut out = Vec::new();
+        for (k, _) in keys(mode) {
+            for word in k.split(' ') {
+                if word == "/" {
+                    out.push(word.to_owned());
+                } else {
+                    out.extend(word.split('/').map(str::to_owned));
+                }
+            }
+        }
+        out
+    }
+
+    /// The footer token that names `key` (an arrow is named by any token
+    /// holding it: `↑↓`, `↓`).
+    fn token(key: &KeyEvent) -> String {
+        if key.modifiers.contains(KeyModifiers::CONTROL) {
+            return "Ctrl-C".into();
+        }
+        match key.code {
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            KeyCode::Char('j' | 'k') => "jk".into(),
+            KeyCode::Char('h' | 'l') => "hl".into(),
+            KeyCode::Char(c) if c.is_ascii_digit() => "0-9".into(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::Home => "Home".into(),
+            KeyCode::End => "End".into(),
+            KeyCode::Tab => "Tab".into(),
+            KeyCode::BackTab => "S-Tab".into(),
+            KeyCode::Enter => "Enter".into(),
+            KeyCode::Esc => "Esc".into(),
+            KeyCode::Backspace => "Bksp".into(),
+            KeyCode::Delete => "Del".into(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// An app where every key can do something: lists of several rows with
+    /// the middle one selected, a log scrolled halfway back and sideways,
+    /// and `mode` entered as a user would.
+    fn busy_in(mode: Mode) -> App {
+        let mut app = downloading();
+        app.on_resize(80, 24);
+        app.local.push(crate::tui::app::tests::local(8602, "Another"));
+        let records =
+            (0..40).map(|n| record(9000 + n, "T", if n % 2 == 0 { "hostB" } else { "hostC" }, 5000));
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: records.collect() }));
+        let holders = (0..5).map(|n| record(8700, "Fifty Years of RFCs", "hostB", 5000 + n)).collect();
+        app.on_net(NetEvent::Reply(Reply::Lookup {
+            rfc: RfcNumber(8700),
+            status: Status::Ok,
+            records: holders,
+        }));
+        for n in 0..100 {
+            app.on_net(NetEvent::Notice(format!(
+                "line {n} of a long log, longer than the pane is wide, {}",
+                "x".repeat(80)
+            )));
+        }
+        app.local_list.select(Some(1));
+        app.index_table.select(Some(20));
+        app.holders_list.select(Some(2));
+        app.downloads_list.select(Some(1));
+        app.log_scroll = 50;
+        app.log_hscroll = 16;
+        app.input = "8700".into();
+        app.mode = match mode {
+            Mode::Help { back } | Mode::Peers { back } => Mode::Browse(back),
+            Mode::Detail => Mode::Browse(Pane::Downloads),
+            m => m,
+        };
+        match mode {
+            Mode::Help { .. } => drop(app.on_key(key(KeyCode::Char('?')))),
+            Mode::Peers { .. } => {
+                app.on_key(key(KeyCode::Char('p')));
+                app.peers_list.select(Some(1));
+            }
+            Mode::Detail => drop(app.on_key(key(KeyCode::Enter))),
+            _ => {}
+        }
+        assert_eq!(app.mode, mode);
+        app
+    }
+
+    /// Every key that does something in a mode (sends a command or changes
+    /// anything but the message line) is named in that mode's footer.
+    #[test]
+    fn every_key_a_pane_accepts_is_in_its_footer() {
+        let mut probes: Vec<KeyEvent> = [
+            KeyCode::Up,
+            KeyCode::Down,
+            KeyCode::Left,
+            KeyCode::Right,
+            KeyCode::PageUp,
+            KeyCode::PageDown,
+            KeyCode::Home,
+            KeyCode::End,
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Enter,
+            KeyCode::Esc,
+            KeyCode::Backspace,
+            KeyCode::Delete,
+        ]
+        .into_iter()
+        .chain(('a'..='z').chain("?/5 ".chars()).map(KeyCode::Char))
+        .map(key)
+        .collect();
+        probes.push(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+        let modes = Pane::ORDER.map(Mode::Browse).into_iter().chain([
+            Mode::Typing,
+            Mode::Detail,
+            Mode::Help { back: Pane::Index },
+            Mode::Peers { back: Pane::Index },
+        ]);
+        let quiet = |app: &App| {
+            let mut text = format!("{app:?}");
+            if let Some(t) = &app.toast {
+                text = text.replace(&format!("{t:?}"), "");
+            }
+            text
+        };
+        for mode in modes {
+            let listed = footer_keys(mode);
+            for probe in &probes {
+                // Typing: letters and digits are text, not keys.
+                if mode == Mode::Typing
+                    && matches!(probe.code, KeyCode::Char(_))
+                    && probe.modifiers.is_empty()
+                {
+                    continue;
+                }
+                let mut app = busy_in(mode);
+                let before = quiet(&app);
+                let sent = app.on_key(*probe);
+                if sent.is_some() || quiet(&app) != before {
+                    let t = token(probe);
+                    let arrow =
+                        matches!(probe.code, KeyCode::Up | KeyCode::Down | KeyCode::Left | KeyCode::Right);
+                    let named = listed.iter().any(|l| *l == t || (arrow && l.contains(&t)));
+                    assert!(
+                        named,
+                        "{mode:?}: {probe:?} ({t}) does something but the footer lists {listed:?}"
+                    );
+                }
             }
         }
     }
