@@ -79,8 +79,10 @@ impl RedisConfig {
 /// Why talking to Redis failed; logged with what the server was doing.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    /// Not marked as the source: redis-rs repeats its message in its own
+    /// source chain, and the text may hold whatever the other end sent.
+    #[error("redis: {}", one_line(&.0.to_string()))]
+    Redis(redis::RedisError),
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
     #[error("unexpected answer from redis: {0}")]
@@ -88,6 +90,48 @@ pub enum StoreError {
     /// Not tried: Redis is known to be away, or being caught up with.
     #[error("redis unavailable")]
     Unavailable,
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        StoreError::Redis(e)
+    }
+}
+
+impl StoreError {
+    /// Whether the connection that saw this error may be unusable from now
+    /// on. redis-rs's `ConnectionManager` reconnects by itself after I/O
+    /// errors only: a connection whose handshake met junk keeps failing, and
+    /// one to a peer that stopped answering stays open (a half-open TCP
+    /// connection would stay until the kernel gives up, minutes later). An
+    /// error reply from Redis itself leaves the connection fine.
+    fn spoils_connection(&self) -> bool {
+        match self {
+            StoreError::Redis(e) => {
+                !matches!(e.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension)
+            }
+            StoreError::Timeout(_) => true,
+            StoreError::Garbage(_) | StoreError::Unavailable => false,
+        }
+    }
+}
+
+/// Text from the other end, made fit for one log line: control characters
+/// escaped, at most about 200 characters.
+fn one_line(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.len() >= 200 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -386,7 +430,12 @@ struct Shared {
     id_hex: String,
     keys: Keys,
     client: Client,
-    conn: ConnectionManager,
+    manager: ConnectionManagerConfig,
+    /// The multiplexed connection every write and lease call shares;
+    /// replaced by a fresh one after an error that may have spoilt it
+    /// ([`StoreError::spoils_connection`]). A std mutex: held only to clone
+    /// or swap it.
+    conn: Mutex<ConnectionManager>,
     view: Mutex<View>,
     up: AtomicBool,
     /// Set when the copy or Redis may be wrong: the follower re-publishes
@@ -438,7 +487,7 @@ impl RedisStore {
             .set_connection_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(BACKOFF_MAX);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager.clone())?;
         let id = random_u64();
         let (changes, to_write) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -447,7 +496,8 @@ impl RedisStore {
             id_hex: format!("{id:016x}"),
             keys: Keys::new(),
             client,
-            conn,
+            manager,
+            conn: Mutex::new(conn),
             view: Mutex::new(View::default()),
             up: AtomicBool::new(false),
             resync: AtomicBool::new(false),
@@ -542,16 +592,33 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// Runs one Redis call within the timeout, timing it.
+    /// The shared connection (a cheap handle).
+    fn conn(&self) -> ConnectionManager {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs one Redis call within the timeout, timing it; after an error
+    /// that may have spoilt the connection, the next call gets a new one.
     async fn call<T>(&self, op: &'static str, f: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
         let started = Instant::now();
         let r = tokio::time::timeout(self.config.timeout, f).await;
         metrics::histogram!("p2pci_store_roundtrip_seconds", "op" => op)
             .record(started.elapsed().as_secs_f64());
-        match r {
-            Ok(r) => Ok(r?),
+        let r = match r {
+            Ok(r) => r.map_err(StoreError::from),
             Err(_) => Err(StoreError::Timeout(self.config.timeout)),
+        };
+        if let Err(e) = &r
+            && e.spoils_connection()
+        {
+            // Lazy: it connects on its first use. Failing here would only
+            // mean a bad URL, which `connect` has already refused.
+            match ConnectionManager::new_lazy_with_config(self.client.clone(), self.manager.clone()) {
+                Ok(fresh) => *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
+                Err(e) => debug!("could not set up a new redis connection: {e}"),
+            }
         }
+        r
     }
 
     /// Writes a batch of this server's changes to Redis, in one script;
@@ -571,7 +638,7 @@ impl Shared {
                 Change::Remove(conn) => inv.arg("d").arg(conn.0).arg(0).arg(0).arg("").arg(""),
             };
         }
-        let mut c = self.conn.clone();
+        let mut c = self.conn();
         let v: Value = self.call("write", inv.invoke_async(&mut c)).await?;
         let garbage = || StoreError::Garbage(format!("write script answered {}", preview(&v)));
         let Value::Array(items) = &v else { return Err(garbage()) };
@@ -668,7 +735,7 @@ impl Shared {
     /// lease or its data (the epoch changed) since last time.
     async fn renew(&self) -> Result<()> {
         let k = &self.keys;
-        let mut c = self.conn.clone();
+        let mut c = self.conn();
         let lease_ms = self.lease_ms();
         let candidate = format!("{:016x}", random_u64());
         let v: Value = self
@@ -714,7 +781,7 @@ impl Shared {
 
     async fn reap(&self) -> Result<u64> {
         let k = &self.keys;
-        let mut c = self.conn.clone();
+        let mut c = self.conn();
         let v: Value = self
             .call(
                 "reap",
@@ -802,7 +869,7 @@ impl Shared {
         let mut next_remote = 0;
         let mut mine = Vec::new();
         let mut cursor = "0".to_string();
-        let mut c = self.conn.clone();
+        let mut c = self.conn();
         loop {
             let v: Value = self
                 .call(
@@ -880,7 +947,7 @@ impl Shared {
     }
 
     async fn mark(&self) -> Result<(u64, String)> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn();
         let v: Value = self
             .call("mark", self.scripts.mark.key(&self.keys.seq).key(&self.keys.log).invoke_async(&mut c))
             .await?;
@@ -1199,7 +1266,7 @@ impl IndexStore for RedisStore {
                 break;
             }
         }
-        let mut c = s.conn.clone();
+        let mut c = s.conn();
         let lease = s.keys.lease(&s.id_hex);
         let r: Result<Value> = s
             .call(
