@@ -39,6 +39,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, Script, Value};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -200,12 +202,19 @@ impl Keys {
     }
 }
 
-/// A batch of this server's changes, in order: ADDs (idempotent per peer
-/// and RFC; the record, its peer's entry and its log entry go together) and
-/// peer removals (its records and one log entry). Returns each ADD's
-/// sequence (0 for a removal). A server writing is alive: a Redis that lost
-/// its lease (restarted empty) gets it back here, so the others do not reap
-/// this server before its next renewal.
+/// A batch of this server's changes: ADDs (idempotent per peer and RFC; the
+/// record, its peer's entry and its log entry go together) and peer
+/// removals (its records and one log entry). Returns each ADD's sequence
+/// (0 for a removal). A server writing is alive: a Redis that lost its lease
+/// (restarted empty) gets it back here, so the others do not reap this
+/// server before its next renewal.
+///
+/// The ADDs are written first, then the removals: a peer's ADDs always come
+/// before its removal, and different peers' changes do not depend on each
+/// other. Per batch, not per ADD: one `INCRBY` reserves the new records'
+/// sequences, one `HSET` stores them, one `SADD` registers their peers, one
+/// `XTRIM` bounds the log; per ADD there remain the idempotence check, the
+/// peer's entry and the log entry.
 ///
 /// KEYS: seq, rec, this server's peers, servers, log, lease, then one peer
 /// hash per change. ARGV: server, log length, lease ms, then six per
@@ -215,27 +224,51 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
   redis.call('SET', KEYS[6], '1', 'PX', ARGV[3])
   redis.call('SADD', KEYS[4], ARGV[1])
 end
-local out = {}
+local out, new, first, dup = {}, {}, {}, {}
 for i = 1, #KEYS - 6 do
   local a = 3 + (i - 1) * 6
-  local conn = ARGV[a + 2]
-  local ph = KEYS[6 + i]
   out[i] = 0
   if ARGV[a + 1] == 'a' then
-    local rfc = ARGV[a + 3]
+    local ph, rfc = KEYS[6 + i], ARGV[a + 3]
     local held = redis.call('HGET', ph, rfc)
     if held then
       out[i] = tonumber(held)
+    elseif first[ph..' '..rfc] then
+      dup[i] = first[ph..' '..rfc]
     else
-      local n = redis.call('INCR', KEYS[1])
-      local v = ARGV[1]..' '..conn..' '..rfc..' '..ARGV[a + 4]..' '..ARGV[a + 5]..' '..ARGV[a + 6]
-      redis.call('HSET', KEYS[2], n, v)
-      redis.call('HSET', ph, rfc, n)
-      redis.call('SADD', KEYS[3], conn)
-      redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'n', n, 'a', v)
-      out[i] = n
+      first[ph..' '..rfc] = i
+      new[#new + 1] = i
     end
-  else
+  end
+end
+local logged = false
+if #new > 0 then
+  local base = redis.call('INCRBY', KEYS[1], #new) - #new
+  local recs, conns, seen = {}, {}, {}
+  for j, i in ipairs(new) do
+    local a = 3 + (i - 1) * 6
+    local n = base + j
+    local conn, rfc = ARGV[a + 2], ARGV[a + 3]
+    local v = ARGV[1]..' '..conn..' '..rfc..' '..ARGV[a + 4]..' '..ARGV[a + 5]..' '..ARGV[a + 6]
+    recs[2 * j - 1] = n
+    recs[2 * j] = v
+    redis.call('HSET', KEYS[6 + i], rfc, n)
+    redis.call('XADD', KEYS[5], '*', 'n', n, 'a', v)
+    if not seen[conn] then
+      seen[conn] = true
+      conns[#conns + 1] = conn
+    end
+    out[i] = n
+  end
+  redis.call('HSET', KEYS[2], unpack(recs))
+  redis.call('SADD', KEYS[3], unpack(conns))
+  logged = true
+end
+for i, f in pairs(dup) do out[i] = out[f] end
+for i = 1, #KEYS - 6 do
+  local a = 3 + (i - 1) * 6
+  if ARGV[a + 1] == 'd' then
+    local conn, ph = ARGV[a + 2], KEYS[6 + i]
     local seqs = redis.call('HVALS', ph)
     redis.call('SREM', KEYS[3], conn)
     if #seqs > 0 then
@@ -244,9 +277,13 @@ for i = 1, #KEYS - 6 do
       end
       redis.call('DEL', ph)
       local n = redis.call('INCR', KEYS[1])
-      redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'n', n, 'd', ARGV[1]..' '..conn)
+      redis.call('XADD', KEYS[5], '*', 'n', n, 'd', ARGV[1]..' '..conn)
+      logged = true
     end
   end
+end
+if logged then
+  redis.call('XTRIM', KEYS[5], 'MAXLEN', '~', ARGV[2])
 end
 return out
 ";
@@ -653,19 +690,23 @@ impl Shared {
     /// away the changes wait in the local copy (a resync publishes them).
     ///
     /// Several batches may be on their way at once (Redis runs them in the
-    /// order they were sent), except that a batch removing a peer waits for
-    /// the batches before it: a removal must never overtake its peer's ADDs.
+    /// order they were sent: each is queued on the connection before the
+    /// next is made), except that a batch removing a peer waits for the
+    /// batches before it: a removal must never overtake its peer's ADDs.
+    /// The batches in flight are futures this task polls, not tasks of their
+    /// own, so a batch costs no extra wake-up.
     async fn publish(self: Arc<Self>, mut changes: mpsc::UnboundedReceiver<Change>) {
-        let mut inflight = tokio::task::JoinSet::new();
+        let me = &*self;
+        let mut inflight = FuturesUnordered::new();
         loop {
-            let first = tokio::select! {
-                c = changes.recv() => c,
-                _ = self.cancel.cancelled() => {
-                    // Drain what connections queued before the server stopped.
-                    changes.try_recv().ok()
-                }
+            let next = tokio::select! {
+                biased;
+                Some(()) = inflight.next(), if !inflight.is_empty() => continue,
+                c = changes.recv(), if inflight.len() < WRITES_IN_FLIGHT => c,
+                // Drain what connections queued before the server stopped.
+                _ = me.cancel.cancelled() => changes.try_recv().ok(),
             };
-            let Some(first) = first else { break };
+            let Some(first) = next else { break };
             let mut batch = Vec::with_capacity(WRITE_BATCH);
             batch.push(first);
             while batch.len() < WRITE_BATCH
@@ -673,32 +714,24 @@ impl Shared {
             {
                 batch.push(c);
             }
-            let removes = batch.iter().any(|c| matches!(c, Change::Remove(_)));
-            while (removes || inflight.len() >= WRITES_IN_FLIGHT) && inflight.join_next().await.is_some() {}
-            let me = self.clone();
-            // Sent before the next batch is: the task is polled at once.
-            let (sent_tx, sent) = oneshot::channel();
-            inflight.spawn(async move { me.write_batch(batch, sent_tx).await });
-            let _ = sent.await;
+            if batch.iter().any(|c| matches!(c, Change::Remove(_))) {
+                while inflight.next().await.is_some() {}
+            }
+            let mut write = Box::pin(me.write_batch(batch));
+            // One poll queues the command on the connection, in order.
+            if futures::poll!(write.as_mut()).is_pending() {
+                inflight.push(write);
+            }
         }
-        while inflight.join_next().await.is_some() {}
+        while inflight.next().await.is_some() {}
     }
 
     /// Writes one batch and gives its records their place; on failure the
-    /// resync takes over. `sent` fires once the batch is on its way.
-    async fn write_batch(&self, mut batch: Vec<Change>, sent: oneshot::Sender<()>) {
+    /// resync takes over.
+    async fn write_batch(&self, mut batch: Vec<Change>) {
         let written = if self.up.load(Ordering::Relaxed) && !self.resync.load(Ordering::Relaxed) {
-            let write = self.write(&batch);
-            tokio::pin!(write);
-            // One poll queues the command on the connection, in order.
-            let first = futures::poll!(write.as_mut());
-            let _ = sent.send(());
-            match first {
-                std::task::Poll::Ready(r) => r,
-                std::task::Poll::Pending => write.await,
-            }
+            self.write(&batch).await
         } else {
-            let _ = sent.send(());
             Err(StoreError::Unavailable)
         };
         match written {
