@@ -65,6 +65,12 @@ pub struct RedisConfig {
     /// Entries the change log keeps (roughly); a server further behind
     /// rebuilds its copy from a snapshot.
     pub log_len: u64,
+    /// After reading news from the log, the follower waits this long before
+    /// it asks again, so that entries arriving meanwhile come in one read:
+    /// far fewer reads and wake-ups (on the thread that also answers peers)
+    /// under load, for about this much more staleness (docs/store.md has
+    /// both measured). Zero: read again at once.
+    pub follow_pause: Duration,
 }
 
 impl RedisConfig {
@@ -74,6 +80,7 @@ impl RedisConfig {
             lease: Duration::from_secs(10),
             timeout: Duration::from_secs(2),
             log_len: 100_000,
+            follow_pause: Duration::from_millis(1),
         }
     }
 }
@@ -143,11 +150,6 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 const REAP_EVERY: Duration = Duration::from_millis(250);
 /// How long one `XREAD` waits for news before the follower looks around.
 const BLOCK_MS: u64 = 1000;
-/// After reading news from the log, the follower waits this long before it
-/// asks again, so that entries arriving meanwhile come in one read: far
-/// fewer reads (and wake-ups, on the thread that also answers peers) under
-/// load, for at most this much more staleness.
-const FOLLOW_PAUSE: Duration = Duration::from_millis(1);
 /// Entries read from the log at once.
 const READ_COUNT: usize = 4096;
 /// Records fetched per `HSCAN` step of a snapshot.
@@ -1012,10 +1014,10 @@ impl Shared {
             let failed = match step {
                 Ok(Some(news)) => {
                     backoff = BACKOFF_MIN;
-                    if news > 0 {
+                    if news > 0 && !self.config.follow_pause.is_zero() {
                         tokio::select! {
                             _ = self.cancel.cancelled() => return,
-                            _ = tokio::time::sleep(FOLLOW_PAUSE) => {}
+                            _ = tokio::time::sleep(self.config.follow_pause) => {}
                         }
                     }
                     continue;
