@@ -4,6 +4,8 @@
 #
 #   benches/shared.sh                      # about 2 minutes
 #   DURATION=2 RECORDS=200000 benches/shared.sh
+#   ONLY=ops REPEAT=3 benches/shared.sh    # LOOKUP and ADD only, three rounds
+#   P2PCI_BIN=/path/to/p2pci ONLY=ops ...  # another build of the server (A/B)
 #
 # Measures:
 #   * LOOKUP and ADD (p50/p99, ops/s) at 1 and 50 connections through the
@@ -18,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-3}
+REPEAT=${REPEAT:-1}
 WARMUP=${WARMUP:-1}
 RECORDS=${RECORDS:-1000000}
 OUT=${OUT:-target/bench-results}
@@ -27,7 +30,7 @@ STORE_REDIS=$((BASE + 10)); ANCHOR_REDIS=$((BASE + 11))
 
 command -v redis-server >/dev/null || { echo "redis-server is needed (scripts/test.sh installs it)" >&2; exit 1; }
 cargo build --release --locked --bin p2pci --example loadgen --example staleness
-BIN=${CARGO_TARGET_DIR:-target}/release/p2pci
+BIN=${P2PCI_BIN:-${CARGO_TARGET_DIR:-target}/release/p2pci}
 LOADGEN=${CARGO_TARGET_DIR:-target}/release/examples/loadgen
 STALENESS=${CARGO_TARGET_DIR:-target}/release/examples/staleness
 
@@ -77,63 +80,68 @@ lg() { # lg LABEL ARGS...
 echo "== LOOKUP and ADD: memory, redis-backed, redis" >&2
 start_server "$MEM_PORT"
 start_server "$A_PORT" "${STORE[@]}"
-for scenario in lookup add; do
-  for conns in 1 50; do
-    # Fresh state for each ADD run: it adds distinct RFCs.
-    lg "store=memory" --proto p2pci --target "127.0.0.1:$MEM_PORT" --scenario $scenario --conns $conns --k 10000
-    lg "store=redis" --proto p2pci --target "127.0.0.1:$A_PORT" --scenario $scenario --conns $conns --k 10000
-    lg "store=anchor" --proto redis --target "127.0.0.1:$ANCHOR_REDIS" --scenario $scenario --conns $conns --k 10000
+for round in $(seq "$REPEAT"); do
+  for scenario in lookup add; do
+    for conns in 1 50; do
+      # Fresh state for each ADD run: it adds distinct RFCs.
+      lg "store=memory" --proto p2pci --target "127.0.0.1:$MEM_PORT" --scenario $scenario --conns $conns --k 10000
+      lg "store=redis" --proto p2pci --target "127.0.0.1:$A_PORT" --scenario $scenario --conns $conns --k 10000
+      lg "store=anchor" --proto redis --target "127.0.0.1:$ANCHOR_REDIS" --scenario $scenario --conns $conns --k 10000
+    done
   done
 done
 
-echo "== Redis memory per record" >&2
-rcli "$STORE_REDIS" flushall >/dev/null
-sleep 1 # the servers re-publish nothing (their peers are gone) and carry on
-before=$(rcli "$STORE_REDIS" info memory | awk -F: '/^used_memory:/ {print $2+0}')
-lg "mem=redis" --proto p2pci --target "127.0.0.1:$A_PORT" --scenario idle --conns 1 --k 100000 --title-len 40 \
-  --warmup 0.5 --duration 0.5 &
-LG=$!
-for _ in $(seq 600); do [ "$(rcli "$STORE_REDIS" hlen '{p2pci}:rec')" -ge 100000 ] && break; sleep 0.1; done
-after=$(rcli "$STORE_REDIS" info memory | awk -F: '/^used_memory:/ {print $2+0}')
-n=$(rcli "$STORE_REDIS" hlen '{p2pci}:rec')
-wait $LG || true
-echo "{\"scenario\":\"redis_memory\",\"records\":$n,\"bytes\":$((after - before)),\"bytes_per_record\":$(( (after - before) / (n > 0 ? n : 1) ))}" >>"$RESULTS"
+if [ "${ONLY:-}" != ops ]; then
 
-echo "== staleness, idle and under load" >&2
-rcli "$STORE_REDIS" flushall >/dev/null
-sleep 1
-start_server "$B_PORT" "${STORE[@]}"
-"$STALENESS" --json --writer "127.0.0.1:$A_PORT" --reader "127.0.0.1:$B_PORT" --samples 500 --base 3000000 \
-  | sed 's/"scenario":"staleness"/"scenario":"staleness","load":"idle"/' >>"$RESULTS"
-# Load on both servers: LOOKUPs on the reader, ADDs on the writer.
-"$LOADGEN" --json --label "load=lookup" --proto p2pci --target "127.0.0.1:$B_PORT" --scenario lookup --conns 50 \
-  --k 10000 --duration 8 --warmup 1 >>"$RESULTS" 2>>"$OUT/shared-loadgen.log" &
-L1=$!
-"$LOADGEN" --json --label "load=add" --proto p2pci --target "127.0.0.1:$A_PORT" --scenario add --conns 8 \
-  --duration 8 --warmup 1 >>"$RESULTS" 2>>"$OUT/shared-loadgen.log" &
-L2=$!
-sleep 2
-"$STALENESS" --json --writer "127.0.0.1:$A_PORT" --reader "127.0.0.1:$B_PORT" --samples 500 --base 4000000 \
-  | sed 's/"scenario":"staleness"/"scenario":"staleness","load":"busy"/' >>"$RESULTS"
-wait $L1 $L2 || true
+  echo "== Redis memory per record" >&2
+  rcli "$STORE_REDIS" flushall >/dev/null
+  sleep 1 # the servers re-publish nothing (their peers are gone) and carry on
+  before=$(rcli "$STORE_REDIS" info memory | awk -F: '/^used_memory:/ {print $2+0}')
+  lg "mem=redis" --proto p2pci --target "127.0.0.1:$A_PORT" --scenario idle --conns 1 --k 100000 --title-len 40 \
+    --warmup 0.5 --duration 0.5 &
+  LG=$!
+  for _ in $(seq 600); do [ "$(rcli "$STORE_REDIS" hlen '{p2pci}:rec')" -ge 100000 ] && break; sleep 0.1; done
+  after=$(rcli "$STORE_REDIS" info memory | awk -F: '/^used_memory:/ {print $2+0}')
+  n=$(rcli "$STORE_REDIS" hlen '{p2pci}:rec')
+  wait $LG || true
+  echo "{\"scenario\":\"redis_memory\",\"records\":$n,\"bytes\":$((after - before)),\"bytes_per_record\":$(( (after - before) / (n > 0 ? n : 1) ))}" >>"$RESULTS"
 
-echo "== a new server loading $RECORDS records" >&2
-rcli "$STORE_REDIS" flushall >/dev/null
-# Records as servers store them (a server id no lease names, so no one
-# reaps them), written by Redis itself in batches.
-for start in $(seq 1 100000 "$RECORDS"); do
-  end=$((start + 99999)); [ $end -gt "$RECORDS" ] && end=$RECORDS
-  rcli "$STORE_REDIS" eval "for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
-      redis.call('HSET', KEYS[1], i, '00000000000000aa ' .. (i % 1000) .. ' ' .. i .. ' 5000 host' .. (i % 1000) .. ' A forty byte title of some RFC, roughly.')
-    end
-    redis.call('SET', KEYS[2], ARGV[2])
-    return 0" 2 '{p2pci}:rec' '{p2pci}:seq' "$start" "$end" >/dev/null
-done
-t0=$(date +%s.%N)
-start_server "$C_PORT" "${STORE[@]}"
-t1=$(date +%s.%N)
-rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
-echo "{\"scenario\":\"load_snapshot\",\"records\":$(rcli "$STORE_REDIS" hlen '{p2pci}:rec'),\"seconds\":$(echo "$t1 - $t0" | bc),\"server_rss_kb\":$rss}" >>"$RESULTS"
+  echo "== staleness, idle and under load" >&2
+  rcli "$STORE_REDIS" flushall >/dev/null
+  sleep 1
+  start_server "$B_PORT" "${STORE[@]}"
+  "$STALENESS" --json --writer "127.0.0.1:$A_PORT" --reader "127.0.0.1:$B_PORT" --samples 500 --base 3000000 \
+    | sed 's/"scenario":"staleness"/"scenario":"staleness","load":"idle"/' >>"$RESULTS"
+  # Load on both servers: LOOKUPs on the reader, ADDs on the writer.
+  "$LOADGEN" --json --label "load=lookup" --proto p2pci --target "127.0.0.1:$B_PORT" --scenario lookup --conns 50 \
+    --k 10000 --duration 8 --warmup 1 >>"$RESULTS" 2>>"$OUT/shared-loadgen.log" &
+  L1=$!
+  "$LOADGEN" --json --label "load=add" --proto p2pci --target "127.0.0.1:$A_PORT" --scenario add --conns 8 \
+    --duration 8 --warmup 1 >>"$RESULTS" 2>>"$OUT/shared-loadgen.log" &
+  L2=$!
+  sleep 2
+  "$STALENESS" --json --writer "127.0.0.1:$A_PORT" --reader "127.0.0.1:$B_PORT" --samples 500 --base 4000000 \
+    | sed 's/"scenario":"staleness"/"scenario":"staleness","load":"busy"/' >>"$RESULTS"
+  wait $L1 $L2 || true
+
+  echo "== a new server loading $RECORDS records" >&2
+  rcli "$STORE_REDIS" flushall >/dev/null
+  # Records as servers store them (a server id no lease names, so no one
+  # reaps them), written by Redis itself in batches.
+  for start in $(seq 1 100000 "$RECORDS"); do
+    end=$((start + 99999)); [ $end -gt "$RECORDS" ] && end=$RECORDS
+    rcli "$STORE_REDIS" eval "for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+        redis.call('HSET', KEYS[1], i, '00000000000000aa ' .. (i % 1000) .. ' ' .. i .. ' 5000 host' .. (i % 1000) .. ' A forty byte title of some RFC, roughly.')
+      end
+      redis.call('SET', KEYS[2], ARGV[2])
+      return 0" 2 '{p2pci}:rec' '{p2pci}:seq' "$start" "$end" >/dev/null
+  done
+  t0=$(date +%s.%N)
+  start_server "$C_PORT" "${STORE[@]}"
+  t1=$(date +%s.%N)
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+  echo "{\"scenario\":\"load_snapshot\",\"records\":$(rcli "$STORE_REDIS" hlen '{p2pci}:rec'),\"seconds\":$(echo "$t1 - $t0" | bc),\"server_rss_kb\":$rss}" >>"$RESULTS"
+fi
 
 python3 - "$RESULTS" <<'PY'
 import json, sys
@@ -144,6 +152,18 @@ print("|---|---:|---|---:|---:|---:|")
 for r in rows:
     if r.get("scenario") in ("lookup", "add") and r.get("label", "").startswith("store="):
         print(f"| {r['scenario']} | {r['conns']} | {r['label'][6:]} | {f(r['ops_s'])} | {r['p50_us']:.0f} | {r['p99_us']:.0f} |")
+# Ratios per round (rows come in rounds of 12: lookup then add, 1 then 50
+# connections, memory / redis-backed / Redis itself).
+ops = [r for r in rows if r.get("scenario") in ("lookup", "add") and r.get("label", "").startswith("store=")]
+print()
+print("| round | LOOKUP 1: redis-backed / memory | LOOKUP 50 | ADD 1: redis-backed / SET | ADD 50 | ADD 1: memory / SET | ADD 50 |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
+for i in range(0, len(ops) - 11, 12):
+    g = {(r["scenario"], r["conns"], r["label"][6:]): r["ops_s"] for r in ops[i:i + 12]}
+    q = lambda s, c, a, b: f"{g[(s, c, a)] / g[(s, c, b)]:.2f}" if g.get((s, c, b)) else "-"
+    print(f"| {i // 12 + 1} | {q('lookup', 1, 'redis', 'memory')} | {q('lookup', 50, 'redis', 'memory')} "
+          f"| {q('add', 1, 'redis', 'anchor')} | {q('add', 50, 'redis', 'anchor')} "
+          f"| {q('add', 1, 'memory', 'anchor')} | {q('add', 50, 'memory', 'anchor')} |")
 for r in rows:
     if r.get("scenario") in ("staleness", "redis_memory", "load_snapshot") or r.get("label", "").startswith("load="):
         print(json.dumps(r)[:300])

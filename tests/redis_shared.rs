@@ -316,3 +316,59 @@ async fn a_server_stopping_normally_does_not_wait_for_its_lease() {
     assert_eq!(redis.cmd(&["SCARD", "{p2pci}:servers"]).await, redis::Value::Int(1));
     assert_eq!(redis.cmd(&["HLEN", "{p2pci}:rec"]).await, redis::Value::Int(0));
 }
+
+/// 7b. A Redis replaced for a while by something answering junk, or
+/// nothing, on its address: once a real Redis is back there (empty), every
+/// server writes to it again and re-publishes its peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_reconnect_after_a_junk_or_mute_redis() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(mut redis) = RedisServer::start() else { return };
+    let a = SharedServer::start(&redis.url(), LEASE).await;
+    let b = SharedServer::start(&redis.url(), LEASE).await;
+    let mut pa = Raw::connect(a.addr).await;
+    let mut pb = Raw::connect(b.addr).await;
+    added(&mut pa, 1, "ha", 1).await;
+    added(&mut pb, 2, "hb", 2).await;
+    // Two records, then one more per round.
+    for (records, junk) in (2..).zip([true, false]) {
+        redis.kill();
+        let standin = tokio::net::TcpListener::bind(("127.0.0.1", redis.port)).await.unwrap();
+        let task = tokio::spawn(async move {
+            // Dropped with the task: the connections close, as when a
+            // process dies.
+            let mut held = tokio::task::JoinSet::new();
+            while let Ok((mut s, _)) = standin.accept().await {
+                if junk {
+                    held.spawn(async move {
+                        let mut buf = [0u8; 4096];
+                        while let Ok(n) = s.read(&mut buf).await {
+                            if n == 0 || s.write_all(b"*2\r\n:zz\r\n$-7\r\n%%%\x00\xff\r\n").await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                } else {
+                    held.spawn(async move {
+                        let _s = s;
+                        std::future::pending::<()>().await
+                    });
+                }
+            }
+        });
+        // Long enough for every task (writer, lease, follower) to meet it.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        task.abort();
+        let _ = task.await;
+        redis.restart_empty();
+        until("every record back in redis", || async {
+            redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(records)
+        })
+        .await;
+        added(&mut pa, 10 + u32::from(junk), "ha", 1).await;
+        until("a new ADD on the other server", || async {
+            lookup_of(b.addr, 10 + u32::from(junk)).await.len() == 1
+        })
+        .await;
+    }
+}

@@ -39,6 +39,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, Script, Value};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -63,6 +65,12 @@ pub struct RedisConfig {
     /// Entries the change log keeps (roughly); a server further behind
     /// rebuilds its copy from a snapshot.
     pub log_len: u64,
+    /// After reading news from the log, the follower waits this long before
+    /// it asks again, so that entries arriving meanwhile come in one read:
+    /// far fewer reads and wake-ups (on the thread that also answers peers)
+    /// under load, for about this much more staleness (docs/store.md has
+    /// both measured). Zero: read again at once.
+    pub follow_pause: Duration,
 }
 
 impl RedisConfig {
@@ -72,6 +80,7 @@ impl RedisConfig {
             lease: Duration::from_secs(10),
             timeout: Duration::from_secs(2),
             log_len: 100_000,
+            follow_pause: Duration::from_millis(1),
         }
     }
 }
@@ -79,8 +88,10 @@ impl RedisConfig {
 /// Why talking to Redis failed; logged with what the server was doing.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    /// Not marked as the source: redis-rs repeats its message in its own
+    /// source chain, and the text may hold whatever the other end sent.
+    #[error("redis: {}", one_line(&.0.to_string()))]
+    Redis(redis::RedisError),
     #[error("redis did not answer within {0:?}")]
     Timeout(Duration),
     #[error("unexpected answer from redis: {0}")]
@@ -88,6 +99,48 @@ pub enum StoreError {
     /// Not tried: Redis is known to be away, or being caught up with.
     #[error("redis unavailable")]
     Unavailable,
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        StoreError::Redis(e)
+    }
+}
+
+impl StoreError {
+    /// Whether the connection that saw this error may be unusable from now
+    /// on. redis-rs's `ConnectionManager` reconnects by itself after I/O
+    /// errors only: a connection whose handshake met junk keeps failing, and
+    /// one to a peer that stopped answering stays open (a half-open TCP
+    /// connection would stay until the kernel gives up, minutes later). An
+    /// error reply from Redis itself leaves the connection fine.
+    fn spoils_connection(&self) -> bool {
+        match self {
+            StoreError::Redis(e) => {
+                !matches!(e.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension)
+            }
+            StoreError::Timeout(_) => true,
+            StoreError::Garbage(_) | StoreError::Unavailable => false,
+        }
+    }
+}
+
+/// Text from the other end, made fit for one log line: control characters
+/// escaped, at most about 200 characters.
+fn one_line(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.len() >= 200 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -156,12 +209,19 @@ impl Keys {
     }
 }
 
-/// A batch of this server's changes, in order: ADDs (idempotent per peer
-/// and RFC; the record, its peer's entry and its log entry go together) and
-/// peer removals (its records and one log entry). Returns each ADD's
-/// sequence (0 for a removal). A server writing is alive: a Redis that lost
-/// its lease (restarted empty) gets it back here, so the others do not reap
-/// this server before its next renewal.
+/// A batch of this server's changes: ADDs (idempotent per peer and RFC; the
+/// record, its peer's entry and its log entry go together) and peer
+/// removals (its records and one log entry). Returns each ADD's sequence
+/// (0 for a removal). A server writing is alive: a Redis that lost its lease
+/// (restarted empty) gets it back here, so the others do not reap this
+/// server before its next renewal.
+///
+/// The ADDs are written first, then the removals: a peer's ADDs always come
+/// before its removal, and different peers' changes do not depend on each
+/// other. Per batch, not per ADD: one `INCRBY` reserves the new records'
+/// sequences, one `HSET` stores them, one `SADD` registers their peers, one
+/// `XTRIM` bounds the log; per ADD there remain the idempotence check, the
+/// peer's entry and the log entry.
 ///
 /// KEYS: seq, rec, this server's peers, servers, log, lease, then one peer
 /// hash per change. ARGV: server, log length, lease ms, then six per
@@ -171,27 +231,51 @@ if redis.call('EXISTS', KEYS[6]) == 0 then
   redis.call('SET', KEYS[6], '1', 'PX', ARGV[3])
   redis.call('SADD', KEYS[4], ARGV[1])
 end
-local out = {}
+local out, new, first, dup = {}, {}, {}, {}
 for i = 1, #KEYS - 6 do
   local a = 3 + (i - 1) * 6
-  local conn = ARGV[a + 2]
-  local ph = KEYS[6 + i]
   out[i] = 0
   if ARGV[a + 1] == 'a' then
-    local rfc = ARGV[a + 3]
+    local ph, rfc = KEYS[6 + i], ARGV[a + 3]
     local held = redis.call('HGET', ph, rfc)
     if held then
       out[i] = tonumber(held)
+    elseif first[ph..' '..rfc] then
+      dup[i] = first[ph..' '..rfc]
     else
-      local n = redis.call('INCR', KEYS[1])
-      local v = ARGV[1]..' '..conn..' '..rfc..' '..ARGV[a + 4]..' '..ARGV[a + 5]..' '..ARGV[a + 6]
-      redis.call('HSET', KEYS[2], n, v)
-      redis.call('HSET', ph, rfc, n)
-      redis.call('SADD', KEYS[3], conn)
-      redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'n', n, 'a', v)
-      out[i] = n
+      first[ph..' '..rfc] = i
+      new[#new + 1] = i
     end
-  else
+  end
+end
+local logged = false
+if #new > 0 then
+  local base = redis.call('INCRBY', KEYS[1], #new) - #new
+  local recs, conns, seen = {}, {}, {}
+  for j, i in ipairs(new) do
+    local a = 3 + (i - 1) * 6
+    local n = base + j
+    local conn, rfc = ARGV[a + 2], ARGV[a + 3]
+    local v = ARGV[1]..' '..conn..' '..rfc..' '..ARGV[a + 4]..' '..ARGV[a + 5]..' '..ARGV[a + 6]
+    recs[2 * j - 1] = n
+    recs[2 * j] = v
+    redis.call('HSET', KEYS[6 + i], rfc, n)
+    redis.call('XADD', KEYS[5], '*', 'n', n, 'a', v)
+    if not seen[conn] then
+      seen[conn] = true
+      conns[#conns + 1] = conn
+    end
+    out[i] = n
+  end
+  redis.call('HSET', KEYS[2], unpack(recs))
+  redis.call('SADD', KEYS[3], unpack(conns))
+  logged = true
+end
+for i, f in pairs(dup) do out[i] = out[f] end
+for i = 1, #KEYS - 6 do
+  local a = 3 + (i - 1) * 6
+  if ARGV[a + 1] == 'd' then
+    local conn, ph = ARGV[a + 2], KEYS[6 + i]
     local seqs = redis.call('HVALS', ph)
     redis.call('SREM', KEYS[3], conn)
     if #seqs > 0 then
@@ -200,9 +284,13 @@ for i = 1, #KEYS - 6 do
       end
       redis.call('DEL', ph)
       local n = redis.call('INCR', KEYS[1])
-      redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[2], '*', 'n', n, 'd', ARGV[1]..' '..conn)
+      redis.call('XADD', KEYS[5], '*', 'n', n, 'd', ARGV[1]..' '..conn)
+      logged = true
     end
   end
+end
+if logged then
+  redis.call('XTRIM', KEYS[5], 'MAXLEN', '~', ARGV[2])
 end
 return out
 ";
@@ -386,7 +474,12 @@ struct Shared {
     id_hex: String,
     keys: Keys,
     client: Client,
-    conn: ConnectionManager,
+    manager: ConnectionManagerConfig,
+    /// The multiplexed connection every write and lease call shares;
+    /// replaced by a fresh one after an error that may have spoilt it
+    /// ([`StoreError::spoils_connection`]). A std mutex: held only to clone
+    /// or swap it.
+    conn: Mutex<ConnectionManager>,
     view: Mutex<View>,
     up: AtomicBool,
     /// Set when the copy or Redis may be wrong: the follower re-publishes
@@ -438,7 +531,7 @@ impl RedisStore {
             .set_connection_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(BACKOFF_MAX);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager.clone())?;
         let id = random_u64();
         let (changes, to_write) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -447,7 +540,8 @@ impl RedisStore {
             id_hex: format!("{id:016x}"),
             keys: Keys::new(),
             client,
-            conn,
+            manager,
+            conn: Mutex::new(conn),
             view: Mutex::new(View::default()),
             up: AtomicBool::new(false),
             resync: AtomicBool::new(false),
@@ -542,16 +636,33 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// Runs one Redis call within the timeout, timing it.
+    /// The shared connection (a cheap handle).
+    fn conn(&self) -> ConnectionManager {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs one Redis call within the timeout, timing it; after an error
+    /// that may have spoilt the connection, the next call gets a new one.
     async fn call<T>(&self, op: &'static str, f: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
         let started = Instant::now();
         let r = tokio::time::timeout(self.config.timeout, f).await;
         metrics::histogram!("p2pci_store_roundtrip_seconds", "op" => op)
             .record(started.elapsed().as_secs_f64());
-        match r {
-            Ok(r) => Ok(r?),
+        let r = match r {
+            Ok(r) => r.map_err(StoreError::from),
             Err(_) => Err(StoreError::Timeout(self.config.timeout)),
+        };
+        if let Err(e) = &r
+            && e.spoils_connection()
+        {
+            // Lazy: it connects on its first use. Failing here would only
+            // mean a bad URL, which `connect` has already refused.
+            match ConnectionManager::new_lazy_with_config(self.client.clone(), self.manager.clone()) {
+                Ok(fresh) => *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
+                Err(e) => debug!("could not set up a new redis connection: {e}"),
+            }
         }
+        r
     }
 
     /// Writes a batch of this server's changes to Redis, in one script;
@@ -571,7 +682,7 @@ impl Shared {
                 Change::Remove(conn) => inv.arg("d").arg(conn.0).arg(0).arg(0).arg("").arg(""),
             };
         }
-        let mut c = self.conn.clone();
+        let mut c = self.conn();
         let v: Value = self.call("write", inv.invoke_async(&mut c)).await?;
         let garbage = || StoreError::Garbage(format!("write script answered {}", preview(&v)));
         let Value::Array(items) = &v else { return Err(garbage()) };
@@ -586,19 +697,23 @@ impl Shared {
     /// away the changes wait in the local copy (a resync publishes them).
     ///
     /// Several batches may be on their way at once (Redis runs them in the
-    /// order they were sent), except that a batch removing a peer waits for
-    /// the batches before it: a removal must never overtake its peer's ADDs.
+    /// order they were sent: each is queued on the connection before the
+    /// next is made), except that a batch removing a peer waits for the
+    /// batches before it: a removal must never overtake its peer's ADDs.
+    /// The batches in flight are futures this task polls, not tasks of their
+    /// own, so a batch costs no extra wake-up.
     async fn publish(self: Arc<Self>, mut changes: mpsc::UnboundedReceiver<Change>) {
-        let mut inflight = tokio::task::JoinSet::new();
+        let me = &*self;
+        let mut inflight = FuturesUnordered::new();
         loop {
-            let first = tokio::select! {
-                c = changes.recv() => c,
-                _ = self.cancel.cancelled() => {
-                    // Drain what connections queued before the server stopped.
-                    changes.try_recv().ok()
-                }
+            let next = tokio::select! {
+                biased;
+                Some(()) = inflight.next(), if !inflight.is_empty() => continue,
+                c = changes.recv(), if inflight.len() < WRITES_IN_FLIGHT => c,
+                // Drain what connections queued before the server stopped.
+                _ = me.cancel.cancelled() => changes.try_recv().ok(),
             };
-            let Some(first) = first else { break };
+            let Some(first) = next else { break };
             let mut batch = Vec::with_capacity(WRITE_BATCH);
             batch.push(first);
             while batch.len() < WRITE_BATCH
@@ -606,32 +721,24 @@ impl Shared {
             {
                 batch.push(c);
             }
-            let removes = batch.iter().any(|c| matches!(c, Change::Remove(_)));
-            while (removes || inflight.len() >= WRITES_IN_FLIGHT) && inflight.join_next().await.is_some() {}
-            let me = self.clone();
-            // Sent before the next batch is: the task is polled at once.
-            let (sent_tx, sent) = oneshot::channel();
-            inflight.spawn(async move { me.write_batch(batch, sent_tx).await });
-            let _ = sent.await;
+            if batch.iter().any(|c| matches!(c, Change::Remove(_))) {
+                while inflight.next().await.is_some() {}
+            }
+            let mut write = Box::pin(me.write_batch(batch));
+            // One poll queues the command on the connection, in order.
+            if futures::poll!(write.as_mut()).is_pending() {
+                inflight.push(write);
+            }
         }
-        while inflight.join_next().await.is_some() {}
+        while inflight.next().await.is_some() {}
     }
 
     /// Writes one batch and gives its records their place; on failure the
-    /// resync takes over. `sent` fires once the batch is on its way.
-    async fn write_batch(&self, mut batch: Vec<Change>, sent: oneshot::Sender<()>) {
+    /// resync takes over.
+    async fn write_batch(&self, mut batch: Vec<Change>) {
         let written = if self.up.load(Ordering::Relaxed) && !self.resync.load(Ordering::Relaxed) {
-            let write = self.write(&batch);
-            tokio::pin!(write);
-            // One poll queues the command on the connection, in order.
-            let first = futures::poll!(write.as_mut());
-            let _ = sent.send(());
-            match first {
-                std::task::Poll::Ready(r) => r,
-                std::task::Poll::Pending => write.await,
-            }
+            self.write(&batch).await
         } else {
-            let _ = sent.send(());
             Err(StoreError::Unavailable)
         };
         match written {
@@ -668,7 +775,7 @@ impl Shared {
     /// lease or its data (the epoch changed) since last time.
     async fn renew(&self) -> Result<()> {
         let k = &self.keys;
-        let mut c = self.conn.clone();
+        let mut c = self.conn();
         let lease_ms = self.lease_ms();
         let candidate = format!("{:016x}", random_u64());
         let v: Value = self
@@ -714,7 +821,7 @@ impl Shared {
 
     async fn reap(&self) -> Result<u64> {
         let k = &self.keys;
-        let mut c = self.conn.clone();
+        let mut c = self.conn();
         let v: Value = self
             .call(
                 "reap",
@@ -802,7 +909,7 @@ impl Shared {
         let mut next_remote = 0;
         let mut mine = Vec::new();
         let mut cursor = "0".to_string();
-        let mut c = self.conn.clone();
+        let mut c = self.conn();
         loop {
             let v: Value = self
                 .call(
@@ -880,7 +987,7 @@ impl Shared {
     }
 
     async fn mark(&self) -> Result<(u64, String)> {
-        let mut c = self.conn.clone();
+        let mut c = self.conn();
         let v: Value = self
             .call("mark", self.scripts.mark.key(&self.keys.seq).key(&self.keys.log).invoke_async(&mut c))
             .await?;
@@ -905,12 +1012,18 @@ impl Shared {
                 r = self.read_log(&mut reader, &mut id, &mut seq) => r,
             };
             let failed = match step {
-                Ok(true) => {
+                Ok(Some(news)) => {
                     backoff = BACKOFF_MIN;
+                    if news > 0 && !self.config.follow_pause.is_zero() {
+                        tokio::select! {
+                            _ = self.cancel.cancelled() => return,
+                            _ = tokio::time::sleep(self.config.follow_pause) => {}
+                        }
+                    }
                     continue;
                 }
                 // A gap or a resync asked for.
-                Ok(false) => None,
+                Ok(None) => None,
                 Err(e) => {
                     reader = None;
                     Some(e)
@@ -947,16 +1060,17 @@ impl Shared {
         }
     }
 
-    /// Reads and applies one batch of the log. `Ok(false)`: the copy must be
+    /// Reads and applies one batch of the log; returns how many entries it
+    /// applied. `Ok(None)`: the copy must be
     /// rebuilt (a gap in the sequence, or a resync asked for).
     async fn read_log(
         &self,
         reader: &mut Option<MultiplexedConnection>,
         id: &mut String,
         seq: &mut u64,
-    ) -> Result<bool> {
+    ) -> Result<Option<usize>> {
         if self.resync.load(Ordering::Relaxed) {
-            return Ok(false);
+            return Ok(None);
         }
         let r = match reader {
             Some(r) => r,
@@ -987,9 +1101,10 @@ impl Shared {
                 Ok(v) => v?,
                 Err(_) => return Err(StoreError::Timeout(self.config.timeout)),
             },
-            _ = self.wake.notified() => return Ok(!self.resync.load(Ordering::Relaxed)),
+            _ = self.wake.notified() => return Ok((!self.resync.load(Ordering::Relaxed)).then_some(0)),
         };
         let entries = log_entries(&v)?;
+        let news = entries.len();
         let mut view = self.view();
         for (entry_id, fields) in entries {
             let n = fields.iter().find(|(k, _)| *k == "n").and_then(|(_, v)| v.parse::<u64>().ok());
@@ -1000,7 +1115,7 @@ impl Shared {
                 drop(view);
                 info!(server = %self.id_hex, expected = *seq + 1, got = n, "gap in the change log; reloading the index");
                 metrics::counter!("p2pci_store_repairs_total").increment(1);
-                return Ok(false);
+                return Ok(None);
             }
             for (k, v) in &fields {
                 match *k {
@@ -1015,7 +1130,7 @@ impl Shared {
         drop(view);
         *self.synced.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         self.up();
-        Ok(true)
+        Ok(Some(news))
     }
 
     fn apply_add(&self, view: &mut View, seq: u64, text: &str) {
@@ -1199,7 +1314,7 @@ impl IndexStore for RedisStore {
                 break;
             }
         }
-        let mut c = s.conn.clone();
+        let mut c = s.conn();
         let lease = s.keys.lease(&s.id_hex);
         let r: Result<Value> = s
             .call(
