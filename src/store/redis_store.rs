@@ -1239,12 +1239,13 @@ fn preview(v: &Value) -> String {
 }
 
 impl IndexStore for RedisStore {
-    /// The record is stored in the local copy at once, newest of all, and
-    /// answered from there; Redis gets it a moment later (the writer task)
-    /// and its place in the global order then. Nothing is lost by not
-    /// waiting: a record lives as long as its peer's connection to this
-    /// server, so this server's memory is as good a home for it as Redis,
-    /// which only has to pass it on to the others.
+    /// The record is stored in the local copy at once, newest of all (the
+    /// peer sees it on its connection), and handed to the writer task; the
+    /// answer waits until Redis has it and has given it its place in the
+    /// global order, for at most the store's timeout. Past that it is
+    /// answered anyway: a record lives as long as its peer's connection to
+    /// this server, so this server's memory is as good a home for it as
+    /// Redis, which only has to pass it on to the others once it is back.
     async fn add(
         &self,
         conn: ConnId,
