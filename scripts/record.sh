@@ -22,52 +22,14 @@ done
 
 cargo build --quiet
 bin="${CARGO_TARGET_DIR:-$PWD/target}/debug/p2pci"
-work="$(mktemp -d)"
-sock="$work/tmux.sock"
-pids=()
-cleanup() {
-  tmux -S "$sock" kill-server 2>/dev/null || true
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-screen() { tmux -S "$sock" capture-pane -p -t rec; }
-keys() { tmux -S "$sock" send-keys -t rec "$@"; }
-# Waits (at most 15 s) until the screen shows $1.
-wait_for() {
-  for _ in $(seq 150); do
-    screen | grep -qF -- "$1" && return 0
-    sleep 0.1
-  done
-  echo "timed out waiting for: $1" >&2
-  screen >&2
-  exit 1
-}
+PANE=rec
+. scripts/lib/session.sh
 # A pause a viewer can read the screen in.
 beat() { sleep "${1:-1.2}"; }
 
-"$bin" server --bind 127.0.0.1 --port 0 --quiet 2>"$work/server.err" &
-pids+=($!)
-for _ in $(seq 50); do grep -q "listening on" "$work/server.err" && break; sleep 0.1; done
-server="$(grep -o '127\.0\.0\.1:[0-9]*' "$work/server.err" | head -1)"
-
-# Two peers that hold RFCs; their stdin stays open (a fifo only we write).
-peer() {
-  local host="$1"; shift
-  mkfifo "$work/$host.in"
-  "$bin" peer --headless --advertise --bind 127.0.0.1 --host "$host" --rfcs "$@" \
-    --dir "$work/$host" --server "$server" <"$work/$host.in" >"$work/$host.out" 2>&1 &
-  pids+=($!)
-  exec {fd}>"$work/$host.in"
-  for _ in $(seq 50); do grep -q "OK advertised" "$work/$host.out" && return 0; sleep 0.1; done
-  echo "$host did not advertise:" >&2
-  cat "$work/$host.out" >&2
-  exit 1
-}
-peer hostB 8700 8602
-peer hostC 8700 8595
+start_server "$bin"
+holder "$bin" hostB 8700 8602
+holder "$bin" hostC 8700 8595
 
 # asciinema runs the screen peer in its own terminal, inside a tmux pane of
 # the recorded size; keys sent to the pane reach the peer through it.

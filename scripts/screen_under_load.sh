@@ -19,26 +19,10 @@ records="${1:-999000}"
 command -v tmux >/dev/null || { echo "needs tmux" >&2; exit 1; }
 cargo build --release --quiet --bin p2pci --example loadgen
 target="${CARGO_TARGET_DIR:-$PWD/target}/release"
-work="$(mktemp -d)"
-sock="$work/tmux.sock"
-pids=()
-cleanup() {
-  tmux -S "$sock" kill-server 2>/dev/null || true
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-screen() { tmux -S "$sock" capture-pane -p -t tui; }
-wait_for() { # $1 text, $2 seconds
-  for _ in $(seq $(( ${2:-15} * 10 ))); do screen | grep -qF -- "$1" && return 0; sleep 0.1; done
-  echo "timed out waiting for: $1" >&2; screen >&2; exit 1
-}
+PANE=tui
+. scripts/lib/session.sh
 
-"$target/p2pci" server --bind 127.0.0.1 --port 0 --quiet 2>"$work/server.err" &
-pids+=($!)
-for _ in $(seq 50); do grep -q "listening on" "$work/server.err" && break; sleep 0.1; done
-server="$(grep -o '127\.0\.0\.1:[0-9]*' "$work/server.err" | head -1)"
+start_server "$target/p2pci"
 upload_port=$(( 20000 + RANDOM % 20000 ))
 
 tmux -S "$sock" -f /dev/null new-session -d -s tui -x 200 -y 50 \
@@ -63,7 +47,7 @@ get holder
 before="$(rss)"
 # Once loadgen's prefill is done, a LIST (r) brings every record to the screen.
 for _ in $(seq 60); do
-  tmux -S "$sock" send-keys -t tui r
+  keys r
   sleep 3
   screen | grep -qF "Index ($(( records + 1 ))" && break
 done
@@ -74,7 +58,7 @@ echo "== $records records on the screen; peer RSS $before -> $after KiB" \
 echo "== GET from the screen peer, $records records on its screen, no keys"
 get full-idle
 # Scroll the screen while uploads are measured: redraws and GETs together.
-( for _ in $(seq 40); do tmux -S "$sock" send-keys -t tui PageDown; sleep 0.15; done ) &
+( for _ in $(seq 40); do keys PageDown; sleep 0.15; done ) &
 scroller=$!
 echo "== GET from the screen peer, $records records on its screen, scrolling (PgDn 6/s)"
 get full-scrolling
