@@ -12,6 +12,11 @@
 #   WITH_REDIS=1 REPEAT=3 DURATION=3 benches/ab.sh
 #
 # Each server command gets `--quiet --bind 127.0.0.1 --port N` appended.
+# Before each run, the script waits (up to SETTLE_MAX seconds, default 15)
+# until no server is still busy: a server whose ADD run has ended spends
+# seconds removing the departed peers' records (about 3 s of one core after
+# a 4 s ADD run at 50x16), and on a two-core machine that work would
+# otherwise land in the next run, the other side's, and skew its ratio.
 # Output: $OUT/results.jsonl, $OUT/report.md (OUT defaults to target/ab-results).
 # Loopback only; every run is bounded by DURATION.
 set -euo pipefail
@@ -56,10 +61,24 @@ if [ "${WITH_REDIS:-0}" = 1 ]; then
 fi
 sleep 1
 
+# CPU ticks (user + system) a process has used so far; 0 when unknown.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+settle() { # waits until neither A nor B used CPU in the last 200 ms (bounded)
+  local deadline=$((SECONDS + ${SETTLE_MAX:-15})) before after pid
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    before=""; for pid in "${PIDS[@]:0:2}"; do before="$before $(ticks "$pid")"; done
+    sleep 0.2
+    after=""; for pid in "${PIDS[@]:0:2}"; do after="$after $(ticks "$pid")"; done
+    [ "$before" = "$after" ] && return 0
+  done
+  echo "servers still busy after ${SETTLE_MAX:-15} s; measuring anyway" >&2
+}
+
 RESULTS="$OUT/results.jsonl"
 : > "$RESULTS"
 lg() { # lg LABEL ARGS...: one loadgen run, its JSON line appended
   local label=$1; shift
+  settle
   "$LOADGEN" --json --label "$label" --duration "$DURATION" --warmup "$WARMUP" "$@" >>"$RESULTS" 2>>"$OUT/loadgen.log" \
     || echo "loadgen failed: $*" >&2
   tail -n 1 "$RESULTS" | cut -c1-160 >&2

@@ -46,7 +46,7 @@ use std::fmt;
 
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-use crate::protocol::response::encode_record;
+use crate::protocol::response::{encode_record, record_len};
 use crate::protocol::{PeerId, Record, RfcNumber};
 
 /// Identifies one connection to the server, hence one peer.
@@ -264,6 +264,44 @@ impl Index {
     /// [`Index::add`], returning the stored record without copying it.
     pub fn add_ref(&mut self, conn: ConnId, rfc: RfcNumber, title: &str) -> Option<RecordRef<'_>> {
         let peer = *self.by_conn.get(&conn)?;
+        self.add_for(peer, rfc, title)
+    }
+
+    /// ADD as one step: [`Index::admit_as`] then [`Index::add_ref`], with
+    /// the connection's peer found once. The server's in-memory ADD path:
+    /// an admitted connection costs one probe of `by_conn` per ADD, no more
+    /// than the connection-side identity cache of the server before the
+    /// store seam. `Ok(None)` only when the index cannot hold the record.
+    pub fn admit_and_add(
+        &mut self,
+        conn: ConnId,
+        host: &str,
+        port: u16,
+        rfc: RfcNumber,
+        title: &str,
+    ) -> Result<Option<RecordRef<'_>>, IdentityMismatch> {
+        let peer = match self.by_conn.get(&conn).and_then(|&slot| Some((slot, self.peers.get(slot)?))) {
+            Some((slot, p)) => {
+                // Hostnames compare case-insensitively (PROTOCOL.md, Peer to server).
+                if p.id.port != port || !p.id.host.eq_ignore_ascii_case(host) {
+                    let claimed = PeerId { host: host.to_owned(), port };
+                    return Err(IdentityMismatch { registered: p.id.clone(), claimed });
+                }
+                slot
+            }
+            None => {
+                self.admit_as(conn, host, port)?;
+                match self.by_conn.get(&conn) {
+                    Some(&slot) => slot,
+                    None => return Ok(None),
+                }
+            }
+        };
+        Ok(self.add_for(peer, rfc, title))
+    }
+
+    /// Adds (or finds) `peer`'s record of `rfc`.
+    fn add_for(&mut self, peer: Slot, rfc: RfcNumber, title: &str) -> Option<RecordRef<'_>> {
         let held = self.peers.get(peer)?.rfcs.get(&rfc).copied();
         let slot = match held {
             Some(slot) => slot,
@@ -272,12 +310,24 @@ impl Index {
         self.get(slot)
     }
 
-    /// Stores a new record for `peer`, the newest of its RFC.
+    /// Stores a new record for `peer`, the newest of its RFC: the head of
+    /// its chain, linked directly (the general [`Index::link`] is for
+    /// records placed lower down by a replicated view).
     fn insert(&mut self, peer: Slot, rfc: RfcNumber, title: &str) -> Option<Slot> {
         self.next_seq += 1;
         let seq = self.next_seq;
         let older = self.by_rfc.get(&rfc).copied().unwrap_or(NIL);
-        self.insert_between(peer, rfc, title, seq, older, NIL)
+        let slot = self.store_entry(peer, rfc, title, seq, older)?;
+        self.by_rfc.insert(rfc, slot);
+        self.set_newer(slot, NIL);
+        if older != NIL {
+            self.set_newer(older, slot);
+        }
+        self.by_seq.insert(seq, slot);
+        if let Some(p) = self.peers.get_mut(peer) {
+            p.rfcs.insert(rfc, slot);
+        }
+        Some(slot)
     }
 
     /// The record `conn` holds for `rfc`, if any.
@@ -338,19 +388,35 @@ impl Index {
         older: Slot,
         newer: Slot,
     ) -> Option<Slot> {
-        let id = &self.peers.get(peer)?.id;
-        let mut line = Vec::new();
-        encode_record(rfc, title, &id.host, id.port, &mut line);
-        // Text and ASCII digits, blanks and CR LF: valid UTF-8.
-        let line = String::from_utf8(line).ok()?.into_boxed_str();
-        let title_len = u32::try_from(title.len()).ok()?;
-        let slot = self.records.insert(Entry { line, title_len, seq, rfc, peer, older })?;
+        let slot = self.store_entry(peer, rfc, title, seq, older)?;
         self.link(slot, rfc, older, newer);
         self.by_seq.insert(seq, slot);
         if let Some(p) = self.peers.get_mut(peer) {
             p.rfcs.insert(rfc, slot);
         }
         Some(slot)
+    }
+
+    /// Builds a record's line and puts the record in the slab, linked to
+    /// nothing yet but `older`.
+    #[inline]
+    fn store_entry(
+        &mut self,
+        peer: Slot,
+        rfc: RfcNumber,
+        title: &str,
+        seq: u64,
+        older: Slot,
+    ) -> Option<Slot> {
+        let id = &self.peers.get(peer)?.id;
+        // Allocated at its exact size, so the boxed line keeps the
+        // allocation as it is (no shrinking reallocation per ADD).
+        let mut line = Vec::with_capacity(record_len(rfc, title, &id.host, id.port));
+        encode_record(rfc, title, &id.host, id.port, &mut line);
+        // Text and ASCII digits, blanks and CR LF: valid UTF-8.
+        let line = String::from_utf8(line).ok()?.into_boxed_str();
+        let title_len = u32::try_from(title.len()).ok()?;
+        self.records.insert(Entry { line, title_len, seq, rfc, peer, older })
     }
 
     /// Links the record at `slot` into its RFC's chain between `older` and
@@ -529,6 +595,24 @@ mod tests {
 
     fn pid(host: &str, port: u16) -> PeerId {
         PeerId { host: host.into(), port }
+    }
+
+    #[test]
+    fn admit_and_add_registers_once_and_keeps_one_identity() {
+        let mut ix = Index::new();
+        let line = |r: Option<RecordRef<'_>>| r.map(|r| r.line().to_owned());
+        let first = ix.admit_and_add(ConnId(1), "hostA", 1, RfcNumber(7), "Seven").unwrap();
+        assert_eq!(line(first).as_deref(), Some("RFC 7 Seven hostA 1\r\n"));
+        // Hostnames compare case-insensitively; an RFC held already is not stored again.
+        let again = ix.admit_and_add(ConnId(1), "HOSTA", 1, RfcNumber(7), "Other").unwrap();
+        assert_eq!(line(again).as_deref(), Some("RFC 7 Seven hostA 1\r\n"));
+        assert!(ix.admit_and_add(ConnId(1), "hostB", 1, RfcNumber(8), "t").is_err());
+        assert!(ix.admit_and_add(ConnId(1), "hostA", 2, RfcNumber(8), "t").is_err());
+        ix.admit_and_add(ConnId(2), "hostB", 2, RfcNumber(7), "Seven").unwrap();
+        assert_eq!(ix.peer_count(), 2);
+        assert_eq!(ix.record_count(), 2);
+        let holders: Vec<String> = ix.lookup(RfcNumber(7)).into_iter().map(|r| r.host).collect();
+        assert_eq!(holders, ["hostB", "hostA"]);
     }
 
     #[test]

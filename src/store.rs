@@ -143,8 +143,7 @@ impl IndexStore for MemoryStore {
     ) -> impl Future<Output = Result<(), AddError>> + Send {
         let result = (|| {
             let mut index = self.lock();
-            index.admit_as(conn, host, port)?;
-            let record = index.add_ref(conn, rfc, title).ok_or(AddError::Full)?;
+            let record = index.admit_and_add(conn, host, port, rfc, title)?.ok_or(AddError::Full)?;
             out.extend_from_slice(record.line().as_bytes());
             Ok(())
         })();

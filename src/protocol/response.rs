@@ -53,7 +53,7 @@ impl Record {
 /// Appends one record line from its parts, so a caller that keeps records in
 /// another shape (the index) need not build a [`Record`] to send one.
 pub fn encode_record(rfc: RfcNumber, title: &str, host: &str, port: u16, out: &mut Vec<u8>) {
-    out.reserve(title.len() + host.len() + 24);
+    out.reserve(record_len(rfc, title, host, port));
     out.extend_from_slice(b"RFC ");
     push_decimal(out, rfc.0.into());
     out.push(b' ');
@@ -63,6 +63,29 @@ pub fn encode_record(rfc: RfcNumber, title: &str, host: &str, port: u16, out: &m
     out.push(b' ');
     push_decimal(out, port.into());
     out.extend_from_slice(b"\r\n");
+}
+
+/// The length of [`encode_record`]'s line, CR LF included.
+pub fn record_len(rfc: RfcNumber, title: &str, host: &str, port: u16) -> usize {
+    "RFC ".len()
+        + decimal_len(rfc.0.into())
+        + 1
+        + title.len()
+        + 1
+        + host.len()
+        + 1
+        + decimal_len(port.into())
+        + 2
+}
+
+/// Digits in `n`, written in decimal.
+fn decimal_len(mut n: u64) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
 }
 
 /// Appends a P2S response's status line and the empty line after it.
@@ -466,6 +489,17 @@ pub(crate) mod tests {
     use super::*;
     use crate::protocol::head::{Limits, parse_head};
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn record_len_is_the_encoded_length() {
+        for (rfc, port) in [(0, 0), (9, 9), (10, 10), (7_734, 65_535), (u32::MAX, 1)] {
+            let mut line = Vec::new();
+            encode_record(RfcNumber(rfc), "A title", "host", port, &mut line);
+            assert_eq!(record_len(RfcNumber(rfc), "A title", "host", port), line.len());
+            // Reserved exactly: the index boxes the line without shrinking it.
+            assert_eq!(line.capacity(), line.len());
+        }
+    }
 
     fn rec(rfc: u32, title: &str, host: &str, port: u16) -> Record {
         Record { rfc: RfcNumber(rfc), title: title.into(), host: host.into(), port }
