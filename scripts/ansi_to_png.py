@@ -108,8 +108,8 @@ class Pen:
         return fg, bg
 
 
-def main():
-    src, out, cols, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def load_fonts():
+    """The four faces by (bold, italic), and a cell's width and height."""
     fonts = {
         (False, False): ImageFont.truetype(FONT_DIR + "DejaVuSansMono.ttf", SIZE),
         (True, False): ImageFont.truetype(FONT_DIR + "DejaVuSansMono-Bold.ttf", SIZE),
@@ -117,10 +117,14 @@ def main():
         (True, True): ImageFont.truetype(FONT_DIR + "DejaVuSansMono-BoldOblique.ttf", SIZE),
     }
     regular = fonts[(False, False)]
-    cw = round(regular.getlength("M"))
     ascent, descent = regular.getmetrics()
     # No extra line spacing, so that box-drawing lines join across rows.
-    ch = ascent + descent
+    return fonts, round(regular.getlength("M")), ascent + descent
+
+
+def main():
+    src, out, cols, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    fonts, cw, ch = load_fonts()
     pad = 12
     img = Image.new("RGB", (cols * cw + 2 * pad, rows * ch + 2 * pad), BG)
     draw = ImageDraw.Draw(img)

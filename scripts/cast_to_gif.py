@@ -15,10 +15,10 @@ import os
 import sys
 
 import pyte
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ansi_to_png import BG, FG, FONT_DIR, PALETTE, SIZE  # noqa: E402
+from ansi_to_png import BG, FG, PALETTE, load_fonts  # noqa: E402
 
 NAMES = ["black", "red", "green", "brown", "blue", "magenta", "cyan", "white"]
 # Frames closer than this are folded into one.
@@ -54,16 +54,7 @@ def main():
     screen = pyte.Screen(cols, rows)
     stream = pyte.Stream(screen)
 
-    fonts = {
-        (False, False): ImageFont.truetype(FONT_DIR + "DejaVuSansMono.ttf", SIZE),
-        (True, False): ImageFont.truetype(FONT_DIR + "DejaVuSansMono-Bold.ttf", SIZE),
-        (False, True): ImageFont.truetype(FONT_DIR + "DejaVuSansMono-Oblique.ttf", SIZE),
-        (True, True): ImageFont.truetype(FONT_DIR + "DejaVuSansMono-BoldOblique.ttf", SIZE),
-    }
-    regular = fonts[(False, False)]
-    cw = round(regular.getlength("M"))
-    ascent, descent = regular.getmetrics()
-    ch = ascent + descent
+    fonts, cw, ch = load_fonts()
     pad = 12
 
     def render():

@@ -43,7 +43,7 @@ beat 2
 keys p; wait_for "p or Esc closes"; beat 2
 keys Escape; beat 0.6
 # An Index row: hostC's 8595 (newest first: hostA's two, hostC's 8700, 8595).
-keys j j j; beat 0.8
+keys Home j j j; beat 0.8
 keys d; wait_for "✔ 8595"; beat 1.5
 # A lookup, then a download from the second holder.
 keys -l /8700; beat 0.8

@@ -24,9 +24,9 @@ tmux -S "$sock" -f /dev/null new-session -d -s tui -x "$cols" -y "$rows" \
   "$bin peer --bind 127.0.0.1 --host hostA --rfcs 8600 8601 --dir $work/hostA --server $server --advertise"
 wait_for "Index (6)"
 
-# Download an Index row (newest first: hostA's own two, then hostC's 8700
+# Download an Index row (from the top, newest first: hostA's own two, then hostC's 8700
 # and 8595), then look up RFC 8700 and download it from its second holder.
-keys j j j d
+keys Home j j j d
 wait_for "✔ 8595"
 keys -l /8700
 keys Enter
