@@ -47,6 +47,21 @@ async fn added(c: &mut Raw, rfc: u32, host: &str, port: u16) {
     assert_eq!(r.status, Status::Ok, "ADD {rfc} by {host}");
 }
 
+/// Two servers sharing `redis`.
+async fn two_servers(redis: &RedisServer) -> (SharedServer, SharedServer) {
+    (SharedServer::start(&redis.url(), LEASE).await, SharedServer::start(&redis.url(), LEASE).await)
+}
+
+/// A peer on each server with one record: RFC 1 by `ha` on `a`, RFC 2 by
+/// `hb` on `b`.
+async fn a_record_on_each(a: &SharedServer, b: &SharedServer) -> (Raw, Raw) {
+    let mut pa = Raw::connect(a.addr).await;
+    let mut pb = Raw::connect(b.addr).await;
+    added(&mut pa, 1, "ha", 1).await;
+    added(&mut pb, 2, "hb", 2).await;
+    (pa, pb)
+}
+
 /// 1. Every server answers LOOKUP and LIST with the records added through
 /// every server, LIST in one global order, newest first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,8 +106,7 @@ async fn every_server_sees_every_record_in_one_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_add_at_once_and_elsewhere_soon() {
     let Some(redis) = RedisServer::start() else { return };
-    let a = SharedServer::start(&redis.url(), LEASE).await;
-    let b = SharedServer::start(&redis.url(), LEASE).await;
+    let (a, b) = two_servers(&redis).await;
     let mut pa = Raw::connect(a.addr).await;
     let mut pb = Raw::connect(b.addr).await;
     for n in 0..50u32 {
@@ -120,8 +134,7 @@ async fn own_add_at_once_and_elsewhere_soon() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaving_peers_are_gone_everywhere_and_identities_do_not_collide() {
     let Some(redis) = RedisServer::start() else { return };
-    let a = SharedServer::start(&redis.url(), LEASE).await;
-    let b = SharedServer::start(&redis.url(), LEASE).await;
+    let (a, b) = two_servers(&redis).await;
     // The first connection on each server: the same connection number.
     let mut pa = Raw::connect(a.addr).await;
     let mut pb = Raw::connect(b.addr).await;
@@ -170,12 +183,8 @@ async fn a_killed_servers_peers_go_within_the_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_losing_its_data_or_going_away_is_repaired() {
     let Some(mut redis) = RedisServer::start() else { return };
-    let a = SharedServer::start(&redis.url(), LEASE).await;
-    let b = SharedServer::start(&redis.url(), LEASE).await;
-    let mut pa = Raw::connect(a.addr).await;
-    let mut pb = Raw::connect(b.addr).await;
-    added(&mut pa, 1, "ha", 1).await;
-    added(&mut pb, 2, "hb", 2).await;
+    let (a, b) = two_servers(&redis).await;
+    let (mut pa, mut pb) = a_record_on_each(&a, &b).await;
     let both = sorted(vec![rec(1, "Title 1", "ha", 1), rec(2, "Title 2", "hb", 2)]);
     let views_are = |want: Vec<Record>| {
         let (a, b) = (a.addr, b.addr);
@@ -281,8 +290,7 @@ async fn garbage_and_silence_from_redis_are_errors() {
     }
 
     let Some(redis) = RedisServer::start() else { return };
-    let a = SharedServer::start(&redis.url(), LEASE).await;
-    let b = SharedServer::start(&redis.url(), LEASE).await;
+    let (a, b) = two_servers(&redis).await;
     let mut p = Raw::connect(a.addr).await;
     added(&mut p, 1, "ha", 1).await;
     // A record no server wrote, and a log entry out of sequence.
@@ -324,12 +332,8 @@ async fn a_server_stopping_normally_does_not_wait_for_its_lease() {
 async fn servers_reconnect_after_a_junk_or_mute_redis() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Some(mut redis) = RedisServer::start() else { return };
-    let a = SharedServer::start(&redis.url(), LEASE).await;
-    let b = SharedServer::start(&redis.url(), LEASE).await;
-    let mut pa = Raw::connect(a.addr).await;
-    let mut pb = Raw::connect(b.addr).await;
-    added(&mut pa, 1, "ha", 1).await;
-    added(&mut pb, 2, "hb", 2).await;
+    let (a, b) = two_servers(&redis).await;
+    let (mut pa, _pb) = a_record_on_each(&a, &b).await;
     // Two records, then one more per round.
     for (records, junk) in (2..).zip([true, false]) {
         redis.kill();
