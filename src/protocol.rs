@@ -23,6 +23,7 @@
 //! not obvious.
 
 pub mod digest;
+pub mod escape;
 pub mod head;
 pub mod request;
 pub mod response;
@@ -30,6 +31,7 @@ pub mod status;
 mod swar;
 
 pub use digest::{DigestError, Sha256Digest};
+pub use escape::{escape_line, escape_message};
 pub use head::{Head, LimitError, Limits, frame, parse_head};
 pub use request::{
     GetRequest, GetRequestRef, P2sMethod, P2sMethodRef, P2sRequest, P2sRequestRef, PeerId, PeerIdRef,
