@@ -62,6 +62,34 @@ async fn every_error_status_keeps_the_connection() {
     assert!(server.records().is_empty());
 }
 
+/// An ADD whose Host carries a terminal escape (set the window title, clear
+/// the screen) is refused and stored nowhere, so no LOOKUP or LIST can echo
+/// it to another peer's screen; the server's transcript shows it escaped.
+#[test]
+fn control_characters_get_400_and_are_printed_escaped() {
+    let mut srv = ChildServer::printing(&[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut c = Raw::connect(srv.addr).await;
+        for evil in [
+            "ADD RFC 1 P2P-CI/1.0\r\nHost: ev\x1b]0;pwned\x07\x1b[2J\r\nPort: 1\r\nTitle: t\r\n\r\n",
+            "ADD RFC 1 P2P-CI/1.0\r\nHost: h\r\nPort: 1\r\nTitle: a\x00b\x7f\r\n\r\n",
+            "LOOKUP RFC 1 P2P-CI/1.0\r\nHost: h\r\nPort: 1\r\nTitle: \x1b[31mred\r\n\r\n",
+        ] {
+            c.send(evil).await;
+            assert_eq!(c.bytes(BAD.len()).await, BAD, "for {evil:?}");
+        }
+        // The connection stays usable, a tab is allowed, and nothing of the
+        // refused requests was stored.
+        c.send(add(2, "h", 1, "tab\there")).await;
+        assert_eq!(c.response().await.records, vec![rec(2, "tab\there", "h", 1)]);
+        assert_eq!(list_of(srv.addr).await, vec![rec(2, "tab\there", "h", 1)]);
+    });
+    let line = srv.proc.wait_out("the escaped Host", |l| l.starts_with("Host: ev"));
+    assert_eq!(line, "Host: ev\\x1b]0;pwned\\x07\\x1b[2J");
+    srv.proc.wait_out("the escaped Title", |l| l.starts_with("Title: a"));
+}
+
 #[tokio::test]
 async fn lenient_framing_bare_lf_and_header_case() {
     let server = TestServer::start().await;

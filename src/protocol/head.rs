@@ -75,8 +75,9 @@ pub struct Line<'a> {
     bytes: &'a [u8],
     /// Every byte of `bytes` is below 0x80.
     ascii: bool,
-    /// A CR inside the line (not the one of its CR LF end).
-    inner_cr: bool,
+    /// A control character inside the line: a C0 control other than tab
+    /// (a lone CR included, not the one of its CR LF end), or DEL.
+    control: bool,
 }
 
 impl<'a> Line<'a> {
@@ -86,10 +87,12 @@ impl<'a> Line<'a> {
         self.bytes
     }
 
-    /// A CR inside the line (a lone CR is not a line end).
+    /// A control character inside the line (PROTOCOL.md, Framing): a C0
+    /// control other than tab, or DEL. A lone CR is one (it is not a line
+    /// end); so is an escape sequence's ESC.
     #[inline(always)]
-    pub fn has_inner_cr(&self) -> bool {
-        self.inner_cr
+    pub fn has_control(&self) -> bool {
+        self.control
     }
 
     /// The line as text, or `None` if it is not valid UTF-8. A line the scan
@@ -110,18 +113,18 @@ impl<'a> Line<'a> {
 
     /// The same facts for a line framed elsewhere (a [`Head`]'s lines).
     pub fn of(bytes: &'a [u8]) -> Line<'a> {
-        let (mut high, mut cr) = (0u64, 0u64);
+        let (mut high, mut control) = (0u64, 0u64);
         let mut chunks = bytes.chunks_exact(LANES);
         for chunk in &mut chunks {
             let w = word(chunk);
             high |= w & HIGH;
-            cr |= zero_bytes(w ^ splat(b'\r'));
+            control |= swar::control_bytes(w);
         }
         for &b in chunks.remainder() {
             high |= u64::from(b & 0x80);
-            cr |= u64::from(b == b'\r');
+            control |= u64::from(is_control(b));
         }
-        Line { bytes, ascii: high == 0, inner_cr: cr != 0 }
+        Line { bytes, ascii: high == 0, control: control != 0 }
     }
 }
 
@@ -166,7 +169,8 @@ pub fn frame<'a, S>(
             return Err(LimitError::HeadTooLarge(limits.max_head));
         }
         pos = used;
-        let line = Line { bytes, ascii: scan.ascii, inner_cr: scan.first_cr < bytes.len() };
+        // The CR of a CR LF end sits at `bytes.len()`: a control before it is inside.
+        let line = Line { bytes, ascii: scan.ascii, control: scan.first_control < bytes.len() };
         match (&mut state, bytes.is_empty()) {
             // Blank lines before a head are skipped (lenient receiver).
             (None, true) => {}
@@ -184,32 +188,38 @@ pub fn frame<'a, S>(
 }
 
 /// Where a line ends (its LF), whether the bytes before it are ASCII, and
-/// where its first CR is (`usize::MAX` if none).
+/// where its first control character is (`usize::MAX` if none).
 struct Scan {
     lf: usize,
     ascii: bool,
-    first_cr: usize,
+    first_control: usize,
+}
+
+/// A C0 control other than tab, or DEL (PROTOCOL.md, Framing).
+#[inline(always)]
+pub(crate) fn is_control(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
 }
 
 /// Finds the first LF in `bytes`, learning on the way whether the bytes
-/// before it are ASCII and where the first CR is: framing and the text
-/// checks of the next stage in one pass. Sixteen bytes at a time with SSE2
+/// before it are ASCII and where the first control character is: framing
+/// and the text checks of the next stage in one pass. Sixteen bytes at a time with SSE2
 /// (part of every x86-64), eight at a time elsewhere and in the tail.
 #[inline(always)]
 fn scan_line(bytes: &[u8]) -> Option<Scan> {
-    let (mut ascii, mut first_cr) = (true, usize::MAX);
+    let (mut ascii, mut first_control) = (true, usize::MAX);
     let mut at = 0;
     #[cfg(target_arch = "x86_64")]
     while at + 16 <= bytes.len() {
-        let (lf, cr, high) = swar::sse2_classify(&bytes[at..at + 16]);
+        let (lf, control, high) = swar::sse2_classify(&bytes[at..at + 16]);
         // Only the bytes before the LF count.
         let before = if lf == 0 { u32::MAX } else { (1u32 << lf.trailing_zeros()) - 1 };
         ascii &= high & before == 0;
-        if cr & before != 0 && first_cr == usize::MAX {
-            first_cr = at + (cr & before).trailing_zeros() as usize;
+        if control & before != 0 && first_control == usize::MAX {
+            first_control = at + (control & before).trailing_zeros() as usize;
         }
         if lf != 0 {
-            return Some(Scan { lf: at + lf.trailing_zeros() as usize, ascii, first_cr });
+            return Some(Scan { lf: at + lf.trailing_zeros() as usize, ascii, first_control });
         }
         at += 16;
     }
@@ -220,22 +230,22 @@ fn scan_line(bytes: &[u8]) -> Option<Scan> {
         let lf_bits = lf.trailing_zeros() & !7;
         let before = if lf == 0 { u64::MAX } else { (1u64 << lf_bits) - 1 };
         ascii &= w & before & HIGH == 0;
-        let cr = zero_bytes(w ^ splat(b'\r')) & before;
-        if cr != 0 && first_cr == usize::MAX {
-            first_cr = at + cr.trailing_zeros() as usize / 8;
+        let control = swar::control_bytes(w) & before;
+        if control != 0 && first_control == usize::MAX {
+            first_control = at + control.trailing_zeros() as usize / 8;
         }
         if lf != 0 {
-            return Some(Scan { lf: at + lf_bits as usize / 8, ascii, first_cr });
+            return Some(Scan { lf: at + lf_bits as usize / 8, ascii, first_control });
         }
         at += LANES;
     }
     for (i, &b) in bytes[at..].iter().enumerate() {
         if b == b'\n' {
-            return Some(Scan { lf: at + i, ascii, first_cr });
+            return Some(Scan { lf: at + i, ascii, first_control });
         }
         ascii &= b < 0x80;
-        if b == b'\r' && first_cr == usize::MAX {
-            first_cr = at + i;
+        if is_control(b) && first_control == usize::MAX {
+            first_control = at + i;
         }
     }
     None
@@ -317,16 +327,16 @@ mod tests {
     }
 
     #[test]
-    fn a_line_is_text_exactly_when_it_is_utf8() {
+    fn a_line_is_text_exactly_when_it_is_utf8_and_its_controls_are_found() {
         let mut lines: Vec<Vec<u8>> =
             vec![b"".to_vec(), "Title: é ☃".into(), b"\xff".to_vec(), b"\xc3\x28".to_vec()];
-        // Every length around the 8- and 16-byte strides, a non-ASCII or
-        // CR byte at every place.
+        // Every length around the 8- and 16-byte strides, a non-ASCII,
+        // control or tab byte at every place.
         for len in 0..40 {
             let plain = vec![b'a'; len];
             lines.push(plain.clone());
             for at in 0..len {
-                for b in [0x80u8, 0xff, b'\r'] {
+                for b in [0x80u8, 0xff, b'\r', 0x1b, 0x00, 0x07, 0x7f, b'\t', 0x1f, b' ', b'~'] {
                     let mut l = plain.clone();
                     l[at] = b;
                     lines.push(l);
@@ -335,15 +345,15 @@ mod tests {
         }
         for bytes in &lines {
             let want = std::str::from_utf8(bytes).ok();
-            let cr = bytes.contains(&b'\r');
+            let cr = bytes.iter().any(|&b| is_control(b));
             let of = Line::of(bytes);
-            assert_eq!((of.text(), of.has_inner_cr(), of.bytes()), (want, cr, &bytes[..]), "{bytes:?}");
+            assert_eq!((of.text(), of.has_control(), of.bytes()), (want, cr, &bytes[..]), "{bytes:?}");
             // The framing scan learns the same.
             let mut buf = bytes.clone();
             buf.extend_from_slice(b"\r\n\r\n");
             let lim = Limits { max_line: 100, max_head: 1000, max_headers: 4 };
             if let Some((framed, _)) = frame(&buf, &lim, |l| l, |_, _| {}).unwrap() {
-                assert_eq!((framed.text(), framed.has_inner_cr()), (want, cr), "{bytes:?}");
+                assert_eq!((framed.text(), framed.has_control()), (want, cr), "{bytes:?}");
             }
         }
     }

@@ -17,8 +17,9 @@ fn host() -> impl Strategy<Value = String> {
 }
 
 fn title() -> impl Strategy<Value = String> {
-    // Any character but CR and LF, and no blanks at either end (they are trimmed).
-    "[^\r\n \t]([^\r\n]{0,60}[^\r\n \t])?"
+    // Any character but a control (tab aside: PROTOCOL.md, Framing), and no
+    // blanks at either end (they are trimmed).
+    r"[^\x00-\x1f\x7f ]([^\x00-\x08\x0a-\x1f\x7f]{0,60}[^\x00-\x1f\x7f ])?"
 }
 
 fn rfc() -> impl Strategy<Value = RfcNumber> {
@@ -107,7 +108,7 @@ fn request_piece() -> impl Strategy<Value = Vec<u8>> {
             "ADD", "LOOKUP", "LIST", "GET", "RFC", "ALL", "P2P-CI/1.0", "P2P-CI/2.0", "P2P-CI/1.", "HTTP/1.1",
             "Host", "Port", "Title", "OS", "hOsT", "PORT", "title", "os", "X-Other", ":", ": ", " ", "  ", "\t",
             "\x0b", "\x0c", "\r", "\r\n", "\n", "0", "1", "007", "65535", "65536", "4294967295", "4294967296",
-            "-1", "+1", "1.5", "x", "é", "☃", "\u{85}", "\u{a0}", "\u{2003}", "h.example.org",
+            "-1", "+1", "1.5", "x", "é", "☃", "\u{85}", "\u{a0}", "\u{2003}", "h.example.org", "\x1b", "\x7f", "\x00",
         ]).prop_map(|w| w.as_bytes().to_vec()),
         1 => proptest::collection::vec(any::<u8>(), 1..4),
     ]

@@ -83,8 +83,8 @@ fn rfc_number(s: &str) -> Option<RfcNumber> {
 
 fn text(bytes: &[u8]) -> Result<&str, RequestError> {
     let s = std::str::from_utf8(bytes).map_err(|_| RequestError::Encoding)?;
-    if bytes.contains(&b'\r') {
-        return Err(RequestError::HeaderLine);
+    if bytes.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(RequestError::Control);
     }
     Ok(s)
 }

@@ -128,6 +128,8 @@ pub enum RequestError {
     ListTarget,
     #[error("text is not UTF-8")]
     Encoding,
+    #[error("a control character in the request")]
+    Control,
     #[error("malformed header line")]
     HeaderLine,
     #[error("missing {0} header")]
@@ -148,6 +150,7 @@ impl RequestError {
             | RequestError::RfcNumber(_)
             | RequestError::ListTarget
             | RequestError::Encoding
+            | RequestError::Control
             | RequestError::HeaderLine
             | RequestError::MissingHeader(_)
             | RequestError::BadHeader(_)
@@ -319,16 +322,18 @@ pub fn parse_port(s: &str) -> Option<u16> {
 }
 
 /// A line as text: valid UTF-8 (else [`RequestError::Encoding`]) with no
-/// CR inside (a lone CR is neither a line end nor allowed in a value: else
-/// [`RequestError::HeaderLine`]).
+/// control character (PROTOCOL.md, Framing: else [`RequestError::Control`];
+/// a lone CR is one, being no line end), so nothing a peer sends can carry
+/// a terminal escape sequence into the index.
 ///
 /// The framing scan has already told whether the line is all ASCII and has
-/// a CR inside, so the common line costs no further pass ([`Line::text`]).
+/// a control character, so the common line costs no further pass
+/// ([`Line::text`]).
 #[inline]
 fn text(line: Line<'_>) -> Result<&str, RequestError> {
     let s = line.text().ok_or(RequestError::Encoding)?;
-    if line.has_inner_cr() {
-        return Err(RequestError::HeaderLine);
+    if line.has_control() {
+        return Err(RequestError::Control);
     }
     Ok(s)
 }
@@ -859,7 +864,19 @@ mod tests {
             ("LIST ALL P2P-CI/1.0\r\nHost h\r\nPort: 1\r\n\r\n".into(), E::HeaderLine),
             (format!("LIST ALL P2P-CI/1.0\r\n: h\r\n{h}\r\n"), E::HeaderLine),
             (format!("LIST ALL P2P-CI/1.0\r\nHo st: h\r\n{h}\r\n"), E::HeaderLine),
-            (format!("ADD RFC 1 P2P-CI/1.0\r\n{h}Title: a\rb\r\n\r\n"), E::HeaderLine),
+            (format!("ADD RFC 1 P2P-CI/1.0\r\n{h}Title: a\rb\r\n\r\n"), E::Control),
+            // Control characters in any value (PROTOCOL.md, Framing): the
+            // escape sequence of an attack, a NUL, DEL, a form feed.
+            (
+                "ADD RFC 1 P2P-CI/1.0\r\nHost: ev\x1b]0;pwned\x07\x1b[2J\r\nPort: 1\r\nTitle: t\r\n\r\n"
+                    .into(),
+                E::Control,
+            ),
+            (format!("ADD RFC 1 P2P-CI/1.0\r\n{h}Title: a\x00b\r\n\r\n"), E::Control),
+            (format!("ADD RFC 1 P2P-CI/1.0\r\n{h}Title: a\x7fb\r\n\r\n"), E::Control),
+            (format!("LOOKUP RFC 1 P2P-CI/1.0\r\n{h}Title: a\x0cb\r\n\r\n"), E::Control),
+            (format!("LIST ALL P2P-CI/1.0\r\n{h}X-Other: \x1b[2J\r\n\r\n"), E::Control),
+            (format!("LIST ALL P2P-CI/1.0\x1b\r\n{h}\r\n"), E::RequestLine),
         ];
         for (raw, want) in cases {
             let got = p2s(&raw);

@@ -280,6 +280,12 @@ impl P2sResponseDecoder {
             return Err(ResponseError::TooManyRecords(self.max_records));
         }
         let record = Record::parse_line(line).ok_or_else(|| ResponseError::RecordLine(line.to_owned()))?;
+        // A record fits when its own line does, as this side would write it:
+        // a lenient line (no `RFC` word) one byte under the limit must not
+        // decode to a record whose re-encoding breaks it.
+        if record_len(record.rfc, &record.title, &record.host, record.port) - 2 > self.max_line {
+            return Err(ResponseError::LineTooLong(self.max_line));
+        }
         self.records.push(record);
         Ok(())
     }
@@ -706,6 +712,55 @@ pub(crate) mod tests {
             dec.decode(b"P2P-CI/1.0 200 OK\r\n\r\nRFC 1 t h 1\r\nRFC 2 t h 1\r\n").err(),
             Some(ResponseError::TooManyRecords(1))
         );
+    }
+
+    /// Every response `wire` decodes to, read as the fuzz target reads it,
+    /// and whether it ended in an error.
+    fn decode_all(wire: &[u8], max_line: usize, max_records: usize) -> (Vec<P2sResponse>, bool) {
+        let mut dec = P2sResponseDecoder::new(max_line, max_records);
+        let (mut pos, mut got) = (0, Vec::new());
+        loop {
+            match dec.decode(&wire[pos..]) {
+                Err(_) => return (got, true),
+                Ok((used, resp)) => {
+                    pos += used;
+                    match resp {
+                        Some(r) => got.push(r),
+                        None => return (got, false),
+                    }
+                }
+            }
+        }
+    }
+
+    /// What the decoder takes, re-encoded, it takes again equal: the
+    /// `p2s_response` fuzz target's invariant, on the inputs it once broke
+    /// (a lenient record line just under the limit grew past it when its
+    /// `RFC` word was written back).
+    #[test]
+    fn what_decodes_re_encodes_within_the_limit() {
+        let findings: [&[u8]; 2] = [
+            include_bytes!("../../fuzz/seeds/p2s_response/finding-200.bin"),
+            include_bytes!("../../fuzz/seeds/p2s_response/finding-404.bin"),
+        ];
+        let line = |len: usize| {
+            let title = "t".repeat(len - "1  h 9".len());
+            format!("P2P-CI/1.0 200 OK\r\n\r\n1 {title} h 9\r\n\r\n").into_bytes()
+        };
+        // At the limit without `RFC `: its own line would be 4 bytes over.
+        let (at_limit, under) = (line(200), line(196));
+        for wire in findings.into_iter().chain([&at_limit[..], &under[..]]) {
+            for r in decode_all(wire, 200, 16).0 {
+                let mut out = Vec::new();
+                r.encode(&mut out);
+                assert_eq!(decode_all(&out, 200, 16), (vec![r], false));
+            }
+        }
+        assert_eq!(
+            P2sResponseDecoder::new(200, 16).decode(&at_limit).err(),
+            Some(ResponseError::LineTooLong(200))
+        );
+        assert_eq!(decode_all(&under, 200, 16).0[0].records.len(), 1);
     }
 
     fn want_len(e: &ResponseError) -> usize {

@@ -55,12 +55,25 @@ pub(super) fn is_graphic_ascii(bytes: &[u8]) -> bool {
     flags == 0 && chunks.remainder().iter().all(|&b| (0x21..0x80).contains(&b))
 }
 
-/// Bit masks of the LF bytes, the CR bytes and the non-ASCII bytes among
-/// the first sixteen of `chunk` (bit i for byte i).
+/// 0x80 in each byte of `w` that is a control character (a C0 control
+/// other than tab, or DEL), and in no other: exact, so the lowest is a
+/// position.
+#[inline(always)]
+pub(super) fn control_bytes(w: u64) -> u64 {
+    let c0 = zero_bytes(w & splat(0xe0));
+    (c0 & !zero_bytes(w ^ splat(b'\t'))) | zero_bytes(w ^ splat(0x7f))
+}
+
+/// Bit masks of the LF bytes, the control bytes ([`control_bytes`]: CR
+/// among them) and the non-ASCII bytes among the first sixteen of `chunk`
+/// (bit i for byte i).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(super) fn sse2_classify(chunk: &[u8]) -> (u32, u32, u32) {
-    use std::arch::x86_64::{__m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    use std::arch::x86_64::{
+        __m128i, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8,
+    };
     assert!(chunk.len() >= 16);
     // SAFETY: SSE2 is part of the x86-64 baseline, and the load reads
     // sixteen bytes that the assert just proved are in `chunk` (an
@@ -68,8 +81,12 @@ pub(super) fn sse2_classify(chunk: &[u8]) -> (u32, u32, u32) {
     unsafe {
         let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
         let lf = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))) as u32;
-        let cr = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8))) as u32;
-        (lf, cr, _mm_movemask_epi8(v) as u32)
+        // Unsigned v <= 0x1f: max(v, 0x1f) is 0x1f.
+        let c0 = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+        let tab = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\t' as i8));
+        let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
+        let control = _mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(tab, c0), del)) as u32;
+        (lf, control, _mm_movemask_epi8(v) as u32)
     }
 }
 
@@ -104,6 +121,41 @@ mod tests {
                 assert_eq!(flags.trailing_zeros() as usize / 8, first, "{chunk:?}");
             } else {
                 assert_eq!(flags, 0, "{chunk:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn control_bytes_is_exact() {
+        for i in 0..LANES {
+            for b in 0..=255u8 {
+                for fill in [b'a', 0x00, 0x09, 0x7f, 0xff] {
+                    let mut lanes = [fill; LANES];
+                    lanes[i] = b;
+                    let want: u64 = lanes
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &x)| (x < 0x20 && x != b'\t') || x == 0x7f)
+                        .map(|(j, _)| 0x80 << (8 * j))
+                        .sum();
+                    assert_eq!(control_bytes(u64::from_le_bytes(lanes)), want, "{lanes:?}");
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sse2_classify_agrees_with_a_byte_loop() {
+        for b in 0..=255u8 {
+            for at in 0..16 {
+                let mut chunk = [b'a'; 16];
+                chunk[at] = b;
+                let (lf, control, high) = sse2_classify(&chunk);
+                let bit = |yes: bool| if yes { 1u32 << at } else { 0 };
+                assert_eq!(lf, bit(b == b'\n'), "{b:#x}");
+                assert_eq!(control, bit((b < 0x20 && b != b'\t') || b == 0x7f), "{b:#x}");
+                assert_eq!(high, bit(b >= 0x80), "{b:#x}");
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The server's transcript: every request received and every response sent,
-//! raw, on standard output, as the original server printed them.
+//! on standard output, as the original server printed them — byte for byte,
+//! but for control characters, which are shown escaped (`\x1b`).
 //!
 //! Printing must not cost the index its speed nor let a slow terminal stall
 //! it. Connections append to one shared buffer under a short lock (no system
@@ -17,6 +18,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+
+use crate::protocol::escape_message;
 
 /// Bytes waiting to be printed past which connections wait.
 const CAP: usize = 4 * 1024 * 1024;
@@ -147,8 +150,10 @@ impl Transcript {
     }
 
     /// Appends a message: a `--- <what> <peer>` line, then its bytes (ended
-    /// by a line end if they lack one). Waits only while the printer is more
-    /// than [`CAP`] behind.
+    /// by a line end if they lack one), escaped where a terminal would act on
+    /// them ([`escape_message`]): the transcript goes to an operator's
+    /// screen, and its bytes come from anyone. Waits only while the printer
+    /// is more than [`CAP`] behind.
     #[inline]
     pub(super) async fn print(&self, what: &str, peer: &str, bytes: &[u8]) {
         // Kept small so that, not printing, a request pays one branch.
@@ -174,7 +179,7 @@ impl Transcript {
                     buf.push(b' ');
                     buf.extend_from_slice(peer.as_bytes());
                     buf.push(b'\n');
-                    buf.extend_from_slice(bytes);
+                    escape_message(bytes, buf);
                     if !bytes.ends_with(b"\n") {
                         buf.push(b'\n');
                     }
@@ -239,6 +244,17 @@ mod tests {
         t.print("sent to", "peer #1 (a)", b"no newline").await;
         let want =
             "--- received from peer #1 (a)\nLIST ALL P2P-CI/1.0\r\n\r\n--- sent to peer #1 (a)\nno newline\n";
+        assert_eq!(printed(&sink, want.len()).await, want.as_bytes());
+        drop(printer);
+    }
+
+    #[tokio::test]
+    async fn terminal_escapes_are_printed_escaped() {
+        let sink = Sink::default();
+        let (printer, t) = start(true, sink.clone());
+        t.print("received from", "p", b"ADD RFC 1 P2P-CI/1.0\r\nHost: ev\x1b]0;pwned\x07\x1b[2J\r\n\r\n")
+            .await;
+        let want = "--- received from p\nADD RFC 1 P2P-CI/1.0\r\nHost: ev\\x1b]0;pwned\\x07\\x1b[2J\r\n\r\n";
         assert_eq!(printed(&sink, want.len()).await, want.as_bytes());
         drop(printer);
     }
