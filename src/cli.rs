@@ -78,12 +78,13 @@ pub struct ServerArgs {
     /// when clients share the machine's cores. More spread peers over cores.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
-    /// Seconds a peer has to finish a request it has started.
-    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
-    pub request_timeout: f64,
-    /// Seconds a peer has to take an answer; one that stops reading is closed.
-    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
-    pub write_timeout: f64,
+    /// Time a peer has to finish a request it has started (seconds, or with
+    /// a unit: 500ms, 2m).
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = parse_timeout)]
+    pub request_timeout: Duration,
+    /// Time a peer has to take an answer; one that stops reading is closed.
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = parse_timeout)]
+    pub write_timeout: Duration,
     /// Serve Prometheus metrics on http://ADDR:PORT/metrics (off by default).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<SocketAddr>,
@@ -97,8 +98,8 @@ pub struct ServerArgs {
     pub store: StoreArg,
     /// With a shared store: seconds after which a server that stopped
     /// renewing its lease counts as dead and its peers' records are removed.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = parse_lease)]
-    pub lease: f64,
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_lease)]
+    pub lease: Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -130,17 +131,45 @@ fn parse_store(s: &str) -> Result<StoreArg, String> {
     }
 }
 
-fn parse_lease(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.1 => Ok(v),
-        _ => Err("expected a number of seconds, at least 0.1".into()),
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(100) {
+        return Err("a lease must be at least 0.1 s".into());
     }
+    Ok(d)
+}
+
+/// A timeout: a duration, and never zero (that would close every peer).
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("a timeout must be more than 0".into());
+    }
+    Ok(d)
+}
+
+/// A duration: seconds (`30`, `2.5`) or a number with a unit (`500ms`,
+/// `10s`, `2m`). Negative, NaN, infinite and out-of-range values are errors,
+/// never clamped: a typo must not silently run with some other timeout.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (number, unit) = (&s[..split], s[split..].trim_start());
+    let scale = match unit.to_ascii_lowercase().as_str() {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ms" => 0.001,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("{s:?} is not a duration (say 30, 2.5, 500ms or 2m)")),
+    };
+    let n: f64 = number.parse().map_err(|_| format!("{s:?} is not a duration (say 30, 2.5, 500ms or 2m)"))?;
+    Duration::try_from_secs_f64(n * scale).map_err(|_| format!("{s:?} is out of range"))
 }
 
 impl ServerArgs {
     /// The lease a shared store renews.
     pub fn lease(&self) -> Duration {
-        secs(self.lease)
+        self.lease
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -150,8 +179,8 @@ impl ServerArgs {
     pub fn config(&self) -> ServerConfig {
         ServerConfig {
             limits: self.limits.limits(),
-            request_timeout: secs(self.request_timeout),
-            write_timeout: secs(self.write_timeout),
+            request_timeout: self.request_timeout,
+            write_timeout: self.write_timeout,
             max_connections: self.max_connections,
             print: !self.quiet,
             ..ServerConfig::default()
@@ -205,8 +234,8 @@ pub struct PeerArgs {
     /// Seconds between refreshes of the Index (LIST) and the Lookup shown
     /// (LOOKUP) in the full-screen UI; 0 turns them off. A big index is
     /// listed less often: once per period for every 20,000 records.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
-    pub refresh: f64,
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_duration)]
+    pub refresh: Duration,
     /// Write a debug log to this file (the screen belongs to the UI).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -245,7 +274,7 @@ impl PeerArgs {
 
     /// `--refresh` as a period, `None` when turned off.
     pub fn refresh(&self) -> Option<Duration> {
-        (self.refresh > 0.0).then(|| secs(self.refresh))
+        (!self.refresh.is_zero()).then_some(self.refresh)
     }
 
     pub fn config(&self) -> PeerConfig {
@@ -327,10 +356,6 @@ pub fn server_address(s: &str) -> String {
         Some((_, port)) if port.parse::<u16>().is_ok() => s.to_owned(),
         _ => format!("{s}:{SERVER_PORT}"),
     }
-}
-
-fn secs(s: f64) -> Duration {
-    Duration::try_from_secs_f64(s.max(0.001)).unwrap_or(Duration::from_secs(30))
 }
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -448,6 +473,59 @@ mod tests {
         for s in ["", "MiB", "-1", "1.2.3MiB", "12 parsecs", "99999999999TiB", "1e9"] {
             assert!(parse_size(s).is_err(), "{s}");
         }
+    }
+
+    #[test]
+    fn durations() {
+        let ok = [
+            ("30", Duration::from_secs(30)),
+            ("0", Duration::ZERO),
+            ("2.5", Duration::from_millis(2500)),
+            ("500ms", Duration::from_millis(500)),
+            ("10s", Duration::from_secs(10)),
+            ("2m", Duration::from_secs(120)),
+            ("1 h", Duration::from_secs(3600)),
+        ];
+        for (s, want) in ok {
+            assert_eq!(parse_duration(s), Ok(want), "{s}");
+        }
+        for s in [
+            "",
+            "-5",
+            "-0.1",
+            "nan",
+            "NaN",
+            "inf",
+            "-inf",
+            "1e3",
+            "5 parsecs",
+            "1e400",
+            "99999999999999999999999",
+        ] {
+            assert!(parse_duration(s).is_err(), "{s}");
+        }
+        let server = |args: &[&str]| {
+            let argv = ["p2pci", "server"].iter().chain(args).copied();
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Server(a) => a.config().request_timeout,
+                Command::Peer(_) => unreachable!(),
+            })
+        };
+        assert_eq!(server(&[]).unwrap(), Duration::from_secs(30));
+        assert_eq!(server(&["--request-timeout", "1.5"]).unwrap(), Duration::from_millis(1500));
+        for bad in ["-5", "nan", "inf", "0", "soon"] {
+            let err = server(&[&format!("--request-timeout={bad}")]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad}");
+        }
+        let refresh = |arg: &str| {
+            Cli::try_parse_from(["p2pci", "peer", "--refresh", arg]).map(|cli| match cli.command {
+                Command::Peer(a) => a.refresh(),
+                Command::Server(_) => unreachable!(),
+            })
+        };
+        assert_eq!(refresh("0").unwrap(), None);
+        assert_eq!(refresh("3").unwrap(), Some(Duration::from_secs(3)));
+        assert!(refresh("-1").is_err() && refresh("nan").is_err());
     }
 
     #[test]

@@ -129,3 +129,26 @@ fn sigterm_makes_a_peer_leave_cleanly() {
     assert!(a.wait_exit().success());
     assert!(list(srv.addr).is_empty());
 }
+
+/// A nonsensical duration or size is refused by the binary itself with
+/// clap's usage error (exit status 2), never run with some clamped value.
+#[test]
+fn nonsense_durations_and_sizes_exit_2() {
+    for args in [
+        &["server", "--request-timeout=-5"][..],
+        &["server", "--request-timeout=nan"],
+        &["server", "--write-timeout=inf"],
+        &["server", "--lease=-1"],
+        &["peer", "--headless", "--refresh=nan"],
+        &["peer", "--headless", "--max-download=-1"],
+    ] {
+        let out = Proc::spawn(args.iter().copied()).finish();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);
+        let flag = args[args.len() - 1].split('=').next().unwrap();
+        assert!(
+            out.stderr.contains("invalid value") && out.stderr.contains(flag),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
