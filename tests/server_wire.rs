@@ -90,6 +90,43 @@ fn control_characters_get_400_and_are_printed_escaped() {
     srv.proc.wait_out("the escaped Title", |l| l.starts_with("Title: a"));
 }
 
+/// The server's own logs (`--log-format text` and `json`, at debug level,
+/// where refused requests are described) never carry a received control
+/// byte raw: text logs quote it Rust-escaped, JSON escapes it as JSON does.
+#[test]
+fn logs_never_print_received_control_bytes_raw() {
+    for format in ["text", "json"] {
+        let args = ["server", "--bind", "127.0.0.1", "--port", "0", "--quiet", "--log-format", format];
+        let mut proc = Proc::spawn_with(args, |c| {
+            c.env("RUST_LOG", "debug");
+        });
+        let line = proc.wait_err("the listening line", |l| l.contains("listening on"));
+        let after = &line[line.find("listening on ").unwrap() + "listening on ".len()..];
+        let addr: std::net::SocketAddr = after.split(['"', ' ']).next().unwrap().parse().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let mut c = Raw::connect(addr).await;
+            for evil in [
+                "\x1b[2JADD RFC 1 P2P-CI/1.0\r\nHost: h\r\nPort: 1\r\nTitle: t\r\n\r\n",
+                "ADD RFC 1\x1b]0;x\x07 P2P-CI/1.0\r\nHost: h\r\nPort: 1\r\nTitle: t\r\n\r\n",
+                "ADD RFC 1 P2P-CI/\x1b[31m\r\nHost: h\r\nPort: 1\r\nTitle: t\r\n\r\n",
+            ] {
+                c.send(evil).await;
+                assert_eq!(c.bytes(BAD.len()).await, BAD, "for {evil:?}");
+            }
+            c.send("ADD RFC 1 P2P-CI/1.0\r\nHost: h\x1b\r\nPort: 1\r\nTitle: t\r\n\r\n").await;
+            assert_eq!(c.bytes(BAD.len()).await, BAD);
+        });
+        // Three refusals described; none of the lines holds a raw ESC or BEL.
+        let mut described = 0;
+        while described < 3 {
+            let l = proc.wait_err("a refusal described", |l| l.contains("400") || l.contains('\x1b'));
+            assert!(!l.contains(['\x1b', '\x07']), "{format}: raw control byte in {l:?}");
+            described += usize::from(l.contains("400"));
+        }
+    }
+}
+
 #[tokio::test]
 async fn lenient_framing_bare_lf_and_header_case() {
     let server = TestServer::start().await;
