@@ -25,8 +25,11 @@ async fn five_thousand_silent_sockets_do_not_lock_out_a_get() {
     assert!(limit >= 2 * SILENT as u64 + 1024, "open-file limit {limit} too low for this test");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rfc8700.txt"), shipped(8700)).unwrap();
-    let config = UploadConfig::new(dir.path().to_owned(), "TestOS".into());
+    let mut config = UploadConfig::new(dir.path().to_owned(), "TestOS".into());
     assert_eq!(config.max_connections, 1024);
+    // The flood and the GET share one address here: the total cap is
+    // under test, not the per-address one (tests/per_address.rs).
+    config.max_connections_per_address = usize::MAX;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -123,6 +126,7 @@ async fn a_steady_flood_of_silent_sockets_does_not_lock_out_gets() {
     std::fs::write(dir.path().join("rfc8700.txt"), shipped(8700)).unwrap();
     let mut config = UploadConfig::new(dir.path().to_owned(), "TestOS".into());
     config.max_connections = 256;
+    config.max_connections_per_address = usize::MAX;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
