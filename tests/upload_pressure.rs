@@ -1,6 +1,7 @@
-//! The upload server under a flood of connections that send nothing
-//! (PROTOCOL.md, Limits): silent sockets cannot lock real downloads out,
-//! because at the cap the oldest silent one is closed for a newcomer.
+//! The upload server under a flood of connections that send nothing, or
+//! only part of a GET (PROTOCOL.md, Limits): such sockets cannot lock real
+//! downloads out, because at the cap the oldest connection whose GET is not
+//! all in is closed for a newcomer.
 
 mod common;
 
