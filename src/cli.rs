@@ -73,6 +73,12 @@ pub struct ServerArgs {
     /// Most peer connections at once; more are closed on arrival.
     #[arg(long, default_value_t = 16_384, value_name = "N")]
     pub max_connections: usize,
+    /// Most connections at once from one source address (IP, any port);
+    /// more from it are closed on arrival, while other addresses are still
+    /// served. Behind NAT every peer shares one address: raise it to the
+    /// number of peers expected there.
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_address: u64,
     /// Threads that serve connections. With 1, one event loop serves every
     /// peer, as Redis does: no wake-ups across threads, the fastest choice
     /// when clients share the machine's cores. More spread peers over cores.
@@ -182,6 +188,8 @@ impl ServerArgs {
             request_timeout: self.request_timeout,
             write_timeout: self.write_timeout,
             max_connections: self.max_connections,
+            max_connections_per_address: usize::try_from(self.max_connections_per_address)
+                .unwrap_or(usize::MAX),
             print: !self.quiet,
             ..ServerConfig::default()
         }
@@ -244,10 +252,14 @@ pub struct PeerArgs {
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
     /// Most upload connections at once. When full, the oldest connection
-    /// that has not sent a byte is closed for a newcomer, so idle sockets
-    /// cannot lock downloaders out.
+    /// that has not sent its whole GET is closed for a newcomer, so idle or
+    /// half-sent sockets cannot lock downloaders out.
     #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub upload_max_connections: u64,
+    /// Most upload connections at once from one source address (IP, any
+    /// port); more from it are closed on arrival.
+    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub upload_max_connections_per_address: u64,
     /// Largest file this peer downloads, as announced by the uploader:
     /// bytes, or with a unit (KiB, MiB, GiB; K, M, G are the same; KB, MB,
     /// GB are powers of 1000).
@@ -287,6 +299,8 @@ impl PeerArgs {
         c.rfcs = self.rfcs.iter().copied().map(RfcNumber).collect();
         c.limits = self.limits.limits();
         c.upload_max_connections = usize::try_from(self.upload_max_connections).unwrap_or(usize::MAX);
+        c.upload_max_connections_per_address =
+            usize::try_from(self.upload_max_connections_per_address).unwrap_or(usize::MAX);
         c.max_download = self.max_download;
         c
     }
@@ -415,6 +429,24 @@ mod tests {
     }
 
     #[test]
+    fn server_connection_caps() {
+        let config = |args: &[&str]| {
+            let argv = ["p2pci", "server"].iter().chain(args).copied();
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Server(a) => a.config(),
+                Command::Peer(_) => unreachable!(),
+            })
+        };
+        let c = config(&[]).unwrap();
+        assert_eq!((c.max_connections, c.max_connections_per_address), (16_384, 256));
+        let c = config(&["--max-connections", "500", "--max-connections-per-address", "8"]).unwrap();
+        assert_eq!((c.max_connections, c.max_connections_per_address), (500, 8));
+        for bad in ["0", "-1", "many"] {
+            assert!(config(&["--max-connections-per-address", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn peer_defaults() {
         let cli = Cli::try_parse_from([
             "p2pci", "peer", "--port", "2222", "--host", "hostA", "--rfcs", "8600", "8601",
@@ -429,6 +461,7 @@ mod tests {
         assert_eq!(c.rfcs, [RfcNumber(8600), RfcNumber(8601)]);
         assert!(!args.headless);
         assert_eq!(c.upload_max_connections, 1024);
+        assert_eq!(c.upload_max_connections_per_address, 32);
         assert_eq!(c.max_download, 256 * 1024 * 1024);
         assert_eq!((args.metrics, args.log_format), (None, LogFormat::Text));
     }
@@ -440,6 +473,8 @@ mod tests {
             "peer",
             "--upload-max-connections",
             "64",
+            "--upload-max-connections-per-address",
+            "5",
             "--max-download",
             "1.5GiB",
         ])
@@ -447,6 +482,8 @@ mod tests {
         let Command::Peer(args) = cli.command else { panic!() };
         let c = args.config();
         assert_eq!(c.upload_max_connections, 64);
+        assert_eq!(c.upload_max_connections_per_address, 5);
+        assert!(Cli::try_parse_from(["p2pci", "peer", "--upload-max-connections-per-address", "0"]).is_err());
         assert_eq!(c.max_download, 3 << 29);
         assert!(Cli::try_parse_from(["p2pci", "peer", "--upload-max-connections", "0"]).is_err());
         assert!(Cli::try_parse_from(["p2pci", "peer", "--max-download", "lots"]).is_err());

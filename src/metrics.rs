@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
-use crate::accept::accept_loop;
+use crate::accept::{Caps, accept_loop};
 use crate::protocol::Status;
 
 /// Why metrics could not be started.
@@ -152,14 +152,22 @@ fn render(handle: &PrometheusHandle) -> String {
 async fn serve(listener: TcpListener, handle: PrometheusHandle, shutdown: CancellationToken) {
     let tracker = TaskTracker::new();
     let refused = Counter::noop();
-    accept_loop(&listener, SCRAPE_CONNECTIONS, &shutdown, &tracker, "metrics", &refused, |stream, addr| {
-        let handle = handle.clone();
-        async move {
-            if let Err(e) = answer_scrape(stream, &handle).await {
-                debug!(%addr, "metrics request: {e}");
+    accept_loop(
+        &listener,
+        Caps::total(SCRAPE_CONNECTIONS),
+        &shutdown,
+        &tracker,
+        "metrics",
+        &refused,
+        |stream, addr| {
+            let handle = handle.clone();
+            async move {
+                if let Err(e) = answer_scrape(stream, &handle).await {
+                    debug!(%addr, "metrics request: {e}");
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     tracker.close();
 }

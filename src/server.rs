@@ -43,7 +43,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use self::transcript::Transcript;
-use crate::accept::{accept_loop, close_gracefully};
+use crate::accept::{Caps, accept_loop, close_gracefully};
 use crate::index::{ConnId, Cursor};
 use crate::metrics::{Closed, Method, ServerMetrics};
 use crate::protocol::head::leading_blank_len;
@@ -64,6 +64,10 @@ pub struct ServerConfig {
     pub linger: Duration,
     /// Connections served at once; more are closed at once.
     pub max_connections: usize,
+    /// Connections served at once from one source address (IP address,
+    /// port ignored); more from it are closed at once, while other
+    /// addresses are still admitted.
+    pub max_connections_per_address: usize,
     /// Print every request and response, raw, on standard output.
     pub print: bool,
     /// How long shutdown waits for connection tasks to end.
@@ -78,6 +82,7 @@ impl Default for ServerConfig {
             write_timeout: Duration::from_secs(30),
             linger: Duration::from_secs(2),
             max_connections: 16_384,
+            max_connections_per_address: 256,
             print: true,
             shutdown_grace: Duration::from_secs(5),
         }
@@ -124,7 +129,7 @@ pub async fn run<S: IndexStore>(
     let refused = &metrics.connections_refused;
     accept_loop(
         &listener,
-        config.max_connections,
+        Caps { total: config.max_connections, per_address: config.max_connections_per_address },
         &shutdown,
         &tracker,
         "index server",

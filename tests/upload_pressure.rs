@@ -1,6 +1,7 @@
-//! The upload server under a flood of connections that send nothing
-//! (PROTOCOL.md, Limits): silent sockets cannot lock real downloads out,
-//! because at the cap the oldest silent one is closed for a newcomer.
+//! The upload server under a flood of connections that send nothing, or
+//! only part of a GET (PROTOCOL.md, Limits): such sockets cannot lock real
+//! downloads out, because at the cap the oldest connection whose GET is not
+//! all in is closed for a newcomer.
 
 mod common;
 
@@ -25,8 +26,11 @@ async fn five_thousand_silent_sockets_do_not_lock_out_a_get() {
     assert!(limit >= 2 * SILENT as u64 + 1024, "open-file limit {limit} too low for this test");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rfc8700.txt"), shipped(8700)).unwrap();
-    let config = UploadConfig::new(dir.path().to_owned(), "TestOS".into());
+    let mut config = UploadConfig::new(dir.path().to_owned(), "TestOS".into());
     assert_eq!(config.max_connections, 1024);
+    // The flood and the GET share one address here: the total cap is
+    // under test, not the per-address one (tests/per_address.rs).
+    config.max_connections_per_address = usize::MAX;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -123,6 +127,7 @@ async fn a_steady_flood_of_silent_sockets_does_not_lock_out_gets() {
     std::fs::write(dir.path().join("rfc8700.txt"), shipped(8700)).unwrap();
     let mut config = UploadConfig::new(dir.path().to_owned(), "TestOS".into());
     config.max_connections = 256;
+    config.max_connections_per_address = usize::MAX;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -172,6 +177,77 @@ async fn a_steady_flood_of_silent_sockets_does_not_lock_out_gets() {
     flooding.store(false, Ordering::Relaxed);
     flood.join().unwrap();
     eprintln!("20 GETs answered while the flood had opened {during} silent sockets against a cap of 256");
+    stop.cancel();
+    within("server stops", server).await.unwrap();
+}
+
+/// A connection from `from` (a loopback address) to `to`.
+async fn connect_from(from: &str, to: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(from.parse().unwrap(), 0)).unwrap();
+    within("connect", socket.connect(to)).await.unwrap()
+}
+
+/// Cap + 20 sockets that send the start of a GET and stop, and more of
+/// them opened before every real GET: at the cap, a connection whose GET
+/// is not all in gives way to a newcomer, oldest first, so every real GET
+/// is answered, byte for byte the file; a half-sent one that was not in the
+/// way keeps its slot.
+#[tokio::test]
+async fn half_sent_gets_do_not_lock_out_real_ones() {
+    use tokio::io::AsyncWriteExt;
+    const CAP: usize = 16;
+    const HALF: &[u8] = b"GET RFC 8600 P2P-CI/1.0\r\nHo";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rfc8600.txt"), shipped(8600)).unwrap();
+    let mut config = UploadConfig::new(dir.path().to_owned(), "TestOS".into());
+    config.max_connections = CAP;
+    // Every half-sent socket comes from one address: the total cap is
+    // under test here, not the per-address one.
+    config.max_connections_per_address = usize::MAX;
+    // Far beyond the test's waits: only eviction can close a half-sent GET.
+    config.request_timeout = Duration::from_secs(60);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(upload::run(listener, config, None, stop.clone()));
+
+    let half_sent = |n: usize| async move {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut s = connect_from("127.0.0.2", addr).await;
+            s.write_all(HALF).await.unwrap();
+            out.push(s);
+        }
+        out
+    };
+    let mut held = half_sent(CAP + 20).await;
+    let mut byte = [0u8; 1];
+    let n = within("the oldest half-sent GET is closed", held[0].read(&mut byte)).await;
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+
+    let body = shipped(8600);
+    let mut ok = 0;
+    for i in 0..10 {
+        held.extend(half_sent(5).await);
+        let mut c = Raw::connect(addr).await;
+        c.send("GET RFC 8600 P2P-CI/1.0\r\nHost: real\r\n\r\n").await;
+        let all = c.until_closed().await;
+        let head_end = all.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+        match head_end {
+            Some(at) if all.starts_with(b"P2P-CI/1.0 200 OK\r\n") && all[at..] == body[..] => ok += 1,
+            _ => panic!(
+                "GET {i}: {} byte(s): {:?}",
+                all.len(),
+                String::from_utf8_lossy(&all[..all.len().min(40)])
+            ),
+        }
+    }
+    eprintln!("real GETs answered in full: {ok}/10 behind {} half-sent sockets (cap {CAP})", held.len());
+    // The newest half-sent socket was not in the way: still open.
+    let last = held.last_mut().unwrap();
+    let still = tokio::time::timeout(Duration::from_millis(50), last.read(&mut byte)).await;
+    assert!(still.is_err(), "the newest half-sent socket was closed: {still:?}");
     stop.cancel();
     within("server stops", server).await.unwrap();
 }

@@ -65,6 +65,8 @@ pub struct PeerConfig {
     /// A GET must arrive whole within this time.
     pub upload_request_timeout: Duration,
     pub upload_max_connections: usize,
+    /// Upload connections at once from one source address.
+    pub upload_max_connections_per_address: usize,
     /// Longest an upload waits for the downloader to take more bytes.
     pub upload_send_timeout: Duration,
     /// Largest file a download accepts (its announced Content-Length).
@@ -97,6 +99,7 @@ impl PeerConfig {
             max_backoff: Duration::from_secs(5),
             upload_request_timeout: Duration::from_secs(10),
             upload_max_connections: 1024,
+            upload_max_connections_per_address: 32,
             upload_send_timeout: Duration::from_secs(30),
             max_download: download::DEFAULT_MAX_SIZE,
             max_answer_records: 1_000_000,
@@ -162,6 +165,7 @@ impl Peer {
         up.limits = config.limits;
         up.request_timeout = config.upload_request_timeout;
         up.max_connections = config.upload_max_connections;
+        up.max_connections_per_address = config.upload_max_connections_per_address;
         up.send_timeout = config.upload_send_timeout;
         tasks.spawn(upload::run(listener, up, Some(events_tx.clone()), shutdown.clone()));
 

@@ -6,10 +6,10 @@
 //! into an `Answer` (a file to send, or a status). Each connection gets
 //! one answer and is closed (PROTOCOL.md, Peer to peer).
 //!
-//! * **Slots.** Connections are capped, and at the cap the oldest one that
-//!   has not sent a byte is closed to admit a newcomer
-//!   ([`accept_loop_evicting`]): silent sockets cannot lock real downloads
-//!   out, however many there are.
+//! * **Slots.** Connections are capped, in all and per source address, and
+//!   at the cap the oldest one that has not sent its whole GET is closed to
+//!   admit a newcomer ([`accept_loop_evicting`]): silent or half-sent
+//!   sockets cannot lock real downloads out, however many there are.
 //! * **Paths.** Only a parsed [`RfcNumber`] ever reaches the file system, as
 //!   `rfc<N>.txt` in the peer's own folder, so no request can name a path.
 //! * **Speed.** Files are never read whole: the body goes with `sendfile(2)`
@@ -44,7 +44,7 @@ use tracing::debug;
 
 use super::events::Lossy;
 use super::{Direction, Link, NetEvent, WireMessage};
-use crate::accept::{Admission, accept_loop_evicting, close_gracefully};
+use crate::accept::{Admission, Caps, accept_loop_evicting, close_gracefully};
 use crate::protocol::{GetResponseHead, Limits, RfcNumber, Sha256Digest, Status, parse_get};
 
 /// How an upload server behaves; every limit is configurable.
@@ -58,9 +58,12 @@ pub struct UploadConfig {
     /// A connection must deliver its whole GET within this time.
     pub request_timeout: Duration,
     /// Connections served at once. At the cap, the oldest connection that
-    /// has sent nothing yet is closed for a newcomer; when every one has
-    /// spoken, newcomers are closed at once.
+    /// has not sent its whole GET yet is closed for a newcomer; when every
+    /// one has, newcomers are closed at once.
     pub max_connections: usize,
+    /// Connections served at once from one source address; more from it
+    /// are closed on arrival.
+    pub max_connections_per_address: usize,
     /// Longest a write may wait for the downloader to take more bytes; a
     /// downloader that stops reading would otherwise hold its slot forever.
     pub send_timeout: Duration,
@@ -77,6 +80,7 @@ impl UploadConfig {
             limits: Limits::default(),
             request_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_connections_per_address: 32,
             send_timeout: Duration::from_secs(30),
             linger: Duration::from_secs(2),
         }
@@ -98,7 +102,7 @@ pub async fn run(
     events: Option<mpsc::Sender<NetEvent>>,
     shutdown: CancellationToken,
 ) {
-    let max = config.max_connections;
+    let caps = Caps { total: config.max_connections, per_address: config.max_connections_per_address };
     let shared = Arc::new(Shared {
         config,
         digests: DigestCache::default(),
@@ -108,7 +112,7 @@ pub async fn run(
     let refused = &crate::metrics::peer().uploads_refused;
     accept_loop_evicting(
         &listener,
-        max,
+        caps,
         &shutdown,
         &tracker,
         "upload server",
@@ -210,6 +214,12 @@ impl Connection {
                     return Err(Unanswered::Refused(Status::BadRequest));
                 }
                 Ok(Some((parsed, used))) => {
+                    // The head is in: from now on the connection keeps its
+                    // slot. One chosen for eviction meanwhile is about to
+                    // be dropped.
+                    if parsed.is_ok() && !self.admission.request_read() {
+                        return Err(Unanswered::Gone);
+                    }
                     events.wire(Direction::Received, self.addr, &self.buf[..used]);
                     return parsed.map(|r| Request { rfc: r.rfc, want_digest: r.want_digest }).map_err(|e| {
                         debug!(addr = %self.addr, "upload request: {e}");
@@ -219,13 +229,7 @@ impl Connection {
                 Ok(None) => {}
             }
             match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
-                // Having spoken, the connection keeps its slot; one chosen
-                // for eviction meanwhile is about to be dropped.
-                Ok(Ok(n)) if n > 0 => {
-                    if !self.admission.spoke() {
-                        return Err(Unanswered::Gone);
-                    }
-                }
+                Ok(Ok(n)) if n > 0 => {}
                 Ok(_) => return Err(Unanswered::Gone),
                 Err(_) => {
                     debug!(addr = %self.addr, "upload request not complete within {timeout:?}");
