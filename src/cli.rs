@@ -99,6 +99,16 @@ pub struct ServerArgs {
     /// renewing its lease counts as dead and its peers' records are removed.
     #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = parse_lease)]
     pub lease: f64,
+    /// Most records one peer may hold; an ADD past it gets 400 (the
+    /// connection stays usable).
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub max_records_per_peer: usize,
+    /// Memory budget of the whole index (of every server sharing it, with
+    /// --store redis): record lines and the index's own overhead, counted
+    /// per record. An ADD past it gets 400. Bytes, or with a unit (KiB,
+    /// MiB, GiB; K, M, G are the same; KB, MB, GB are powers of 1000).
+    #[arg(long, default_value = "1GiB", value_name = "SIZE", value_parser = parse_size)]
+    pub max_index_memory: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -154,6 +164,10 @@ impl ServerArgs {
             write_timeout: secs(self.write_timeout),
             max_connections: self.max_connections,
             print: !self.quiet,
+            caps: crate::index::Caps {
+                records_per_peer: self.max_records_per_peer,
+                memory: self.max_index_memory,
+            },
             ..ServerConfig::default()
         }
     }
@@ -447,6 +461,28 @@ mod tests {
         }
         for s in ["", "MiB", "-1", "1.2.3MiB", "12 parsecs", "99999999999TiB", "1e9"] {
             assert!(parse_size(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn server_caps() {
+        let caps = |args: &[&str]| {
+            let argv = ["p2pci", "server"].iter().chain(args).copied();
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Server(a) => a.config().caps,
+                Command::Peer(_) => unreachable!(),
+            })
+        };
+        assert_eq!(caps(&[]).unwrap(), crate::index::Caps::DEFAULT);
+        assert_eq!(caps(&[]).unwrap().memory, 1 << 30);
+        let c = caps(&["--max-records-per-peer", "5", "--max-index-memory", "256MiB"]).unwrap();
+        assert_eq!((c.records_per_peer, c.memory), (5, 256 << 20));
+        assert_eq!(caps(&["--max-index-memory", "512k"]).unwrap().memory, 512 << 10);
+        for bad in ["-1", "nan", "inf", "-inf", "1e3", "lots", "", "99999999999TiB", "1.5.2G"] {
+            assert!(caps(&["--max-index-memory", bad]).is_err(), "{bad}");
+        }
+        for bad in ["-1", "1.5", "x", ""] {
+            assert!(caps(&["--max-records-per-peer", bad]).is_err(), "{bad}");
         }
     }
 
