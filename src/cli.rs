@@ -106,6 +106,16 @@ pub struct ServerArgs {
     /// renewing its lease counts as dead and its peers' records are removed.
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_lease)]
     pub lease: Duration,
+    /// Most records one peer may hold; an ADD past it gets 400 (the
+    /// connection stays usable).
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub max_records_per_peer: usize,
+    /// Memory budget of the whole index (of every server sharing it, with
+    /// --store redis): record lines and the index's own overhead, counted
+    /// per record. An ADD past it gets 400. Bytes, or with a unit (KiB,
+    /// MiB, GiB; K, M, G are the same; KB, MB, GB are powers of 1000).
+    #[arg(long, default_value = "1GiB", value_name = "SIZE", value_parser = parse_size)]
+    pub max_index_memory: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -191,6 +201,10 @@ impl ServerArgs {
             max_connections_per_address: usize::try_from(self.max_connections_per_address)
                 .unwrap_or(usize::MAX),
             print: !self.quiet,
+            caps: crate::index::Caps {
+                records_per_peer: self.max_records_per_peer,
+                memory: self.max_index_memory,
+            },
             ..ServerConfig::default()
         }
     }
@@ -563,6 +577,28 @@ mod tests {
         assert_eq!(refresh("0").unwrap(), None);
         assert_eq!(refresh("3").unwrap(), Some(Duration::from_secs(3)));
         assert!(refresh("-1").is_err() && refresh("nan").is_err());
+    }
+
+    #[test]
+    fn server_caps() {
+        let caps = |args: &[&str]| {
+            let argv = ["p2pci", "server"].iter().chain(args).copied();
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Server(a) => a.config().caps,
+                Command::Peer(_) => unreachable!(),
+            })
+        };
+        assert_eq!(caps(&[]).unwrap(), crate::index::Caps::DEFAULT);
+        assert_eq!(caps(&[]).unwrap().memory, 1 << 30);
+        let c = caps(&["--max-records-per-peer", "5", "--max-index-memory", "256MiB"]).unwrap();
+        assert_eq!((c.records_per_peer, c.memory), (5, 256 << 20));
+        assert_eq!(caps(&["--max-index-memory", "512k"]).unwrap().memory, 512 << 10);
+        for bad in ["-1", "nan", "inf", "-inf", "1e3", "lots", "", "99999999999TiB", "1.5.2G"] {
+            assert!(caps(&["--max-index-memory", bad]).is_err(), "{bad}");
+        }
+        for bad in ["-1", "1.5", "x", ""] {
+            assert!(caps(&["--max-records-per-peer", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

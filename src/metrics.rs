@@ -254,6 +254,11 @@ fn describe() {
          limits), request_timeout, write_timeout, error, shutdown."
     );
     describe_counter!("p2pci_server_requests_total", "Requests answered, by method and status.");
+    describe_counter!(
+        "p2pci_adds_refused_total",
+        "ADDs answered 400 because of a cap, by reason: records_per_peer (--max-records-per-peer), \
+         index_memory (--max-index-memory, the whole index's budget)."
+    );
     describe_histogram!(
         "p2pci_server_request_duration_seconds",
         Unit::Seconds,
@@ -375,6 +380,10 @@ pub enum Closed {
     Shutdown = 5,
 }
 
+/// Why an ADD was refused by a cap, as labelled
+/// ([`crate::index::CapExceeded::reason`]).
+pub const REFUSALS: [&str; 2] = ["records_per_peer", "index_memory"];
+
 const CLOSED: [&str; 6] = ["peer", "limits", "request_timeout", "write_timeout", "error", "shutdown"];
 
 /// The index server's series, resolved once.
@@ -389,6 +398,7 @@ pub struct ServerMetrics {
     pub connections_open: Gauge,
     pub connections_refused: Counter,
     closed: [Counter; 6],
+    adds_refused: [Counter; 2],
     pub peers: Gauge,
     pub records: Gauge,
     pub transcript_pending: Gauge,
@@ -413,6 +423,7 @@ impl ServerMetrics {
             connections_open: gauge!("p2pci_server_connections_open"),
             connections_refused: counter!("p2pci_server_connections_refused_total"),
             closed: CLOSED.map(|r| counter!("p2pci_server_connections_closed_total", "reason" => r)),
+            adds_refused: REFUSALS.map(|r| counter!("p2pci_adds_refused_total", "reason" => r)),
             peers: gauge!("p2pci_server_peers"),
             records: gauge!("p2pci_server_records"),
             transcript_pending: gauge!("p2pci_server_transcript_pending_bytes"),
@@ -435,6 +446,13 @@ impl ServerMetrics {
 
     pub fn closed(&self, why: Closed) {
         self.closed[why as usize].increment(1);
+    }
+
+    /// An ADD refused by a cap; `reason` is one of [`REFUSALS`].
+    pub fn add_refused(&self, reason: &str) {
+        if let Some(i) = REFUSALS.iter().position(|r| *r == reason) {
+            self.adds_refused[i].increment(1);
+        }
     }
 }
 

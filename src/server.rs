@@ -18,8 +18,15 @@
 //! are no-ops and no clock is read.
 //!
 //! Requests that arrive together (pipelined) are answered together, in one
-//! write. A LIST is written a page at a time, so a huge index never builds
-//! one huge answer in memory nor holds the store's lock for long.
+//! write. A LIST, and a LOOKUP with more holders than fit a page, are
+//! written a page at a time, flushed as they go: a huge answer is never
+//! built whole in memory nor holds the store's lock for long, and a peer
+//! that asks and never reads holds at most a page and the pending output
+//! (about 128 KiB) until the write timeout closes it.
+//!
+//! An ADD is held to the store's caps ([`ServerConfig::caps`]): past them
+//! it is answered 400 and counted in `p2pci_adds_refused_total`, and the
+//! connection goes on.
 //!
 //! A connection is a peer's identity (PROTOCOL.md, The system): when the
 //! conversation ends, for whatever reason (goodbye, reset, timeout,
@@ -43,12 +50,14 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use self::transcript::Transcript;
-use crate::accept::{Caps, accept_loop, close_gracefully};
-use crate::index::{ConnId, Cursor};
+use crate::accept::{self, accept_loop, close_gracefully};
+use crate::index::{AddError, Caps, ConnId, Cursor, HolderCursor};
 use crate::metrics::{Closed, Method, ServerMetrics};
 use crate::protocol::head::leading_blank_len;
 use crate::protocol::response::{encode_p2s_end, encode_p2s_head};
-use crate::protocol::{LimitError, Limits, P2sMethodRef, P2sRequestRef, RequestError, Status, parse_p2s};
+use crate::protocol::{
+    LimitError, Limits, P2sMethodRef, P2sRequestRef, RequestError, RfcNumber, Status, parse_p2s,
+};
 use crate::store::{IndexStore, PeerGuard};
 
 /// How the server behaves; every limit is configurable.
@@ -72,6 +81,9 @@ pub struct ServerConfig {
     pub print: bool,
     /// How long shutdown waits for connection tasks to end.
     pub shutdown_grace: Duration,
+    /// What one peer and the whole index may hold; set on the store when
+    /// the server starts.
+    pub caps: Caps,
 }
 
 impl Default for ServerConfig {
@@ -85,12 +97,14 @@ impl Default for ServerConfig {
             max_connections_per_address: 256,
             print: true,
             shutdown_grace: Duration::from_secs(5),
+            caps: Caps::DEFAULT,
         }
     }
 }
 
-/// Records per page when writing a LIST.
-const LIST_PAGE: usize = 256;
+/// Bytes of record lines per page when writing a LIST or a long LOOKUP
+/// (a page ends after the line that reaches it).
+const PAGE_BYTES: usize = 32 * 1024;
 /// Output is written out once this much is pending.
 const FLUSH_AT: usize = 64 * 1024;
 /// A read is given at least this much room, and room is made this much at a time.
@@ -108,6 +122,7 @@ pub async fn run<S: IndexStore>(
     shutdown: CancellationToken,
 ) {
     let config = Arc::new(config);
+    store.set_caps(config.caps);
     let metrics = crate::metrics::server();
     let (_printer, transcript) = transcript::start(config.print, std::io::stdout());
     // Peers, records and the transcript's backlog are read when scraped.
@@ -129,7 +144,7 @@ pub async fn run<S: IndexStore>(
     let refused = &metrics.connections_refused;
     accept_loop(
         &listener,
-        Caps { total: config.max_connections, per_address: config.max_connections_per_address },
+        accept::Caps { total: config.max_connections, per_address: config.max_connections_per_address },
         &shutdown,
         &tracker,
         "index server",
@@ -415,13 +430,19 @@ impl<S: IndexStore> Handler<S> {
                         conn.consume(used);
                         answered = true;
                         let method = match answer {
-                            Some(method) => method,
-                            None => {
+                            Answer::Done(method) => method,
+                            Answer::List => {
                                 if let Err(ended) = self.list(conn, shutdown).await {
                                     return ended;
                                 }
                                 self.metrics.request(Method::List, Status::Ok);
                                 Method::List
+                            }
+                            Answer::Holders(rfc, cursor) => {
+                                if let Err(ended) = self.holders(conn, rfc, cursor, shutdown).await {
+                                    return ended;
+                                }
+                                Method::Lookup
                             }
                         };
                         conn.answered(method);
@@ -464,14 +485,15 @@ impl<S: IndexStore> Handler<S> {
     }
 
     /// Answers ADD, LOOKUP and any rejection into `out`, counts it and
-    /// returns its method; `None` for a LIST, which the caller writes a page
-    /// at a time. An error status leaves the connection usable.
+    /// says what is left to write: nothing, a LIST (the caller writes it a
+    /// page at a time), or the rest of a LOOKUP whose first page is in
+    /// `out`. An error status leaves the connection usable.
     async fn answer(
         &self,
         request: Result<P2sRequestRef<'_>, RequestError>,
         raw: &[u8],
         out: &mut Vec<u8>,
-    ) -> Option<Method> {
+    ) -> Answer {
         let request = match request {
             Ok(r) => r,
             Err(e) => {
@@ -479,7 +501,7 @@ impl<S: IndexStore> Handler<S> {
                 let method = Method::guess(raw);
                 self.metrics.request(method, e.status());
                 answer_status(e.status(), out);
-                return Some(method);
+                return Answer::Done(method);
             }
         };
         match request.method {
@@ -494,31 +516,58 @@ impl<S: IndexStore> Handler<S> {
                     }
                     Err(e) => {
                         debug!("400: {e}");
+                        if let AddError::Cap(cap) = &e {
+                            self.metrics.add_refused(cap.reason());
+                        }
                         out.truncate(at);
                         answer_status(Status::BadRequest, out);
                         self.metrics.request(Method::Add, Status::BadRequest);
                     }
                 }
-                Some(Method::Add)
+                Answer::Done(Method::Add)
             }
             // Reads register nothing: they are answered whatever Host and
             // Port they carry (PROTOCOL.md, Peer to server).
             P2sMethodRef::Lookup { rfc, .. } => {
                 let at = out.len();
                 encode_p2s_head(Status::Ok, out);
-                let status = if self.store.lookup(rfc, out).await == 0 {
+                let (found, more) = self.store.lookup_page(rfc, HolderCursor::START, PAGE_BYTES, out).await;
+                let status = if found == 0 {
                     out.truncate(at);
                     encode_p2s_head(Status::NotFound, out);
                     Status::NotFound
                 } else {
                     Status::Ok
                 };
-                encode_p2s_end(out);
                 self.metrics.request(Method::Lookup, status);
-                Some(Method::Lookup)
+                if let Some(cursor) = more {
+                    return Answer::Holders(rfc, cursor);
+                }
+                encode_p2s_end(out);
+                Answer::Done(Method::Lookup)
             }
-            P2sMethodRef::List => None,
+            P2sMethodRef::List => Answer::List,
         }
+    }
+
+    /// Writes the rest of a LOOKUP answer from `cursor`, a page at a time,
+    /// flushing along the way.
+    async fn holders(
+        &self,
+        conn: &mut Connection,
+        rfc: RfcNumber,
+        cursor: HolderCursor,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Ended> {
+        let mut cursor = Some(cursor);
+        while let Some(c) = cursor {
+            if conn.out.len() >= FLUSH_AT {
+                self.flush(conn, shutdown).await?;
+            }
+            cursor = self.store.lookup_page(rfc, c, PAGE_BYTES, &mut conn.out).await.1;
+        }
+        encode_p2s_end(&mut conn.out);
+        Ok(())
     }
 
     /// Writes a LIST answer a page at a time, flushing along the way.
@@ -526,7 +575,7 @@ impl<S: IndexStore> Handler<S> {
         encode_p2s_head(Status::Ok, &mut conn.out);
         let mut cursor = Some(Cursor::START);
         while let Some(c) = cursor {
-            cursor = self.store.list_page(c, LIST_PAGE, &mut conn.out).await;
+            cursor = self.store.list_page(c, PAGE_BYTES, &mut conn.out).await;
             if conn.out.len() >= FLUSH_AT {
                 self.flush(conn, shutdown).await?;
             }
@@ -534,6 +583,16 @@ impl<S: IndexStore> Handler<S> {
         encode_p2s_end(&mut conn.out);
         Ok(())
     }
+}
+
+/// What is left to write of an answer once [`Handler::answer`] is done.
+enum Answer {
+    /// Nothing: the whole answer is in the output.
+    Done(Method),
+    /// A LIST, all of it.
+    List,
+    /// The holders of a LOOKUP below the cursor, and its end.
+    Holders(RfcNumber, HolderCursor),
 }
 
 /// Counts a connection as open for as long as it lives (a panicking task

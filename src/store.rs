@@ -27,18 +27,9 @@ pub use redis_store::{RedisConfig, RedisStore};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::index::{ConnId, Cursor, IdentityMismatch, Index};
+pub use crate::index::{AddError, CapExceeded, Caps};
+use crate::index::{ConnId, Cursor, HolderCursor, Index};
 use crate::protocol::{Record, RfcNumber};
-
-/// Why an ADD was refused; each is answered 400.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AddError {
-    #[error(transparent)]
-    Identity(#[from] IdentityMismatch),
-    /// The store cannot hold another record.
-    #[error("the index is full")]
-    Full,
-}
 
 /// How many peers and records a store holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,19 +54,33 @@ pub trait IndexStore: Send + Sync + 'static {
         out: &mut Vec<u8>,
     ) -> impl Future<Output = Result<(), AddError>> + Send;
 
-    /// LOOKUP: appends the line of every record of `rfc`, newest first, to
-    /// `out`; returns how many there were.
-    fn lookup(&self, rfc: RfcNumber, out: &mut Vec<u8>) -> impl Future<Output = usize> + Send;
+    /// LOOKUP, a page at a time: appends the lines of the records of `rfc`
+    /// below `cursor`, newest first, to `out`, until the page holds
+    /// `max_bytes` (at least one record); returns how many it appended and
+    /// where to continue (`None` at the end). Records added after the
+    /// first page are not part of the answer.
+    fn lookup_page(
+        &self,
+        rfc: RfcNumber,
+        cursor: HolderCursor,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> impl Future<Output = (usize, Option<HolderCursor>)> + Send;
 
-    /// LIST, a page at a time: appends up to `max` record lines below
-    /// `cursor`, newest first, and returns where to continue (`None` at the
-    /// end). Records added after a LIST began are not part of it.
+    /// LIST, a page at a time: appends record lines below `cursor`, newest
+    /// first, until the page holds `max_bytes` (at least one record), and
+    /// returns where to continue (`None` at the end). Records added after a
+    /// LIST began are not part of it.
     fn list_page(
         &self,
         cursor: Cursor,
-        max: usize,
+        max_bytes: usize,
         out: &mut Vec<u8>,
     ) -> impl Future<Output = Option<Cursor>> + Send;
+
+    /// Holds the ADDs to come to `caps` (the server sets them before it
+    /// serves).
+    fn set_caps(&self, caps: Caps);
 
     /// Forgets a peer and all its records; returns how many records went.
     fn remove_peer(&self, conn: ConnId) -> impl Future<Output = usize> + Send;
@@ -96,12 +101,15 @@ pub async fn records<S: IndexStore>(store: &S, rfc: Option<RfcNumber>) -> Vec<Re
     let mut lines = Vec::new();
     match rfc {
         Some(rfc) => {
-            store.lookup(rfc, &mut lines).await;
+            let mut cursor = Some(HolderCursor::START);
+            while let Some(c) = cursor {
+                cursor = store.lookup_page(rfc, c, 64 * 1024, &mut lines).await.1;
+            }
         }
         None => {
             let mut cursor = Some(Cursor::START);
             while let Some(c) = cursor {
-                cursor = store.list_page(c, 1024, &mut lines).await;
+                cursor = store.list_page(c, 64 * 1024, &mut lines).await;
             }
         }
     }
@@ -119,9 +127,52 @@ pub struct MemoryStore {
     index: Mutex<Index>,
 }
 
+/// Records in a LIST page at most, whatever their size: the lock is held
+/// for one page.
+pub const PAGE_RECORDS: usize = 1024;
+
+/// After a peer's removal freed this much, the allocator is asked to give
+/// the free memory back to the system ([`release_memory`]).
+const RELEASE_AT: u64 = 4 << 20;
+
+/// Gives the memory the allocator holds free back to the system (glibc's
+/// `malloc_trim`), so that what a peer's records held leaves the resident
+/// set when they go, in every arena and not only at the top of the heap.
+pub fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only hands free pages back to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// After a removal that freed `freed` bytes: a large one has
+/// [`release_memory`] run, on a blocking thread (it walks the heap, which
+/// must not hold up the connections).
+pub(crate) fn released(freed: u64) {
+    if freed < RELEASE_AT {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(release_memory)),
+        Err(_) => release_memory(),
+    }
+}
+
 impl MemoryStore {
+    /// A store without caps (the server sets its own, [`IndexStore::set_caps`]).
     pub fn new() -> Self {
         MemoryStore::default()
+    }
+
+    /// A store whose ADDs are held to `caps`.
+    pub fn with_caps(caps: Caps) -> Self {
+        MemoryStore { index: Mutex::new(Index::with_caps(caps)) }
+    }
+
+    /// What the index holds, in bytes, as its memory budget counts it.
+    pub fn bytes(&self) -> u64 {
+        self.lock().bytes()
     }
 
     fn lock(&self) -> MutexGuard<'_, Index> {
@@ -143,28 +194,50 @@ impl IndexStore for MemoryStore {
     ) -> impl Future<Output = Result<(), AddError>> + Send {
         let result = (|| {
             let mut index = self.lock();
-            let record = index.admit_and_add(conn, host, port, rfc, title)?.ok_or(AddError::Full)?;
+            let record = index.admit_and_add(conn, host, port, rfc, title)?;
             out.extend_from_slice(record.line().as_bytes());
             Ok(())
         })();
         std::future::ready(result)
     }
 
-    fn lookup(&self, rfc: RfcNumber, out: &mut Vec<u8>) -> impl Future<Output = usize> + Send {
-        std::future::ready(self.lock().lookup_each(rfc, |r| out.extend_from_slice(r.line().as_bytes())))
+    fn lookup_page(
+        &self,
+        rfc: RfcNumber,
+        cursor: HolderCursor,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> impl Future<Output = (usize, Option<HolderCursor>)> + Send {
+        let page =
+            self.lock().lookup_page(rfc, cursor, max_bytes, |r| out.extend_from_slice(r.line().as_bytes()));
+        std::future::ready(page)
     }
 
     fn list_page(
         &self,
         cursor: Cursor,
-        max: usize,
+        max_bytes: usize,
         out: &mut Vec<u8>,
     ) -> impl Future<Output = Option<Cursor>> + Send {
-        std::future::ready(self.lock().list_page(cursor, max, |r| out.extend_from_slice(r.line().as_bytes())))
+        let next = self
+            .lock()
+            .list_page_bytes(cursor, PAGE_RECORDS, max_bytes, |r| out.extend_from_slice(r.line().as_bytes()));
+        std::future::ready(next)
+    }
+
+    fn set_caps(&self, caps: Caps) {
+        self.lock().set_caps(caps);
     }
 
     fn remove_peer(&self, conn: ConnId) -> impl Future<Output = usize> + Send {
-        std::future::ready(self.lock().remove_peer(conn))
+        let (removed, freed) = {
+            let mut index = self.lock();
+            let before = index.bytes();
+            let removed = index.remove_peer(conn);
+            (removed, before - index.bytes())
+        };
+        released(freed);
+        std::future::ready(removed)
     }
 
     fn counts(&self) -> Counts {
@@ -234,10 +307,10 @@ mod tests {
         poll(store.add(ConnId(1), "a", 1, RfcNumber(7), "Seven", &mut out)).unwrap();
         assert_eq!(out, b"RFC 7 Seven a 1\r\n");
         out.clear();
-        assert_eq!(poll(store.lookup(RfcNumber(7), &mut out)), 1);
+        assert_eq!(poll(store.lookup_page(RfcNumber(7), HolderCursor::START, 1024, &mut out)), (1, None));
         assert_eq!(out, b"RFC 7 Seven a 1\r\n");
         out.clear();
-        assert_eq!(poll(store.list_page(Cursor::START, 10, &mut out)), None);
+        assert_eq!(poll(store.list_page(Cursor::START, 1024, &mut out)), None);
         assert_eq!(out, b"RFC 7 Seven a 1\r\n");
         assert_eq!(store.counts(), Counts { peers: 1, records: 1 });
         assert_eq!(poll(store.remove_peer(ConnId(1))), 1);
@@ -248,7 +321,7 @@ mod tests {
     fn reads_register_nothing_and_add_keeps_one_identity() {
         let store = MemoryStore::new();
         let mut out = Vec::new();
-        assert_eq!(poll(store.lookup(RfcNumber(7), &mut out)), 0);
+        assert_eq!(poll(store.lookup_page(RfcNumber(7), HolderCursor::START, 1024, &mut out)), (0, None));
         assert_eq!(store.counts().peers, 0);
         poll(store.add(ConnId(1), "hostA", 1, RfcNumber(7), "t", &mut out)).unwrap();
         // Hostnames compare case-insensitively.

@@ -48,8 +48,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use super::{AddError, Counts, IndexStore};
-use crate::index::{ConnId, Cursor, Index};
+use super::{AddError, CapExceeded, Caps, Counts, IndexStore};
+use crate::index::{ConnId, Cursor, HolderCursor, Index, record_cost};
 use crate::protocol::RfcNumber;
 
 /// How a server uses Redis.
@@ -184,6 +184,12 @@ struct Keys {
     servers: String,
     /// Changes when Redis lost its data.
     epoch: String,
+    /// What every server's records cost, as the memory budget counts it
+    /// ([`record_cost`]): the shared index's budget is held against it.
+    bytes: String,
+    /// What each peer's records cost: `server:conn` → bytes, taken off
+    /// `bytes` when the peer goes.
+    peer_bytes: String,
 }
 
 impl Keys {
@@ -195,6 +201,8 @@ impl Keys {
             log: format!("{prefix}log"),
             servers: format!("{prefix}servers"),
             epoch: format!("{prefix}epoch"),
+            bytes: format!("{prefix}bytes"),
+            peer_bytes: format!("{prefix}peerbytes"),
             prefix,
         }
     }
@@ -212,9 +220,17 @@ impl Keys {
 /// A batch of this server's changes: ADDs (idempotent per peer and RFC; the
 /// record, its peer's entry and its log entry go together) and peer
 /// removals (its records and one log entry). Returns each ADD's sequence
-/// (0 for a removal). A server writing is alive: a Redis that lost its lease
-/// (restarted empty) gets it back here, so the others do not reap this
-/// server before its next renewal.
+/// (0 for a removal, and for an ADD refused because the shared index is at
+/// its memory budget). A server writing is alive: a Redis that lost its
+/// lease (restarted empty) gets it back here, so the others do not reap
+/// this server before its next renewal.
+///
+/// The budget holds for every server at once: the cost of every record
+/// held (as the local index counts it, [`record_cost`], sent with each
+/// ADD) is added up in `bytes` by the script that stores the record, and
+/// taken off by the one that removes it (this one, or the reaper), so no
+/// two servers can both take the last room. Each peer's share is kept in
+/// `peerbytes` for its removal.
 ///
 /// The ADDs are written first, then the removals: a peer's ADDs always come
 /// before its removal, and different peers' changes do not depend on each
@@ -223,26 +239,30 @@ impl Keys {
 /// `XTRIM` bounds the log; per ADD there remain the idempotence check, the
 /// peer's entry and the log entry.
 ///
-/// KEYS: seq, rec, this server's peers, servers, log, lease, then one peer
-/// hash per change. ARGV: server, log length, lease ms, then six per
-/// change: kind (a or d), conn, rfc, port, host, title.
+/// KEYS: seq, rec, this server's peers, servers, log, lease, bytes,
+/// peerbytes, then one peer hash per change. ARGV: server, log length,
+/// lease ms, memory budget, then seven per change: kind (a or d), conn,
+/// rfc, port, host, title, cost.
 const BATCH: &str = r"
 if redis.call('EXISTS', KEYS[6]) == 0 then
   redis.call('SET', KEYS[6], '1', 'PX', ARGV[3])
   redis.call('SADD', KEYS[4], ARGV[1])
 end
+local budget = tonumber(ARGV[4])
+local used = tonumber(redis.call('GET', KEYS[7]) or '0')
 local out, new, first, dup = {}, {}, {}, {}
-for i = 1, #KEYS - 6 do
-  local a = 3 + (i - 1) * 6
+for i = 1, #KEYS - 8 do
+  local a = 4 + (i - 1) * 7
   out[i] = 0
   if ARGV[a + 1] == 'a' then
-    local ph, rfc = KEYS[6 + i], ARGV[a + 3]
+    local ph, rfc = KEYS[8 + i], ARGV[a + 3]
     local held = redis.call('HGET', ph, rfc)
     if held then
       out[i] = tonumber(held)
     elseif first[ph..' '..rfc] then
       dup[i] = first[ph..' '..rfc]
-    else
+    elseif used + tonumber(ARGV[a + 7]) <= budget then
+      used = used + tonumber(ARGV[a + 7])
       first[ph..' '..rfc] = i
       new[#new + 1] = i
     end
@@ -251,33 +271,45 @@ end
 local logged = false
 if #new > 0 then
   local base = redis.call('INCRBY', KEYS[1], #new) - #new
-  local recs, conns, seen = {}, {}, {}
+  local recs, conns, seen, spent, total = {}, {}, {}, {}, 0
   for j, i in ipairs(new) do
-    local a = 3 + (i - 1) * 6
+    local a = 4 + (i - 1) * 7
     local n = base + j
-    local conn, rfc = ARGV[a + 2], ARGV[a + 3]
+    local conn, rfc, cost = ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 7])
     local v = ARGV[1]..' '..conn..' '..rfc..' '..ARGV[a + 4]..' '..ARGV[a + 5]..' '..ARGV[a + 6]
     recs[2 * j - 1] = n
     recs[2 * j] = v
-    redis.call('HSET', KEYS[6 + i], rfc, n)
+    redis.call('HSET', KEYS[8 + i], rfc, n)
     redis.call('XADD', KEYS[5], '*', 'n', n, 'a', v)
     if not seen[conn] then
       seen[conn] = true
       conns[#conns + 1] = conn
+      spent[conn] = 0
     end
+    spent[conn] = spent[conn] + cost
+    total = total + cost
     out[i] = n
   end
   redis.call('HSET', KEYS[2], unpack(recs))
   redis.call('SADD', KEYS[3], unpack(conns))
+  redis.call('INCRBY', KEYS[7], total)
+  for _, conn in ipairs(conns) do
+    redis.call('HINCRBY', KEYS[8], ARGV[1]..':'..conn, spent[conn])
+  end
   logged = true
 end
 for i, f in pairs(dup) do out[i] = out[f] end
-for i = 1, #KEYS - 6 do
-  local a = 3 + (i - 1) * 6
+for i = 1, #KEYS - 8 do
+  local a = 4 + (i - 1) * 7
   if ARGV[a + 1] == 'd' then
-    local conn, ph = ARGV[a + 2], KEYS[6 + i]
+    local conn, ph = ARGV[a + 2], KEYS[8 + i]
     local seqs = redis.call('HVALS', ph)
     redis.call('SREM', KEYS[3], conn)
+    local spent = tonumber(redis.call('HGET', KEYS[8], ARGV[1]..':'..conn) or '0')
+    if spent > 0 then
+      redis.call('DECRBY', KEYS[7], spent)
+      redis.call('HDEL', KEYS[8], ARGV[1]..':'..conn)
+    end
     if #seqs > 0 then
       for j = 1, #seqs, 1000 do
         redis.call('HDEL', KEYS[2], unpack(seqs, j, math.min(j + 999, #seqs)))
@@ -310,14 +342,22 @@ return {had, e}
 ";
 
 /// Removes the peers of every server whose lease has expired, one log
-/// entry per peer. The per-server keys are built here from the prefix: they
-/// share the hash tag, so they live in the same slot as the declared keys.
+/// entry per peer, and takes what their records cost off the shared
+/// budget. The per-server keys are built here from the prefix: they share
+/// the hash tag, so they live in the same slot as the declared keys.
+///
+/// KEYS: servers, seq, rec, log, bytes, peerbytes. ARGV: prefix, log length.
 const REAP: &str = r"
 local reaped = 0
 for _, srv in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('EXISTS', ARGV[1]..'lease:'..srv) == 0 then
     local set = ARGV[1]..'peers:'..srv
     for _, conn in ipairs(redis.call('SMEMBERS', set)) do
+      local spent = tonumber(redis.call('HGET', KEYS[6], srv..':'..conn) or '0')
+      if spent > 0 then
+        redis.call('DECRBY', KEYS[5], spent)
+        redis.call('HDEL', KEYS[6], srv..':'..conn)
+      end
       local ph = ARGV[1]..'peer:'..srv..':'..conn
       local seqs = redis.call('HVALS', ph)
       for i = 1, #seqs, 1000 do
@@ -358,14 +398,16 @@ struct Own {
 /// One of this server's changes, on its way to Redis.
 #[derive(Debug)]
 enum Change {
-    /// `done` hears when Redis has the record (or could not take it).
+    /// `done` hears when Redis has the record (`true`), or refused it
+    /// because the shared index is at its budget (`false`); it is dropped
+    /// when Redis could not be asked.
     Add {
         conn: ConnId,
         host: String,
         port: u16,
         rfc: RfcNumber,
         title: Box<str>,
-        done: Option<oneshot::Sender<()>>,
+        done: Option<oneshot::Sender<bool>>,
     },
     Remove(ConnId),
 }
@@ -415,6 +457,17 @@ impl View {
             None => {
                 self.index.insert_at(conn, rfc, title, seq);
             }
+        }
+    }
+
+    /// Forgets an own record Redis refused (the shared index is at its
+    /// budget).
+    fn drop_refused(&mut self, conn: ConnId, rfc: RfcNumber) {
+        self.index.remove(conn, rfc);
+        if let Some(o) = self.own.get_mut(&conn)
+            && let Some(i) = o.rfcs.iter().rposition(|(r, _)| *r == rfc)
+        {
+            o.rfcs.swap_remove(i);
         }
     }
 
@@ -492,6 +545,8 @@ struct Shared {
     synced: Mutex<Instant>,
     cancel: CancellationToken,
     scripts: Scripts,
+    /// The memory budget of the whole shared index, sent with every write.
+    budget: std::sync::atomic::AtomicU64,
     /// To the writer task.
     changes: mpsc::UnboundedSender<Change>,
 }
@@ -555,6 +610,7 @@ impl RedisStore {
                 reap: Script::new(REAP),
                 mark: Script::new(MARK),
             },
+            budget: std::sync::atomic::AtomicU64::new(u64::MAX),
             config,
         });
         // The first snapshot, before serving.
@@ -671,15 +727,17 @@ impl Shared {
         let k = &self.keys;
         let mut inv = self.scripts.batch.prepare_invoke();
         inv.key(&k.seq).key(&k.rec).key(k.peers(&self.id_hex)).key(&k.servers).key(&k.log);
-        inv.key(k.lease(&self.id_hex));
+        inv.key(k.lease(&self.id_hex)).key(&k.bytes).key(&k.peer_bytes);
         inv.arg(&self.id_hex).arg(self.config.log_len).arg(self.lease_ms());
+        inv.arg(self.budget.load(Ordering::Relaxed));
         for c in changes {
             inv.key(k.peer(&self.id_hex, c.conn().0));
             match c {
                 Change::Add { conn, host, port, rfc, title, .. } => {
-                    inv.arg("a").arg(conn.0).arg(rfc.0).arg(*port).arg(host.as_str()).arg(&**title)
+                    let cost = record_cost(*rfc, title, host, *port);
+                    inv.arg("a").arg(conn.0).arg(rfc.0).arg(*port).arg(host.as_str()).arg(&**title).arg(cost)
                 }
-                Change::Remove(conn) => inv.arg("d").arg(conn.0).arg(0).arg(0).arg("").arg(""),
+                Change::Remove(conn) => inv.arg("d").arg(conn.0).arg(0).arg(0).arg("").arg("").arg(0),
             };
         }
         let mut c = self.conn();
@@ -746,9 +804,14 @@ impl Shared {
                 let mut v = self.view();
                 for (c, seq) in batch.iter_mut().zip(seqs) {
                     if let Change::Add { conn, rfc, title, done, .. } = c {
-                        v.place(*conn, *rfc, title, seq);
+                        if seq == 0 {
+                            debug!(%conn, rfc = rfc.0, "ADD refused by redis: the shared index is at its memory budget");
+                            v.drop_refused(*conn, *rfc);
+                        } else {
+                            v.place(*conn, *rfc, title, seq);
+                        }
                         if let Some(done) = done.take() {
-                            let _ = done.send(());
+                            let _ = done.send(seq != 0);
                         }
                     }
                 }
@@ -831,6 +894,8 @@ impl Shared {
                     .key(&k.seq)
                     .key(&k.rec)
                     .key(&k.log)
+                    .key(&k.bytes)
+                    .key(&k.peer_bytes)
                     .arg(&k.prefix)
                     .arg(self.config.log_len)
                     .invoke_async(&mut c),
@@ -895,16 +960,34 @@ impl Shared {
                 done: None,
             })
         }));
+        let mut refused = 0;
         for (i, chunk) in changes.chunks(WRITE_BATCH).enumerate() {
-            if let Err(e) = self.write(chunk).await {
-                let unwritten = changes[(i * WRITE_BATCH).min(gone)..gone].iter().map(Change::conn);
-                self.view().gone.extend(unwritten);
-                return Err(e);
+            match self.write(chunk).await {
+                Ok(seqs) => {
+                    // Records taken while Redis was away, for which the
+                    // shared index has no room now: they go here too.
+                    let mut v = self.view();
+                    for (c, _) in chunk.iter().zip(seqs).filter(|(_, s)| *s == 0) {
+                        if let Change::Add { conn, rfc, .. } = c {
+                            v.drop_refused(*conn, *rfc);
+                            refused += 1;
+                        }
+                    }
+                }
+                Err(e) => {
+                    let unwritten = changes[(i * WRITE_BATCH).min(gone)..gone].iter().map(Change::conn);
+                    self.view().gone.extend(unwritten);
+                    return Err(e);
+                }
             }
+        }
+        if refused > 0 {
+            warn!(server = %self.id_hex, refused,
+                "records taken while redis was away dropped: the shared index is at its memory budget");
         }
         let started = Instant::now();
         let (seq, last_id) = self.mark().await?;
-        let mut index = Index::new();
+        let mut index = Index::with_caps(self.view().index.caps());
         let mut remote = HashMap::new();
         let mut next_remote = 0;
         let mut mine = Vec::new();
@@ -1258,43 +1341,67 @@ impl IndexStore for RedisStore {
         if let Some(written) = self.add_now(conn, host, port, rfc, title, out)? {
             // Answered once Redis has it, so an ADD answered here is older
             // than any ADD sent afterwards, on any server. A Redis that does
-            // not take it in time does not hold the peer up.
-            let _ = tokio::time::timeout(self.shared.config.timeout, written).await;
+            // not take it in time does not hold the peer up (should it then
+            // refuse the record, the record goes, unanswered for).
+            if let Ok(Ok(false)) = tokio::time::timeout(self.shared.config.timeout, written).await {
+                return Err(CapExceeded::IndexMemory(self.shared.budget.load(Ordering::Relaxed)).into());
+            }
         }
         Ok(())
     }
 
-    fn lookup(&self, rfc: RfcNumber, out: &mut Vec<u8>) -> impl Future<Output = usize> + Send {
-        let n = self.shared.view().index.lookup_each(rfc, |r| out.extend_from_slice(r.line().as_bytes()));
-        std::future::ready(n)
+    fn lookup_page(
+        &self,
+        rfc: RfcNumber,
+        cursor: HolderCursor,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+    ) -> impl Future<Output = (usize, Option<HolderCursor>)> + Send {
+        let page = self
+            .shared
+            .view()
+            .index
+            .lookup_page(rfc, cursor, max_bytes, |r| out.extend_from_slice(r.line().as_bytes()));
+        std::future::ready(page)
     }
 
     fn list_page(
         &self,
         cursor: Cursor,
-        max: usize,
+        max_bytes: usize,
         out: &mut Vec<u8>,
     ) -> impl Future<Output = Option<Cursor>> + Send {
-        let next =
-            self.shared.view().index.list_page(cursor, max, |r| out.extend_from_slice(r.line().as_bytes()));
+        let next = self.shared.view().index.list_page_bytes(cursor, super::PAGE_RECORDS, max_bytes, |r| {
+            out.extend_from_slice(r.line().as_bytes())
+        });
         std::future::ready(next)
+    }
+
+    /// The caps hold for this server's own peers here, and the memory
+    /// budget for the whole shared index in Redis as well (the same
+    /// budget on every server keeps the whole index within it).
+    fn set_caps(&self, caps: Caps) {
+        self.shared.budget.store(caps.memory, Ordering::Relaxed);
+        self.shared.view().index.set_caps(caps);
     }
 
     fn remove_peer(&self, conn: ConnId) -> impl Future<Output = usize> + Send {
         let s = &*self.shared;
-        let removed = {
+        let (removed, freed) = {
             let mut v = s.view();
             if v.own.remove(&conn).is_some() {
+                let before = v.index.bytes();
                 let removed = v.index.remove_peer(conn);
                 if s.changes.send(Change::Remove(conn)).is_err() {
                     // The writer has stopped (the server is closing).
                     v.gone.push(conn);
                 }
-                removed
+                (removed, before - v.index.bytes())
             } else {
-                0
+                (0, 0)
             }
         };
+        super::released(freed);
         std::future::ready(removed)
     }
 
@@ -1338,15 +1445,19 @@ impl RedisStore {
         rfc: RfcNumber,
         title: &str,
         out: &mut Vec<u8>,
-    ) -> Result<Option<oneshot::Receiver<()>>, AddError> {
+    ) -> Result<Option<oneshot::Receiver<bool>>, AddError> {
         let s = &*self.shared;
         let mut v = s.view();
         // The identity rule, as in memory; the peer is this server's own.
-        v.index.admit_as(conn, host, port)?;
+        v.index.check_identity(conn, host, port)?;
         if let Some(r) = v.index.held(conn, rfc) {
             out.extend_from_slice(r.line().as_bytes());
             return Ok(None);
         }
+        // The caps, against the local copy of the whole shared index first
+        // (Redis holds the budget against every server's records at once).
+        v.index.room(conn, host, port, rfc, title)?;
+        v.index.admit_as(conn, host, port)?;
         if !v.hold(conn, rfc, title) {
             return Err(AddError::Full);
         }

@@ -1,0 +1,148 @@
+//! What one party can make the index hold is bounded (PROTOCOL.md,
+//! Limits): records per peer, the whole index's memory budget, memory that
+//! comes back when a flood's connection ends, and answers streamed so that
+//! a client that asks and never reads costs the server a bounded amount.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::*;
+use p2pci::index::{Caps, peer_cost, record_cost};
+use p2pci::protocol::{RfcNumber, Status};
+use p2pci::server::ServerConfig;
+
+async fn capped(caps: Caps) -> TestServer {
+    TestServer::with_config(ServerConfig { print: false, caps, ..ServerConfig::default() }).await
+}
+
+async fn add_status(c: &mut Raw, rfc: u32, host: &str, port: u16, title: &str) -> Status {
+    c.send(add(rfc, host, port, title)).await;
+    c.response().await.status
+}
+
+#[tokio::test]
+async fn a_peer_past_its_record_cap_gets_400_and_keeps_its_connection() {
+    let server = capped(Caps { records_per_peer: 5, memory: u64::MAX }).await;
+    let mut a = Raw::connect(server.addr).await;
+    for rfc in 1..=5 {
+        assert_eq!(add_status(&mut a, rfc, "ha", 1, "T").await, Status::Ok);
+    }
+    assert_eq!(add_status(&mut a, 6, "ha", 1, "T").await, Status::BadRequest);
+    // Nothing stored, and the connection goes on: a read, then an ADD of
+    // an RFC it holds already (no new record: answered as before).
+    a.send(lookup(6, "ha", 1)).await;
+    assert_eq!(a.response().await.status, Status::NotFound);
+    a.send(add(5, "ha", 1, "Other title")).await;
+    let again = a.response().await;
+    assert_eq!((again.status, again.records), (Status::Ok, vec![rec(5, "T", "ha", 1)]));
+    assert_eq!(server.records().len(), 5);
+    // Another peer has a share of its own.
+    let mut b = Raw::connect(server.addr).await;
+    assert_eq!(add_status(&mut b, 6, "hb", 2, "T").await, Status::Ok);
+    assert_eq!(server.lookup(RfcNumber(6)), [rec(6, "T", "hb", 2)]);
+}
+
+#[tokio::test]
+async fn the_memory_budget_holds_for_the_whole_index_and_comes_back() {
+    let title = "x".repeat(1000);
+    let one = record_cost(RfcNumber(100), &title, "ha", 1);
+    // Room for two peers and ten records of this size, not eleven.
+    let budget = 2 * peer_cost("ha") + 10 * one;
+    let server = capped(Caps { records_per_peer: 1000, memory: budget }).await;
+    let (mut a, mut b) = (Raw::connect(server.addr).await, Raw::connect(server.addr).await);
+    for rfc in 100..105 {
+        assert_eq!(add_status(&mut a, rfc, "ha", 1, &title).await, Status::Ok);
+        assert_eq!(add_status(&mut b, rfc, "hb", 1, &title).await, Status::Ok);
+    }
+    assert_eq!(server.store.bytes(), budget);
+    assert_eq!(add_status(&mut a, 200, "ha", 1, &title).await, Status::BadRequest);
+    assert_eq!(add_status(&mut b, 200, "hb", 1, &title).await, Status::BadRequest);
+    // A short record does not fit either, nor a newcomer's.
+    assert_eq!(add_status(&mut b, 201, "hb", 1, "t").await, Status::BadRequest);
+    let mut c = Raw::connect(server.addr).await;
+    assert_eq!(add_status(&mut c, 201, "hc", 1, "t").await, Status::BadRequest);
+    assert_eq!(server.peer_count(), 2);
+    // Re-ADDs of held RFCs are answered and cost nothing.
+    assert_eq!(add_status(&mut a, 104, "ha", 1, &title).await, Status::Ok);
+    assert_eq!(server.store.bytes(), budget);
+    assert_eq!(server.records().len(), 10);
+    // When a peer goes, its room is free again.
+    drop(a);
+    server.until("a's records gone", |n| n.records == 5).await;
+    assert_eq!(server.store.bytes(), budget - peer_cost("ha") - 5 * one);
+    assert_eq!(add_status(&mut c, 201, "hc", 1, &title).await, Status::Ok);
+}
+
+/// The first stderr line of `p` starting with `prefix`, past the prefix.
+fn err_line(p: &mut Proc, prefix: &str) -> String {
+    let line = p.wait_err(prefix, |l| l.starts_with(prefix));
+    line[prefix.len()..].trim().to_owned()
+}
+
+/// `GET /metrics`, bounded; the body.
+fn scrape(addr: SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut all = String::new();
+    s.read_to_string(&mut all).unwrap();
+    all.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+fn counter(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn refusals_are_counted_by_reason_and_logged_at_debug() {
+    let mut server = Proc::spawn_with(
+        [
+            "server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--quiet",
+            "--metrics",
+            "127.0.0.1:0",
+            "--max-records-per-peer",
+            "2",
+            "--max-index-memory",
+            "4KiB",
+        ],
+        |cmd| {
+            cmd.env("RUST_LOG", "p2pci=debug");
+        },
+    );
+    let url = err_line(&mut server, "p2pci server metrics on ");
+    let m: SocketAddr =
+        url.strip_prefix("http://").unwrap().strip_suffix("/metrics").unwrap().parse().unwrap();
+    let addr: SocketAddr = err_line(&mut server, "p2pci server listening on ").parse().unwrap();
+    let zero = scrape(m);
+    assert_eq!(counter(&zero, "p2pci_adds_refused_total{reason=\"records_per_peer\"}"), 0.0);
+    assert_eq!(counter(&zero, "p2pci_adds_refused_total{reason=\"index_memory\"}"), 0.0);
+
+    let mut a = Raw::connect(addr).await;
+    assert_eq!(add_status(&mut a, 1, "ha", 1, "t").await, Status::Ok);
+    assert_eq!(add_status(&mut a, 2, "ha", 1, "t").await, Status::Ok);
+    assert_eq!(add_status(&mut a, 3, "ha", 1, "t").await, Status::BadRequest);
+    server
+        .wait_err("the per-peer reason", |l| l.contains("DEBUG") && l.contains("the most one peer may hold"));
+    let mut b = Raw::connect(addr).await;
+    let long = "y".repeat(3500);
+    assert_eq!(add_status(&mut b, 4, "hb", 1, &long).await, Status::BadRequest);
+    assert_eq!(add_status(&mut b, 4, "hb", 1, &long).await, Status::BadRequest);
+    server.wait_err("the budget reason", |l| {
+        l.contains("DEBUG") && l.contains("at its memory budget of 4096 bytes")
+    });
+    // b is still served.
+    assert_eq!(add_status(&mut b, 4, "hb", 1, "short").await, Status::Ok);
+    let text = scrape(m);
+    assert_eq!(counter(&text, "p2pci_adds_refused_total{reason=\"records_per_peer\"}"), 1.0);
+    assert_eq!(counter(&text, "p2pci_adds_refused_total{reason=\"index_memory\"}"), 2.0);
+    assert_eq!(counter(&text, "p2pci_server_requests_total{method=\"ADD\",status=\"400\"}"), 3.0);
+}
