@@ -8,7 +8,7 @@
 //! they fetched. So a command (Quit above all) is taken at once, whatever
 //! the server is doing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,7 +143,7 @@ impl Peer {
     pub async fn start(config: PeerConfig) -> anyhow::Result<(Peer, mpsc::Receiver<NetEvent>)> {
         anyhow::ensure!(!config.servers.is_empty(), "no index server given");
         let (dir, src, rfcs) = (config.dir.clone(), config.rfc_dir.clone(), config.rfcs.clone());
-        let lib = tokio::task::spawn_blocking(move || {
+        let library::Scan { rfcs: lib, skipped } = tokio::task::spawn_blocking(move || {
             check_folder(&dir)?;
             if !rfcs.is_empty() {
                 check_folder(&src)?;
@@ -157,6 +157,10 @@ impl Peer {
             .with_context(|| format!("starting the upload server on {}", config.upload_bind))?;
         let upload_addr = listener.local_addr()?;
         let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
+        // The files named like RFCs that are not shared, and why: said once.
+        for line in library::skipped_lines(&skipped) {
+            let _ = events_tx.try_send(NetEvent::Notice(line));
+        }
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -188,7 +192,8 @@ impl Peer {
         let talk = tasks.spawn(Conversation::new(settings, jobs_rx, answers_tx, talk_stop.clone()).run());
 
         let talk = Talk { jobs: jobs_tx, answers: answers_rx, stop: talk_stop, task: talk };
-        let engine = Engine::new(&config, me, lib.clone(), talk, events_tx, shutdown.clone());
+        let mut engine = Engine::new(&config, me, lib.clone(), talk, events_tx, shutdown.clone());
+        engine.skipped = skipped.into_iter().collect();
         tasks.spawn(engine.run(commands_rx));
         tasks.close();
         info!(host = %config.host, %upload_addr, servers = ?config.servers, "peer started");
@@ -262,6 +267,9 @@ struct Engine {
     shutdown: CancellationToken,
     talk: Talk,
     library: BTreeMap<RfcNumber, LocalRfc>,
+    /// The folder's files that are not shared, as last said (each is said
+    /// once, when it is first seen).
+    skipped: HashSet<library::Skipped>,
     /// Titles the index has told us (LOOKUP and LIST answers, our ADDs):
     /// LOOKUP carries one, as strict servers want it.
     titles: HashMap<RfcNumber, String>,
@@ -293,6 +301,7 @@ impl Engine {
             shutdown,
             talk,
             library: lib.into_iter().map(|l| (l.rfc, l)).collect(),
+            skipped: HashSet::new(),
             titles: HashMap::new(),
             downloads: JoinSet::new(),
             active: HashMap::new(),
@@ -491,11 +500,18 @@ impl Engine {
     /// from the index (the conversation's [`Job::Withdraw`]).
     async fn rescan(&mut self, advertise_new: bool) {
         let dir = self.download_config.dir.clone();
-        let list = match tokio::task::spawn_blocking(move || library::scan(&dir)).await {
-            Ok(Ok(list)) => list,
+        let scan = match tokio::task::spawn_blocking(move || library::scan(&dir)).await {
+            Ok(Ok(scan)) => scan,
             Ok(Err(e)) => return self.emit(NetEvent::FolderError(e.to_string())).await,
             Err(e) => return self.emit(NetEvent::FolderError(format!("reading the RFC folder: {e}"))).await,
         };
+        let fresh: Vec<library::Skipped> =
+            scan.skipped.iter().filter(|s| !self.skipped.contains(*s)).cloned().collect();
+        for line in library::skipped_lines(&fresh) {
+            self.emit(NetEvent::Notice(line)).await;
+        }
+        self.skipped = scan.skipped.into_iter().collect();
+        let list = scan.rfcs;
         let new: Vec<(RfcNumber, String)> = list
             .iter()
             .filter(|l| !self.library.contains_key(&l.rfc))

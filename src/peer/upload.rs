@@ -11,13 +11,18 @@
 //!   admit a newcomer ([`accept_loop_evicting`]): silent or half-sent
 //!   sockets cannot lock real downloads out, however many there are.
 //! * **Paths.** Only a parsed [`RfcNumber`] ever reaches the file system, as
-//!   `rfc<N>.txt` in the peer's own folder, so no request can name a path.
+//!   `rfc<N>.txt` in the peer's own folder, so no request can name a path;
+//!   and only a regular file that lies in the folder is served
+//!   ([`Folder::open_shared`]: opened relative to the folder without
+//!   leaving it, non-blocking, then judged by `fstat`): a link leading out,
+//!   a FIFO, a device or a directory is 404, and none can block the server.
 //! * **Speed.** Files are never read whole: the body goes with `sendfile(2)`
 //!   (page cache to socket, no copy through user space) and the head is
 //!   sent with `MSG_MORE` so head and body leave in the same packets. The
 //!   file is opened and stat'ed on the runtime thread, as a static file
 //!   server does: both are short syscalls on a local folder, cheaper than a
-//!   hop to the blocking pool. Linux only, as the whole project is.
+//!   hop to the blocking pool, and the open is non-blocking (a FIFO cannot
+//!   hold it). Linux only, as the whole project is.
 //! * **Errors.** An error answer is followed by a graceful close
 //!   ([`close_gracefully`]): a client still writing an oversized request
 //!   reads its 400 instead of a reset.
@@ -40,9 +45,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::events::Lossy;
+use super::library::Folder;
 use super::{Direction, Link, NetEvent, WireMessage};
 use crate::accept::{Admission, Caps, accept_loop_evicting, close_gracefully};
 use crate::protocol::{GetResponseHead, Limits, RfcNumber, Sha256Digest, Status, parse_get};
@@ -90,6 +96,9 @@ impl UploadConfig {
 /// What every connection of one upload server shares.
 struct Shared {
     config: UploadConfig,
+    /// The folder, held open from the start: files are opened relative to
+    /// it. `None` if it could not be opened then; each GET tries again.
+    folder: Option<Folder>,
     digests: DigestCache,
     events: Reporter,
 }
@@ -103,8 +112,16 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let caps = Caps { total: config.max_connections, per_address: config.max_connections_per_address };
+    let folder = match Folder::open(&config.dir) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            warn!("upload server: cannot open {}: {e}; trying again for each GET", config.dir.display());
+            None
+        }
+    };
     let shared = Arc::new(Shared {
         config,
+        folder,
         digests: DigestCache::default(),
         events: Reporter(Lossy::new(events, "upload server")),
     });
@@ -145,7 +162,7 @@ async fn serve(mut conn: Connection, shared: &Shared) {
             return;
         }
     };
-    let handler = Handler { config, digests: &shared.digests };
+    let handler = Handler { config, folder: shared.folder.as_ref(), digests: &shared.digests };
     match handler.answer(request).await {
         Answer::File { head, file, len } => {
             shared.events.wire(Direction::Sent, addr, &head);
@@ -266,19 +283,38 @@ impl Connection {
 /// Turns a request into an answer: finds the file and builds the head.
 struct Handler<'a> {
     config: &'a UploadConfig,
+    folder: Option<&'a Folder>,
     digests: &'a DigestCache,
 }
 
 impl Handler<'_> {
     async fn answer(&self, request: Request) -> Answer {
-        let path = self.config.dir.join(request.rfc.file_name());
-        let Ok(file) = File::open(&path) else {
-            return Answer::Refuse(Status::NotFound);
+        let name = request.rfc.file_name();
+        let opened;
+        let folder = match self.folder {
+            Some(f) => f,
+            None => match Folder::open(&self.config.dir) {
+                Ok(f) => {
+                    opened = f;
+                    &opened
+                }
+                Err(e) => {
+                    debug!("GET RFC {}: cannot open {}: {e}", request.rfc, self.config.dir.display());
+                    return Answer::Refuse(Status::NotFound);
+                }
+            },
         };
-        let meta = match file.metadata() {
-            Ok(m) if m.is_file() => m,
-            _ => return Answer::Refuse(Status::NotFound),
+        // Only a regular file inside the folder is served; anything else
+        // (a link leading out, a FIFO, a device, a directory) is as if it
+        // were not there. Judged on the open descriptor: nothing to race.
+        let (file, meta) = match folder.open_shared(&name) {
+            Ok(opened) => opened,
+            Err(why) => {
+                debug!("GET RFC {}: {name}: {why}", request.rfc);
+                return Answer::Refuse(Status::NotFound);
+            }
         };
+        let path = self.config.dir.join(name);
         let len = meta.len();
         let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         let mut head = GetResponseHead::ok(SystemTime::now(), &self.config.os, modified, len);

@@ -3,7 +3,8 @@
 //!
 //! The operating system's notifications (inotify, FSEvents, …, through the
 //! `notify` crate) arrive on a thread of notify's own; they are only
-//! filtered here (events about `rfc<N>.txt` directly in the folder) and
+//! filtered here (events about `rfc<N>.txt` directly in the folder, with
+//! or without leading zeros, so a misnamed file is reported too) and
 //! passed to a small task that waits for the burst to settle, then asks the
 //! engine to read the folder again ([`Command::Rescan`]). The engine owns
 //! the list of local RFCs and decides what that means (a new file is listed,
@@ -18,7 +19,7 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 
 use super::Command;
-use super::library::number_of_file;
+use super::library::{FileName, classify};
 
 /// How long the folder must be quiet before it is read again.
 pub const SETTLE: Duration = Duration::from_millis(150);
@@ -41,13 +42,14 @@ impl Drop for FolderWatch {
     }
 }
 
-/// Whether an event names an RFC file directly in the folder.
+/// Whether an event names a file directly in the folder that is named like
+/// an RFC (canonically or not: the rescan says which it does not share).
 fn is_rfc_event(event: &notify::Event, dir: &Path) -> bool {
     let relevant = matches!(event.kind, EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(_));
     relevant
         && event.paths.iter().any(|p| {
             p.parent().is_some_and(|parent| parent == dir)
-                && p.file_name().and_then(|n| n.to_str()).and_then(number_of_file).is_some()
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| classify(n) != FileName::Other)
         })
 }
 
