@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -64,16 +64,62 @@ pub struct DownloadConfig {
     /// know the extension answer as before, and their files are kept
     /// unchecked.
     pub want_digest: bool,
-    /// Names the resolver did not know, and when: a made-up demo name
-    /// (`hostA`) can cost a resolver timeout, which we pay once, not per GET.
-    unresolvable: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Holders' names looked up lately, and what they gave: a made-up demo
+    /// name (`hostA`) can cost a resolver timeout, which we pay once, not
+    /// per GET. Bounded ([`NameCache`]).
+    names: Arc<Mutex<NameCache>>,
     /// Counts log events dropped because the front end was behind, across
     /// all downloads.
     lossy: Lossy,
 }
 
-/// How long a name that did not resolve goes straight to the loopback.
-const UNRESOLVABLE_FOR: Duration = Duration::from_secs(60);
+/// How long a name's lookup is remembered (an address, or that it did not
+/// resolve and goes straight to the loopback).
+const NAME_TTL: Duration = Duration::from_secs(60);
+
+/// Most names remembered: a hostile index can name any number of holders,
+/// so the cache must not grow with them.
+const NAME_CACHE_CAP: usize = 1024;
+
+/// Lookups of holders' names: host → (the address it gave, or `None` when
+/// it did not resolve; when). Every operation is O(1) but an insert into a
+/// full cache, which first drops what has expired and then, if that freed
+/// nothing, the oldest entry: O(cap), at most once per lookup made.
+#[derive(Debug, Default)]
+pub struct NameCache {
+    entries: HashMap<String, (Option<IpAddr>, Instant)>,
+}
+
+impl NameCache {
+    /// What `host` gave within the TTL; `None` when it must be looked up.
+    pub fn get(&self, host: &str, now: Instant) -> Option<Option<IpAddr>> {
+        match self.entries.get(host) {
+            Some((ip, at)) if now.duration_since(*at) < NAME_TTL => Some(*ip),
+            _ => None,
+        }
+    }
+
+    pub fn put(&mut self, host: &str, ip: Option<IpAddr>, now: Instant) {
+        if self.entries.len() >= NAME_CACHE_CAP && !self.entries.contains_key(host) {
+            self.entries.retain(|_, (_, at)| now.duration_since(*at) < NAME_TTL);
+            if self.entries.len() >= NAME_CACHE_CAP
+                && let Some(oldest) =
+                    self.entries.iter().min_by_key(|(_, (_, at))| *at).map(|(h, _)| h.clone())
+            {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(host.to_owned(), (ip, now));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
 
 impl DownloadConfig {
     pub fn new(dir: PathBuf, host: String, os: String) -> Self {
@@ -87,7 +133,7 @@ impl DownloadConfig {
             max_size: DEFAULT_MAX_SIZE,
             resolve_timeout: Duration::from_secs(2),
             want_digest: true,
-            unresolvable: Arc::default(),
+            names: Arc::default(),
             lossy: Lossy::new(None, "downloads"),
         }
     }
@@ -264,23 +310,26 @@ pub async fn run(
     None
 }
 
-/// Resolves a holder's hostname; a name the resolver does not know falls
-/// back to the loopback address (PROTOCOL.md, Hostnames), which is said.
+/// Resolves a holder's hostname, here in the download's task (never on the
+/// engine's or the upload server's path), bounded by the resolve timeout and
+/// cached ([`NameCache`]). A name the resolver does not know falls back to
+/// the loopback address (PROTOCOL.md, Hostnames), which is said.
 async fn resolve(from: &Holder, config: &DownloadConfig, report: &Reporter<'_>) -> SocketAddr {
-    let known_bad = {
-        let mut bad = config.unresolvable.lock().unwrap_or_else(|p| p.into_inner());
-        bad.retain(|_, since| since.elapsed() < UNRESOLVABLE_FOR);
-        bad.contains_key(&from.host)
-    };
-    if !known_bad {
-        let lookup = tokio::net::lookup_host((from.host.as_str(), from.port));
-        if let Ok(Ok(mut addrs)) = tokio::time::timeout(config.resolve_timeout, lookup).await
-            && let Some(addr) = addrs.next()
-        {
-            return addr;
+    let cached = config.names.lock().unwrap_or_else(|p| p.into_inner()).get(&from.host, Instant::now());
+    let ip = match cached {
+        Some(ip) => ip,
+        None => {
+            let lookup = tokio::net::lookup_host((from.host.as_str(), from.port));
+            let ip = match tokio::time::timeout(config.resolve_timeout, lookup).await {
+                Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
+                _ => None,
+            };
+            config.names.lock().unwrap_or_else(|p| p.into_inner()).put(&from.host, ip, Instant::now());
+            ip
         }
-        let mut bad = config.unresolvable.lock().unwrap_or_else(|p| p.into_inner());
-        bad.insert(from.host.clone(), Instant::now());
+    };
+    if let Some(ip) = ip {
+        return SocketAddr::new(ip, from.port);
     }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, from.port));
     report.notice(format!("{} does not resolve; trying {addr}", from.host));
@@ -453,6 +502,26 @@ mod tests {
         for (n, want) in cases {
             assert_eq!(Size(n).to_string(), want, "{n}");
         }
+    }
+
+    #[test]
+    fn the_name_cache_remembers_for_a_while_and_stays_bounded() {
+        let mut c = NameCache::default();
+        let t0 = Instant::now();
+        let ip: IpAddr = Ipv4Addr::new(127, 0, 0, 2).into();
+        c.put("a", Some(ip), t0);
+        c.put("bad", None, t0);
+        assert_eq!(c.get("a", t0), Some(Some(ip)));
+        assert_eq!(c.get("bad", t0), Some(None));
+        assert_eq!(c.get("new", t0), None);
+        assert_eq!(c.get("a", t0 + NAME_TTL), None, "expired");
+        for i in 0..3 * NAME_CACHE_CAP {
+            c.put(&format!("h{i}.invalid"), None, t0 + Duration::from_millis(i as u64));
+        }
+        assert_eq!(c.len(), NAME_CACHE_CAP);
+        let last = format!("h{}.invalid", 3 * NAME_CACHE_CAP - 1);
+        assert_eq!(c.get(&last, t0 + Duration::from_secs(1)), Some(None), "the newest stay");
+        assert_eq!(c.get("a", t0), None, "the oldest went");
     }
 
     #[test]
