@@ -143,3 +143,110 @@ async fn a_lookup_naming_forty_thousand_holders_stalls_nothing() {
     assert!(worst < Duration::from_secs(1), "a GET took {worst:?} ({} GETs)", times.len());
     peer.quit().await;
 }
+
+/// A holder that never goes silent but sends a byte every 100 ms: its
+/// answer's head at once and the body trickled, or (`head_too`) even the
+/// head trickled. It goes on until the downloader leaves.
+async fn trickler(body_len: usize, head_too: bool) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if read_head(&mut s).await.is_none() {
+                    return;
+                }
+                let head = format!(
+                    "P2P-CI/1.0 200 OK\r\nContent-Length: {body_len}\r\nContent-Type: text/plain\r\n\r\n"
+                );
+                let mut rest = head.into_bytes();
+                if !head_too {
+                    if s.write_all(&rest).await.is_err() {
+                        return;
+                    }
+                    rest.clear();
+                }
+                rest.extend(std::iter::repeat_n(b'x', body_len));
+                for b in rest {
+                    if s.write_all(&[b]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Item 10: holders that trickle (a byte every 100 ms, never silent, so the
+/// idle timeout never fires) fall below the minimum rate within one window
+/// and lose the download, each named in its failure; the real holder after
+/// them delivers the file byte for byte.
+#[tokio::test]
+async fn holders_that_trickle_lose_the_download_to_the_next_one() {
+    let server = TestServer::start().await;
+    let mut real = TestPeer::start(server.addr, "real", &[8600]).await;
+    real.advertise().await;
+    let body = shipped(8600);
+    // Advertised after the real holder, so LOOKUP (newest first) names them
+    // first: the body trickler, then the head trickler.
+    let slow_body = trickler(body.len(), false).await;
+    let slow_head = trickler(body.len(), true).await;
+    let mut conns = Vec::new();
+    for port in [slow_head, slow_body] {
+        let mut c = Raw::connect(server.addr).await;
+        c.send(add(8600, "127.0.0.1", port, "trickle")).await;
+        assert_eq!(c.response().await.status, p2pci::protocol::Status::Ok);
+        conns.push(c);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = peer_config(server.addr, "me", &[], tmp.path().join("me"));
+    config.min_download_rate = 1024;
+    config.download_rate_window = Duration::from_secs(1);
+    let mut me = TestPeer::with_config(config, tmp).await;
+    let started = Instant::now();
+    me.send(Command::Download { rfc: RfcNumber(8600), from: None });
+    let mut failed = Vec::new();
+    let done = loop {
+        let ev = me
+            .expect("the download's outcome", |e| {
+                matches!(
+                    e,
+                    NetEvent::Download {
+                        event: DownloadEvent::HolderFailed { .. }
+                            | DownloadEvent::Done { .. }
+                            | DownloadEvent::Failed { .. },
+                        ..
+                    }
+                )
+            })
+            .await;
+        match ev {
+            NetEvent::Download { event: DownloadEvent::HolderFailed { from, reason, .. }, .. } => {
+                failed.push((from, reason))
+            }
+            NetEvent::Download { event, .. } => break event,
+            _ => unreachable!(),
+        }
+    };
+    let DownloadEvent::Done { from, bytes, .. } = done else { panic!("expected Done, got {done:?}") };
+    assert_eq!((from.host.as_str(), bytes), ("real", body.len() as u64));
+    assert_eq!(std::fs::read(me.dir.join("rfc8600.txt")).unwrap(), body, "byte for byte");
+    let names: Vec<u16> = failed.iter().map(|(h, _)| h.port).collect();
+    assert_eq!(names, [slow_body, slow_head], "{failed:?}");
+    for (from, reason) in &failed {
+        assert!(
+            matches!(reason, p2pci::peer::DownloadError::TooSlow { min_rate: 1024, window, .. }
+                if *window == Duration::from_secs(1)),
+            "{from}: {reason:?}"
+        );
+        assert!(reason.to_string().contains("below the minimum of 1 KiB/s"), "{reason}");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(partial_files(&me.dir), Vec::<std::path::PathBuf>::new());
+    drop(conns);
+    me.quit().await;
+    real.quit().await;
+}

@@ -41,6 +41,13 @@ use crate::protocol::{
 /// The default for [`DownloadConfig::max_size`]: 256 MiB, far above any RFC.
 pub const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
 
+/// The default for [`DownloadConfig::min_rate`]: 1 KiB/s, an RFC of 100 KiB
+/// in under two minutes from the slowest holder we keep.
+pub const DEFAULT_MIN_RATE: u64 = 1024;
+
+/// The default for [`DownloadConfig::rate_window`].
+pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(10);
+
 /// What every download of one peer shares.
 #[derive(Debug, Clone)]
 pub struct DownloadConfig {
@@ -59,6 +66,14 @@ pub struct DownloadConfig {
     pub max_size: u64,
     /// Longest wait for the system resolver.
     pub resolve_timeout: Duration,
+    /// Slowest a holder may send, in bytes a second, averaged over each
+    /// [`rate_window`](Self::rate_window) from the connection on (head and
+    /// body): a holder that trickles (a byte a second is never silent, so
+    /// the idle timeout never fires) fails, and the next one is tried. 0
+    /// turns the check off.
+    pub min_rate: u64,
+    /// The span the rate is averaged over.
+    pub rate_window: Duration,
     /// Ask uploaders for the file's SHA-256 and check it before keeping the
     /// file (PROTOCOL.md, Extension: content digest). Uploaders that do not
     /// know the extension answer as before, and their files are kept
@@ -132,6 +147,8 @@ impl DownloadConfig {
             idle_timeout: Duration::from_secs(30),
             max_size: DEFAULT_MAX_SIZE,
             resolve_timeout: Duration::from_secs(2),
+            min_rate: DEFAULT_MIN_RATE,
+            rate_window: DEFAULT_RATE_WINDOW,
             want_digest: true,
             names: Arc::default(),
             lossy: Lossy::new(None, "downloads"),
@@ -168,6 +185,13 @@ pub enum DownloadError {
     Broken(IoCause),
     #[error("nothing received for {0:?}")]
     Stalled(Duration),
+    /// Bytes kept coming, but slower than the minimum rate.
+    #[error(
+        "too slow: {} in the last {window:?}, below the minimum of {}/s",
+        Size(*received),
+        Size(*min_rate)
+    )]
+    TooSlow { received: u64, window: Duration, min_rate: u64 },
     #[error("connection closed after {} of {}", Size(*received), Size(*total))]
     Cut { received: u64, total: u64 },
     #[error("sent more than the {} announced", Size(*total))]
@@ -343,12 +367,13 @@ async fn fetch(
     report: &Reporter<'_>,
 ) -> Result<LocalRfc, DownloadError> {
     let addr = resolve(from, config, report).await;
-    let mut stream = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
+    let stream = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(DownloadError::Connect { addr, cause: e.into() }),
         Err(_) => return Err(DownloadError::ConnectTimeout { addr, after: config.connect_timeout }),
     };
     let _ = stream.set_nodelay(true);
+    let mut stream = Paced::new(stream, config);
     let mut out = Vec::new();
     let request = GetRequest {
         rfc,
@@ -358,7 +383,7 @@ async fn fetch(
     };
     request.encode(&mut out);
     report.wire(super::Direction::Sent, from, &out);
-    stream.write_all(&out).await.map_err(|e| DownloadError::Send(e.into()))?;
+    stream.stream.write_all(&out).await.map_err(|e| DownloadError::Send(e.into()))?;
 
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let head = loop {
@@ -368,7 +393,7 @@ async fn fetch(
             let _ = buf.split_to(used);
             break parsed?;
         }
-        if read_some(&mut stream, &mut buf, config.idle_timeout).await? == 0 {
+        if stream.read(&mut buf).await? == 0 {
             return Err(DownloadError::ClosedBeforeAnswer);
         }
     };
@@ -383,15 +408,82 @@ async fn fetch(
     receive_body(body, buf, &mut stream, config, report).await
 }
 
-async fn read_some(
-    stream: &mut TcpStream,
-    buf: &mut BytesMut,
+/// The connection to a holder, with its two bounds on reads: no read waits
+/// longer than the idle timeout, and every rate window (from the connection
+/// on) must bring at least the minimum rate's worth of bytes.
+struct Paced {
+    stream: TcpStream,
     idle: Duration,
-) -> Result<usize, DownloadError> {
-    match tokio::time::timeout(idle, stream.read_buf(buf)).await {
-        Ok(Ok(n)) => Ok(n),
-        Ok(Err(e)) => Err(DownloadError::Broken(e.into())),
-        Err(_) => Err(DownloadError::Stalled(idle)),
+    min_rate: u64,
+    window: Duration,
+    /// Where the current window began, and how many bytes had come by then.
+    window_start: Instant,
+    at_window_start: u64,
+    /// Bytes received on the connection so far.
+    received: u64,
+}
+
+impl Paced {
+    fn new(stream: TcpStream, config: &DownloadConfig) -> Paced {
+        Paced {
+            stream,
+            idle: config.idle_timeout,
+            min_rate: config.min_rate,
+            window: config.rate_window,
+            window_start: Instant::now(),
+            at_window_start: 0,
+            received: 0,
+        }
+    }
+
+    /// When the current window ends, if the rate is checked.
+    fn window_end(&self) -> Option<Instant> {
+        (self.min_rate > 0).then(|| self.window_start + self.window)
+    }
+
+    /// At a window's end: fails if it brought too few bytes, else starts
+    /// the next one. The rate is over the time that really passed.
+    fn check_rate(&mut self, now: Instant) -> Result<(), DownloadError> {
+        let Some(end) = self.window_end() else { return Ok(()) };
+        if now < end {
+            return Ok(());
+        }
+        let got = self.received - self.at_window_start;
+        let needed = self.min_rate as f64 * now.duration_since(self.window_start).as_secs_f64();
+        if (got as f64) < needed {
+            return Err(DownloadError::TooSlow {
+                received: got,
+                window: self.window,
+                min_rate: self.min_rate,
+            });
+        }
+        self.window_start = now;
+        self.at_window_start = self.received;
+        Ok(())
+    }
+
+    /// Reads what there is into `buf`; 0 at the end of the stream.
+    async fn read(&mut self, buf: &mut BytesMut) -> Result<usize, DownloadError> {
+        let idle_until = Instant::now() + self.idle;
+        loop {
+            let until = self.window_end().map_or(idle_until, |end| end.min(idle_until));
+            let read = tokio::time::timeout_at(until.into(), self.stream.read_buf(buf)).await;
+            let now = Instant::now();
+            match read {
+                Ok(Ok(n)) => {
+                    self.received += n as u64;
+                    if n > 0 {
+                        self.check_rate(now)?;
+                    }
+                    return Ok(n);
+                }
+                Ok(Err(e)) => return Err(DownloadError::Broken(e.into())),
+                Err(_) if now >= idle_until => return Err(DownloadError::Stalled(self.idle)),
+                // The window ended with the read still waiting: `read_buf`
+                // is cancel-safe, so nothing was lost; it is asked again.
+                Err(_) => self.check_rate(now)?,
+            }
+        }
     }
 }
 
@@ -410,7 +502,7 @@ struct Body {
 async fn receive_body(
     body: Body,
     mut buf: BytesMut,
-    stream: &mut TcpStream,
+    stream: &mut Paced,
     config: &DownloadConfig,
     report: &Reporter<'_>,
 ) -> Result<LocalRfc, DownloadError> {
@@ -445,12 +537,12 @@ async fn receive_body(
         if received == total {
             break;
         }
-        if read_some(stream, &mut buf, config.idle_timeout).await? == 0 {
+        if stream.read(&mut buf).await? == 0 {
             return Err(DownloadError::Cut { received, total });
         }
     }
     // The uploader closes after the last byte; anything more is not the file.
-    if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), stream.read_buf(&mut buf)).await
+    if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), stream.stream.read_buf(&mut buf)).await
         && n > 0
     {
         return Err(DownloadError::TooLong { total });

@@ -69,6 +69,11 @@ pub struct PeerConfig {
     pub upload_send_timeout: Duration,
     /// Largest file a download accepts (its announced Content-Length).
     pub max_download: u64,
+    /// Slowest a holder may send (bytes a second, over each
+    /// `download_rate_window`); a slower one fails and the next is tried.
+    /// 0: no minimum.
+    pub min_download_rate: u64,
+    pub download_rate_window: Duration,
     /// Most record lines accepted in one server answer; a longer one (say, a
     /// LIST that never ends) fails its request and the connection is dropped.
     pub max_answer_records: usize,
@@ -99,6 +104,8 @@ impl PeerConfig {
             upload_max_connections: 1024,
             upload_send_timeout: Duration::from_secs(30),
             max_download: download::DEFAULT_MAX_SIZE,
+            min_download_rate: download::DEFAULT_MIN_RATE,
+            download_rate_window: download::DEFAULT_RATE_WINDOW,
             max_answer_records: 1_000_000,
             max_answer_bytes: 256 * 1024 * 1024,
             event_capacity: 4096,
@@ -316,6 +323,8 @@ impl Engine {
         let mut dl = DownloadConfig::new(config.dir.clone(), config.host.clone(), config.os.clone());
         dl.limits = config.limits;
         dl.max_size = config.max_download;
+        dl.min_rate = config.min_download_rate;
+        dl.rate_window = config.download_rate_window;
         Engine {
             me,
             events,
