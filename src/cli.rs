@@ -279,6 +279,14 @@ pub struct PeerArgs {
     /// GB are powers of 1000).
     #[arg(long, default_value = "256MiB", value_name = "SIZE", value_parser = parse_size)]
     pub max_download: u64,
+    /// Slowest a holder may send a download, per second, averaged over 10 s
+    /// (a size: 1KiB, 512, 2MiB); a slower one fails and the next holder is
+    /// tried. 0 turns the check off.
+    #[arg(long, default_value = "1KiB", value_name = "SIZE", value_parser = parse_size)]
+    pub min_download_rate: u64,
+    /// The span --min-download-rate is averaged over (for tests).
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_timeout, hide = true)]
+    pub download_rate_window: Duration,
     /// Serve Prometheus metrics on http://ADDR:PORT/metrics (off by default).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<SocketAddr>,
@@ -316,6 +324,8 @@ impl PeerArgs {
         c.upload_max_connections_per_address =
             usize::try_from(self.upload_max_connections_per_address).unwrap_or(usize::MAX);
         c.max_download = self.max_download;
+        c.min_download_rate = self.min_download_rate;
+        c.download_rate_window = self.download_rate_window;
         c
     }
 }
@@ -501,6 +511,28 @@ mod tests {
         assert_eq!(c.max_download, 3 << 29);
         assert!(Cli::try_parse_from(["p2pci", "peer", "--upload-max-connections", "0"]).is_err());
         assert!(Cli::try_parse_from(["p2pci", "peer", "--max-download", "lots"]).is_err());
+    }
+
+    #[test]
+    fn peer_min_download_rate() {
+        let rate = |args: &[&str]| {
+            let argv = ["p2pci", "peer"].iter().chain(args).copied();
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Peer(a) => (a.config().min_download_rate, a.config().download_rate_window),
+                Command::Server(_) => unreachable!(),
+            })
+        };
+        assert_eq!(rate(&[]).unwrap(), (1024, Duration::from_secs(10)));
+        assert_eq!(rate(&["--min-download-rate", "0"]).unwrap().0, 0);
+        assert_eq!(rate(&["--min-download-rate", "2MiB"]).unwrap().0, 2 << 20);
+        let window = rate(&["--download-rate-window", "500ms"]).unwrap().1;
+        assert_eq!(window, Duration::from_millis(500));
+        for bad in ["-1", "nan", "inf", "-1KiB", "fast", ""] {
+            assert!(rate(&["--min-download-rate", bad]).is_err(), "{bad}");
+        }
+        for bad in ["0", "-2", "nan", "inf", "soon"] {
+            assert!(rate(&["--download-rate-window", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

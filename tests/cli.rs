@@ -141,6 +141,9 @@ fn nonsense_durations_and_sizes_exit_2() {
         &["server", "--lease=-1"],
         &["peer", "--headless", "--refresh=nan"],
         &["peer", "--headless", "--max-download=-1"],
+        &["peer", "--headless", "--min-download-rate=-1"],
+        &["peer", "--headless", "--min-download-rate=nan"],
+        &["peer", "--headless", "--download-rate-window=inf"],
     ] {
         let out = Proc::spawn(args.iter().copied()).finish();
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.stderr);

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -41,6 +41,13 @@ use crate::protocol::{
 /// The default for [`DownloadConfig::max_size`]: 256 MiB, far above any RFC.
 pub const DEFAULT_MAX_SIZE: u64 = 256 * 1024 * 1024;
 
+/// The default for [`DownloadConfig::min_rate`]: 1 KiB/s, an RFC of 100 KiB
+/// in under two minutes from the slowest holder we keep.
+pub const DEFAULT_MIN_RATE: u64 = 1024;
+
+/// The default for [`DownloadConfig::rate_window`].
+pub const DEFAULT_RATE_WINDOW: Duration = Duration::from_secs(10);
+
 /// What every download of one peer shares.
 #[derive(Debug, Clone)]
 pub struct DownloadConfig {
@@ -59,21 +66,75 @@ pub struct DownloadConfig {
     pub max_size: u64,
     /// Longest wait for the system resolver.
     pub resolve_timeout: Duration,
+    /// Slowest a holder may send, in bytes a second, averaged over each
+    /// [`rate_window`](Self::rate_window) from the connection on (head and
+    /// body): a holder that trickles (a byte a second is never silent, so
+    /// the idle timeout never fires) fails, and the next one is tried. 0
+    /// turns the check off.
+    pub min_rate: u64,
+    /// The span the rate is averaged over.
+    pub rate_window: Duration,
     /// Ask uploaders for the file's SHA-256 and check it before keeping the
     /// file (PROTOCOL.md, Extension: content digest). Uploaders that do not
     /// know the extension answer as before, and their files are kept
     /// unchecked.
     pub want_digest: bool,
-    /// Names the resolver did not know, and when: a made-up demo name
-    /// (`hostA`) can cost a resolver timeout, which we pay once, not per GET.
-    unresolvable: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Holders' names looked up lately, and what they gave: a made-up demo
+    /// name (`hostA`) can cost a resolver timeout, which we pay once, not
+    /// per GET. Bounded ([`NameCache`]).
+    names: Arc<Mutex<NameCache>>,
     /// Counts log events dropped because the front end was behind, across
     /// all downloads.
     lossy: Lossy,
 }
 
-/// How long a name that did not resolve goes straight to the loopback.
-const UNRESOLVABLE_FOR: Duration = Duration::from_secs(60);
+/// How long a name's lookup is remembered (an address, or that it did not
+/// resolve and goes straight to the loopback).
+const NAME_TTL: Duration = Duration::from_secs(60);
+
+/// Most names remembered: a hostile index can name any number of holders,
+/// so the cache must not grow with them.
+const NAME_CACHE_CAP: usize = 1024;
+
+/// Lookups of holders' names: host → (the address it gave, or `None` when
+/// it did not resolve; when). Every operation is O(1) but an insert into a
+/// full cache, which first drops what has expired and then, if that freed
+/// nothing, the oldest entry: O(cap), at most once per lookup made.
+#[derive(Debug, Default)]
+pub struct NameCache {
+    entries: HashMap<String, (Option<IpAddr>, Instant)>,
+}
+
+impl NameCache {
+    /// What `host` gave within the TTL; `None` when it must be looked up.
+    pub fn get(&self, host: &str, now: Instant) -> Option<Option<IpAddr>> {
+        match self.entries.get(host) {
+            Some((ip, at)) if now.duration_since(*at) < NAME_TTL => Some(*ip),
+            _ => None,
+        }
+    }
+
+    pub fn put(&mut self, host: &str, ip: Option<IpAddr>, now: Instant) {
+        if self.entries.len() >= NAME_CACHE_CAP && !self.entries.contains_key(host) {
+            self.entries.retain(|_, (_, at)| now.duration_since(*at) < NAME_TTL);
+            if self.entries.len() >= NAME_CACHE_CAP
+                && let Some(oldest) =
+                    self.entries.iter().min_by_key(|(_, (_, at))| *at).map(|(h, _)| h.clone())
+            {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(host.to_owned(), (ip, now));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
 
 impl DownloadConfig {
     pub fn new(dir: PathBuf, host: String, os: String) -> Self {
@@ -86,8 +147,10 @@ impl DownloadConfig {
             idle_timeout: Duration::from_secs(30),
             max_size: DEFAULT_MAX_SIZE,
             resolve_timeout: Duration::from_secs(2),
+            min_rate: DEFAULT_MIN_RATE,
+            rate_window: DEFAULT_RATE_WINDOW,
             want_digest: true,
-            unresolvable: Arc::default(),
+            names: Arc::default(),
             lossy: Lossy::new(None, "downloads"),
         }
     }
@@ -122,6 +185,13 @@ pub enum DownloadError {
     Broken(IoCause),
     #[error("nothing received for {0:?}")]
     Stalled(Duration),
+    /// Bytes kept coming, but slower than the minimum rate.
+    #[error(
+        "too slow: {} in the last {window:?}, below the minimum of {}/s",
+        Size(*received),
+        Size(*min_rate)
+    )]
+    TooSlow { received: u64, window: Duration, min_rate: u64 },
     #[error("connection closed after {} of {}", Size(*received), Size(*total))]
     Cut { received: u64, total: u64 },
     #[error("sent more than the {} announced", Size(*total))]
@@ -264,23 +334,26 @@ pub async fn run(
     None
 }
 
-/// Resolves a holder's hostname; a name the resolver does not know falls
-/// back to the loopback address (PROTOCOL.md, Hostnames), which is said.
+/// Resolves a holder's hostname, here in the download's task (never on the
+/// engine's or the upload server's path), bounded by the resolve timeout and
+/// cached ([`NameCache`]). A name the resolver does not know falls back to
+/// the loopback address (PROTOCOL.md, Hostnames), which is said.
 async fn resolve(from: &Holder, config: &DownloadConfig, report: &Reporter<'_>) -> SocketAddr {
-    let known_bad = {
-        let mut bad = config.unresolvable.lock().unwrap_or_else(|p| p.into_inner());
-        bad.retain(|_, since| since.elapsed() < UNRESOLVABLE_FOR);
-        bad.contains_key(&from.host)
-    };
-    if !known_bad {
-        let lookup = tokio::net::lookup_host((from.host.as_str(), from.port));
-        if let Ok(Ok(mut addrs)) = tokio::time::timeout(config.resolve_timeout, lookup).await
-            && let Some(addr) = addrs.next()
-        {
-            return addr;
+    let cached = config.names.lock().unwrap_or_else(|p| p.into_inner()).get(&from.host, Instant::now());
+    let ip = match cached {
+        Some(ip) => ip,
+        None => {
+            let lookup = tokio::net::lookup_host((from.host.as_str(), from.port));
+            let ip = match tokio::time::timeout(config.resolve_timeout, lookup).await {
+                Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
+                _ => None,
+            };
+            config.names.lock().unwrap_or_else(|p| p.into_inner()).put(&from.host, ip, Instant::now());
+            ip
         }
-        let mut bad = config.unresolvable.lock().unwrap_or_else(|p| p.into_inner());
-        bad.insert(from.host.clone(), Instant::now());
+    };
+    if let Some(ip) = ip {
+        return SocketAddr::new(ip, from.port);
     }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, from.port));
     report.notice(format!("{} does not resolve; trying {addr}", from.host));
@@ -294,12 +367,13 @@ async fn fetch(
     report: &Reporter<'_>,
 ) -> Result<LocalRfc, DownloadError> {
     let addr = resolve(from, config, report).await;
-    let mut stream = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
+    let stream = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(DownloadError::Connect { addr, cause: e.into() }),
         Err(_) => return Err(DownloadError::ConnectTimeout { addr, after: config.connect_timeout }),
     };
     let _ = stream.set_nodelay(true);
+    let mut stream = Paced::new(stream, config);
     let mut out = Vec::new();
     let request = GetRequest {
         rfc,
@@ -309,7 +383,7 @@ async fn fetch(
     };
     request.encode(&mut out);
     report.wire(super::Direction::Sent, from, &out);
-    stream.write_all(&out).await.map_err(|e| DownloadError::Send(e.into()))?;
+    stream.stream.write_all(&out).await.map_err(|e| DownloadError::Send(e.into()))?;
 
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let head = loop {
@@ -319,7 +393,7 @@ async fn fetch(
             let _ = buf.split_to(used);
             break parsed?;
         }
-        if read_some(&mut stream, &mut buf, config.idle_timeout).await? == 0 {
+        if stream.read(&mut buf).await? == 0 {
             return Err(DownloadError::ClosedBeforeAnswer);
         }
     };
@@ -334,15 +408,82 @@ async fn fetch(
     receive_body(body, buf, &mut stream, config, report).await
 }
 
-async fn read_some(
-    stream: &mut TcpStream,
-    buf: &mut BytesMut,
+/// The connection to a holder, with its two bounds on reads: no read waits
+/// longer than the idle timeout, and every rate window (from the connection
+/// on) must bring at least the minimum rate's worth of bytes.
+struct Paced {
+    stream: TcpStream,
     idle: Duration,
-) -> Result<usize, DownloadError> {
-    match tokio::time::timeout(idle, stream.read_buf(buf)).await {
-        Ok(Ok(n)) => Ok(n),
-        Ok(Err(e)) => Err(DownloadError::Broken(e.into())),
-        Err(_) => Err(DownloadError::Stalled(idle)),
+    min_rate: u64,
+    window: Duration,
+    /// Where the current window began, and how many bytes had come by then.
+    window_start: Instant,
+    at_window_start: u64,
+    /// Bytes received on the connection so far.
+    received: u64,
+}
+
+impl Paced {
+    fn new(stream: TcpStream, config: &DownloadConfig) -> Paced {
+        Paced {
+            stream,
+            idle: config.idle_timeout,
+            min_rate: config.min_rate,
+            window: config.rate_window,
+            window_start: Instant::now(),
+            at_window_start: 0,
+            received: 0,
+        }
+    }
+
+    /// When the current window ends, if the rate is checked.
+    fn window_end(&self) -> Option<Instant> {
+        (self.min_rate > 0).then(|| self.window_start + self.window)
+    }
+
+    /// At a window's end: fails if it brought too few bytes, else starts
+    /// the next one. The rate is over the time that really passed.
+    fn check_rate(&mut self, now: Instant) -> Result<(), DownloadError> {
+        let Some(end) = self.window_end() else { return Ok(()) };
+        if now < end {
+            return Ok(());
+        }
+        let got = self.received - self.at_window_start;
+        let needed = self.min_rate as f64 * now.duration_since(self.window_start).as_secs_f64();
+        if (got as f64) < needed {
+            return Err(DownloadError::TooSlow {
+                received: got,
+                window: self.window,
+                min_rate: self.min_rate,
+            });
+        }
+        self.window_start = now;
+        self.at_window_start = self.received;
+        Ok(())
+    }
+
+    /// Reads what there is into `buf`; 0 at the end of the stream.
+    async fn read(&mut self, buf: &mut BytesMut) -> Result<usize, DownloadError> {
+        let idle_until = Instant::now() + self.idle;
+        loop {
+            let until = self.window_end().map_or(idle_until, |end| end.min(idle_until));
+            let read = tokio::time::timeout_at(until.into(), self.stream.read_buf(buf)).await;
+            let now = Instant::now();
+            match read {
+                Ok(Ok(n)) => {
+                    self.received += n as u64;
+                    if n > 0 {
+                        self.check_rate(now)?;
+                    }
+                    return Ok(n);
+                }
+                Ok(Err(e)) => return Err(DownloadError::Broken(e.into())),
+                Err(_) if now >= idle_until => return Err(DownloadError::Stalled(self.idle)),
+                // The window ended with the read still waiting: `read_buf`
+                // is cancel-safe, so nothing was lost; it is asked again.
+                Err(_) => self.check_rate(now)?,
+            }
+        }
     }
 }
 
@@ -361,7 +502,7 @@ struct Body {
 async fn receive_body(
     body: Body,
     mut buf: BytesMut,
-    stream: &mut TcpStream,
+    stream: &mut Paced,
     config: &DownloadConfig,
     report: &Reporter<'_>,
 ) -> Result<LocalRfc, DownloadError> {
@@ -396,12 +537,12 @@ async fn receive_body(
         if received == total {
             break;
         }
-        if read_some(stream, &mut buf, config.idle_timeout).await? == 0 {
+        if stream.read(&mut buf).await? == 0 {
             return Err(DownloadError::Cut { received, total });
         }
     }
     // The uploader closes after the last byte; anything more is not the file.
-    if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), stream.read_buf(&mut buf)).await
+    if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), stream.stream.read_buf(&mut buf)).await
         && n > 0
     {
         return Err(DownloadError::TooLong { total });
@@ -453,6 +594,26 @@ mod tests {
         for (n, want) in cases {
             assert_eq!(Size(n).to_string(), want, "{n}");
         }
+    }
+
+    #[test]
+    fn the_name_cache_remembers_for_a_while_and_stays_bounded() {
+        let mut c = NameCache::default();
+        let t0 = Instant::now();
+        let ip: IpAddr = Ipv4Addr::new(127, 0, 0, 2).into();
+        c.put("a", Some(ip), t0);
+        c.put("bad", None, t0);
+        assert_eq!(c.get("a", t0), Some(Some(ip)));
+        assert_eq!(c.get("bad", t0), Some(None));
+        assert_eq!(c.get("new", t0), None);
+        assert_eq!(c.get("a", t0 + NAME_TTL), None, "expired");
+        for i in 0..3 * NAME_CACHE_CAP {
+            c.put(&format!("h{i}.invalid"), None, t0 + Duration::from_millis(i as u64));
+        }
+        assert_eq!(c.len(), NAME_CACHE_CAP);
+        let last = format!("h{}.invalid", 3 * NAME_CACHE_CAP - 1);
+        assert_eq!(c.get(&last, t0 + Duration::from_secs(1)), Some(None), "the newest stay");
+        assert_eq!(c.get("a", t0), None, "the oldest went");
     }
 
     #[test]

@@ -71,6 +71,11 @@ pub struct PeerConfig {
     pub upload_send_timeout: Duration,
     /// Largest file a download accepts (its announced Content-Length).
     pub max_download: u64,
+    /// Slowest a holder may send (bytes a second, over each
+    /// `download_rate_window`); a slower one fails and the next is tried.
+    /// 0: no minimum.
+    pub min_download_rate: u64,
+    pub download_rate_window: Duration,
     /// Most record lines accepted in one server answer; a longer one (say, a
     /// LIST that never ends) fails its request and the connection is dropped.
     pub max_answer_records: usize,
@@ -102,6 +107,8 @@ impl PeerConfig {
             upload_max_connections_per_address: 32,
             upload_send_timeout: Duration::from_secs(30),
             max_download: download::DEFAULT_MAX_SIZE,
+            min_download_rate: download::DEFAULT_MIN_RATE,
+            download_rate_window: download::DEFAULT_RATE_WINDOW,
             max_answer_records: 1_000_000,
             max_answer_bytes: 256 * 1024 * 1024,
             event_capacity: 4096,
@@ -256,6 +263,39 @@ struct Finished {
     result: Option<LocalRfc>,
 }
 
+/// Most holders one download tries: a LOOKUP answer may name any number
+/// (a hostile index, 200,000), and each costs a name lookup and a connection
+/// attempt. The first this many distinct ones are kept, in the index's order.
+pub const MAX_HOLDERS: usize = 1_000;
+
+/// The holders a download tries, and how many distinct others were left out.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Picked {
+    pub holders: Vec<Holder>,
+    pub dropped: usize,
+}
+
+/// The chosen holder first (if any), then the index's, each once, never
+/// ourselves, at most `cap`: linear in the answer's length (a set, not a
+/// search of the list so far for each).
+pub fn pick_holders(first: Option<&Holder>, records: &[Record], me: &PeerId, cap: usize) -> Picked {
+    let mut seen: HashSet<(&str, u16)> = HashSet::new();
+    let mut holders = Vec::new();
+    let mut dropped = 0;
+    let candidates = first.map(|h| (h.host.as_str(), h.port)).into_iter();
+    for (host, port) in candidates.chain(records.iter().map(|r| (r.host.as_str(), r.port))) {
+        if (host, port) == (me.host.as_str(), me.port) || !seen.insert((host, port)) {
+            continue;
+        }
+        if holders.len() < cap {
+            holders.push(Holder { host: host.to_owned(), port });
+        } else {
+            dropped += 1;
+        }
+    }
+    Picked { holders, dropped }
+}
+
 /// Most titles remembered from the index's answers (for LOOKUP's Title
 /// header): enough for any index a person browses, bounded for one that is
 /// not browsed but listed whole.
@@ -295,6 +335,8 @@ impl Engine {
         let mut dl = DownloadConfig::new(config.dir.clone(), config.host.clone(), config.os.clone());
         dl.limits = config.limits;
         dl.max_size = config.max_download;
+        dl.min_rate = config.min_download_rate;
+        dl.rate_window = config.download_rate_window;
         Engine {
             me,
             events,
@@ -457,29 +499,36 @@ impl Engine {
         from: Option<Holder>,
         result: Result<P2sResponse, IndexError>,
     ) {
-        let mut holders: Vec<Holder> = from.into_iter().collect();
-        match result {
+        let records = match result {
             Ok(r) => {
                 self.learn_titles(&r.records);
-                for h in r.records.iter().map(Holder::from) {
-                    if !holders.contains(&h) {
-                        holders.push(h);
-                    }
-                }
-                self.emit(NetEvent::Reply(Reply::Lookup { rfc, status: r.status, records: r.records })).await;
+                Some(r)
             }
-            Err(e) if !holders.is_empty() => {
+            Err(e) if from.is_some() => {
                 let msg = format!("LOOKUP RFC {rfc} failed ({e}); trying the chosen holder");
-                self.emit(NetEvent::Notice(msg)).await
+                self.emit(NetEvent::Notice(msg)).await;
+                None
             }
             Err(e) => {
                 self.active.remove(&rfc);
                 self.emit(NetEvent::Error(PeerError::about(Request::Lookup(rfc), e))).await;
                 return;
             }
+        };
+        let listed = records.as_ref().map_or(&[][..], |r| &r.records[..]);
+        let picked = pick_holders(from.as_ref(), listed, &self.me, MAX_HOLDERS);
+        if let Some(r) = records {
+            self.emit(NetEvent::Reply(Reply::Lookup { rfc, status: r.status, records: r.records })).await;
         }
-        // Never download from ourselves.
-        holders.retain(|h| !(h.host == self.me.host && h.port == self.me.port));
+        if picked.dropped > 0 {
+            let msg = format!(
+                "RFC {rfc}: the index named {} more holder(s); only the first {MAX_HOLDERS} are tried",
+                picked.dropped
+            );
+            info!(%rfc, dropped = picked.dropped, kept = MAX_HOLDERS, "holders dropped");
+            self.emit(NetEvent::Notice(msg)).await;
+        }
+        let holders = picked.holders;
         if holders.is_empty() {
             crate::metrics::peer().no_holder();
             self.active.remove(&rfc);
@@ -541,5 +590,40 @@ impl Engine {
         self.library.insert(rfc, local);
         self.emit(NetEvent::Library(self.library.values().cloned().collect())).await;
         self.ask(Job::Advertise(vec![(rfc, title)]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(host: &str, port: u16) -> Record {
+        Record { rfc: RfcNumber(1), title: "T".into(), host: host.into(), port }
+    }
+
+    #[test]
+    fn holders_are_picked_once_each_in_order_without_us_up_to_the_cap() {
+        let me = PeerId { host: "me".into(), port: 9 };
+        let chosen = Holder { host: "b".into(), port: 2 };
+        let records = [rec("a", 1), rec("b", 2), rec("me", 9), rec("a", 1), rec("a", 3), rec("c", 4)];
+        let picked = pick_holders(Some(&chosen), &records, &me, 10);
+        let names: Vec<String> = picked.holders.iter().map(|h| h.to_string()).collect();
+        assert_eq!(names, ["b:2", "a:1", "a:3", "c:4"]);
+        assert_eq!(picked.dropped, 0);
+        let picked = pick_holders(None, &records, &me, 2);
+        assert_eq!(picked.holders.len(), 2);
+        assert_eq!(picked.dropped, 2, "a:3 and c:4; duplicates and ourselves are not counted");
+        assert_eq!(pick_holders(None, &[rec("me", 9)], &me, 10).holders, vec![]);
+    }
+
+    #[test]
+    fn a_huge_answer_is_picked_in_linear_time() {
+        let me = PeerId { host: "me".into(), port: 9 };
+        let records: Vec<Record> = (0..200_000).map(|i| rec(&format!("h{i}.invalid"), 1)).collect();
+        let started = std::time::Instant::now();
+        let picked = pick_holders(None, &records, &me, MAX_HOLDERS);
+        assert_eq!((picked.holders.len(), picked.dropped), (MAX_HOLDERS, 199_000));
+        // The old search of the list so far took 42 s here (release).
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     }
 }
