@@ -7,6 +7,7 @@
 //! input does not make the peer leave, so it can run in the background;
 //! `close`, Ctrl-C or SIGTERM do.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::SignalKind;
 
 use crate::peer::{Command, Direction, DownloadEvent, Link, NetEvent, Peer, Reply};
-use crate::protocol::{RfcNumber, Status};
+use crate::protocol::{RfcNumber, Status, escape_line, escape_message};
 
 /// A line typed by the user, understood.
 pub fn parse_command(line: &str) -> Result<Option<Command>, String> {
@@ -31,28 +32,58 @@ pub fn parse_command(line: &str) -> Result<Option<Command>, String> {
     }
 }
 
-/// The lines to print for one event (none for progress ticks).
+/// The lines to print for one event (none for progress ticks). Whatever
+/// another party sent is printed escaped (PROTOCOL.md, Framing): a message's
+/// lines keep their tabs but any other control character is written `\x1b`,
+/// and every other line (which may quote a title, a host or an answer) is
+/// one line with every control character escaped, so nothing received can
+/// drive the terminal or forge an outcome line (`OK ...`) for a script.
 pub fn describe(ev: &NetEvent) -> Vec<String> {
+    let NetEvent::Wire(w) = ev else {
+        return describe_outcome(ev).into_iter().map(escaped_line).collect();
+    };
+    let mut out = Vec::new();
+    let (arrow, whom) = match (&w.direction, &w.link) {
+        (Direction::Sent, Link::Server) => (">>", "to server".to_string()),
+        (Direction::Received, Link::Server) => ("<<", "from server".to_string()),
+        (Direction::Sent, Link::Download(h)) => (">>", format!("to peer {h}")),
+        (Direction::Received, Link::Download(h)) => ("<<", format!("from peer {h}")),
+        (Direction::Sent, Link::Upload(a)) => (">>", format!("to downloader {a}")),
+        (Direction::Received, Link::Upload(a)) => ("<<", format!("from downloader {a}")),
+    };
+    out.push(escaped_line(format!("{arrow} {whom}")));
+    out.extend(
+        w.text.trim_end_matches(['\r', '\n']).split('\n').map(|l| message_line(l.trim_end_matches('\r'))),
+    );
+    out.push(String::new());
+    out
+}
+
+/// `line` with every control character escaped; no copy when it has none.
+fn escaped_line(line: String) -> String {
+    match escape_line(line.as_bytes()) {
+        Cow::Borrowed(_) => line,
+        Cow::Owned(escaped) => escaped,
+    }
+}
+
+/// One line of a protocol message (no line end in it): tabs kept, any other
+/// control character (a lone CR included) escaped.
+fn message_line(line: &str) -> String {
+    if let Cow::Borrowed(plain) = escape_line(line.as_bytes()) {
+        return plain.to_owned();
+    }
+    let mut out = Vec::with_capacity(line.len() + 16);
+    escape_message(line.as_bytes(), &mut out);
+    // Escaping writes ASCII escapes and whole UTF-8 characters only.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The lines for every event but a protocol message, unescaped.
+fn describe_outcome(ev: &NetEvent) -> Vec<String> {
     let mut out = Vec::new();
     match ev {
-        NetEvent::Wire(w) => {
-            let (arrow, whom) = match (&w.direction, &w.link) {
-                (Direction::Sent, Link::Server) => (">>", "to server".to_string()),
-                (Direction::Received, Link::Server) => ("<<", "from server".to_string()),
-                (Direction::Sent, Link::Download(h)) => (">>", format!("to peer {h}")),
-                (Direction::Received, Link::Download(h)) => ("<<", format!("from peer {h}")),
-                (Direction::Sent, Link::Upload(a)) => (">>", format!("to downloader {a}")),
-                (Direction::Received, Link::Upload(a)) => ("<<", format!("from downloader {a}")),
-            };
-            out.push(format!("{arrow} {whom}"));
-            out.extend(
-                w.text
-                    .trim_end_matches(['\r', '\n'])
-                    .split('\n')
-                    .map(|l| l.trim_end_matches('\r').to_owned()),
-            );
-            out.push(String::new());
-        }
+        NetEvent::Wire(_) => {}
         NetEvent::Connected { server } => out.push(format!("* connected to index server {server}")),
         NetEvent::Disconnected { reason, retry_in } => out.push(match retry_in {
             Some(d) => format!("ERR index server: {reason} (retrying in {})", human(*d)),

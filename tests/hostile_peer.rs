@@ -250,3 +250,112 @@ async fn holders_that_trickle_lose_the_download_to_the_next_one() {
     me.quit().await;
     real.quit().await;
 }
+
+/// What a hostile index puts in titles and hosts: a window title change,
+/// then a screen clear.
+const EVIL: &str = "\x1b]0;pwned\x07\x1b[2J";
+
+/// A stand-in index on a thread of its own (for tests that drive a child
+/// process): LOOKUP RFC 1 and LIST name one record whose title and host
+/// carry [`EVIL`] (the host's port is `port`); LOOKUP RFC 2 gets a status
+/// line carrying it; anything else a bare 200.
+fn evil_index(port: u16) -> SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            std::thread::spawn(move || {
+                let record = format!("RFC 1 T{EVIL} ev{EVIL} {port}\r\n");
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head: Vec<u8> = buf.drain(..end + 4).collect();
+                    let answer = if head.starts_with(b"LOOKUP RFC 1 ") || head.starts_with(b"LIST ") {
+                        format!("P2P-CI/1.0 200 OK\r\n\r\n{record}\r\n")
+                    } else if head.starts_with(b"LOOKUP RFC 2 ") {
+                        format!("P2P-CI/1.0 2{EVIL}00 OK\r\n\r\n")
+                    } else {
+                        "P2P-CI/1.0 200 OK\r\n\r\n".to_owned()
+                    };
+                    if s.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Item 4, the peer's side: a headless peer shown titles, hosts and a
+/// status line carrying terminal escape sequences prints every one of them
+/// escaped (`\x1b`), in the protocol messages and in the outcome lines, and
+/// never a raw control byte; its log file (text and JSON, at debug level)
+/// holds none either.
+#[test]
+fn a_headless_peer_prints_what_a_hostile_index_sends_escaped() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let index = evil_index(dead);
+    for format in ["text", "json"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = tmp.path().join("peer.log");
+        let mut args = peer_args(index, "me", &tmp.path().join("me"), &[]);
+        args.extend(["--headless", "--log-format", format, "--log-file"].map(String::from));
+        args.push(log.to_string_lossy().into_owned());
+        let mut peer = Proc::spawn_with(args, |c| {
+            c.env("RUST_LOG", "debug");
+        });
+        let seen = std::cell::RefCell::new(Vec::new());
+        let until = |peer: &mut Proc, what: &str, done: &dyn Fn(&str) -> bool| {
+            peer.wait_out(what, |l| {
+                seen.borrow_mut().push(l.to_owned());
+                done(l)
+            });
+        };
+        until(&mut peer, "connected", &|l| l.starts_with("* connected to index server"));
+        peer.say("lookup 1");
+        until(&mut peer, "the lookup", &|l| l == "OK lookup RFC 1: 1 holder(s)");
+        peer.say("lookup 2");
+        until(&mut peer, "the bad answer", &|l| l.starts_with("ERR LOOKUP RFC 2"));
+        peer.say("list");
+        until(&mut peer, "the list", &|l| l == "OK list: 1 record(s)");
+        peer.say("get 1");
+        until(&mut peer, "the download's end", &|l| l.starts_with("ERR download RFC 1"));
+        peer.say("close");
+        until(&mut peer, "closed", &|l| l == "OK closed");
+        assert!(peer.wait_exit().success());
+        let out = seen.into_inner();
+        let text = out.join("\n");
+        assert!(
+            !text.contains(|c: char| c.is_control() && c != '\t' && c != '\n'),
+            "{format}: raw control in\n{text}"
+        );
+        let escaped = r"\x1b]0;pwned\x07\x1b[2J";
+        let record = format!(r"RFC 1 T{escaped} ev{escaped} {dead}");
+        // The lookup's, the list's and the download's lookup's answers.
+        assert_eq!(out.iter().filter(|l| **l == record).count(), 3, "the answers:\n{text}");
+        // A title with a control character is not sent back to the server.
+        assert!(!out.iter().any(|l| l.starts_with(r"Title: T\x1b")), "{text}");
+        assert!(
+            out.iter().any(|l| l.starts_with("ERR from ev") && l.contains(escaped)),
+            "the failed holder, named escaped:\n{text}"
+        );
+        assert!(out.iter().any(|l| l.starts_with("P2P-CI/1.0 2\\x1b")), "the bad status line:\n{text}");
+        let logged = std::fs::read(&log).unwrap();
+        assert!(!logged.is_empty(), "{format}: empty log");
+        assert!(
+            !logged.iter().any(|b| *b == 0x1b || *b == 0x07),
+            "{format} log:\n{}",
+            String::from_utf8_lossy(&logged)
+        );
+    }
+}

@@ -437,7 +437,9 @@ impl Engine {
             if self.titles.len() >= MAX_TITLES && !self.titles.contains_key(&r.rfc) {
                 break;
             }
-            if !r.title.is_empty() {
+            // A title with a control character would make our own LOOKUP
+            // a 400 (PROTOCOL.md, Framing): such a title is not repeated.
+            if !r.title.is_empty() && !r.title.contains(|c: char| c.is_control() && c != '\t') {
                 self.titles.insert(r.rfc, r.title.clone());
             }
         }

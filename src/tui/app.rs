@@ -932,7 +932,7 @@ impl App {
                 self.log_info(LogKind::Error, text.clone());
                 if let Some(d) = self.downloads.get_mut(&id) {
                     if retrying {
-                        d.state = DownloadState::Retrying { reason: format!("{from}: {reason}") };
+                        d.state = DownloadState::Retrying { reason: shown(format!("{from}: {reason}")) };
                     }
                     let rfc = d.rfc;
                     let next = if retrying { "; trying the next holder" } else { "" };
@@ -956,7 +956,7 @@ impl App {
             }
             DownloadEvent::Failed { rfc, reason } => {
                 let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
-                d.state = DownloadState::Failed { reason: reason.to_string() };
+                d.state = DownloadState::Failed { reason: shown(reason.to_string()) };
                 let text = format!("download of RFC {rfc} failed: {reason}");
                 self.log_info(LogKind::Error, text.clone());
                 self.notify(text, true);
@@ -975,12 +975,12 @@ impl App {
     }
 
     fn notify(&mut self, text: String, error: bool) {
-        self.toast = Some(Toast { text, error, at: self.now, progress: false });
+        self.toast = Some(Toast { text: shown(text), error, at: self.now, progress: false });
     }
 
     /// A message about something under way, until its outcome replaces it.
     fn notify_progress(&mut self, text: String) {
-        self.toast = Some(Toast { text, error: false, at: self.now, progress: true });
+        self.toast = Some(Toast { text: shown(text), error: false, at: self.now, progress: true });
     }
 
     fn in_progress(&self) -> bool {
@@ -1072,8 +1072,8 @@ impl App {
             self.log.push_back(LogLine {
                 kind,
                 time: first.then(|| time.clone()),
-                who: first.then(|| who.clone()),
-                text: (*line).to_owned(),
+                who: first.then(|| shown(who.clone())),
+                text: shown((*line).to_owned()),
             });
         }
         // Someone reading older lines keeps their place.
@@ -1084,6 +1084,17 @@ impl App {
             self.log.pop_front();
         }
         self.log_scroll = self.log_scroll.min(self.max_log_scroll());
+    }
+}
+
+/// Text that may hold bytes another party sent (a wire message, a notice or
+/// an error quoting one), as the screen keeps it: every control character
+/// written `\x1b` (PROTOCOL.md, Framing). Most text has none and is kept as
+/// it is, without a copy.
+fn shown(text: String) -> String {
+    match crate::protocol::escape_line(text.as_bytes()) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(escaped) => escaped,
     }
 }
 

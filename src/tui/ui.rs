@@ -15,13 +15,15 @@
 //! twice, by color and by a thick border, so it survives a monochrome
 //! terminal.
 
+use std::borrow::Cow;
+
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{
-    Block, BorderType, Cell, Clear, HighlightSpacing, LineGauge, List, ListItem, Paragraph, Row,
+    Block, BorderType, Cell, Clear, HighlightSpacing, LineGauge, List, ListItem, ListState, Paragraph, Row,
     StatefulWidget, Table, TableState, Widget, Wrap,
 };
 
@@ -38,6 +40,14 @@ const RECEIVED: Color = Color::Green;
 const ERROR: Color = Color::Red;
 const WARN: Color = Color::Magenta;
 const OK: Color = Color::Green;
+
+/// Text another party sent (a title, a host, a reason quoting an answer),
+/// as drawn: control characters written `\x1b` (PROTOCOL.md, Framing).
+/// Ratatui would silently drop them, so `ev\x1b]0;pwned` would show as
+/// `ev]0;pwned`, hiding that the server sent an escape sequence.
+fn shown(s: &str) -> Cow<'_, str> {
+    crate::protocol::escape_line(s.as_bytes())
+}
 
 /// Width of the log's `who` column.
 const WHO_WIDTH: usize = 15;
@@ -152,7 +162,7 @@ pub fn local(app: &mut App, area: Rect, buf: &mut Buffer) {
             ListItem::new(Line::from(vec![
                 mark,
                 Span::raw(format!("{:>4} ", l.rfc)).bold(),
-                Span::raw(&l.title),
+                Span::raw(shown(&l.title)),
             ]))
         })
         .collect();
@@ -179,7 +189,8 @@ pub fn index(app: &mut App, area: Rect, buf: &mut Buffer) {
         && r.title.chars().count() > title_room
     {
         let room = usize::from(area.width.saturating_sub(4));
-        block = block.title_bottom(Line::from(format!(" {} ", fit(&format!("{} {}", r.rfc, r.title), room))));
+        let whole = format!("{} {}", r.rfc, shown(r.title));
+        block = block.title_bottom(Line::from(format!(" {} ", fit(&whole, room))));
     }
     let inner = block.inner(area);
     block.render(area, buf);
@@ -190,7 +201,7 @@ pub fn index(app: &mut App, area: Rect, buf: &mut Buffer) {
             IndexStatus::Loaded => {
                 "No RFCs in the index yet — press a to advertise yours, r to refresh.".to_owned()
             }
-            IndexStatus::Failed(e) => format!("Could not refresh: {e}. Press r to try again."),
+            IndexStatus::Failed(e) => format!("Could not refresh: {}. Press r to try again.", shown(e)),
         };
         empty_state(&text, inner, buf);
         return;
@@ -202,10 +213,11 @@ pub fn index(app: &mut App, area: Rect, buf: &mut Buffer) {
     *app.index_table.offset_mut() = offset;
     let me = (app.me.host.as_str(), app.me.upload_port);
     let rows = app.index.window(offset, height).map(|r| {
-        let host = if (r.host, r.port) == me { format!("{} (me)", r.host) } else { r.host.to_owned() };
+        let host = shown(r.host);
+        let host = if (r.host, r.port) == me { format!("{host} (me)") } else { host.into_owned() };
         Row::new([
             Cell::from(r.rfc.to_string()),
-            Cell::from(r.title),
+            Cell::from(shown(r.title)),
             Cell::from(host),
             Cell::from(r.port.to_string()),
         ])
@@ -289,18 +301,28 @@ pub fn lookup(app: &mut App, area: Rect, buf: &mut Buffer) {
                 .render(rest, buf)
         }
         LookupView::Failed { rfc, reason } => {
-            message(format!("LOOKUP RFC {rfc} failed: {reason}"), Style::new().fg(ERROR)).render(rest, buf)
+            message(format!("LOOKUP RFC {rfc} failed: {}", shown(reason)), Style::new().fg(ERROR))
+                .render(rest, buf)
         }
         LookupView::Found { holders, .. } => {
             let [title_area, list_area] =
                 Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(rest);
-            let title = holders.first().map(|r| r.title.as_str()).unwrap_or("");
+            let title = holders.first().map(|r| shown(&r.title)).unwrap_or_default();
             Line::styled(title, Style::new().add_modifier(Modifier::ITALIC)).render(title_area, buf);
+            // Items are built for the visible window only: a hostile index
+            // may name 200,000 holders.
+            let height = usize::from(list_area.height).max(1);
+            let selected = app.holders_list.selected().map(|s| s.min(holders.len().saturating_sub(1)));
+            let offset =
+                window_offset(app.holders_list.offset(), selected.unwrap_or(0), height, holders.len());
+            *app.holders_list.offset_mut() = offset;
             let items: Vec<ListItem> = holders
                 .iter()
+                .skip(offset)
+                .take(height)
                 .map(|r| {
                     let mine = r.host == app.me.host && r.port == app.me.upload_port;
-                    let text = format!("{}:{}{}", r.host, r.port, if mine { " (me)" } else { "" });
+                    let text = format!("{}:{}{}", shown(&r.host), r.port, if mine { " (me)" } else { "" });
                     ListItem::new(text)
                 })
                 .collect();
@@ -308,7 +330,8 @@ pub fn lookup(app: &mut App, area: Rect, buf: &mut Buffer) {
                 .highlight_style(selected_style(focused && !typing))
                 .highlight_symbol("› ")
                 .highlight_spacing(HighlightSpacing::Always);
-            StatefulWidget::render(list, list_area, buf, &mut app.holders_list);
+            let mut state = ListState::default().with_selected(selected.map(|s| s - offset));
+            StatefulWidget::render(list, list_area, buf, &mut state);
         }
     }
 }
@@ -345,7 +368,7 @@ pub fn downloads(app: &mut App, area: Rect, buf: &mut Buffer) {
 }
 
 fn download_row(app: &App, d: &Download, row: Rect, buf: &mut Buffer) {
-    let from = d.from.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "—".into());
+    let from = d.from.as_ref().map(|h| shown(&h.to_string()).into_owned()).unwrap_or_else(|| "—".into());
     match &d.state {
         DownloadState::Queued | DownloadState::Running => {
             let ratio = match d.total {
@@ -430,7 +453,11 @@ fn byte_pair(received: u64, total: u64) -> String {
 /// the log below it.
 pub fn detail(app: &App, over: Rect, buf: &mut Buffer) {
     let Some(d) = app.selected_download() else { return };
-    let from = d.from.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "not yet chosen".into());
+    let from = d
+        .from
+        .as_ref()
+        .map(|h| shown(&h.to_string()).into_owned())
+        .unwrap_or_else(|| "not yet chosen".into());
     let mut lines = vec![
         Line::from(vec![Span::styled("RFC   ", dim()), Span::raw(d.rfc.to_string())]),
         Line::from(vec![Span::styled("From  ", dim()), Span::raw(from)]),
@@ -785,7 +812,8 @@ pub fn peers(app: &mut App, full: Rect, buf: &mut Buffer) {
     *app.peers_list.offset_mut() = offset;
     let me = (app.me.host.as_str(), app.me.upload_port);
     let rows = app.peers.iter().skip(offset).take(height).map(|p| {
-        let host = if (p.host.as_str(), p.port) == me { format!("{} (me)", p.host) } else { p.host.clone() };
+        let host = shown(&p.host);
+        let host = if (p.host.as_str(), p.port) == me { format!("{host} (me)") } else { host.into_owned() };
         Row::new([Cell::from(host), Cell::from(p.port.to_string()), Cell::from(p.rfcs.to_string())])
     });
     let widths = [Constraint::Fill(1), Constraint::Length(6), Constraint::Length(8)];
@@ -878,6 +906,59 @@ mod tests {
         app.on_net(NetEvent::Reply(Reply::Lookup { rfc, status: Status::Ok, records: holders }));
         press(&mut app, "j");
         app
+    }
+
+    /// Issue 17, item 4: titles, hosts, protocol messages and reasons a
+    /// hostile server (or holder) sends are drawn escaped in every pane:
+    /// no cell holds a control character, and the sequence shows as text
+    /// (`\x1b]0;pwned`), not silently dropped by the renderer.
+    #[test]
+    fn bytes_a_hostile_server_sends_are_drawn_escaped() {
+        const EVIL: &str = "\x1b]0;pwned\x07\x1b[2J";
+        let (title, host) = (format!("T{EVIL}"), format!("ev{EVIL}"));
+        let mut app = app();
+        app.on_resize(140, 44);
+        app.lookup = LookupView::Pending(RfcNumber(1));
+        let records = vec![record(1, &title, &host, 5000)];
+        app.on_net(NetEvent::Reply(Reply::Lookup { rfc: RfcNumber(1), status: Status::Ok, records }));
+        let records = vec![record(1, &title, &host, 5000)];
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        let answer = format!("P2P-CI/1.0 200 OK\r\n\r\nRFC 1 {title} {host} 5000\r\n\r\n");
+        app.on_net(wire(Direction::Received, Link::Server, &answer));
+        let from = Holder { host: host.clone(), port: 5000 };
+        let id = DownloadId(1);
+        app.on_net(NetEvent::Download {
+            id,
+            event: DownloadEvent::Started { rfc: RfcNumber(1), from: from.clone() },
+        });
+        let reason = DownloadError::Refused(Status::NotFound);
+        app.on_net(NetEvent::Download {
+            id,
+            event: DownloadEvent::HolderFailed {
+                from: from.clone(),
+                reason: reason.clone(),
+                retrying: false,
+            },
+        });
+        app.on_net(NetEvent::Notice(format!("{host} does not resolve; trying 127.0.0.1:5000")));
+        let reason = DownloadError::AllFailed { tried: 1, last: from, error: Box::new(reason) };
+        app.on_net(NetEvent::Download { id, event: DownloadEvent::Failed { rfc: RfcNumber(1), reason } });
+        for mode in [Mode::Browse(Pane::Index), Mode::Browse(Pane::Lookup)] {
+            app.mode = mode;
+            let terminal = screen(&mut app, 140, 44);
+            let buf = terminal.backend().buffer();
+            let rows: Vec<String> = (0..buf.area.height)
+                .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect())
+                .collect();
+            let text = rows.join("\n");
+            for cell in &buf.content {
+                assert!(!cell.symbol().contains(char::is_control), "{:?} in\n{text}", cell.symbol());
+            }
+            // The Lookup pane's title and holder, the Index row, the log
+            // (answer and notice), the Downloads row and the message line.
+            let shown = text.matches(r"\x1b]0;pwned\x07").count();
+            assert!(shown >= 5, "{shown} escaped sequence(s) on screen:\n{text}");
+        }
     }
 
     fn downloading() -> App {
