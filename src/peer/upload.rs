@@ -45,7 +45,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::events::Lossy;
 use super::library::Folder;
@@ -96,9 +96,6 @@ impl UploadConfig {
 /// What every connection of one upload server shares.
 struct Shared {
     config: UploadConfig,
-    /// The folder, held open from the start: files are opened relative to
-    /// it. `None` if it could not be opened then; each GET tries again.
-    folder: Option<Folder>,
     digests: DigestCache,
     events: Reporter,
 }
@@ -112,16 +109,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let caps = Caps { total: config.max_connections, per_address: config.max_connections_per_address };
-    let folder = match Folder::open(&config.dir) {
-        Ok(f) => Some(f),
-        Err(e) => {
-            warn!("upload server: cannot open {}: {e}; trying again for each GET", config.dir.display());
-            None
-        }
-    };
     let shared = Arc::new(Shared {
         config,
-        folder,
         digests: DigestCache::default(),
         events: Reporter(Lossy::new(events, "upload server")),
     });
@@ -162,7 +151,7 @@ async fn serve(mut conn: Connection, shared: &Shared) {
             return;
         }
     };
-    let handler = Handler { config, folder: shared.folder.as_ref(), digests: &shared.digests };
+    let handler = Handler { config, digests: &shared.digests };
     match handler.answer(request).await {
         Answer::File { head, file, len } => {
             shared.events.wire(Direction::Sent, addr, &head);
@@ -283,26 +272,20 @@ impl Connection {
 /// Turns a request into an answer: finds the file and builds the head.
 struct Handler<'a> {
     config: &'a UploadConfig,
-    folder: Option<&'a Folder>,
     digests: &'a DigestCache,
 }
 
 impl Handler<'_> {
     async fn answer(&self, request: Request) -> Answer {
         let name = request.rfc.file_name();
-        let opened;
-        let folder = match self.folder {
-            Some(f) => f,
-            None => match Folder::open(&self.config.dir) {
-                Ok(f) => {
-                    opened = f;
-                    &opened
-                }
-                Err(e) => {
-                    debug!("GET RFC {}: cannot open {}: {e}", request.rfc, self.config.dir.display());
-                    return Answer::Refuse(Status::NotFound);
-                }
-            },
+        // The folder is opened by its path for each GET (one short
+        // syscall): a folder moved away or replaced is not served from.
+        let folder = match Folder::open(&self.config.dir) {
+            Ok(f) => f,
+            Err(e) => {
+                debug!("GET RFC {}: cannot open {}: {e}", request.rfc, self.config.dir.display());
+                return Answer::Refuse(Status::NotFound);
+            }
         };
         // Only a regular file inside the folder is served; anything else
         // (a link leading out, a FIFO, a device, a directory) is as if it
