@@ -28,6 +28,11 @@ SKIP_SCALE=${SKIP_SCALE:-0}
 # Extra options for the p2pci server and peer under test (split on spaces).
 read -r -a SERVER_EXTRA <<<"${SERVER_ARGS:-}"
 read -r -a PEER_EXTRA <<<"${PEER_ARGS:-}"
+# Every client here comes from 127.0.0.1 and one connection may hold a
+# million records: the per-address and per-peer caps, defences against one
+# hostile client, are lifted so that they do not cap the load generator.
+UNCAPPED=(--max-connections-per-address 1000000 --max-records-per-peer 1000000000 --max-index-memory 16GiB)
+PEER_UNCAPPED=(--upload-max-connections-per-address 1000000)
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
@@ -65,7 +70,7 @@ cp RFCs/rfc8600.txt "$WORK/files/rfc1.txt"
 head -c $((100 * 1024 * 1024)) /dev/zero | tr '\0' 'x' > "$WORK/files/rfc2.txt"
 SMALL=$(stat -c %s "$WORK/files/rfc1.txt")
 
-"$BIN" server --quiet --bind 127.0.0.1 --port "$P2PCI_PORT" "${SERVER_EXTRA[@]}" 2>"$WORK/server.log" &
+"$BIN" server --quiet --bind 127.0.0.1 --port "$P2PCI_PORT" "${UNCAPPED[@]}" "${SERVER_EXTRA[@]}" 2>"$WORK/server.log" &
 SERVER_PID=$!; PIDS+=("$SERVER_PID")
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
   --protected-mode yes --daemonize no >"$WORK/redis.log" 2>&1 &
@@ -98,7 +103,7 @@ sleep 1
 # stays open (and idle) until the end.
 mkfifo "$WORK/peer.in"
 exec 3<>"$WORK/peer.in"
-"$BIN" peer --headless --host bench --bind 127.0.0.1 --port "$UPLOAD_PORT" --dir "$WORK/files" "${PEER_EXTRA[@]}" \
+"$BIN" peer --headless --host bench --bind 127.0.0.1 --port "$UPLOAD_PORT" --dir "$WORK/files" "${PEER_UNCAPPED[@]}" "${PEER_EXTRA[@]}" \
   --server "127.0.0.1:$P2PCI_PORT" <"$WORK/peer.in" >/dev/null 2>"$WORK/peer.log" &
 PEER_PID=$!; PIDS+=("$PEER_PID")
 sleep 1
@@ -145,7 +150,7 @@ if [ "$SKIP_SCALE" != 1 ]; then
   # Memory on fresh servers, so that no earlier run's freed memory hides
   # what these cost.
   fresh() { # fresh PORT: a new quiet server; sets FRESH_PID
-    "$BIN" server --quiet --bind 127.0.0.1 --port "$1" 2>/dev/null &
+    "$BIN" server --quiet --bind 127.0.0.1 --port "$1" "${UNCAPPED[@]}" 2>/dev/null &
     FRESH_PID=$!; PIDS+=("$FRESH_PID"); sleep 0.5
   }
   fresh $((P2PCI_PORT + 10))
