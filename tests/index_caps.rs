@@ -218,3 +218,73 @@ async fn pipelined_floods_are_answered_on_several_threads() {
         drop(c);
     }
 }
+
+/// The server's resident set once it has stopped changing (for half a
+/// second), in KiB.
+async fn settled(pid: u32) -> u64 {
+    let (mut last, mut stable) = (0, 0);
+    within("the server's memory settles", async {
+        while stable < 5 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = rss_kib(pid);
+            stable = if now == last { stable + 1 } else { 0 };
+            last = now;
+        }
+    })
+    .await;
+    last
+}
+
+/// A LOOKUP of an RFC with many holders with long titles is streamed, as
+/// LIST is: clients that ask and never read cost the server at most 1 MiB
+/// each, where each answer is about 5 MB; a client that reads gets every
+/// holder, newest first, twice over when it asks twice in one write.
+#[tokio::test]
+async fn a_lookup_nobody_reads_costs_a_bounded_amount() {
+    raise_fd_limit();
+    let server = ChildServer::spawn(&[]);
+    let pid = server.proc.pid();
+    const HOLDERS: u16 = 600;
+    let mut holders = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..HOLDERS {
+        let (host, title) = (format!("holder{i}"), format!("{i} {}", "T".repeat(8000)));
+        let mut c = Raw::connect(server.addr).await;
+        assert_eq!(add_status(&mut c, 8600, &host, 1000 + i, &title).await, Status::Ok);
+        want.insert(0, rec(8600, &title, &host, 1000 + i));
+        holders.push(c);
+    }
+    let mut reader = Raw::connect(server.addr).await;
+    reader.send(lookup(8600, "reader", 1)).await;
+    assert_eq!(reader.response().await.records, want);
+    let idle = rss_kib(pid);
+
+    let mut silent = Vec::new();
+    let mut grown = Vec::new();
+    // Ten silent LOOKUPs, then five silent LISTs (as long: the index holds
+    // those holders alone).
+    for (count, request) in [(10, lookup(8600, "silent", 1)), (5, list("silent", 1))] {
+        let before = settled(pid).await;
+        for _ in 0..count {
+            let mut c = Raw::connect(server.addr).await;
+            c.send(&request).await;
+            silent.push(c);
+        }
+        grown.push((count, settled(pid).await.saturating_sub(before)));
+    }
+    eprintln!("idle {idle} KiB; grown by (silent clients, KiB): {grown:?}, for answers of 5 MB each");
+    for (count, kib) in grown {
+        assert!(kib <= count * 1024, "grew {kib} KiB for {count} silent clients");
+    }
+
+    // The readers are still served in full, the silent ones waiting.
+    reader.send(format!("{}{}", lookup(8600, "reader", 1), lookup(8600, "reader", 1))).await;
+    assert_eq!(reader.response().await.records, want);
+    assert_eq!(reader.response().await.records, want);
+    // And a silent one that starts reading gets all of it.
+    let mut late = silent.swap_remove(0);
+    let answer = late.response().await;
+    assert_eq!((answer.status, answer.records.len()), (Status::Ok, want.len()));
+    assert_eq!(answer.records, want);
+    drop(holders);
+}
