@@ -50,18 +50,20 @@ async fn redis_int(redis: &RedisServer, args: &[&str]) -> i64 {
     }
 }
 
-/// Pipelines ADDs of `rfcs` by `host` on `c` at once, then reads every
-/// answer; returns how many were 200 (the others must be 400).
+/// Pipelines ADDs of `rfcs` by `host` on `c`, 50 at a time (then their
+/// answers); returns how many were 200 (the others must be 400).
 async fn flood(c: &mut Raw, host: &str, rfcs: std::ops::Range<u32>, title: &str) -> usize {
-    let n = rfcs.len();
-    let all: String = rfcs.map(|r| add(r, host, 1, title)).collect();
-    c.send(all).await;
+    let rfcs: Vec<u32> = rfcs.collect();
     let mut ok = 0;
-    for _ in 0..n {
-        match c.response().await.status {
-            Status::Ok => ok += 1,
-            Status::BadRequest => {}
-            s => panic!("ADD answered {s:?}"),
+    for batch in rfcs.chunks(50) {
+        let all: String = batch.iter().map(|&r| add(r, host, 1, title)).collect();
+        c.send(all).await;
+        for _ in batch {
+            match c.response().await.status {
+                Status::Ok => ok += 1,
+                Status::BadRequest => {}
+                s => panic!("ADD answered {s:?}"),
+            }
         }
     }
     ok
@@ -144,4 +146,44 @@ async fn a_dead_servers_share_comes_back_when_it_is_reaped() {
     assert_eq!(redis_int(&redis, &["HLEN", "{p2pci}:peerbytes"]).await, 0);
     until_true("the survivor's copy emptied", || async { survivor.store.counts().records == 0 }).await;
     assert_eq!(flood(&mut ps, "hs", 2000..2025, &title).await, 20);
+}
+
+/// Redis's `used_memory`, in bytes.
+async fn used_memory(redis: &RedisServer) -> u64 {
+    let redis::Value::BulkString(info) = redis.cmd(&["INFO", "memory"]).await else { panic!("INFO") };
+    let info = String::from_utf8(info).unwrap();
+    let line = info.lines().find_map(|l| l.strip_prefix("used_memory:")).unwrap();
+    line.trim().parse().unwrap()
+}
+
+/// Redis does not grow past the budget either: the change log carries the
+/// sequence of each record added, not the record (it keeps up to 100,000
+/// entries, as many titles again otherwise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_holds_the_budget_not_twice_it() {
+    let Some(redis) = RedisServer::start() else { return };
+    let empty = used_memory(&redis).await;
+    let budget = 16 << 20;
+    let a = capped(&redis.url(), Caps { records_per_peer: 20_000, memory: budget }).await;
+    let b = capped(&redis.url(), Caps { records_per_peer: 20_000, memory: budget }).await;
+    let title = "z".repeat(8000);
+    let (mut pa, mut pb) = (Raw::connect(a.addr).await, Raw::connect(b.addr).await);
+    let (oka, okb) = tokio::join!(
+        flood(&mut pa, "ha", 10_000..11_500, &title),
+        flood(&mut pb, "hb", 20_000..21_500, &title)
+    );
+    // The records and their entries in the log are all there is.
+    for s in [&a, &b] {
+        until_true("each copy holds every record", || async { s.store.counts().records == oka + okb }).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let used = used_memory(&redis).await - empty;
+    eprintln!(
+        "{} records of 8 KiB titles: redis grew by {} KiB for a budget of {} KiB",
+        oka + okb,
+        used >> 10,
+        budget >> 10
+    );
+    assert!((2000..2100).contains(&(oka + okb)), "{oka} + {okb}");
+    assert!(used <= budget + budget / 5, "redis grew by {used} bytes for a budget of {budget}");
 }
