@@ -207,6 +207,14 @@ struct Connection {
     read_at: Option<std::time::Instant>,
     /// Requests answered into `out` since the last write, by method.
     answered: [u32; 4],
+    /// Whether a short read may forget the socket's read readiness: only
+    /// on a one-thread runtime, whose I/O driver cannot run between the
+    /// read and the forgetting. On several threads another one may mark
+    /// the socket readable again in that moment (bytes that arrived just
+    /// after the read), and forgetting that would leave them unread until
+    /// the peer sends more: a pipelining peer that waits for its answers
+    /// would wait for ever.
+    short_read_drains: bool,
 }
 
 /// What the read buffer holds next.
@@ -231,6 +239,8 @@ impl Connection {
             metrics,
             read_at: None,
             answered: [0; 4],
+            short_read_drains: tokio::runtime::Handle::try_current()
+                .is_ok_and(|rt| rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread),
         }
     }
 
@@ -269,7 +279,7 @@ impl Connection {
             // A read that did not fill the room took everything there was:
             // the next bytes raise a new readiness event, so forget this one
             // now instead of paying a read that would block.
-            if n < room {
+            if n < room && self.short_read_drains {
                 self.clear_read_readiness();
             }
             self.metrics.received_bytes.increment(n as u64);

@@ -133,7 +133,7 @@ pub const PAGE_RECORDS: usize = 1024;
 
 /// After a peer's removal freed this much, the allocator is asked to give
 /// the free memory back to the system ([`release_memory`]).
-const RELEASE_AT: u64 = 4 << 20;
+const RELEASE_AT: u64 = 1 << 20;
 
 /// Gives the memory the allocator holds free back to the system (glibc's
 /// `malloc_trim`), so that what a peer's records held leaves the resident

@@ -6,6 +6,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use common::*;
 use p2pci::index::{Caps, peer_cost, record_cost};
@@ -145,4 +146,145 @@ async fn refusals_are_counted_by_reason_and_logged_at_debug() {
     assert_eq!(counter(&text, "p2pci_adds_refused_total{reason=\"records_per_peer\"}"), 1.0);
     assert_eq!(counter(&text, "p2pci_adds_refused_total{reason=\"index_memory\"}"), 2.0);
     assert_eq!(counter(&text, "p2pci_server_requests_total{method=\"ADD\",status=\"400\"}"), 3.0);
+}
+
+/// The resident set of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// One flood: a connection ADDs `n` distinct RFCs with 8 KiB titles,
+/// pipelined 50 at a time, past the budget; returns how many were taken.
+async fn title_flood(addr: SocketAddr, n: u32) -> (Raw, usize) {
+    let title = "F".repeat(8 * 1024 - 100);
+    let mut c = Raw::connect(addr).await;
+    let mut taken = 0;
+    for start in (0..n).step_by(50) {
+        let batch: String =
+            (start..(start + 50).min(n)).map(|r| add(10_000 + r, "flood", 1, &title)).collect();
+        c.send(batch).await;
+        for _ in start..(start + 50).min(n) {
+            if c.response().await.status == Status::Ok {
+                taken += 1;
+            }
+        }
+    }
+    (c, taken)
+}
+
+/// Memory freed when a flood's records go is used again: a second
+/// identical flood, after the first one's connection closed, grows the
+/// server's resident set by at most 10 % over the first one's peak.
+#[tokio::test]
+async fn a_second_flood_reuses_the_memory_of_the_first() {
+    for threads in ["1", "2"] {
+        let server = ChildServer::spawn(&["--max-index-memory", "4MiB", "--threads", threads]);
+        let pid = server.proc.pid();
+        let idle = rss_kib(pid);
+        let mut peaks = Vec::new();
+        for round in 0..3 {
+            let (c, taken) = title_flood(server.addr, 1000).await;
+            // 4 MiB holds about 490 of them.
+            assert!((400..520).contains(&taken), "round {round}: {taken} taken");
+            peaks.push(rss_kib(pid));
+            drop(c);
+            within("the flood's records gone", async {
+                while !list_of(server.addr).await.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+        }
+        eprintln!("--threads {threads}: idle {idle} KiB, peaks {peaks:?} KiB");
+        for later in &peaks[1..] {
+            assert!(*later as f64 <= peaks[0] as f64 * 1.10, "--threads {threads}: peaks {peaks:?} KiB");
+        }
+    }
+}
+
+/// A peer that pipelines large ADDs and then waits for the answers is
+/// answered in full on a server of several threads too. (A short read
+/// used to forget the socket's readiness even when another thread had
+/// just marked it readable again: the bytes that had arrived meanwhile sat
+/// unread, and both sides waited for ever.)
+#[tokio::test]
+async fn pipelined_floods_are_answered_on_several_threads() {
+    let server = ChildServer::spawn(&["--threads", "2"]);
+    for round in 0..3 {
+        let (c, taken) = title_flood(server.addr, 600).await;
+        assert_eq!(taken, 600, "round {round}");
+        drop(c);
+    }
+}
+
+/// The server's resident set once it has stopped changing (for half a
+/// second), in KiB.
+async fn settled(pid: u32) -> u64 {
+    let (mut last, mut stable) = (0, 0);
+    within("the server's memory settles", async {
+        while stable < 5 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = rss_kib(pid);
+            stable = if now == last { stable + 1 } else { 0 };
+            last = now;
+        }
+    })
+    .await;
+    last
+}
+
+/// A LOOKUP of an RFC with many holders with long titles is streamed, as
+/// LIST is: clients that ask and never read cost the server at most 1 MiB
+/// each, where each answer is about 5 MB; a client that reads gets every
+/// holder, newest first, twice over when it asks twice in one write.
+#[tokio::test]
+async fn a_lookup_nobody_reads_costs_a_bounded_amount() {
+    raise_fd_limit();
+    let server = ChildServer::spawn(&[]);
+    let pid = server.proc.pid();
+    const HOLDERS: u16 = 600;
+    let mut holders = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..HOLDERS {
+        let (host, title) = (format!("holder{i}"), format!("{i} {}", "T".repeat(8000)));
+        let mut c = Raw::connect(server.addr).await;
+        assert_eq!(add_status(&mut c, 8600, &host, 1000 + i, &title).await, Status::Ok);
+        want.insert(0, rec(8600, &title, &host, 1000 + i));
+        holders.push(c);
+    }
+    let mut reader = Raw::connect(server.addr).await;
+    reader.send(lookup(8600, "reader", 1)).await;
+    assert_eq!(reader.response().await.records, want);
+    let idle = rss_kib(pid);
+
+    let mut silent = Vec::new();
+    let mut grown = Vec::new();
+    // Ten silent LOOKUPs, then five silent LISTs (as long: the index holds
+    // those holders alone).
+    for (count, request) in [(10, lookup(8600, "silent", 1)), (5, list("silent", 1))] {
+        let before = settled(pid).await;
+        for _ in 0..count {
+            let mut c = Raw::connect(server.addr).await;
+            c.send(&request).await;
+            silent.push(c);
+        }
+        grown.push((count, settled(pid).await.saturating_sub(before)));
+    }
+    eprintln!("idle {idle} KiB; grown by (silent clients, KiB): {grown:?}, for answers of 5 MB each");
+    for (count, kib) in grown {
+        assert!(kib <= count * 1024, "grew {kib} KiB for {count} silent clients");
+    }
+
+    // The readers are still served in full, the silent ones waiting.
+    reader.send(format!("{}{}", lookup(8600, "reader", 1), lookup(8600, "reader", 1))).await;
+    assert_eq!(reader.response().await.records, want);
+    assert_eq!(reader.response().await.records, want);
+    // And a silent one that starts reading gets all of it.
+    let mut late = silent.swap_remove(0);
+    let answer = late.response().await;
+    assert_eq!((answer.status, answer.records.len()), (Status::Ok, want.len()));
+    assert_eq!(answer.records, want);
+    drop(holders);
 }

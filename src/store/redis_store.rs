@@ -232,6 +232,11 @@ impl Keys {
 /// two servers can both take the last room. Each peer's share is kept in
 /// `peerbytes` for its removal.
 ///
+/// The log entry of an ADD carries its sequence alone, not the record
+/// (followers read the record from `rec`): the log keeps `log_len`
+/// entries, and with the records in them it would hold up to that many
+/// more titles, beyond the budget.
+///
 /// The ADDs are written first, then the removals: a peer's ADDs always come
 /// before its removal, and different peers' changes do not depend on each
 /// other. Per batch, not per ADD: one `INCRBY` reserves the new records'
@@ -280,7 +285,7 @@ if #new > 0 then
     recs[2 * j - 1] = n
     recs[2 * j] = v
     redis.call('HSET', KEYS[8 + i], rfc, n)
-    redis.call('XADD', KEYS[5], '*', 'n', n, 'a', v)
+    redis.call('XADD', KEYS[5], '*', 'n', n, 'a', '')
     if not seen[conn] then
       seen[conn] = true
       conns[#conns + 1] = conn
@@ -387,12 +392,15 @@ if #last > 0 then id = last[1][1] end
 return {seq, id}
 ";
 
-/// One of this server's peers, as it registered and advertised.
+/// One of this server's peers, as it registered, and the RFCs it
+/// advertised (their titles are in the local copy, which always holds
+/// every own record: kept once, not twice, they cost what the memory
+/// budget counts).
 #[derive(Debug, Clone)]
 struct Own {
     host: String,
     port: u16,
-    rfcs: Vec<(RfcNumber, Box<str>)>,
+    rfcs: Vec<RfcNumber>,
 }
 
 /// One of this server's changes, on its way to Redis.
@@ -465,7 +473,7 @@ impl View {
     fn drop_refused(&mut self, conn: ConnId, rfc: RfcNumber) {
         self.index.remove(conn, rfc);
         if let Some(o) = self.own.get_mut(&conn)
-            && let Some(i) = o.rfcs.iter().rposition(|(r, _)| *r == rfc)
+            && let Some(i) = o.rfcs.iter().rposition(|r| *r == rfc)
         {
             o.rfcs.swap_remove(i);
         }
@@ -950,16 +958,22 @@ impl Shared {
         let mut changes: Vec<Change> =
             std::mem::take(&mut self.view().gone).into_iter().map(Change::Remove).collect();
         let gone = changes.len();
-        changes.extend(self.view().own.iter().flat_map(|(&conn, o)| {
-            o.rfcs.iter().map(move |(rfc, title)| Change::Add {
-                conn,
-                host: o.host.clone(),
-                port: o.port,
-                rfc: *rfc,
-                title: title.clone(),
-                done: None,
-            })
-        }));
+        {
+            let v = self.view();
+            changes.extend(v.own.iter().flat_map(|(&conn, o)| {
+                let index = &v.index;
+                o.rfcs.iter().filter_map(move |&rfc| {
+                    Some(Change::Add {
+                        conn,
+                        host: o.host.clone(),
+                        port: o.port,
+                        rfc,
+                        title: index.held(conn, rfc)?.title().into(),
+                        done: None,
+                    })
+                })
+            }));
+        }
         let mut refused = 0;
         for (i, chunk) in changes.chunks(WRITE_BATCH).enumerate() {
             match self.write(chunk).await {
@@ -1045,17 +1059,19 @@ impl Shared {
                     index.insert_at(ConnId(conn), rfc, &title, seq);
                 }
             }
-            v.index = index;
-            v.remote = remote;
-            v.next_remote = next_remote;
-            // Own records added since the write above: held here until
-            // the writer gives them their place.
+            // Own records added since the write above, titles from the
+            // copy being replaced: held here until the writer gives them
+            // their place.
             let missing: Vec<(ConnId, RfcNumber, Box<str>)> = v
                 .own
                 .iter()
-                .flat_map(|(&c, o)| o.rfcs.iter().map(move |(r, t)| (c, *r, t.clone())))
-                .filter(|(c, r, _)| v.index.held(*c, *r).is_none())
+                .flat_map(|(&c, o)| o.rfcs.iter().map(move |&r| (c, r)))
+                .filter(|&(c, r)| index.held(c, r).is_none())
+                .filter_map(|(c, r)| Some((c, r, v.index.held(c, r)?.title().into())))
                 .collect();
+            v.index = index;
+            v.remote = remote;
+            v.next_remote = next_remote;
             for (c, r, t) in missing {
                 v.hold(c, r, &t);
             }
@@ -1188,6 +1204,7 @@ impl Shared {
         };
         let entries = log_entries(&v)?;
         let news = entries.len();
+        let added = self.added_records(r, &entries).await?;
         let mut view = self.view();
         for (entry_id, fields) in entries {
             let n = fields.iter().find(|(k, _)| *k == "n").and_then(|(_, v)| v.parse::<u64>().ok());
@@ -1202,6 +1219,15 @@ impl Shared {
             }
             for (k, v) in &fields {
                 match *k {
+                    // The record, from `rec`; gone already if its peer
+                    // has left since (its removal follows in the log).
+                    "a" if v.is_empty() => {
+                        if let Some(text) = added.get(&n) {
+                            self.apply_add(&mut view, n, text);
+                        }
+                    }
+                    // A record in the entry itself (written by an older
+                    // server).
                     "a" => self.apply_add(&mut view, n, v),
                     "d" => self.apply_remove(&mut view, v),
                     _ => {}
@@ -1214,6 +1240,46 @@ impl Shared {
         *self.synced.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         self.up();
         Ok(Some(news))
+    }
+
+    /// The records the ADD entries in `entries` name (sequence → record
+    /// as `rec` holds it), read from `rec` in one call; records gone since
+    /// are absent.
+    async fn added_records(
+        &self,
+        r: &mut MultiplexedConnection,
+        entries: &[LogEntry<'_>],
+    ) -> Result<HashMap<u64, String>> {
+        let seqs: Vec<u64> = entries
+            .iter()
+            .filter(|(_, fields)| fields.iter().any(|(k, v)| *k == "a" && v.is_empty()))
+            .filter_map(|(_, fields)| fields.iter().find(|(k, _)| *k == "n")?.1.parse().ok())
+            .collect();
+        if seqs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&self.keys.rec).arg(&seqs);
+        let read = cmd.query_async::<Value>(r);
+        let v = match tokio::time::timeout(self.config.timeout, read).await {
+            Ok(v) => v?,
+            Err(_) => return Err(StoreError::Timeout(self.config.timeout)),
+        };
+        let garbage = || StoreError::Garbage(format!("HMGET answered {}", preview(&v)));
+        let Value::Array(values) = &v else { return Err(garbage()) };
+        if values.len() != seqs.len() {
+            return Err(garbage());
+        }
+        let mut out = HashMap::with_capacity(seqs.len());
+        for (&seq, value) in seqs.iter().zip(values) {
+            match value {
+                Value::Nil => {}
+                v => {
+                    out.insert(seq, as_str(v).ok_or_else(garbage)?.to_owned());
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn apply_add(&self, view: &mut View, seq: u64, text: &str) {
@@ -1462,7 +1528,7 @@ impl RedisStore {
             return Err(AddError::Full);
         }
         let o = v.own.entry(conn).or_insert_with(|| Own { host: host.to_owned(), port, rfcs: Vec::new() });
-        o.rfcs.push((rfc, title.into()));
+        o.rfcs.push(rfc);
         let Some(r) = v.index.held(conn, rfc) else { return Err(AddError::Full) };
         out.extend_from_slice(r.line().as_bytes());
         drop(v);
