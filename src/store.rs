@@ -148,14 +148,21 @@ pub fn release_memory() {
 
 /// After a removal that freed `freed` bytes: a large one has
 /// [`release_memory`] run, on a blocking thread (it walks the heap, which
-/// must not hold up the connections).
+/// must not hold up the connections), one at a time: removals that come
+/// while one runs are covered by the next large one.
 pub(crate) fn released(freed: u64) {
-    if freed < RELEASE_AT {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static RUNNING: AtomicBool = AtomicBool::new(false);
+    if freed < RELEASE_AT || RUNNING.swap(true, Ordering::AcqRel) {
         return;
     }
+    let release = || {
+        release_memory();
+        RUNNING.store(false, Ordering::Release);
+    };
     match tokio::runtime::Handle::try_current() {
-        Ok(rt) => drop(rt.spawn_blocking(release_memory)),
-        Err(_) => release_memory(),
+        Ok(rt) => drop(rt.spawn_blocking(release)),
+        Err(_) => release(),
     }
 }
 

@@ -9,16 +9,19 @@
 //!   on its connection, whatever happens next) and handed to a writer task,
 //!   which sends this server's changes to Redis many at a time: one Lua
 //!   script stores each record under the next global sequence number and
-//!   appends it to a change log (a Redis Stream), atomically. The ADD is
+//!   appends that sequence to a change log (a Redis Stream), atomically,
+//!   within the shared index's memory budget (or refuses it: the ADD is
+//!   then answered 400 and the record leaves the local copy). The ADD is
 //!   answered once Redis has it, so an ADD answered on one server is older
 //!   than any ADD sent afterwards to any server (LIST's one global order);
 //!   while Redis is away it is answered at once and written later;
 //! * a peer's removal is a change like an ADD (its records go, one log
 //!   entry), never sent ahead of that peer's ADDs;
-//! * every server follows the log (`XREAD BLOCK`) and applies each entry to
-//!   its copy; every entry carries the global sequence, so a gap (a trimmed
-//!   log, a Redis that lost data) is seen and the copy is rebuilt from a
-//!   snapshot (the records hash, scanned);
+//! * every server follows the log (`XREAD BLOCK`), reads the records it
+//!   names (`HMGET`) and applies each entry to its copy; every entry
+//!   carries the global sequence, so a gap (a trimmed log, a Redis that
+//!   lost data) is seen and the copy is rebuilt from a snapshot (the
+//!   records hash, scanned);
 //! * each server holds a lease key with a TTL and renews it; every server
 //!   reaps, atomically, the peers of any server whose lease has expired;
 //! * an epoch key tells a Redis that lost its data (restart, FLUSHALL,
