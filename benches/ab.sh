@@ -12,6 +12,10 @@
 #   WITH_REDIS=1 REPEAT=3 DURATION=3 benches/ab.sh
 #
 # Each server command gets `--quiet --bind 127.0.0.1 --port N` appended.
+# ADD on one connection for seconds passes the default 20,000 records a peer
+# may hold: give a build that has the cap
+# B_ARGS="--max-records-per-peer 1000000000 --max-index-memory 16GiB", so the
+# check runs (and is measured) but does not refuse.
 # Before each run, the script waits (up to SETTLE_MAX seconds, default 15)
 # until no server is still busy: a server whose ADD run has ended spends
 # seconds removing the departed peers' records (about 3 s of one core after
