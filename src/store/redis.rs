@@ -77,8 +77,10 @@ use self::scripts::Scripts;
 use self::view::View;
 use self::writer::Change;
 use super::Counts;
+use crate::backoff::Backoff;
 
-/// Reconnection backoff.
+/// Reconnection backoff ([`Backoff`], with jitter): the first snapshot's
+/// retries and the follower's.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -172,16 +174,18 @@ impl RedisStore {
         });
         // The first snapshot, before serving.
         let deadline = Instant::now() + give_up;
-        let mut backoff = BACKOFF_MIN;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         let start = loop {
             match shared.sync().await {
                 Ok(start) => break start,
-                Err(e) if Instant::now() + backoff < deadline => {
+                Err(e) => {
+                    let wait = backoff.next_delay();
+                    if Instant::now() + wait >= deadline {
+                        return Err(e);
+                    }
                     shared.down("loading the index", &e);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    tokio::time::sleep(wait).await;
                 }
-                Err(e) => return Err(e),
             }
         };
         let counts = shared.counts();

@@ -18,6 +18,7 @@ use super::error::{Result, StoreError};
 use super::values::{LogEntry, Stored, as_str, log_entries, preview};
 use super::view::View;
 use super::{BACKOFF_MAX, BACKOFF_MIN, Shared};
+use crate::backoff::Backoff;
 use crate::index::ConnId;
 
 /// How long one `XREAD` waits for news before the follower looks around.
@@ -30,7 +31,7 @@ impl Shared {
     /// asked for) it rebuilds from a snapshot, backing off while Redis is away.
     pub(super) async fn follow(self: Arc<Self>, start: (String, u64)) {
         let (mut id, mut seq) = start;
-        let mut backoff = BACKOFF_MIN;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         let mut reader: Option<MultiplexedConnection> = None;
         loop {
             if self.cancel.is_cancelled() {
@@ -42,7 +43,7 @@ impl Shared {
             };
             let failed = match step {
                 Ok(Some(news)) => {
-                    backoff = BACKOFF_MIN;
+                    backoff.reset();
                     if news > 0 && !self.config.follow_pause.is_zero() {
                         tokio::select! {
                             _ = self.cancel.cancelled() => return,
@@ -62,9 +63,8 @@ impl Shared {
                 self.down("following the change log", e);
                 tokio::select! {
                     _ = self.cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
             }
             let synced = tokio::select! {
                 _ = self.cancel.cancelled() => return,
@@ -73,7 +73,7 @@ impl Shared {
             match synced {
                 Ok((i, s)) => {
                     (id, seq) = (i, s);
-                    backoff = BACKOFF_MIN;
+                    backoff.reset();
                 }
                 Err(e) => {
                     self.down("rebuilding the local copy", &e);
@@ -81,9 +81,8 @@ impl Shared {
                     self.resync.store(true, Ordering::Relaxed);
                     tokio::select! {
                         _ = self.cancel.cancelled() => return,
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
                     }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
             }
         }
