@@ -14,6 +14,8 @@
 //! * [`headless`] — the line-oriented peer for scripts and tests.
 //! * [`metrics`] — Prometheus metrics of the server and the peer, and the
 //!   `/metrics` endpoint.
+//! * [`backoff`] — the one reconnection backoff (with jitter), used by the
+//!   peer and the Redis store.
 //!
 //! The protocol itself, as p2pci speaks it (framing, every status, limits,
 //! identity, what it accepts from other implementations), is described in
@@ -21,6 +23,7 @@
 //! name.
 
 pub mod accept;
+pub mod backoff;
 pub mod cli;
 pub mod headless;
 pub mod index;

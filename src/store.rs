@@ -20,9 +20,9 @@
 //! a peer on its first ADD and refuses an ADD on that connection under
 //! another identity. Reads (LOOKUP, LIST) register nothing.
 
-pub mod redis_store;
+pub mod redis;
 
-pub use redis_store::{RedisConfig, RedisStore};
+pub use self::redis::{RedisConfig, RedisStore};
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};

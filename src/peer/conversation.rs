@@ -37,7 +37,6 @@
 //!   old connection closed, and a new server never had them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::BuildHasher;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, BytesMut};
@@ -50,6 +49,7 @@ use tracing::{debug, info};
 
 use super::{Direction, Link, WireMessage};
 use super::{DownloadId, Holder, IndexError, NetEvent, PeerError, Request};
+use crate::backoff::Backoff;
 use crate::protocol::response::{Missing, P2sResponseDecoder};
 use crate::protocol::{P2sMethod, P2sRequest, P2sResponse, PeerId, Record, RfcNumber, Status};
 
@@ -168,36 +168,6 @@ struct ServerConn {
     decoder: P2sResponseDecoder,
     server: String,
     since: Instant,
-}
-
-/// Reconnection delays: doubling from `min` to `max`, with jitter.
-#[derive(Debug, Clone)]
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    fn new(min: Duration, max: Duration) -> Backoff {
-        let min = min.min(max);
-        Backoff { min, max, next: min }
-    }
-
-    /// The delay before the next attempt; each call doubles the one after.
-    fn next(&mut self) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(self.max);
-        // Spread peers that lost the same server, so they do not all come
-        // back in the same instant. Any source of variety will do here.
-        let r = std::hash::RandomState::new().hash_one(std::time::Instant::now());
-        let unit = (r >> 11) as f64 / (1u64 << 53) as f64;
-        base.mul_f64(0.8 + 0.4 * unit).clamp(self.min, self.max)
-    }
-
-    fn reset(&mut self) {
-        self.next = self.min;
-    }
 }
 
 /// The conversation task's state.
@@ -535,7 +505,7 @@ impl Conversation {
             self.backoff.reset();
         }
         self.current = (self.current + 1) % self.settings.servers.len().max(1);
-        let wait = self.backoff.next();
+        let wait = self.backoff.next_delay();
         self.retry_at = Instant::now() + wait;
         info!(server = %conn.server, %reason, ?wait, "lost the index server");
         crate::metrics::peer().index_down();
@@ -590,7 +560,7 @@ impl Conversation {
             }
         }
         crate::metrics::peer().index_down();
-        let wait = self.backoff.next();
+        let wait = self.backoff.next_delay();
         self.retry_at = Instant::now() + wait;
         let reason = last.unwrap_or_else(|| self.not_connected());
         self.event(NetEvent::Disconnected { reason, retry_in: Some(wait) });
@@ -757,41 +727,6 @@ async fn exchange(conn: &mut ServerConn, request: &[u8], s: &Settings) -> Exchan
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_to_the_cap_with_jitter_and_resets() {
-        let (min, max) = (Duration::from_secs(1), Duration::from_secs(5));
-        let mut b = Backoff::new(min, max);
-        let bounds = [(1.0, 1.2), (1.6, 2.4), (3.2, 4.8), (4.0, 5.0), (4.0, 5.0)];
-        for (lo, hi) in bounds {
-            let d = b.next().as_secs_f64();
-            assert!(d >= lo - 1e-9 && d <= hi + 1e-9, "{d} not in [{lo}, {hi}]");
-        }
-        b.reset();
-        assert!(b.next() < Duration::from_millis(1201));
-        // Never below the minimum: at most one reconnection per minimum.
-        for _ in 0..1000 {
-            b.reset();
-            assert!(b.next() >= min);
-        }
-        // A cap below the minimum wins.
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_millis(200));
-        assert_eq!(b.next(), Duration::from_millis(200));
-    }
-
-    #[test]
-    fn jitter_spreads() {
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..50 {
-            seen.insert(
-                Backoff::new(Duration::from_secs(1), Duration::from_secs(60)).next().as_nanos() / 1000,
-            );
-            let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-            b.next();
-            seen.insert(b.next().as_nanos() / 1000);
-        }
-        assert!(seen.len() > 10, "{seen:?}");
-    }
 
     #[test]
     fn host_parts() {

@@ -1,0 +1,276 @@
+//! An index shared by several servers through Redis.
+//!
+//! Each server keeps a full local copy of the index (a [`View`]: the same
+//! [`Index`](crate::index::Index) the in-memory store uses) and answers
+//! LOOKUP and LIST from it alone, so reads cost what they cost in memory.
+//! Redis is the source of truth and carries the changes between servers:
+//!
+//! * an ADD is placed in the server's own copy at once (so the peer sees it
+//!   on its connection, whatever happens next) and handed to a writer task,
+//!   which sends this server's changes to Redis many at a time: one Lua
+//!   script stores each record under the next global sequence number and
+//!   appends that sequence to a change log (a Redis Stream), atomically,
+//!   within the shared index's memory budget (or refuses it: the ADD is
+//!   then answered 400 and the record leaves the local copy). The ADD is
+//!   answered once Redis has it, so an ADD answered on one server is older
+//!   than any ADD sent afterwards to any server (LIST's one global order);
+//!   while Redis is away it is answered at once and written later;
+//! * a peer's removal is a change like an ADD (its records go, one log
+//!   entry), never sent ahead of that peer's ADDs;
+//! * every server follows the log (`XREAD BLOCK`), reads the records it
+//!   names (`HMGET`) and applies each entry to its copy; every entry
+//!   carries the global sequence, so a gap (a trimmed log, a Redis that
+//!   lost data) is seen and the copy is rebuilt from a snapshot (the
+//!   records hash, scanned);
+//! * each server holds a lease key with a TTL and renews it; every server
+//!   reaps, atomically, the peers of any server whose lease has expired;
+//! * an epoch key tells a Redis that lost its data (restart, FLUSHALL,
+//!   failover to a replica that missed writes): a server that finds the
+//!   epoch gone or changed, or its own lease gone, re-publishes its live
+//!   peers' records and rebuilds its copy.
+//!
+//! A server's own peers are known to it alone (`View::own`), and Redis only
+//! mirrors them: that is what lets it answer and accept ADDs while Redis is
+//! away and put Redis right afterwards. Keys share one hash tag, so in a
+//! Redis Cluster they all live in one slot (docs/store.md says what Cluster
+//! would change).
+//!
+//! One file per job: `config` (what the server is told), `error` (why a
+//! call failed), `keys` and `scripts` (the layout in Redis and the atomic
+//! steps on it), `view` (the local copy), `writer`, `lease`, `follower` and
+//! `resync` (the tasks and the repair), `values` (decoding answers), and
+//! `index_store` (the [`IndexStore`](super::IndexStore) methods). This file
+//! holds what they share: the store's state and the connection to Redis.
+
+mod config;
+mod error;
+mod follower;
+mod index_store;
+mod keys;
+mod lease;
+mod resync;
+mod scripts;
+mod values;
+mod view;
+mod writer;
+
+pub use self::config::RedisConfig;
+pub use self::error::StoreError;
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, IntoConnectionInfo};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use self::config::redact;
+use self::error::Result;
+use self::keys::Keys;
+use self::scripts::Scripts;
+use self::view::View;
+use self::writer::Change;
+use super::Counts;
+use crate::backoff::Backoff;
+
+/// Reconnection backoff ([`Backoff`], with jitter): the first snapshot's
+/// retries and the follower's.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// The index kept in Redis, with a local copy answering reads.
+pub struct RedisStore {
+    shared: Arc<Shared>,
+    tasks: TaskTracker,
+}
+
+/// What the store's tasks and its connections share.
+struct Shared {
+    config: RedisConfig,
+    /// This server's id, random per process: a restarted server is a new one.
+    id: u64,
+    id_hex: String,
+    keys: Keys,
+    client: Client,
+    manager: ConnectionManagerConfig,
+    /// The multiplexed connection every write and lease call shares;
+    /// replaced by a fresh one after an error that may have spoilt it
+    /// ([`StoreError::spoils_connection`]). A std mutex: held only to clone
+    /// or swap it.
+    conn: Mutex<ConnectionManager>,
+    view: Mutex<View>,
+    up: AtomicBool,
+    /// Set when the copy or Redis may be wrong: the follower re-publishes
+    /// this server's peers and rebuilds its copy.
+    resync: AtomicBool,
+    wake: Notify,
+    /// The epoch this server last saw.
+    epoch: Mutex<Option<String>>,
+    /// When the copy was last known to be up to date with the log.
+    synced: Mutex<Instant>,
+    cancel: CancellationToken,
+    scripts: Scripts,
+    /// The memory budget of the whole shared index, sent with every write.
+    budget: AtomicU64,
+    /// To the writer task.
+    changes: mpsc::UnboundedSender<Change>,
+}
+
+fn random_u64() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+    );
+    h.finish()
+}
+
+impl RedisStore {
+    /// Connects to Redis and loads the whole index before returning, so
+    /// the server serves all of it from its first request. Retries with
+    /// backoff while Redis cannot be reached (logging it once), until
+    /// `give_up` passes; then it fails.
+    pub async fn connect(config: RedisConfig, give_up: Duration) -> Result<Self> {
+        // Small requests and answers, one after another: Nagle's algorithm
+        // would only hold them back.
+        let info = config
+            .url
+            .as_str()
+            .into_connection_info()?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = Client::open(info)?;
+        let manager = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(config.timeout))
+            .set_connection_timeout(Some(config.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(BACKOFF_MAX);
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager.clone())?;
+        let id = random_u64();
+        let (changes, to_write) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            changes,
+            id,
+            id_hex: format!("{id:016x}"),
+            keys: Keys::new(),
+            client,
+            manager,
+            conn: Mutex::new(conn),
+            view: Mutex::new(View::default()),
+            up: AtomicBool::new(false),
+            resync: AtomicBool::new(false),
+            wake: Notify::new(),
+            epoch: Mutex::new(None),
+            synced: Mutex::new(Instant::now()),
+            cancel: CancellationToken::new(),
+            scripts: Scripts::new(),
+            budget: AtomicU64::new(u64::MAX),
+            config,
+        });
+        // The first snapshot, before serving.
+        let deadline = Instant::now() + give_up;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+        let start = loop {
+            match shared.sync().await {
+                Ok(start) => break start,
+                Err(e) => {
+                    let wait = backoff.next_delay();
+                    if Instant::now() + wait >= deadline {
+                        return Err(e);
+                    }
+                    shared.down("loading the index", &e);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        };
+        let counts = shared.counts();
+        info!(server = %shared.id_hex, peers = counts.peers, records = counts.records,
+            "index loaded from {}", redact(&shared.config.url));
+        let tasks = TaskTracker::new();
+        tasks.spawn(shared.clone().follow(start));
+        tasks.spawn(shared.clone().keep_lease());
+        tasks.spawn(shared.clone().publish(to_write));
+        tasks.close();
+        Ok(RedisStore { shared, tasks })
+    }
+
+    /// This server's id in Redis (part of every peer's identity there).
+    pub fn server_id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// Whether Redis answered last time it was asked.
+    pub fn is_up(&self) -> bool {
+        self.shared.up.load(Ordering::Relaxed)
+    }
+}
+
+impl Shared {
+    fn view(&self) -> MutexGuard<'_, View> {
+        self.view.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn counts(&self) -> Counts {
+        let v = self.view();
+        Counts { peers: v.index.peer_count(), records: v.index.record_count() }
+    }
+
+    fn down(&self, doing: &str, e: &StoreError) {
+        if self.up.swap(false, Ordering::Relaxed) {
+            warn!(server = %self.id_hex, "redis unavailable while {doing}: {e}; answering from the local copy, reconnecting");
+        } else {
+            debug!("redis still unavailable while {doing}: {e}");
+        }
+        metrics::gauge!("p2pci_store_up").set(0.0);
+    }
+
+    fn up(&self) {
+        if !self.up.swap(true, Ordering::Relaxed) {
+            info!(server = %self.id_hex, "redis available");
+        }
+        metrics::gauge!("p2pci_store_up").set(1.0);
+    }
+
+    fn lease_ms(&self) -> u64 {
+        u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX).max(1)
+    }
+
+    fn ask_resync(&self) {
+        self.resync.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+
+    /// The shared connection (a cheap handle).
+    fn conn(&self) -> ConnectionManager {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs one Redis call within the timeout, timing it; after an error
+    /// that may have spoilt the connection, the next call gets a new one.
+    async fn call<T>(&self, op: &'static str, f: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+        let started = Instant::now();
+        let r = tokio::time::timeout(self.config.timeout, f).await;
+        metrics::histogram!("p2pci_store_roundtrip_seconds", "op" => op)
+            .record(started.elapsed().as_secs_f64());
+        let r = match r {
+            Ok(r) => r.map_err(StoreError::from),
+            Err(_) => Err(StoreError::Timeout(self.config.timeout)),
+        };
+        if let Err(e) = &r
+            && e.spoils_connection()
+        {
+            // Lazy: it connects on its first use. Failing here would only
+            // mean a bad URL, which `connect` has already refused.
+            match ConnectionManager::new_lazy_with_config(self.client.clone(), self.manager.clone()) {
+                Ok(fresh) => *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
+                Err(e) => debug!("could not set up a new redis connection: {e}"),
+            }
+        }
+        r
+    }
+}

@@ -1,0 +1,54 @@
+//! The names of the keys in Redis, all under one hash tag.
+//!
+//! One place builds every key, so the Rust side and the scripts (which
+//! build per-server keys from [`Keys::prefix`]) agree on them, and in a
+//! Redis Cluster they all live in one slot.
+
+/// The keys, all under one hash tag.
+#[derive(Debug)]
+pub(super) struct Keys {
+    /// `{p2pci}:`, the prefix the scripts build per-server keys from.
+    pub(super) prefix: String,
+    /// The global sequence (INCR): orders records and log entries.
+    pub(super) seq: String,
+    /// Every record: sequence → `server conn rfc port host title`.
+    pub(super) rec: String,
+    /// The change log (a Stream).
+    pub(super) log: String,
+    /// Servers that may hold peers (each has, or had, a lease).
+    pub(super) servers: String,
+    /// Changes when Redis lost its data.
+    pub(super) epoch: String,
+    /// What every server's records cost, as the memory budget counts it
+    /// ([`record_cost`](crate::index::record_cost)): the shared index's
+    /// budget is held against it.
+    pub(super) bytes: String,
+    /// What each peer's records cost: `server:conn` → bytes, taken off
+    /// `bytes` when the peer goes.
+    pub(super) peer_bytes: String,
+}
+
+impl Keys {
+    pub(super) fn new() -> Self {
+        let prefix = "{p2pci}:".to_string();
+        Keys {
+            seq: format!("{prefix}seq"),
+            rec: format!("{prefix}rec"),
+            log: format!("{prefix}log"),
+            servers: format!("{prefix}servers"),
+            epoch: format!("{prefix}epoch"),
+            bytes: format!("{prefix}bytes"),
+            peer_bytes: format!("{prefix}peerbytes"),
+            prefix,
+        }
+    }
+    pub(super) fn lease(&self, server: &str) -> String {
+        format!("{}lease:{server}", self.prefix)
+    }
+    pub(super) fn peers(&self, server: &str) -> String {
+        format!("{}peers:{server}", self.prefix)
+    }
+    pub(super) fn peer(&self, server: &str, conn: u64) -> String {
+        format!("{}peer:{server}:{conn}", self.prefix)
+    }
+}

@@ -1,0 +1,89 @@
+//! The local copy of the shared index, and what this server alone knows.
+//!
+//! Reads are answered from here with no call to Redis. The server's own
+//! peers are kept apart ([`View::own`]), because Redis only mirrors them:
+//! that is what lets a server take ADDs while Redis is away and put Redis
+//! right afterwards.
+
+use std::collections::HashMap;
+
+use crate::index::{ConnId, Index};
+use crate::protocol::RfcNumber;
+
+/// Own records not yet in Redis are numbered from here on.
+const PROVISIONAL: u64 = 1 << 62;
+
+/// Remote peers get connection ids from this range, so they never meet the
+/// ids this server gives its own connections.
+pub(super) const REMOTE: u64 = 1 << 63;
+
+/// One of this server's peers, as it registered, and the RFCs it
+/// advertised (their titles are in the local copy, which always holds
+/// every own record: kept once, not twice, they cost what the memory
+/// budget counts).
+#[derive(Debug, Clone)]
+pub(super) struct Own {
+    pub(super) host: String,
+    pub(super) port: u16,
+    pub(super) rfcs: Vec<RfcNumber>,
+}
+
+/// The local copy of the index and what this server alone knows.
+#[derive(Debug, Default)]
+pub(super) struct View {
+    pub(super) index: Index,
+    /// Peers of other servers: (server, connection) → local id.
+    pub(super) remote: HashMap<(u64, u64), ConnId>,
+    pub(super) next_remote: u64,
+    /// This server's live peers (their local ids are their connections).
+    pub(super) own: HashMap<ConnId, Own>,
+    /// Own peers gone while Redis could not be told.
+    pub(super) gone: Vec<ConnId>,
+    /// Sequences for own records not yet in Redis: above every global one,
+    /// so they are the newest until Redis gives them their place.
+    pub(super) next_provisional: u64,
+}
+
+impl View {
+    /// Stores an own record at once, with a provisional sequence.
+    pub(super) fn hold(&mut self, conn: ConnId, rfc: RfcNumber, title: &str) -> bool {
+        self.next_provisional += 1;
+        self.index.insert_at(conn, rfc, title, PROVISIONAL + self.next_provisional).is_some()
+    }
+
+    /// Gives an own record its global sequence (placing it if a rebuild
+    /// left it out), for a peer still here.
+    pub(super) fn place(&mut self, conn: ConnId, rfc: RfcNumber, title: &str, seq: u64) {
+        if !self.own.contains_key(&conn) {
+            return;
+        }
+        match self.index.seq_of(conn, rfc) {
+            Some(s) if s == seq => {}
+            Some(_) => {
+                self.index.move_to(conn, rfc, seq);
+            }
+            None => {
+                self.index.insert_at(conn, rfc, title, seq);
+            }
+        }
+    }
+
+    /// Forgets an own record Redis refused (the shared index is at its
+    /// budget).
+    pub(super) fn drop_refused(&mut self, conn: ConnId, rfc: RfcNumber) {
+        self.index.remove(conn, rfc);
+        if let Some(o) = self.own.get_mut(&conn)
+            && let Some(i) = o.rfcs.iter().rposition(|r| *r == rfc)
+        {
+            o.rfcs.swap_remove(i);
+        }
+    }
+
+    pub(super) fn remote_id(&mut self, key: (u64, u64)) -> ConnId {
+        let next = &mut self.next_remote;
+        *self.remote.entry(key).or_insert_with(|| {
+            *next += 1;
+            ConnId(REMOTE | *next)
+        })
+    }
+}
