@@ -19,7 +19,9 @@ pub const SERVER_PORT: u16 = 7734;
 #[derive(Debug, Parser)]
 #[command(
     name = "p2pci",
-    version,
+    // The package version, and the git commit when built from a checkout
+    // (build.rs).
+    version = env!("P2PCI_VERSION"),
     about = "Share RFCs peer to peer, with a central index (P2P-CI/1.0)",
     long_about = "Share RFCs peer to peer, with a central index (P2P-CI/1.0).\n\n\
         Start one index server, then any number of peers. Each peer serves the RFCs in its own\n\

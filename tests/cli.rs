@@ -49,7 +49,17 @@ fn help_and_version_read_well() {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
     }
     let out = Proc::spawn(["--version"]).finish();
-    assert_eq!(out.stdout.trim(), format!("p2pci {}", env!("CARGO_PKG_VERSION")));
+    let version = out.stdout.trim();
+    assert!(version.starts_with(&format!("p2pci {}", env!("CARGO_PKG_VERSION"))), "{version}");
+    assert_eq!(version, format!("p2pci {}", env!("P2PCI_VERSION")));
+    // Built from a checkout (as the tests are): the commit is named.
+    let head = std::process::Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short=12", "HEAD"])
+        .output()
+        .unwrap_or_else(|e| panic!("git: {e} (./scripts/test.sh runs from a git checkout)"));
+    assert!(head.status.success(), "not a git checkout: {}", String::from_utf8_lossy(&head.stderr));
+    let head = String::from_utf8(head.stdout).unwrap();
+    assert_eq!(version, format!("p2pci {} ({})", env!("CARGO_PKG_VERSION"), head.trim()));
 }
 
 #[test]
