@@ -25,6 +25,16 @@ fn main() {
 fn commit(dir: &Path) -> Option<String> {
     let top = git(dir, &["rev-parse", "--show-toplevel"])?;
     if Path::new(&top).canonicalize().ok()? != dir.canonicalize().ok()? {
+        // A source inside another work tree, as `cargo package` verifies
+        // it (target/package/p2pci-…): cargo gives that build and the
+        // checkout's the same build-script output in the same target
+        // folder, so without a rerun here the checkout's next build would
+        // keep this plain version. A path that does not exist makes cargo
+        // rerun the script on every build of either. (The other way round,
+        // a packaged copy built right after the checkout in the checkout's
+        // target folder keeps the checkout's version, the commit it was
+        // packaged from.)
+        println!("cargo:rerun-if-changed={}", dir.join(".git").display());
         return None;
     }
     let hash = git(dir, &["rev-parse", "--short=12", "HEAD"])?;
