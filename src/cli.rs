@@ -1,4 +1,5 @@
-//! Command-line interface: `p2pci server` and `p2pci peer`.
+//! Command-line interface: `p2pci server` and `p2pci peer`, and the
+//! `completions` and `manpage` texts drawn from the same definition.
 //!
 //! Only argument shapes and defaults live here; turning them into configs is
 //! one plain function per subcommand, so both can be tested without a shell.
@@ -7,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::peer::PeerConfig;
 use crate::protocol::{Limits, RfcNumber};
@@ -19,7 +20,9 @@ pub const SERVER_PORT: u16 = 7734;
 #[derive(Debug, Parser)]
 #[command(
     name = "p2pci",
-    version,
+    // The package version, and the git commit when built from a checkout
+    // (build.rs).
+    version = env!("P2PCI_VERSION"),
     about = "Share RFCs peer to peer, with a central index (P2P-CI/1.0)",
     long_about = "Share RFCs peer to peer, with a central index (P2P-CI/1.0).\n\n\
         Start one index server, then any number of peers. Each peer serves the RFCs in its own\n\
@@ -38,6 +41,72 @@ pub enum Command {
     Server(ServerArgs),
     /// Run a peer: a full-screen terminal UI, or line commands with --headless.
     Peer(PeerArgs),
+    /// Print a shell completion script on standard output.
+    ///
+    /// For bash, in this shell: source <(p2pci completions bash)
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on standard output.
+    ///
+    /// To read it: p2pci manpage | man -l -
+    Manpage,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// The completion script for `shell`, whole (written at once, so a closed
+/// pipe is an error to report, not a panic inside the generator).
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "p2pci", &mut script);
+    script
+}
+
+/// The manual page in roff, one page for the whole binary: name, synopsis,
+/// description, the commands (listed by name, not as pages of their own such
+/// as p2pci-server(1), which are not made), every option of `server` and of
+/// `peer` under a heading of its own, examples, version.
+pub fn manpage() -> std::io::Result<Vec<u8>> {
+    use roff::{Roff, bold, roman};
+    let mut cli = Cli::command();
+    // Built first, so each subcommand has its --help to list with the rest.
+    cli.build();
+    let man = clap_mangen::Man::new(cli.clone());
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    let mut commands = Roff::new();
+    commands.control("SH", ["COMMANDS"]);
+    for sub in cli.get_subcommands().filter(|s| !s.is_hide_set()) {
+        commands.control("TP", []);
+        commands.text([bold(format!("p2pci {}", sub.get_name()))]);
+        commands.text([roman(sub.get_about().map(ToString::to_string).unwrap_or_default())]);
+    }
+    commands.to_writer(&mut page)?;
+    for (name, heading) in [("server", "Server options"), ("peer", "Peer options")] {
+        if let Some(sub) = cli.find_subcommand(name) {
+            let sub = sub.clone().mut_args(|a| a.help_heading(heading));
+            clap_mangen::Man::new(sub).render_options_section(&mut page)?;
+        }
+    }
+    if let Some(after) = cli.get_after_help() {
+        let mut examples = Roff::new();
+        examples.control("SH", ["EXAMPLES"]).control("nf", []);
+        // The help's own "Examples:" line is the heading here.
+        for line in after.to_string().lines().skip(1) {
+            examples.text([roman(line.trim())]);
+        }
+        examples.control("fi", []).to_writer(&mut page)?;
+    }
+    man.render_version_section(&mut page)?;
+    Ok(page)
 }
 
 #[derive(Debug, Args)]
@@ -401,7 +470,6 @@ pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_well_formed() {
@@ -424,7 +492,7 @@ mod tests {
             let argv = ["p2pci", "server"].iter().chain(args).copied();
             Cli::try_parse_from(argv).map(|cli| match cli.command {
                 Command::Server(a) => a.threads,
-                Command::Peer(_) => unreachable!(),
+                _ => unreachable!(),
             })
         };
         assert_eq!(threads(&[]).unwrap(), 1);
@@ -440,7 +508,7 @@ mod tests {
             let argv = ["p2pci", "server"].iter().chain(args).copied();
             Cli::try_parse_from(argv).map(|cli| match cli.command {
                 Command::Server(a) => (a.store.clone(), a.lease()),
-                Command::Peer(_) => unreachable!(),
+                _ => unreachable!(),
             })
         };
         assert_eq!(server(&[]).unwrap(), (StoreArg::Memory, Duration::from_secs(10)));
@@ -458,7 +526,7 @@ mod tests {
             let argv = ["p2pci", "server"].iter().chain(args).copied();
             Cli::try_parse_from(argv).map(|cli| match cli.command {
                 Command::Server(a) => a.config(),
-                Command::Peer(_) => unreachable!(),
+                _ => unreachable!(),
             })
         };
         let c = config(&[]).unwrap();
@@ -519,7 +587,7 @@ mod tests {
             let argv = ["p2pci", "peer"].iter().chain(args).copied();
             Cli::try_parse_from(argv).map(|cli| match cli.command {
                 Command::Peer(a) => (a.config().min_download_rate, a.config().download_rate_window),
-                Command::Server(_) => unreachable!(),
+                _ => unreachable!(),
             })
         };
         assert_eq!(rate(&[]).unwrap(), (1024, Duration::from_secs(10)));
@@ -591,7 +659,7 @@ mod tests {
             let argv = ["p2pci", "server"].iter().chain(args).copied();
             Cli::try_parse_from(argv).map(|cli| match cli.command {
                 Command::Server(a) => a.config().request_timeout,
-                Command::Peer(_) => unreachable!(),
+                _ => unreachable!(),
             })
         };
         assert_eq!(server(&[]).unwrap(), Duration::from_secs(30));
@@ -603,7 +671,7 @@ mod tests {
         let refresh = |arg: &str| {
             Cli::try_parse_from(["p2pci", "peer", "--refresh", arg]).map(|cli| match cli.command {
                 Command::Peer(a) => a.refresh(),
-                Command::Server(_) => unreachable!(),
+                _ => unreachable!(),
             })
         };
         assert_eq!(refresh("0").unwrap(), None);
@@ -617,7 +685,7 @@ mod tests {
             let argv = ["p2pci", "server"].iter().chain(args).copied();
             Cli::try_parse_from(argv).map(|cli| match cli.command {
                 Command::Server(a) => a.config().caps,
-                Command::Peer(_) => unreachable!(),
+                _ => unreachable!(),
             })
         };
         assert_eq!(caps(&[]).unwrap(), crate::index::Caps::DEFAULT);
@@ -638,7 +706,7 @@ mod tests {
         let servers = |arg: &str| {
             Cli::try_parse_from(["p2pci", "peer", "--server", arg]).map(|cli| match cli.command {
                 Command::Peer(a) => a.config().servers,
-                Command::Server(_) => unreachable!(),
+                _ => unreachable!(),
             })
         };
         assert_eq!(servers("hostA").unwrap(), ["hostA:7734"]);

@@ -23,6 +23,9 @@ fn main() -> std::process::ExitCode {
     let threads = match &cli.command {
         Command::Server(args) => args.threads,
         Command::Peer(args) => args.threads,
+        // Texts for the shell and man: no runtime, no logging.
+        Command::Completions(args) => return print_text(Ok(p2pci::cli::completions(args.shell))),
+        Command::Manpage => return print_text(p2pci::cli::manpage()),
     };
     // A server logging JSON says everything on stderr as JSON, its last
     // error included.
@@ -43,6 +46,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Server(args) => server(args).await,
             Command::Peer(args) => peer(args).await,
+            Command::Completions(_) | Command::Manpage => Ok(()),
         }
     });
     // Do not wait for blocked stdin readers and the like.
@@ -55,6 +59,20 @@ fn main() -> std::process::ExitCode {
             } else {
                 eprintln!("p2pci: {e:#}");
             }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes a generated text on standard output; a failure to make or to
+/// write it (a closed pipe) is one line on stderr and exit 1.
+fn print_text(text: std::io::Result<Vec<u8>>) -> std::process::ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match text.and_then(|t| stdout.write_all(&t).and_then(|()| stdout.flush())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("p2pci: cannot write the text: {e}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -49,7 +49,128 @@ fn help_and_version_read_well() {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
     }
     let out = Proc::spawn(["--version"]).finish();
-    assert_eq!(out.stdout.trim(), format!("p2pci {}", env!("CARGO_PKG_VERSION")));
+    let version = out.stdout.trim();
+    assert!(version.starts_with(&format!("p2pci {}", env!("CARGO_PKG_VERSION"))), "{version}");
+    // From a checkout of p2pci (as ./scripts/test.sh runs), the commit is
+    // named; from anywhere else (the packaged crate, no git), it is not.
+    let expected = match checkout_head() {
+        Some(head) => format!("p2pci {} ({head})", env!("CARGO_PKG_VERSION")),
+        None => format!("p2pci {}", env!("CARGO_PKG_VERSION")),
+    };
+    assert_eq!(version, expected);
+}
+
+/// The short hash of HEAD if this crate's folder is the top of a git work
+/// tree (build.rs's rule, asked of git independently).
+fn checkout_head() -> Option<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        out.status.success().then(|| text.trim().to_owned())
+    };
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    if Path::new(&top).canonicalize().ok()? != dir.canonicalize().ok()? {
+        return None;
+    }
+    git(&["rev-parse", "--short=12", "HEAD"])
+}
+
+/// A real tool the test drives; a missing one fails the test, naming it.
+fn tool(name: &str) -> std::process::Command {
+    let found = std::process::Command::new(name).arg("--version").output();
+    if let Err(e) = found {
+        panic!("{name} is needed by this test and cannot be run ({e}): ./scripts/test.sh installs it");
+    }
+    std::process::Command::new(name)
+}
+
+/// What bash's completion for `p2pci` offers for the words typed so far
+/// (the last one being completed), from the script `p2pci completions bash`
+/// prints, loaded by a real bash as a user's shell would.
+fn bash_completes(script: &Path, words: &[&str]) -> Vec<String> {
+    // The function is the one the script registers with `complete -F`.
+    let probe = r#"
+        source "$1" || exit 10
+        spec=$(complete -p p2pci) || exit 11
+        fn=${spec#*-F }; fn=${fn%% *}
+        shift
+        COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+        COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+        "$fn" p2pci "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+        printf '%s\n' "${COMPREPLY[@]}"
+    "#;
+    let out = tool("bash")
+        .args(["--norc", "--noprofile", "-c", probe, "probe"])
+        .arg(script)
+        .args(words)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "bash: {:?}\n{stdout}{}", out.status, String::from_utf8_lossy(&out.stderr));
+    stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+}
+
+#[test]
+fn bash_completes_subcommands_options_and_shells() {
+    let out = Proc::spawn(["completions", "bash"]).finish();
+    assert!(out.status.success(), "{}", out.stderr);
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("p2pci.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    assert_eq!(bash_completes(&script, &["p2pci", "se"]), ["server"]);
+    assert_eq!(bash_completes(&script, &["p2pci", "completions", "b"]), ["bash"]);
+    let mut options = bash_completes(&script, &["p2pci", "server", "--max-connections"]);
+    options.sort();
+    assert_eq!(options, ["--max-connections", "--max-connections-per-address"]);
+    // Every shell has a script that names the binary.
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = Proc::spawn(["completions", shell]).finish();
+        assert!(out.status.success() && out.stdout.contains("p2pci"), "{shell}: {}", out.stderr);
+    }
+    let out = Proc::spawn(["completions", "tcsh"]).finish();
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+}
+
+#[test]
+fn the_man_page_renders_with_man() {
+    let out = Proc::spawn(["manpage"]).finish();
+    assert!(out.status.success(), "{}", out.stderr);
+    let tmp = tempfile::tempdir().unwrap();
+    let page = tmp.path().join("p2pci.1");
+    std::fs::write(&page, &out.stdout).unwrap();
+    // groff's warnings on (a page that is not valid roff says so on stderr),
+    // plain text out, at a fixed width.
+    let man = tool("man")
+        .args(["--warnings", "-P", "cat", "-l"])
+        .arg(&page)
+        .env("MANWIDTH", "100")
+        .env("LC_ALL", "C.UTF-8")
+        .env_remove("MANPAGER")
+        .env_remove("PAGER")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&man.stdout);
+    let err = String::from_utf8_lossy(&man.stderr);
+    assert!(man.status.success() && err.trim().is_empty(), "man: {:?}\n{err}", man.status);
+    for want in [
+        "NAME",
+        "SYNOPSIS",
+        "p2pci",
+        "Share RFCs peer to peer",
+        "COMMANDS",
+        "p2pci completions",
+        "p2pci manpage",
+        "EXAMPLES",
+        "p2pci peer --port 2222 --host hostA --rfcs 8600 8601",
+        "SERVER OPTIONS",
+        "--max-connections-per-address",
+        "PEER OPTIONS",
+        "--min-download-rate",
+        concat!("v", env!("P2PCI_VERSION")),
+    ] {
+        assert!(text.contains(want), "{want:?} missing from the rendered page:\n{text}");
+    }
 }
 
 #[test]

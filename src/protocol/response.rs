@@ -736,13 +736,12 @@ pub(crate) mod tests {
     /// What the decoder takes, re-encoded, it takes again equal: the
     /// `p2s_response` fuzz target's invariant, on the inputs it once broke
     /// (a lenient record line just under the limit grew past it when its
-    /// `RFC` word was written back).
+    /// `RFC` word was written back). The findings live here, so the
+    /// packaged crate has them; fuzz/seeds/p2s_response links to them.
     #[test]
     fn what_decodes_re_encodes_within_the_limit() {
-        let findings: [&[u8]; 2] = [
-            include_bytes!("../../fuzz/seeds/p2s_response/finding-200.bin"),
-            include_bytes!("../../fuzz/seeds/p2s_response/finding-404.bin"),
-        ];
+        let findings: [&[u8]; 2] =
+            [include_bytes!("testdata/finding-200.bin"), include_bytes!("testdata/finding-404.bin")];
         let line = |len: usize| {
             let title = "t".repeat(len - "1  h 9".len());
             format!("P2P-CI/1.0 200 OK\r\n\r\n1 {title} h 9\r\n\r\n").into_bytes()
