@@ -93,34 +93,6 @@ fn holder(port: u16) -> Holder {
     Holder { host: "127.0.0.1".into(), port }
 }
 
-/// Drains a download's events until it ends; returns (holder failures, the
-/// final event).
-async fn download_outcome(peer: &mut TestPeer) -> (Vec<(Holder, DownloadError)>, DownloadEvent) {
-    let mut failures = Vec::new();
-    loop {
-        let ev = peer
-            .expect("download events", |e| {
-                matches!(
-                    e,
-                    NetEvent::Download {
-                        event: DownloadEvent::HolderFailed { .. }
-                            | DownloadEvent::Done { .. }
-                            | DownloadEvent::Failed { .. },
-                        ..
-                    }
-                )
-            })
-            .await;
-        match ev {
-            NetEvent::Download { event: DownloadEvent::HolderFailed { from, reason, .. }, .. } => {
-                failures.push((from, reason))
-            }
-            NetEvent::Download { event, .. } => return (failures, event),
-            _ => unreachable!(),
-        }
-    }
-}
-
 fn assert_no_partial(dir: &Path) {
     assert_eq!(
         partial_files(dir),
@@ -151,7 +123,7 @@ async fn bad_uploaders_leave_nothing_behind_and_the_next_holder_delivers() {
     }
     let mut me = TestPeer::start(server.addr, "me", &[]).await;
     me.send(Command::Download { rfc: RfcNumber(8600), from: None });
-    let (failures, last) = download_outcome(&mut me).await;
+    let (failures, last) = me.download_outcome().await;
     let len = body.len() as u64;
     let expected = |how: Fake, reason: &DownloadError| match how {
         Fake::Short => *reason == DownloadError::Cut { received: len / 2, total: len },
@@ -187,7 +159,7 @@ async fn when_every_holder_fails_nothing_is_kept_and_the_reason_is_given() {
     c.response().await;
     let mut me = TestPeer::start(server.addr, "me", &[]).await;
     me.send(Command::Download { rfc: RfcNumber(8601), from: None });
-    let (failures, last) = download_outcome(&mut me).await;
+    let (failures, last) = me.download_outcome().await;
     assert_eq!(failures.len(), 1);
     match last {
         DownloadEvent::Failed { rfc, reason } => {
@@ -257,7 +229,7 @@ async fn a_file_deleted_after_it_was_advertised_gets_404_and_the_downloader_move
     std::fs::remove_file(loses.dir.join("rfc8700.txt")).unwrap();
     let mut me = TestPeer::start(server.addr, "me", &[]).await;
     me.send(Command::Download { rfc: RfcNumber(8700), from: None });
-    let (failures, last) = download_outcome(&mut me).await;
+    let (failures, last) = me.download_outcome().await;
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0].0.host, "loses");
     assert_eq!(failures[0].1, DownloadError::Refused(Status::NotFound));
@@ -282,7 +254,7 @@ async fn an_unwritable_folder_is_a_clear_error_not_a_crash() {
     std::fs::write(&me.dir, b"not a folder").unwrap();
 
     me.send(Command::Download { rfc: RfcNumber(8801), from: None });
-    let (failures, last) = download_outcome(&mut me).await;
+    let (failures, last) = me.download_outcome().await;
     assert_eq!(failures.len(), 1);
     assert!(matches!(failures[0].1, DownloadError::Write { .. }), "{:?}", failures[0].1);
     assert!(failures[0].1.to_string().starts_with("cannot write in "), "{}", failures[0].1);
@@ -302,7 +274,7 @@ async fn an_unwritable_folder_is_a_clear_error_not_a_crash() {
     std::fs::remove_file(&me.dir).unwrap();
     std::fs::rename(&moved, &me.dir).unwrap();
     me.send(Command::Download { rfc: RfcNumber(8801), from: None });
-    let (_, last) = download_outcome(&mut me).await;
+    let (_, last) = me.download_outcome().await;
     assert!(matches!(last, DownloadEvent::Done { .. }), "{last:?}");
     assert_no_partial(&me.dir);
 }

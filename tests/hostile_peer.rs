@@ -207,29 +207,7 @@ async fn holders_that_trickle_lose_the_download_to_the_next_one() {
     let mut me = TestPeer::with_config(config, tmp).await;
     let started = Instant::now();
     me.send(Command::Download { rfc: RfcNumber(8600), from: None });
-    let mut failed = Vec::new();
-    let done = loop {
-        let ev = me
-            .expect("the download's outcome", |e| {
-                matches!(
-                    e,
-                    NetEvent::Download {
-                        event: DownloadEvent::HolderFailed { .. }
-                            | DownloadEvent::Done { .. }
-                            | DownloadEvent::Failed { .. },
-                        ..
-                    }
-                )
-            })
-            .await;
-        match ev {
-            NetEvent::Download { event: DownloadEvent::HolderFailed { from, reason, .. }, .. } => {
-                failed.push((from, reason))
-            }
-            NetEvent::Download { event, .. } => break event,
-            _ => unreachable!(),
-        }
-    };
+    let (failed, done) = me.download_outcome().await;
     let DownloadEvent::Done { from, bytes, .. } = done else { panic!("expected Done, got {done:?}") };
     assert_eq!((from.host.as_str(), bytes), ("real", body.len() as u64));
     assert_eq!(std::fs::read(me.dir.join("rfc8600.txt")).unwrap(), body, "byte for byte");

@@ -69,19 +69,6 @@ async fn flood(c: &mut Raw, host: &str, rfcs: std::ops::Range<u32>, title: &str)
     ok
 }
 
-async fn until_true<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    within(what, async {
-        while !f().await {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_together_stay_within_one_budget() {
     let Some(redis) = RedisServer::start() else { return };
@@ -100,7 +87,7 @@ async fn two_servers_together_stay_within_one_budget() {
     assert_eq!(redis_int(&redis, &["HLEN", "{p2pci}:rec"]).await, 30);
     assert_eq!(redis_int(&redis, &["GET", "{p2pci}:bytes"]).await, 30 * one as i64);
     for s in [&a, &b] {
-        until_true("each copy holds what Redis holds", || async { list_of(s.addr).await.len() == 30 }).await;
+        eventually("each copy holds what Redis holds", || async { list_of(s.addr).await.len() == 30 }).await;
         assert!(s.store.counts().records == 30);
     }
     // Re-ADDs of held RFCs are answered and cost nothing, on either side.
@@ -111,11 +98,11 @@ async fn two_servers_together_stay_within_one_budget() {
 
     // a's peer leaves: its share comes back, for b's peer to take.
     drop(pa);
-    until_true("a's share back in redis", || async {
+    eventually("a's share back in redis", || async {
         redis_int(&redis, &["GET", "{p2pci}:bytes"]).await == okb as i64 * one as i64
     })
     .await;
-    until_true("b's copy without a's records", || async { b.store.counts().records == okb }).await;
+    eventually("b's copy without a's records", || async { b.store.counts().records == okb }).await;
     assert_eq!(flood(&mut pb, "hb", 3000..3040, &title).await, 30 - okb);
     assert_eq!(redis_int(&redis, &["GET", "{p2pci}:bytes"]).await, 30 * one as i64);
 }
@@ -135,16 +122,16 @@ async fn a_dead_servers_share_comes_back_when_it_is_reaped() {
     assert_eq!(flood(&mut pv, "hv", 1000..1025, &title).await, 20);
     assert_eq!(redis_int(&redis, &["GET", "{p2pci}:bytes"]).await, 20 * one as i64);
     let mut ps = Raw::connect(survivor.addr).await;
-    until_true("the victim's records on the survivor", || async { survivor.store.counts().records == 20 })
+    eventually("the victim's records on the survivor", || async { survivor.store.counts().records == 20 })
         .await;
     assert_eq!(flood(&mut ps, "hs", 2000..2001, &title).await, 0);
     victim.proc.kill();
-    until_true("the dead server reaped", || async {
+    eventually("the dead server reaped", || async {
         redis_int(&redis, &["GET", "{p2pci}:bytes"]).await == 0
     })
     .await;
     assert_eq!(redis_int(&redis, &["HLEN", "{p2pci}:peerbytes"]).await, 0);
-    until_true("the survivor's copy emptied", || async { survivor.store.counts().records == 0 }).await;
+    eventually("the survivor's copy emptied", || async { survivor.store.counts().records == 0 }).await;
     assert_eq!(flood(&mut ps, "hs", 2000..2025, &title).await, 20);
 }
 
@@ -174,7 +161,7 @@ async fn redis_holds_the_budget_not_twice_it() {
     );
     // The records and their entries in the log are all there is.
     for s in [&a, &b] {
-        until_true("each copy holds every record", || async { s.store.counts().records == oka + okb }).await;
+        eventually("each copy holds every record", || async { s.store.counts().records == oka + okb }).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let used = used_memory(&redis).await - empty;

@@ -16,20 +16,6 @@ use shared::{RedisServer, SharedServer};
 
 const LEASE: Duration = Duration::from_secs(1);
 
-/// Polls `f` until it holds (bounded by WAIT).
-async fn until<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    within(what, async {
-        while !f().await {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-}
-
 fn sorted(mut v: Vec<Record>) -> Vec<Record> {
     v.sort_by(|a, b| (a.rfc, &a.host, a.port, &a.title).cmp(&(b.rfc, &b.host, b.port, &b.title)));
     v
@@ -94,7 +80,8 @@ async fn every_server_sees_every_record_in_one_order() {
         }
     }
     for s in &servers {
-        until("every record on every server", || async { list_of(s.addr).await.len() == want.len() }).await;
+        eventually("every record on every server", || async { list_of(s.addr).await.len() == want.len() })
+            .await;
         assert_eq!(list_of(s.addr).await, want, "LIST newest first on {}", s.addr);
         let want_100: Vec<Record> = want.iter().filter(|r| r.rfc.0 == 100).cloned().collect();
         assert_eq!(lookup_of(s.addr, 100).await, want_100);
@@ -141,17 +128,17 @@ async fn leaving_peers_are_gone_everywhere_and_identities_do_not_collide() {
     added(&mut pa, 7, "same", 1).await;
     added(&mut pb, 7, "same", 1).await;
     for s in [&a, &b] {
-        until("both records", || async { lookup_of(s.addr, 7).await.len() == 2 }).await;
+        eventually("both records", || async { lookup_of(s.addr, 7).await.len() == 2 }).await;
     }
     pa.reset();
     for s in [&a, &b] {
-        until("the reset peer's record gone", || async { lookup_of(s.addr, 7).await.len() == 1 }).await;
+        eventually("the reset peer's record gone", || async { lookup_of(s.addr, 7).await.len() == 1 }).await;
     }
     // The other one is untouched, and leaving politely removes it too.
     assert_eq!(pb.stream.peer_addr().unwrap(), b.addr);
     drop(pb);
     for s in [&a, &b] {
-        until("the closed peer's record gone", || async { lookup_of(s.addr, 7).await.is_empty() }).await;
+        eventually("the closed peer's record gone", || async { lookup_of(s.addr, 7).await.is_empty() }).await;
     }
     assert_eq!(a.store.counts().records, 0);
 }
@@ -165,10 +152,11 @@ async fn a_killed_servers_peers_go_within_the_lease() {
     let mut victim = ChildServer::spawn(&["--store", &redis.url(), "--lease", "1"]);
     let mut p = Raw::connect(victim.addr).await;
     added(&mut p, 8600, "doomed", 1).await;
-    until("the record on the survivor", || async { lookup_of(survivor.addr, 8600).await.len() == 1 }).await;
+    eventually("the record on the survivor", || async { lookup_of(survivor.addr, 8600).await.len() == 1 })
+        .await;
     let killed = Instant::now();
     victim.proc.kill();
-    until("the dead server's record gone", || async { lookup_of(survivor.addr, 8600).await.is_empty() })
+    eventually("the dead server's record gone", || async { lookup_of(survivor.addr, 8600).await.is_empty() })
         .await;
     let took = killed.elapsed();
     eprintln!("reaped {took:?} after the kill");
@@ -190,7 +178,7 @@ async fn redis_losing_its_data_or_going_away_is_repaired() {
         let (a, b) = (a.addr, b.addr);
         async move {
             let want = sorted(want);
-            until("both servers' views", || {
+            eventually("both servers' views", || {
                 let want = want.clone();
                 async move { sorted(list_of(a).await) == want && sorted(list_of(b).await) == want }
             })
@@ -200,7 +188,7 @@ async fn redis_losing_its_data_or_going_away_is_repaired() {
     views_are(both.clone()).await;
 
     redis.cmd(&["FLUSHALL"]).await;
-    until("records back in redis after FLUSHALL", || async {
+    eventually("records back in redis after FLUSHALL", || async {
         redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(2)
     })
     .await;
@@ -215,7 +203,7 @@ async fn redis_losing_its_data_or_going_away_is_repaired() {
     let mut all = both.clone();
     all.push(rec(3, "Title 3", "ha", 1));
     views_are(all.clone()).await;
-    until("every record back in redis", || async {
+    eventually("every record back in redis", || async {
         redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(3)
     })
     .await;
@@ -241,7 +229,7 @@ async fn a_late_server_serves_everything_at_once() {
     }
     // Answered ADDs reach Redis a moment later (as they reach the other
     // servers); once they are there, a new server has them all at once.
-    until("every record in redis", || async {
+    eventually("every record in redis", || async {
         redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(2000)
     })
     .await;
@@ -298,14 +286,15 @@ async fn garbage_and_silence_from_redis_are_errors() {
     redis.cmd(&["XADD", "{p2pci}:log", "*", "n", "999999", "a", "garbage"]).await;
     added(&mut p, 2, "ha", 1).await;
     for s in [&a, &b] {
-        until("the good records, and only them", || async {
+        eventually("the good records, and only them", || async {
             sorted(list_of(s.addr).await) == [rec(1, "Title 1", "ha", 1), rec(2, "Title 2", "ha", 1)]
         })
         .await;
     }
     // Still following after the repair.
     added(&mut p, 3, "ha", 1).await;
-    until("a later record on the other server", || async { lookup_of(b.addr, 3).await.len() == 1 }).await;
+    eventually("a later record on the other server", || async { lookup_of(b.addr, 3).await.len() == 1 })
+        .await;
 }
 
 /// A server that stops normally removes its peers and gives up its lease:
@@ -318,9 +307,9 @@ async fn a_server_stopping_normally_does_not_wait_for_its_lease() {
     let b = SharedServer::start(&redis.url(), Duration::from_secs(600)).await;
     let mut p = Raw::connect(a.addr).await;
     added(&mut p, 5, "leaving", 1).await;
-    until("the record on the other server", || async { lookup_of(b.addr, 5).await.len() == 1 }).await;
+    eventually("the record on the other server", || async { lookup_of(b.addr, 5).await.len() == 1 }).await;
     a.stop().await;
-    until("the record gone with its server", || async { lookup_of(b.addr, 5).await.is_empty() }).await;
+    eventually("the record gone with its server", || async { lookup_of(b.addr, 5).await.is_empty() }).await;
     assert_eq!(redis.cmd(&["SCARD", "{p2pci}:servers"]).await, redis::Value::Int(1));
     assert_eq!(redis.cmd(&["HLEN", "{p2pci}:rec"]).await, redis::Value::Int(0));
 }
@@ -365,12 +354,12 @@ async fn servers_reconnect_after_a_junk_or_mute_redis() {
         task.abort();
         let _ = task.await;
         redis.restart_empty();
-        until("every record back in redis", || async {
+        eventually("every record back in redis", || async {
             redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(records)
         })
         .await;
         added(&mut pa, 10 + u32::from(junk), "ha", 1).await;
-        until("a new ADD on the other server", || async {
+        eventually("a new ADD on the other server", || async {
             lookup_of(b.addr, 10 + u32::from(junk)).await.len() == 1
         })
         .await;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use p2pci::peer::{Command, NetEvent, Peer, PeerConfig};
+use p2pci::peer::{Command, DownloadError, DownloadEvent, Holder, NetEvent, Peer, PeerConfig};
 use p2pci::protocol::response::P2sResponseDecoder;
 use p2pci::protocol::{P2sResponse, Record, RfcNumber};
 use p2pci::server::ServerConfig;
@@ -31,6 +31,20 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
         Ok(v) => v,
         Err(_) => panic!("timed out: {what}"),
     }
+}
+
+/// Polls `f` every 10 ms until it holds (bounded by `WAIT`).
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    within(what, async {
+        while !f().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
 }
 
 /// The 33 shipped RFC texts.
@@ -129,6 +143,34 @@ pub fn peer_config(server: SocketAddr, host: &str, rfcs: &[u32], dir: PathBuf) -
 }
 
 impl TestPeer {
+    /// Takes a download's events until it ends: the holders that failed on
+    /// the way (in order, with why) and the final event.
+    pub async fn download_outcome(&mut self) -> (Vec<(Holder, DownloadError)>, DownloadEvent) {
+        let mut failures = Vec::new();
+        loop {
+            let ev = self
+                .expect("the download's outcome", |e| {
+                    matches!(
+                        e,
+                        NetEvent::Download {
+                            event: DownloadEvent::HolderFailed { .. }
+                                | DownloadEvent::Done { .. }
+                                | DownloadEvent::Failed { .. },
+                            ..
+                        }
+                    )
+                })
+                .await;
+            match ev {
+                NetEvent::Download { event: DownloadEvent::HolderFailed { from, reason, .. }, .. } => {
+                    failures.push((from, reason))
+                }
+                NetEvent::Download { event, .. } => return (failures, event),
+                _ => unreachable!("expect returned an event it was not asked for"),
+            }
+        }
+    }
+
     pub async fn start(server: SocketAddr, host: &str, rfcs: &[u32]) -> TestPeer {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(host);
