@@ -2,14 +2,12 @@
 //! by operation, lease renewals and expiries, repairs, whether Redis is up
 //! and how old the local copy is.
 
-mod common;
-#[path = "common/redis.rs"]
-mod shared;
+use crate::common::redis_server as shared;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use p2pci::protocol::Status;
 use shared::{RedisServer, SharedServer};

@@ -5,14 +5,12 @@
 //! clearly), keep its connection where it can, never reconnect more than
 //! once a second, and send nothing but the exact forms of the protocol.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use p2pci::peer::{Command, DownloadEvent, IndexError, NetEvent, PeerConfig, PeerError, Reply, Request};
 use p2pci::protocol::{P2sRequest, ResponseError, RfcNumber, Status, parse_head};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -3,11 +3,9 @@
 //! reads is closed after the write timeout, and shutdown does not wait for
 //! either.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use p2pci::server::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,10 +1,8 @@
 //! A peer's upload server over real TCP, byte for byte (PROTOCOL.md, Peer to peer).
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::*;
+use crate::common::*;
 use p2pci::peer::upload::{self, UploadConfig};
 use p2pci::protocol::{GetResponseHead, Limits, Sha256Digest, Status, parse_head};
 use tokio::net::TcpListener;

@@ -2,12 +2,10 @@
 //! digest): the downloader asks, checks what it is told, and moves on from
 //! an uploader whose file does not match its digest, keeping nothing.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use p2pci::peer::download::{self, DownloadConfig};
 use p2pci::peer::upload::{self, UploadConfig};
 use p2pci::peer::{DownloadError, DownloadEvent, DownloadId, Holder, NetEvent};

@@ -7,8 +7,6 @@
 //! `promtool` (Debian's `prometheus` package, installed by scripts/test.sh)
 //! is required when CI is set; elsewhere its checks are skipped, loudly.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Proc, WAIT, shipped};
+use crate::common::{Proc, WAIT, shipped};
 use p2pci::protocol::response::P2sResponseDecoder;
 
 /// The rest of the first stderr line of `p` that starts with `prefix`.
@@ -422,10 +420,10 @@ fn a_reader_that_stops_is_counted_as_a_write_timeout() {
 #[test]
 fn peers_count_uploads_downloads_and_reconnects() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = common::ChildServer::spawn(&[]);
+    let server = crate::common::ChildServer::spawn(&[]);
     let port = server.addr.port().to_string();
     let index = server.addr.to_string();
-    let rfcs = common::rfc_dir();
+    let rfcs = crate::common::rfc_dir();
     let peer = |host: &str, extra: &[&str]| {
         let dir = tmp.path().join(host);
         let mut args = vec!["peer", "--headless", "--host", host, "--bind", "127.0.0.1", "--server", &index];
@@ -503,7 +501,7 @@ fn peers_count_uploads_downloads_and_reconnects() {
     // The index server restarts: the peer notices, and reconnects once.
     drop(server);
     scrape_until(bm, "the index connection down", |s| s.get("p2pci_peer_index_up") == 0.0);
-    let _again = common::ChildServer::respawn(port.parse().unwrap(), &[]);
+    let _again = crate::common::ChildServer::respawn(port.parse().unwrap(), &[]);
     let s = scrape_until(bm, "a reconnect", |s| s.get("p2pci_peer_index_up") == 1.0);
     s.expect(&[("p2pci_peer_index_reconnects_total", 1.0)]);
 }

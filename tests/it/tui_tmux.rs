@@ -17,9 +17,7 @@
 //! screen peer's folder is listed, ADDed (`--auto-advertise`) and
 //! downloadable by another peer.
 
-mod common;
-
-use common::{ChildServer, Proc, binary, partial_files, peer_args, rfc_dir, shipped};
+use crate::common::{ChildServer, Proc, binary, partial_files, peer_args, rfc_dir, shipped};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

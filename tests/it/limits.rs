@@ -4,16 +4,14 @@
 //! (server_wire.rs covers the basic 400-and-close and the 30 s rule; these
 //! are the cases it does not.)
 
-mod common;
-
 /// Every client here shares 127.0.0.1, past the default share of one
-/// address (256); that cap has its own tests (tests/per_address.rs).
+/// address (256); that cap has its own tests (tests/it/per_address.rs).
 const ONE_ADDRESS: &[&str] = &["--max-connections-per-address", "1000000"];
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use p2pci::peer::upload::{self, UploadConfig};
 use p2pci::protocol::{Limits, Status};
 use p2pci::server::ServerConfig;

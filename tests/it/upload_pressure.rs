@@ -3,13 +3,11 @@
 //! downloads out, because at the cap the oldest connection whose GET is not
 //! all in is closed for a newcomer.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use p2pci::peer::upload::{self, UploadConfig};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};

@@ -3,11 +3,9 @@
 //! it is; a hostile index server cannot make a peer grow without bound,
 //! hang or panic.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use p2pci::peer::{Command, IndexError, NetEvent, PeerError, Reply, Request};
 use p2pci::protocol::{ResponseError, RfcNumber, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,9 +1,7 @@
 //! The real binary, as a user runs it: server and headless peers as separate
 //! processes, talking over loopback.
 
-mod common;
-
-use common::{ChildServer, PROC_WAIT, Proc};
+use crate::common::{ChildServer, PROC_WAIT, Proc};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -209,7 +207,7 @@ fn three_processes_download_and_a_killed_peer_vanishes() {
     let done = b.wait_out("downloaded", |l| l.starts_with("OK downloaded RFC 8601") || l.starts_with("ERR"));
     assert!(done.starts_with("OK downloaded RFC 8601 from hostA:"), "{done}");
     let got = std::fs::read(tmp.path().join("hostB/rfc8601.txt")).unwrap();
-    assert!(got == common::shipped(8601), "the download differs from the shipped file");
+    assert!(got == crate::common::shipped(8601), "the download differs from the shipped file");
     b.wait_out("re-advertised", |l| l == "OK advertised 1 RFC(s)");
     // End of input does not make a peer leave.
     a.close_stdin();

@@ -2,12 +2,10 @@
 //! that vanish, folders that cannot be written (PROTOCOL.md, The system and
 //! Peer to peer). Every test ends with the system in a known state.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use p2pci::peer::download::{self, DownloadConfig};
 use p2pci::peer::{Command, DownloadError, DownloadEvent, DownloadId, Holder, NetEvent, Reply};
 use p2pci::protocol::{ResponseError, RfcNumber, Status};

@@ -3,13 +3,11 @@
 //! and peers from other addresses are still served. 127.0.0.2 plays the
 //! attacker, 127.0.0.1 and 127.0.0.3 the real peers (all loopback).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::common::*;
 use bytes::BytesMut;
-use common::*;
 use p2pci::peer::upload::{self, UploadConfig};
 use p2pci::protocol::response::P2sResponseDecoder;
 use p2pci::protocol::{P2sResponse, RfcNumber, Status};

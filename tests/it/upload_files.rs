@@ -4,14 +4,12 @@
 //! never blocks the server. `rfc0001.txt` is neither advertised nor served.
 //! The files skipped are said once, with why.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use p2pci::peer::{NetEvent, Peer};
 
 const NOT_FOUND_GET: &[u8] = b"P2P-CI/1.0 404 Not Found\r\n\r\n";

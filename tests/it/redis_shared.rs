@@ -2,14 +2,12 @@
 //! "what must hold", with servers in this process (and, where a crash must
 //! be real, the binary killed with SIGKILL).
 
-mod common;
-#[path = "common/redis.rs"]
-mod shared;
+use crate::common::redis_server as shared;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use p2pci::protocol::{Record, Status};
 use p2pci::store::IndexStore;
 use shared::{RedisServer, SharedServer};

@@ -3,14 +3,12 @@
 //! restarted empty; afterwards every server's index is exactly the live
 //! peers' records.
 
-mod common;
-#[path = "common/redis.rs"]
-mod shared;
+use crate::common::redis_server as shared;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use p2pci::protocol::{Record, Status};
 use shared::RedisServer;
 

@@ -1,10 +1,8 @@
 //! The index server over real TCP, byte for byte (PROTOCOL.md, Peer to server).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use p2pci::protocol::{Limits, Status};
 use p2pci::server::ServerConfig;
 

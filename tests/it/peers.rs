@@ -1,10 +1,8 @@
 //! Peers end to end over real TCP: advertise, look up, download, leave.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use p2pci::peer::library::title_from_text;
 use p2pci::peer::{Command, DownloadError, DownloadEvent, Holder, NetEvent, Reply};
 use p2pci::protocol::{RfcNumber, Status};

@@ -6,17 +6,15 @@
 //! Sizes: `P2PCI_LOAD_PEERS` (default 10,000 connections of 10 records
 //! each) and `P2PCI_CHURN_PEERS` (default 5,000 joining and leaving).
 
-mod common;
-
 /// Every client here shares 127.0.0.1, past the default share of one
-/// address (256); that cap has its own tests (tests/per_address.rs).
+/// address (256); that cap has its own tests (tests/it/per_address.rs).
 const ONE_ADDRESS: &[&str] = &["--max-connections-per-address", "1000000"];
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use p2pci::protocol::{Record, Status};
 use tokio::sync::Semaphore;
 

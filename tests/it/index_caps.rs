@@ -3,12 +3,10 @@
 //! comes back when a flood's connection ends, and answers streamed so that
 //! a client that asks and never reads costs the server a bounded amount.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use p2pci::index::{Caps, peer_cost, record_cost};
 use p2pci::protocol::{RfcNumber, Status};
 use p2pci::server::ServerConfig;

@@ -3,12 +3,10 @@
 //! of holders stalls nothing, a holder that trickles loses the download to
 //! the next one, and nothing a server sends reaches the terminal raw.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use p2pci::peer::{Command, DownloadEvent, NetEvent, Reply};
 use p2pci::protocol::RfcNumber;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -3,15 +3,13 @@
 //! server's copy; what a peer's records cost comes back when it leaves, or
 //! when its server dies and is reaped.
 
-mod common;
-#[path = "common/redis.rs"]
-mod shared;
+use crate::common::redis_server as shared;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use p2pci::index::{Caps, peer_cost, record_cost};
 use p2pci::protocol::{RfcNumber, Status};
 use p2pci::server::ServerConfig;

@@ -1,0 +1,31 @@
+//! The integration tests, one crate: real servers and peers on loopback
+//! ports, raw bytes in and out, and the real binary as a child process. One
+//! crate links the library once instead of once per file (issue 20: a cold
+//! build of 18 test binaries cost a newcomer minutes of linking).
+//!
+//! Select a file's tests by its module path: `cargo test --test it redis_chaos::`.
+
+mod common;
+
+mod cli;
+mod digest;
+mod faults;
+mod hostile;
+mod hostile_peer;
+mod index_caps;
+mod interop;
+mod limits;
+mod load;
+mod metrics;
+mod peers;
+mod per_address;
+mod redis_caps;
+mod redis_chaos;
+mod redis_metrics;
+mod redis_shared;
+mod server_hostage;
+mod server_wire;
+mod tui_tmux;
+mod upload_files;
+mod upload_pressure;
+mod upload_wire;
