@@ -110,6 +110,7 @@ fn main() {
         at: SystemTime::now(),
         direction: Direction::Received,
         link: Link::Server,
+        request: Some(p2pci::peer::Request::List),
         text: wire,
     }));
     app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: answer }));

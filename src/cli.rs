@@ -319,9 +319,15 @@ pub struct PeerArgs {
     #[arg(long)]
     pub advertise: bool,
     /// ADD RFC files dropped into the folder as soon as they appear (the
-    /// full-screen UI watches the folder; without this, press a).
+    /// folder is always watched: without this, new files are listed, and
+    /// ADDed by a or the headless `advertise`; removed ones are withdrawn).
     #[arg(long)]
     pub auto_advertise: bool,
+    /// With --headless: the end of standard input acts as `close` (the
+    /// commands before it finish, then the peer leaves). Without it the
+    /// peer keeps serving after its input ends.
+    #[arg(long)]
+    pub exit_on_eof: bool,
     /// Seconds between refreshes of the Index (LIST) and the Lookup shown
     /// (LOOKUP) in the full-screen UI; 0 turns them off. A big index is
     /// listed less often: once per period for every 20,000 records.
@@ -375,6 +381,10 @@ impl PeerArgs {
         }
     }
 
+    pub fn headless_options(&self) -> crate::headless::Options {
+        crate::headless::Options { advertise: self.advertise, exit_on_eof: self.exit_on_eof }
+    }
+
     /// `--refresh` as a period, `None` when turned off.
     pub fn refresh(&self) -> Option<Duration> {
         (!self.refresh.is_zero()).then_some(self.refresh)
@@ -395,6 +405,8 @@ impl PeerArgs {
         c.max_download = self.max_download;
         c.min_download_rate = self.min_download_rate;
         c.download_rate_window = self.download_rate_window;
+        c.watch = true;
+        c.advertise_new = self.auto_advertise;
         c
     }
 }

@@ -3,9 +3,13 @@
 //!
 //! Scripts, tests and benchmarks drive peers this way, so the command words
 //! (`advertise`, `lookup N`, `get N`, `list`, `close`) and the outcome
-//! prefixes (`OK`, `ERR`, `*`) are an interface: keep them stable. End of
-//! input does not make the peer leave, so it can run in the background;
-//! `close`, Ctrl-C or SIGTERM do.
+//! prefixes (`OK`, `ERR`, `*`) are an interface: keep them stable.
+//!
+//! Commands are started in the order given (downloads then run side by
+//! side). `close` waits for every command before it to finish (answers,
+//! downloads and the ADDs after them), then leaves; Ctrl-C and SIGTERM leave
+//! at once. End of input does not make the peer leave, so it can keep
+//! serving in the background; with `--exit-on-eof` it acts as `close`.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -14,7 +18,10 @@ use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::SignalKind;
 
-use crate::peer::{Command, Direction, DownloadEvent, Link, NetEvent, Peer, Reply};
+use crate::peer::{
+    AdvertiseCause, Command, Direction, DownloadEvent, Link, NetEvent, Peer, Reply, WithdrawOutcome,
+    Withdrawal,
+};
 use crate::protocol::{RfcNumber, Status, escape_line, escape_message};
 
 /// A line typed by the user, understood.
@@ -89,7 +96,10 @@ fn describe_outcome(ev: &NetEvent) -> Vec<String> {
             Some(d) => format!("ERR index server: {reason} (retrying in {})", human(*d)),
             None => format!("ERR index server: {reason}"),
         }),
-        NetEvent::Reply(Reply::Advertised { added, failed }) => {
+        NetEvent::Advertising { count, cause } => {
+            out.push(format!("* advertising {count} RFC(s){}", because(cause)))
+        }
+        NetEvent::Reply(Reply::Advertised { added, failed, .. }) => {
             if !added.is_empty() || failed.is_empty() {
                 out.push(format!("OK advertised {} RFC(s)", added.len()));
             }
@@ -106,10 +116,47 @@ fn describe_outcome(ev: &NetEvent) -> Vec<String> {
         NetEvent::Error(e) => out.push(format!("ERR {e}")),
         NetEvent::FolderError(e) => out.push(format!("ERR {e}")),
         NetEvent::Notice(n) => out.push(format!("* {n}")),
+        NetEvent::Skipped(skipped) => {
+            out.extend(crate::peer::library::skipped_lines(skipped).into_iter().map(|l| format!("* {l}")))
+        }
+        NetEvent::Unshared { rfc, to } => {
+            out.push(format!("* RFC {rfc} is no longer shared (moved to {})", to.display()))
+        }
+        NetEvent::Withdrawn { rfcs, why, outcome } => {
+            let rfcs: Vec<String> = rfcs.iter().map(|r| r.to_string()).collect();
+            let what = match why {
+                Withdrawal::Unshared => "stopped sharing",
+                Withdrawal::Removed => "file removed:",
+            };
+            let rfcs = rfcs.join(", ");
+            out.push(match outcome {
+                WithdrawOutcome::NotAdvertised => format!("OK {what} RFC {rfcs}; it was not in the index"),
+                WithdrawOutcome::Offline => {
+                    format!("OK {what} RFC {rfcs}; not connected, so the index holds none of ours")
+                }
+                WithdrawOutcome::Done { readvertised, restored: 0 } => {
+                    format!(
+                        "OK {what} RFC {rfcs}; withdrawn, the other {readvertised} re-advertised and checked"
+                    )
+                }
+                WithdrawOutcome::Done { readvertised, restored } => format!(
+                    "OK {what} RFC {rfcs}; withdrawn, the other {readvertised} re-advertised \
+                     ({restored} again after the index dropped them late)"
+                ),
+                WithdrawOutcome::Incomplete(e) => {
+                    format!("ERR {what} RFC {rfcs}; re-advertising the rest: {e}")
+                }
+            })
+        }
         NetEvent::Library(l) => out.push(format!("* now sharing {} RFC(s)", l.len())),
         NetEvent::Download { event, .. } => match event {
+            DownloadEvent::Queued { rfc, attempt } if *attempt > 1 => {
+                out.push(format!("* retrying RFC {rfc} (attempt {attempt})"))
+            }
             DownloadEvent::Started { rfc, from } => out.push(format!("* downloading RFC {rfc} from {from}")),
-            DownloadEvent::Progress { .. } => {}
+            DownloadEvent::Queued { .. } | DownloadEvent::Waiting { .. } | DownloadEvent::Progress { .. } => {
+            }
+            DownloadEvent::Cancelled { rfc } => out.push(format!("OK cancelled the download of RFC {rfc}")),
             DownloadEvent::HolderFailed { from, reason, retrying } => out.push(format!(
                 "ERR from {from}: {reason}{}",
                 if *retrying { " (trying the next holder)" } else { "" }
@@ -126,6 +173,18 @@ fn describe_outcome(ev: &NetEvent) -> Vec<String> {
         NetEvent::Closed => out.push("OK closed".into()),
     }
     out
+}
+
+/// `" after reconnecting"` and the like; nothing for the user's own.
+fn because(cause: &AdvertiseCause) -> String {
+    match cause {
+        AdvertiseCause::Asked => String::new(),
+        AdvertiseCause::Reconnected => " after reconnecting".into(),
+        AdvertiseCause::NewFiles => " new in the folder".into(),
+        AdvertiseCause::Downloaded(rfc) => format!(" (downloaded RFC {rfc})"),
+        AdvertiseCause::Withdrawal { .. } => " again after the withdrawal".into(),
+        AdvertiseCause::Restore => " once more: the index dropped them after the reconnection".into(),
+    }
 }
 
 fn human(d: Duration) -> String {
@@ -164,6 +223,15 @@ fn describe_into(ev: &NetEvent, text: &mut String) {
     }
 }
 
+/// How the headless peer starts and ends.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Advertise every local RFC at once (`--advertise`).
+    pub advertise: bool,
+    /// End of input acts as `close` (`--exit-on-eof`).
+    pub exit_on_eof: bool,
+}
+
 /// Runs until `close`, Ctrl-C or SIGTERM, then leaves cleanly.
 ///
 /// The loop runs as a task of the runtime, not on the thread that called
@@ -172,17 +240,15 @@ fn describe_into(ev: &NetEvent, text: &mut String) {
 pub async fn run(
     peer: Peer,
     events: tokio::sync::mpsc::Receiver<NetEvent>,
-    advertise: bool,
+    options: Options,
 ) -> anyhow::Result<()> {
-    tokio::spawn(front(peer, events, advertise))
-        .await
-        .map_err(|e| anyhow::anyhow!("front end failed: {e}"))?
+    tokio::spawn(front(peer, events, options)).await.map_err(|e| anyhow::anyhow!("front end failed: {e}"))?
 }
 
 async fn front(
     peer: Peer,
     mut events: tokio::sync::mpsc::Receiver<NetEvent>,
-    advertise: bool,
+    options: Options,
 ) -> anyhow::Result<()> {
     print(&[format!(
         "* peer {} sharing {} RFC(s) from {}; upload server on {}; index server {}",
@@ -192,7 +258,7 @@ async fn front(
         peer.upload_addr,
         peer.server
     )]);
-    if advertise {
+    if options.advertise {
         peer.send(Command::Advertise);
     }
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -206,13 +272,19 @@ async fn front(
         tokio::select! {
             line = lines.next_line(), if stdin_open => match line {
                 Ok(Some(line)) => match parse_command(&line) {
-                    Ok(Some(Command::Quit)) => { quitting = true; peer.send(Command::Quit); }
+                    // After the commands before it; nothing more is read.
+                    Ok(Some(Command::Quit)) => { stdin_open = false; peer.send(Command::Finish); }
                     Ok(Some(cmd)) => { peer.send(cmd); }
                     Ok(None) => {}
                     Err(e) => print(&[format!("ERR {e}")]),
                 },
-                // End of input is not a goodbye: keep serving.
-                _ => stdin_open = false,
+                // End of input is a goodbye only when asked: else keep serving.
+                _ => {
+                    stdin_open = false;
+                    if options.exit_on_eof {
+                        peer.send(Command::Finish);
+                    }
+                }
             },
             ev = events.recv() => match ev {
                 Some(ev) => {

@@ -183,7 +183,7 @@ async fn peer(args: PeerArgs) -> anyhow::Result<()> {
     let config = args.config();
     let (peer, events) = p2pci::peer::Peer::start(config).await?;
     if args.headless {
-        p2pci::headless::run(peer, events, args.advertise).await
+        p2pci::headless::run(peer, events, args.headless_options()).await
     } else {
         p2pci::tui::run(peer, events, args.tui_options()).await
     }

@@ -57,8 +57,71 @@ pub enum Command {
     /// reconnects (the server drops all of this peer's records) and ADDs
     /// the rest again.
     Unshare(RfcNumber),
-    /// Leave: close the index connection, stop uploads and downloads.
+    /// Stop a download under way (its LOOKUP included): nothing of it is
+    /// kept. Answered by [`DownloadEvent::Cancelled`]; an id that is not
+    /// under way gets a [`NetEvent::Notice`].
+    CancelDownload(DownloadId),
+    /// Try a failed (or cancelled) download again, under the same id: a
+    /// fresh LOOKUP, with the holder the last attempt tried first now tried
+    /// last. Answered like a new download, from [`DownloadEvent::Queued`].
+    RetryDownload(DownloadId),
+    /// Leave once every command sent before this one is done: its answers,
+    /// its downloads and the ADDs after them, a withdrawal's re-advertise
+    /// and check. Then as `Quit`. (The headless `close`.)
+    Finish,
+    /// Leave now: close the index connection, stop uploads and downloads.
     Quit,
+}
+
+/// Why the peer ADDs: each advertise names its cause, in
+/// [`NetEvent::Advertising`] and in its outcome ([`Reply::Advertised`]), so
+/// a front end can tell the answer to a user's action from the ADDs the
+/// engine makes on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdvertiseCause {
+    /// [`Command::Advertise`].
+    Asked,
+    /// A new connection to the index: everything advertised so far, again
+    /// (the server dropped our records with the old connection).
+    Reconnected,
+    /// Files that appeared in the folder ([`Command::Rescan`] with
+    /// `advertise_new`).
+    NewFiles,
+    /// A download landed.
+    Downloaded(RfcNumber),
+    /// After withdrawing these RFCs (a fresh connection): the rest, again.
+    Withdrawal { rfcs: Vec<RfcNumber>, why: Withdrawal },
+    /// The check after a withdrawal found our records gone (the server
+    /// removed them when it processed the old connection's close, after
+    /// our ADDs): everything, once more.
+    Restore,
+}
+
+/// Why RFCs are taken out of the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// [`Command::Unshare`]: the user stopped sharing it.
+    Unshared,
+    /// Its file left the folder.
+    Removed,
+}
+
+/// How a withdrawal ended ([`NetEvent::Withdrawn`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WithdrawOutcome {
+    /// None of them had been advertised: the index had nothing to drop.
+    NotAdvertised,
+    /// No connection: the server dropped every record of ours with it; the
+    /// rest are ADDed on the next connection (cause `Reconnected`).
+    Offline,
+    /// The connection was made anew, the rest ADDed again and checked with
+    /// a LOOKUP: `readvertised` records are in the index, of which
+    /// `restored` had to be ADDed a second time (the server's cleanup of
+    /// the old connection came after the first ADDs).
+    Done { readvertised: usize, restored: usize },
+    /// The re-advertise or its check failed (the connection broke, the
+    /// server refused): the rest may be missing until the next connection.
+    Incomplete(PeerError),
 }
 
 /// A peer that holds an RFC, as a LOOKUP or LIST named it.
@@ -105,6 +168,10 @@ pub struct WireMessage {
     pub at: SystemTime,
     pub direction: Direction,
     pub link: Link,
+    /// On the index connection: the request this message is, or answers
+    /// (`None` for bytes nobody asked for, and on the other links), so a
+    /// front end need not read the text to know a LIST from an ADD.
+    pub request: Option<Request>,
     pub text: String,
 }
 
@@ -114,6 +181,7 @@ pub enum Reply {
     /// The outcome of [`Command::Advertise`]: the records the server stored,
     /// and the RFCs whose ADD failed.
     Advertised {
+        cause: AdvertiseCause,
         added: Vec<Record>,
         failed: Vec<(RfcNumber, Status)>,
     },
@@ -230,8 +298,15 @@ pub struct DownloadId(pub u64);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DownloadEvent {
-    /// A GET is about to be sent to `from`.
+    /// Taken: its holders are being looked up. `attempt` is 1, then 2 and
+    /// on for each [`Command::RetryDownload`].
+    Queued { rfc: RfcNumber, attempt: u32 },
+    /// Connecting to `from`, to send it a GET.
     Started { rfc: RfcNumber, from: Holder },
+    /// The GET went to `from`, which has not started sending the file:
+    /// `announced` is `None` until its answer's head came, then the size it
+    /// announced (a big file may take the uploader seconds to begin).
+    Waiting { from: Holder, announced: Option<u64> },
     /// Body bytes received so far, of `total` (the Content-Length).
     Progress { received: u64, total: u64 },
     /// One holder failed; `retrying` says whether another one is tried next.
@@ -239,9 +314,11 @@ pub enum DownloadEvent {
     /// The file is complete and in place.
     Done { rfc: RfcNumber, from: Holder, path: PathBuf, bytes: u64, elapsed: Duration },
     /// No holder could deliver it; nothing was kept. The reason is
-    /// [`DownloadError::AllFailed`] (with the last holder's reason) or
-    /// [`DownloadError::NoHolder`].
+    /// [`DownloadError::AllFailed`] (with the last holder's reason),
+    /// [`DownloadError::NoHolder`] or [`DownloadError::Lookup`].
     Failed { rfc: RfcNumber, reason: DownloadError },
+    /// [`Command::CancelDownload`] stopped it; nothing was kept.
+    Cancelled { rfc: RfcNumber },
 }
 
 /// Everything the engine, the upload server and the downloads report.
@@ -260,6 +337,12 @@ pub enum NetEvent {
         reason: IndexError,
         retry_in: Option<Duration>,
     },
+    /// ADDs begin: `count` RFCs, and why. Their outcome is the
+    /// [`Reply::Advertised`] with the same cause.
+    Advertising {
+        count: usize,
+        cause: AdvertiseCause,
+    },
     /// The answer to a server request.
     Reply(Reply),
     /// A request could not be made (not connected, connection broke, bad
@@ -269,6 +352,23 @@ pub enum NetEvent {
     /// share a file, watching the folder); the text names the path and the
     /// cause.
     FolderError(String),
+    /// Files of the folder named like RFCs (any case) that are not shared,
+    /// and why; each is reported once, when first seen (at start or by a
+    /// rescan). `Display` on each gives a line with the name escaped.
+    Skipped(Vec<library::Skipped>),
+    /// [`Command::Unshare`] moved the RFC's file to `to`; its withdrawal
+    /// from the index follows ([`NetEvent::Withdrawn`]).
+    Unshared {
+        rfc: RfcNumber,
+        to: PathBuf,
+    },
+    /// The outcome of taking RFCs out of the index, for each stop-sharing
+    /// and each file removal.
+    Withdrawn {
+        rfcs: Vec<RfcNumber>,
+        why: Withdrawal,
+        outcome: WithdrawOutcome,
+    },
     /// Something worth a line in the log that is not a protocol message.
     Notice(String),
     /// The local RFCs changed (a download landed); the new full list.

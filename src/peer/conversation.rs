@@ -35,8 +35,16 @@
 //! * After every new connection, everything advertised so far is ADDed
 //!   again, without being asked: the server dropped our records when the
 //!   old connection closed, and a new server never had them.
+//! * A withdrawal closes the connection on purpose. Servers drop a peer's
+//!   records by (host, port) when they process the close, which may come
+//!   after the new connection's ADDs and take them too: so the old socket
+//!   is held until the server closes its side (at most [`CLOSE_WAIT`]),
+//!   and after the re-advertise a LOOKUP of the first record ADDed checks
+//!   that it is still there; if it is not, everything is ADDed once more.
+//! * Off-spec answers that are read anyway are said once per connection
+//!   (an answer lacking its final empty line, each time).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, BytesMut};
@@ -47,15 +55,20 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use super::{Direction, Link, WireMessage};
+use super::{AdvertiseCause, Direction, Link, WireMessage, WithdrawOutcome, Withdrawal};
 use super::{DownloadId, Holder, IndexError, NetEvent, PeerError, Request};
 use crate::backoff::Backoff;
-use crate::protocol::response::{Missing, P2sResponseDecoder};
+use crate::protocol::response::{Leniency, Missing, P2sResponseDecoder};
 use crate::protocol::{P2sMethod, P2sRequest, P2sResponse, PeerId, Record, RfcNumber, Status};
 
 /// A connection that lasted this long was a real one: losing it starts the
 /// backoff afresh.
 pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// After closing the connection on purpose (a withdrawal), the longest wait
+/// for the server to close its side, which it does once it has processed
+/// our close (and dropped our records) before the new connection's ADDs.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// How the conversation behaves; filled from the peer's config.
 #[derive(Debug, Clone)]
@@ -82,8 +95,9 @@ pub struct Settings {
 #[derive(Debug)]
 pub enum Job {
     /// ADD each of these (number, title), and ADD them again after every
-    /// new connection from now on.
-    Advertise(Vec<(RfcNumber, String)>),
+    /// new connection from now on. Answered by one [`Answer::Advertised`]
+    /// with this cause.
+    Advertise(Vec<(RfcNumber, String)>, AdvertiseCause),
     Lookup {
         rfc: RfcNumber,
         title: String,
@@ -92,9 +106,10 @@ pub enum Job {
     List,
     /// Stop advertising these: P2P-CI has no message that removes a record,
     /// so if any of them is in the index, the connection is closed (the
-    /// server drops every record of ours) and opened again at once, and the
-    /// rest are ADDed anew.
-    Withdraw(Vec<RfcNumber>),
+    /// server drops every record of ours) and opened again, the rest are
+    /// ADDed anew, and that is checked. Answered by one
+    /// [`Answer::Withdrawn`].
+    Withdraw(Vec<RfcNumber>, Withdrawal),
 }
 
 /// Why a LOOKUP was asked, so its answer goes where it is needed.
@@ -103,16 +118,21 @@ pub enum Purpose {
     /// The user asked.
     User,
     /// To find holders for this download.
-    Download { id: DownloadId, from: Option<Holder> },
+    /// `last`: a retry's holder to try last.
+    Download { id: DownloadId, from: Option<Holder>, last: Option<Holder> },
 }
 
-/// What the conversation reports back, in the order it happened.
+/// What the conversation reports back, in the order it happened. Every job
+/// gets exactly one answer (an `Advertised` whose cause is one a job gives,
+/// a `Lookup`, a `List` or a `Withdrawn`); the ADDs it makes on its own
+/// (causes `Reconnected`, `Withdrawal`, `Restore`) are answered too.
 #[derive(Debug)]
 pub enum Answer {
     /// For the front end as it is (wire messages, connection changes, notices).
     Event(NetEvent),
     /// The outcome of one [`Job::Advertise`] (or of a re-advertise).
     Advertised {
+        cause: AdvertiseCause,
         added: Vec<Record>,
         failed: Vec<(RfcNumber, Status)>,
         error: Option<PeerError>,
@@ -123,20 +143,38 @@ pub enum Answer {
         result: Result<P2sResponse, IndexError>,
     },
     List(Result<P2sResponse, IndexError>),
+    Withdrawn {
+        rfcs: Vec<RfcNumber>,
+        why: Withdrawal,
+        outcome: WithdrawOutcome,
+    },
 }
 
 /// A request waiting its turn.
 #[derive(Debug)]
 enum Step {
-    Lookup { rfc: RfcNumber, title: String, purpose: Purpose },
+    Lookup {
+        rfc: RfcNumber,
+        title: String,
+        purpose: Purpose,
+    },
     List,
-    Add { rfc: RfcNumber, title: String, batch: u64 },
+    Add {
+        rfc: RfcNumber,
+        title: String,
+        batch: u64,
+    },
+    /// After a withdrawal's re-advertise: is our record of `rfc` there?
+    Verify {
+        rfc: RfcNumber,
+        title: String,
+    },
 }
 
 impl Step {
     fn request(&self) -> Request {
         match self {
-            Step::Lookup { rfc, .. } => Request::Lookup(*rfc),
+            Step::Lookup { rfc, .. } | Step::Verify { rfc, .. } => Request::Lookup(*rfc),
             Step::List => Request::List,
             Step::Add { rfc, .. } => Request::Add(*rfc),
         }
@@ -144,7 +182,9 @@ impl Step {
 
     fn method(&self) -> P2sMethod {
         match self {
-            Step::Lookup { rfc, title, .. } => P2sMethod::Lookup { rfc: *rfc, title: Some(title.clone()) },
+            Step::Lookup { rfc, title, .. } | Step::Verify { rfc, title } => {
+                P2sMethod::Lookup { rfc: *rfc, title: Some(title.clone()) }
+            }
             Step::List => P2sMethod::List,
             Step::Add { rfc, title, .. } => P2sMethod::Add { rfc: *rfc, title: title.clone() },
         }
@@ -152,8 +192,9 @@ impl Step {
 }
 
 /// The ADDs of one advertise, collected into one answer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Batch {
+    cause: AdvertiseCause,
     added: Vec<Record>,
     failed: Vec<(RfcNumber, Status)>,
     error: Option<PeerError>,
@@ -168,6 +209,28 @@ struct ServerConn {
     decoder: P2sResponseDecoder,
     server: String,
     since: Instant,
+    /// Off-spec forms already said on this connection.
+    said: HashSet<Leniency>,
+}
+
+/// Withdrawals waiting for their fresh connection, re-advertise and check.
+#[derive(Debug)]
+struct Check {
+    /// Each withdrawal asked, answered when the check ends.
+    asked: Vec<(Vec<RfcNumber>, Withdrawal)>,
+    stage: Stage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The connection is to be renewed.
+    Renew,
+    /// The re-advertise (this batch) is under way.
+    Readvertise(u64),
+    /// The LOOKUP is under way; `n` records were re-advertised.
+    Verify { n: usize },
+    /// Everything is being ADDed once more (this batch).
+    Restore(u64),
 }
 
 /// The conversation task's state.
@@ -188,9 +251,9 @@ pub struct Conversation {
     /// Everything asked to be advertised (number → title), ADDed again on
     /// each new connection. An RFC the server refused (not 200) leaves it.
     wanted: BTreeMap<RfcNumber, String>,
-    /// A withdrawal asked for a fresh connection, made before the next
-    /// request.
-    renew: bool,
+    /// Withdrawals under way: a fresh connection is made before the next
+    /// request, then the re-advertise is checked.
+    check: Option<Check>,
     reads: VecDeque<Step>,
     adds: VecDeque<Step>,
     batches: HashMap<u64, Batch>,
@@ -215,7 +278,7 @@ impl Conversation {
             retry_at: Instant::now(),
             backoff,
             wanted: BTreeMap::new(),
-            renew: false,
+            check: None,
             reads: VecDeque::new(),
             adds: VecDeque::new(),
             batches: HashMap::new(),
@@ -231,7 +294,7 @@ impl Conversation {
             while let Ok(job) = self.jobs.try_recv() {
                 self.take(job);
             }
-            if std::mem::take(&mut self.renew) {
+            if self.check.as_ref().is_some_and(|c| c.stage == Stage::Renew) {
                 self.renew().await;
                 continue;
             }
@@ -268,10 +331,10 @@ impl Conversation {
         self.event(NetEvent::Notice(text));
     }
 
-    fn wire(&self, direction: Direction, bytes: &[u8]) {
+    fn wire(&self, direction: Direction, request: Option<Request>, bytes: &[u8]) {
         let text = String::from_utf8_lossy(bytes).into_owned();
         let at = SystemTime::now();
-        self.event(NetEvent::Wire(WireMessage { at, direction, link: Link::Server, text }));
+        self.event(NetEvent::Wire(WireMessage { at, direction, link: Link::Server, request, text }));
     }
 
     fn not_connected(&self) -> IndexError {
@@ -283,16 +346,15 @@ impl Conversation {
     fn take(&mut self, job: Job) {
         let connected = self.conn.is_some();
         match job {
-            Job::Advertise(rfcs) => {
-                if rfcs.is_empty() {
-                    return;
-                }
+            Job::Advertise(rfcs, cause) => {
                 self.wanted.extend(rfcs.iter().cloned());
-                if connected {
-                    self.queue_batch(rfcs);
+                if connected && !rfcs.is_empty() {
+                    self.queue_batch(rfcs, cause);
                 } else {
-                    let error = Some(PeerError::about(Request::Add(rfcs[0].0), self.not_connected()));
-                    self.say(Answer::Advertised { added: vec![], failed: vec![], error });
+                    let error = rfcs
+                        .first()
+                        .map(|(rfc, _)| PeerError::about(Request::Add(*rfc), self.not_connected()));
+                    self.say(Answer::Advertised { cause, added: vec![], failed: vec![], error });
                 }
             }
             Job::Lookup { rfc, title, purpose } if connected => {
@@ -303,12 +365,16 @@ impl Conversation {
             }
             Job::List if connected => self.reads.push_back(Step::List),
             Job::List => self.say(Answer::List(Err(self.not_connected()))),
-            Job::Withdraw(rfcs) => {
+            Job::Withdraw(rfcs, why) => {
                 let withdrawn: Vec<String> =
                     rfcs.iter().filter(|r| self.wanted.remove(r).is_some()).map(|r| r.to_string()).collect();
-                if withdrawn.is_empty() || !connected {
-                    // Not in the index: nothing to take back.
-                    return;
+                if withdrawn.is_empty() {
+                    let outcome = WithdrawOutcome::NotAdvertised;
+                    return self.say(Answer::Withdrawn { rfcs, why, outcome });
+                }
+                if !connected {
+                    // The server dropped them with the connection.
+                    return self.say(Answer::Withdrawn { rfcs, why, outcome: WithdrawOutcome::Offline });
                 }
                 let rest = match self.wanted.len() {
                     0 => "nothing else to advertise again".to_owned(),
@@ -318,28 +384,73 @@ impl Conversation {
                     "withdrawing RFC {} from the index: reconnecting, {rest}",
                     withdrawn.join(", ")
                 ));
-                self.renew = true;
+                match &mut self.check {
+                    // Not renewed yet, or renewed but not checked: one more
+                    // renewal covers them all.
+                    Some(check) => {
+                        check.asked.push((rfcs, why));
+                        check.stage = Stage::Renew;
+                    }
+                    None => self.check = Some(Check { asked: vec![(rfcs, why)], stage: Stage::Renew }),
+                }
             }
         }
     }
 
-    /// Closes the connection on purpose and opens it again at once (a
-    /// withdrawal): queued ADDs are dropped, since the new connection ADDs
-    /// everything still wanted; queued reads wait for it.
+    /// Ends the withdrawals under way with `outcome`.
+    fn end_check(&mut self, outcome: WithdrawOutcome) {
+        let Some(check) = self.check.take() else { return };
+        for (rfcs, why) in check.asked {
+            self.say(Answer::Withdrawn { rfcs, why, outcome: outcome.clone() });
+        }
+    }
+
+    /// The withdrawals' cause for the re-advertise: all their RFCs, and why
+    /// (the first's, if they differ).
+    fn withdrawal_cause(&self) -> AdvertiseCause {
+        let asked = self.check.as_ref().map_or(&[][..], |c| &c.asked[..]);
+        let rfcs = asked.iter().flat_map(|(r, _)| r.iter().copied()).collect();
+        let why = asked.first().map_or(Withdrawal::Removed, |(_, why)| *why);
+        AdvertiseCause::Withdrawal { rfcs, why }
+    }
+
+    /// Closes the connection on purpose and opens it again (a withdrawal):
+    /// queued ADDs are dropped, since the new connection ADDs everything
+    /// still wanted; queued reads wait for it. Between the two, the server
+    /// is given [`CLOSE_WAIT`] to close its side: until it has processed
+    /// our close it may still drop (by host and port) what we ADD anew.
     async fn renew(&mut self) {
-        let Some(mut conn) = self.conn.take() else { return };
-        tokio::select! {
+        let Some(mut conn) = self.conn.take() else {
+            return self.end_check(WithdrawOutcome::Offline);
+        };
+        let began = Instant::now();
+        let closed = tokio::select! {
             biased;
             _ = self.stop.cancelled() => return,
-            _ = tokio::time::timeout(Duration::from_secs(1), conn.stream.shutdown()) => {}
-        }
+            closed = close_and_wait(&mut conn, CLOSE_WAIT) => closed,
+        };
+        debug!(closed, waited = ?began.elapsed(), "closed the index connection to withdraw");
         drop(conn);
         for step in std::mem::take(&mut self.adds) {
             if let Step::Add { batch, .. } = step {
                 self.settle(batch);
             }
         }
-        self.connect().await;
+        let cause = self.withdrawal_cause();
+        let batch = self.connect_with(cause).await;
+        if self.conn.is_none() {
+            // Disconnected said why; the next connection ADDs the rest.
+            let error = PeerError::from(self.not_connected());
+            return self.end_check(WithdrawOutcome::Incomplete(error));
+        }
+        match batch {
+            Some(batch) => {
+                if let Some(check) = self.check.as_mut() {
+                    check.stage = Stage::Readvertise(batch);
+                }
+            }
+            None => self.end_check(WithdrawOutcome::Done { readvertised: 0, restored: 0 }),
+        }
     }
 
     /// One of a batch's ADDs will not be sent: the batch may be complete.
@@ -349,15 +460,84 @@ impl Conversation {
         if b.left == 0
             && let Some(b) = self.batches.remove(&batch)
         {
-            self.say(Answer::Advertised { added: b.added, failed: b.failed, error: b.error });
+            self.checked(batch, &b);
+            self.say(Answer::Advertised { cause: b.cause, added: b.added, failed: b.failed, error: b.error });
         }
     }
 
-    fn queue_batch(&mut self, rfcs: Vec<(RfcNumber, String)>) {
+    /// A batch is complete: if a withdrawal's check waits for it, the next
+    /// step (the LOOKUP, or the outcome).
+    fn checked(&mut self, batch: u64, b: &Batch) {
+        let Some(stage) = self.check.as_ref().map(|c| c.stage) else { return };
+        match stage {
+            Stage::Readvertise(id) if id == batch => {
+                if let Some(e) = &b.error {
+                    return self.end_check(WithdrawOutcome::Incomplete(e.clone()));
+                }
+                let me = &self.settings.me;
+                // The first ADDed is the one a late cleanup takes for sure.
+                let Some(first) = b.added.iter().find(|r| r.host == me.host && r.port == me.port) else {
+                    return self.end_check(WithdrawOutcome::Done { readvertised: 0, restored: 0 });
+                };
+                let step = Step::Verify { rfc: first.rfc, title: first.title.clone() };
+                self.reads.push_front(step);
+                if let Some(check) = self.check.as_mut() {
+                    check.stage = Stage::Verify { n: b.added.len() };
+                }
+            }
+            Stage::Restore(id) if id == batch => match &b.error {
+                Some(e) => self.end_check(WithdrawOutcome::Incomplete(e.clone())),
+                None => {
+                    let n = b.added.len();
+                    self.end_check(WithdrawOutcome::Done { readvertised: n, restored: n })
+                }
+            },
+            _ => {}
+        }
+    }
+
+    /// The answer to a withdrawal's check: our record is there, or
+    /// everything is ADDed once more.
+    fn on_verify(&mut self, rfc: RfcNumber, result: Result<P2sResponse, IndexError>) {
+        let Some(Stage::Verify { n }) = self.check.as_ref().map(|c| c.stage) else { return };
+        let me = &self.settings.me;
+        match result {
+            Ok(r)
+                if r.status == Status::Ok
+                    && r.records.iter().any(|x| x.host == me.host && x.port == me.port) =>
+            {
+                self.end_check(WithdrawOutcome::Done { readvertised: n, restored: 0 })
+            }
+            Ok(_) => {
+                let again: Vec<(RfcNumber, String)> =
+                    self.wanted.iter().map(|(r, t)| (*r, t.clone())).collect();
+                info!(%rfc, again = again.len(), "our records went with the old connection's cleanup");
+                self.notice(format!(
+                    "the index dropped our records after the reconnection (LOOKUP RFC {rfc} no longer \
+                     lists us): advertising {} RFC(s) once more",
+                    again.len()
+                ));
+                if again.is_empty() {
+                    return self.end_check(WithdrawOutcome::Done { readvertised: 0, restored: 0 });
+                }
+                let batch = self.queue_batch(again, AdvertiseCause::Restore);
+                if let Some(check) = self.check.as_mut() {
+                    check.stage = Stage::Restore(batch);
+                }
+            }
+            Err(e) => self.end_check(WithdrawOutcome::Incomplete(PeerError::about(Request::Lookup(rfc), e))),
+        }
+    }
+
+    /// Queues the ADDs of one advertise; returns the batch's id.
+    fn queue_batch(&mut self, rfcs: Vec<(RfcNumber, String)>, cause: AdvertiseCause) -> u64 {
         let batch = self.next_batch;
         self.next_batch += 1;
-        self.batches.insert(batch, Batch { left: rfcs.len(), ..Batch::default() });
+        self.event(NetEvent::Advertising { count: rfcs.len(), cause: cause.clone() });
+        let b = Batch { cause, added: vec![], failed: vec![], error: None, left: rfcs.len() };
+        self.batches.insert(batch, b);
         self.adds.extend(rfcs.into_iter().map(|(rfc, title)| Step::Add { rfc, title, batch }));
+        batch
     }
 
     /// Sends one request and reads its answer, watching the stop signal.
@@ -369,7 +549,8 @@ impl Conversation {
         }
         let mut out = Vec::new();
         P2sRequest { method: step.method(), peer: self.settings.me.clone() }.encode(&mut out);
-        self.wire(Direction::Sent, &out);
+        let request = step.request();
+        self.wire(Direction::Sent, Some(request), &out);
         let Some(conn) = self.conn.as_mut() else { return };
         let done = tokio::select! {
             biased;
@@ -377,9 +558,9 @@ impl Conversation {
             done = exchange(conn, &out, &self.settings) => done,
         };
         if !done.raw.is_empty() {
-            self.wire(Direction::Received, &done.raw);
+            self.wire(Direction::Received, Some(request), &done.raw);
         }
-        let request = step.request();
+        self.say_leniencies(request);
         if let Some((missing, cut)) = done.cut {
             let how = match cut {
                 Cut::Closed => "before the server closed the connection".to_owned(),
@@ -405,9 +586,24 @@ impl Conversation {
         }
     }
 
+    /// Says, once per connection, each off-spec form the server's answers
+    /// came in that was read anyway.
+    fn say_leniencies(&mut self, request: Request) {
+        let Some(conn) = self.conn.as_mut() else { return };
+        let fresh: Vec<Leniency> =
+            conn.decoder.take_leniencies().into_iter().filter(|l| conn.said.insert(*l)).collect();
+        for form in fresh {
+            debug!(%request, %form, "off-spec answer read anyway");
+            self.notice(format!(
+                "{request}: the index server's answer has {form}; read anyway (said once per connection)"
+            ));
+        }
+    }
+
     /// Hands a result to whoever waits for it.
     fn deliver(&mut self, step: Step, result: Result<P2sResponse, IndexError>) {
         match step {
+            Step::Verify { rfc, .. } => self.on_verify(rfc, result),
             Step::Lookup { rfc, purpose, .. } => self.say(Answer::Lookup { rfc, purpose, result }),
             Step::List => self.say(Answer::List(result)),
             Step::Add { rfc, title, batch } => {
@@ -485,7 +681,7 @@ impl Conversation {
                     return;
                 }
                 let stray = conn.buf.split().freeze();
-                self.wire(Direction::Received, &stray);
+                self.wire(Direction::Received, None, &stray);
                 self.notice(format!(
                     "ignored {} byte(s) the index server sent while no request was waiting",
                     stray.len()
@@ -519,6 +715,12 @@ impl Conversation {
     /// One round over the servers, starting with the current one: the first
     /// that answers is used. If none does, the next round waits its backoff.
     async fn connect(&mut self) {
+        self.connect_with(AdvertiseCause::Reconnected).await;
+    }
+
+    /// As [`connect`](Self::connect), naming why everything is ADDed again;
+    /// returns the batch of those ADDs, if any.
+    async fn connect_with(&mut self, cause: AdvertiseCause) -> Option<u64> {
         let n = self.settings.servers.len();
         let mut last = None;
         for i in 0..n {
@@ -526,7 +728,7 @@ impl Conversation {
             let server = self.settings.servers[idx].clone();
             let dialed = tokio::select! {
                 biased;
-                _ = self.stop.cancelled() => return,
+                _ = self.stop.cancelled() => return None,
                 dialed = dial(&server, self.settings.connect_timeout) => dialed,
             };
             match dialed {
@@ -536,7 +738,9 @@ impl Conversation {
                         P2sResponseDecoder::new(self.settings.max_line, self.settings.max_answer_records);
                     let buf = BytesMut::with_capacity(16 * 1024);
                     let since = Instant::now();
-                    self.conn = Some(ServerConn { stream, buf, decoder, server: server.clone(), since });
+                    let said = HashSet::new();
+                    self.conn =
+                        Some(ServerConn { stream, buf, decoder, server: server.clone(), since, said });
                     self.current = idx;
                     info!(%server, "connected");
                     crate::metrics::peer().index_connected();
@@ -544,10 +748,9 @@ impl Conversation {
                     if !self.wanted.is_empty() {
                         let again: Vec<(RfcNumber, String)> =
                             self.wanted.iter().map(|(r, t)| (*r, t.clone())).collect();
-                        self.notice(format!("re-advertising {} RFC(s) after reconnecting", again.len()));
-                        self.queue_batch(again);
+                        return Some(self.queue_batch(again, cause));
                     }
-                    return;
+                    return None;
                 }
                 Err(e) => {
                     debug!(%server, error = %e, "cannot reach the index server");
@@ -564,6 +767,24 @@ impl Conversation {
         self.retry_at = Instant::now() + wait;
         let reason = last.unwrap_or_else(|| self.not_connected());
         self.event(NetEvent::Disconnected { reason, retry_in: Some(wait) });
+        None
+    }
+}
+
+/// Closes our side of `conn` and reads (dropping what comes) until the
+/// server closes its side, at most `limit`. True if it did.
+async fn close_and_wait(conn: &mut ServerConn, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    if tokio::time::timeout_at(deadline, conn.stream.shutdown()).await.is_err() {
+        return false;
+    }
+    loop {
+        conn.buf.clear();
+        match tokio::time::timeout_at(deadline, conn.stream.read_buf(&mut conn.buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
     }
 }
 

@@ -162,6 +162,9 @@ impl DownloadConfig {
 pub enum DownloadError {
     #[error("no other peer holds it")]
     NoHolder,
+    /// Its holders could not be looked up (and none was chosen).
+    #[error("cannot look up its holders: {0}")]
+    Lookup(super::IndexError),
     #[error("cannot connect to {addr}: {cause}")]
     Connect { addr: SocketAddr, cause: IoCause },
     #[error("no answer from {addr} within {after:?}")]
@@ -194,6 +197,10 @@ pub enum DownloadError {
     TooSlow { received: u64, window: Duration, min_rate: u64 },
     #[error("connection closed after {} of {}", Size(*received), Size(*total))]
     Cut { received: u64, total: u64 },
+    /// The uploader announced an empty file (Content-Length: 0): nothing
+    /// worth keeping or sharing, so the next holder is tried.
+    #[error("announced an empty file")]
+    Empty,
     #[error("sent more than the {} announced", Size(*total))]
     TooLong { total: u64 },
     /// The file does not hash to the `Repr-Digest` the uploader sent.
@@ -280,6 +287,7 @@ impl Reporter<'_> {
                 at: SystemTime::now(),
                 direction,
                 link: Link::Download(from.clone()),
+                request: None,
                 text,
             })
         });
@@ -384,6 +392,7 @@ async fn fetch(
     request.encode(&mut out);
     report.wire(super::Direction::Sent, from, &out);
     stream.stream.write_all(&out).await.map_err(|e| DownloadError::Send(e.into()))?;
+    report.download(DownloadEvent::Waiting { from: from.clone(), announced: None }).await;
 
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let head = loop {
@@ -404,6 +413,10 @@ async fn fetch(
     if total > config.max_size {
         return Err(DownloadError::TooLarge { announced: total, limit: config.max_size });
     }
+    if total == 0 {
+        return Err(DownloadError::Empty);
+    }
+    report.download(DownloadEvent::Waiting { from: from.clone(), announced: Some(total) }).await;
     let body = Body { rfc, total, digest: head.repr_digest };
     receive_body(body, buf, &mut stream, config, report).await
 }

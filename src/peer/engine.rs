@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::info;
@@ -26,7 +26,8 @@ use super::conversation::{self, Answer, Conversation, Job, Purpose};
 use super::download::{self, DownloadConfig};
 use super::library::{self, LocalRfc};
 use super::upload::{self, UploadConfig};
-use super::{Command, DownloadEvent, DownloadId, Holder, IndexError, NetEvent, PeerError, Reply, Request};
+use super::{AdvertiseCause, Command, DownloadEvent, DownloadId, Holder, IndexError, NetEvent, PeerError};
+use super::{Reply, Request, Withdrawal};
 use crate::protocol::{Limits, P2sResponse, PeerId, Record, RfcNumber};
 
 /// Everything a peer needs to start.
@@ -83,6 +84,12 @@ pub struct PeerConfig {
     pub max_answer_bytes: usize,
     /// Capacity of the event channel to the front end.
     pub event_capacity: usize,
+    /// Watch the folder ([`super::watch`]): a file dropped in is listed
+    /// (and ADDed when `advertise_new`), one taken out is withdrawn,
+    /// whichever front end runs.
+    pub watch: bool,
+    /// ADD files that appear in the folder as soon as they do.
+    pub advertise_new: bool,
 }
 
 impl PeerConfig {
@@ -112,6 +119,8 @@ impl PeerConfig {
             max_answer_records: 1_000_000,
             max_answer_bytes: 256 * 1024 * 1024,
             event_capacity: 4096,
+            watch: false,
+            advertise_new: false,
         }
     }
 }
@@ -165,8 +174,8 @@ impl Peer {
         let upload_addr = listener.local_addr()?;
         let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
         // The files named like RFCs that are not shared, and why: said once.
-        for line in library::skipped_lines(&skipped) {
-            let _ = events_tx.try_send(NetEvent::Notice(line));
+        if !skipped.is_empty() {
+            let _ = events_tx.try_send(NetEvent::Skipped(skipped.clone()));
         }
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let shutdown = CancellationToken::new();
@@ -201,6 +210,16 @@ impl Peer {
         let talk = Talk { jobs: jobs_tx, answers: answers_rx, stop: talk_stop, task: talk };
         let mut engine = Engine::new(&config, me, lib.clone(), talk, events_tx, shutdown.clone());
         engine.skipped = skipped.into_iter().collect();
+        if config.watch {
+            // Held by the engine: the watch ends with it.
+            match super::watch::start(&config.dir, commands_tx.clone(), config.advertise_new) {
+                Ok(watch) => engine.watch = Some(watch),
+                Err(e) => {
+                    let text = format!("{e}; files added or removed are seen only when asked (advertise)");
+                    let _ = engine.events.try_send(NetEvent::FolderError(text));
+                }
+            }
+        }
         tasks.spawn(engine.run(commands_rx));
         tasks.close();
         info!(host = %config.host, %upload_addr, servers = ?config.servers, "peer started");
@@ -263,6 +282,24 @@ struct Finished {
     result: Option<LocalRfc>,
 }
 
+/// What the engine keeps of one download, by id: enough to cancel it while
+/// it runs and to retry it once it failed.
+#[derive(Debug)]
+struct Tracked {
+    rfc: RfcNumber,
+    /// 1, then one more for each retry.
+    attempt: u32,
+    /// The holder the last attempt tried first: a retry tries it last.
+    first: Option<Holder>,
+    /// The task fetching it, once its holders are known.
+    task: Option<AbortHandle>,
+    /// Under way (not failed, cancelled or done).
+    running: bool,
+}
+
+/// Most downloads remembered after they ended (for a retry); the oldest go.
+const ENDED_KEPT: usize = 256;
+
 /// Most holders one download tries: a LOOKUP answer may name any number
 /// (a hostile index, 200,000), and each costs a name lookup and a connection
 /// attempt. The first this many distinct ones are kept, in the index's order.
@@ -316,6 +353,13 @@ struct Engine {
     downloads: JoinSet<()>,
     /// Downloads under way (their LOOKUP included), so one RFC is fetched once.
     active: HashMap<RfcNumber, DownloadId>,
+    /// Every download under way, and the latest that ended, by id.
+    tracked: BTreeMap<DownloadId, Tracked>,
+    /// Jobs handed to the conversation and not yet answered.
+    outstanding: usize,
+    /// [`Command::Finish`] came: leave once nothing is outstanding.
+    finishing: bool,
+    watch: Option<super::watch::FolderWatch>,
     next_download: u64,
     finished_tx: mpsc::UnboundedSender<Finished>,
     finished_rx: mpsc::UnboundedReceiver<Finished>,
@@ -347,6 +391,10 @@ impl Engine {
             titles: HashMap::new(),
             downloads: JoinSet::new(),
             active: HashMap::new(),
+            tracked: BTreeMap::new(),
+            outstanding: 0,
+            finishing: false,
+            watch: None,
             next_download: 1,
             finished_tx,
             finished_rx,
@@ -358,17 +406,29 @@ impl Engine {
         let _ = self.events.send(ev).await;
     }
 
-    fn ask(&self, job: Job) {
-        // The conversation lives as long as the engine, but for a panic.
-        let _ = self.talk.jobs.send(job);
+    fn ask(&mut self, job: Job) {
+        // The conversation lives as long as the engine, but for a panic;
+        // every job is answered once.
+        if self.talk.jobs.send(job).is_ok() {
+            self.outstanding += 1;
+        }
+    }
+
+    /// Nothing asked is still under way: no job unanswered, no download.
+    fn idle(&self) -> bool {
+        self.outstanding == 0 && self.active.is_empty()
     }
 
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         loop {
+            if self.finishing && self.idle() {
+                break;
+            }
             tokio::select! {
                 _ = self.shutdown.cancelled() => break,
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Quit) => break,
+                    Some(Command::Finish) => self.finishing = true,
                     Some(cmd) => self.on_command(cmd).await,
                 },
                 Some(answer) = self.talk.answers.recv() => self.on_answer(answer).await,
@@ -376,6 +436,7 @@ impl Engine {
                 Some(_) = self.downloads.join_next(), if !self.downloads.is_empty() => {}
             }
         }
+        self.watch = None;
         // Leaving: the index connection closes first (the server drops our
         // records at once), then uploads and downloads stop. The
         // conversation watches its stop signal in every wait, so this is
@@ -396,21 +457,27 @@ impl Engine {
                     return;
                 }
                 let all = self.library.values().map(|l| (l.rfc, l.title.clone())).collect();
-                self.ask(Job::Advertise(all));
+                self.ask(Job::Advertise(all, AdvertiseCause::Asked));
             }
             Command::Lookup(rfc) => {
                 let title = self.title_of(rfc);
                 self.ask(Job::Lookup { rfc, title, purpose: Purpose::User });
             }
             Command::List => self.ask(Job::List),
-            Command::Download { rfc, from } => self.start_download(rfc, from).await,
+            Command::Download { rfc, from } => self.start_download(rfc, from, None).await,
+            Command::CancelDownload(id) => self.cancel_download(id).await,
+            Command::RetryDownload(id) => self.retry_download(id).await,
             Command::Rescan { advertise_new } => self.rescan(advertise_new).await,
             Command::Unshare(rfc) => {
                 let dir = self.download_config.dir.clone();
                 match tokio::task::spawn_blocking(move || library::unshare(&dir, rfc)).await {
                     Ok(Ok(to)) => {
-                        let msg = format!("RFC {rfc} is no longer shared (moved to {})", to.display());
-                        self.emit(NetEvent::Notice(msg)).await;
+                        self.emit(NetEvent::Unshared { rfc, to }).await;
+                        if self.library.remove(&rfc).is_some() {
+                            self.emit(NetEvent::Library(self.library.values().cloned().collect())).await;
+                        }
+                        self.ask(Job::Withdraw(vec![rfc], Withdrawal::Unshared));
+                        // Anything else that changed meanwhile.
                         self.rescan(false).await;
                     }
                     Ok(Err(e)) => self.emit(NetEvent::FolderError(e.to_string())).await,
@@ -419,7 +486,7 @@ impl Engine {
                     }
                 }
             }
-            Command::Quit => {}
+            Command::Finish | Command::Quit => {}
         }
     }
 
@@ -446,14 +513,28 @@ impl Engine {
     }
 
     async fn on_answer(&mut self, answer: Answer) {
+        let job = match &answer {
+            Answer::Event(_) => false,
+            Answer::Advertised { cause, .. } => matches!(
+                cause,
+                AdvertiseCause::Asked | AdvertiseCause::NewFiles | AdvertiseCause::Downloaded(_)
+            ),
+            Answer::Lookup { .. } | Answer::List(_) | Answer::Withdrawn { .. } => true,
+        };
+        if job {
+            self.outstanding = self.outstanding.saturating_sub(1);
+        }
         match answer {
             Answer::Event(ev) => self.emit(ev).await,
-            Answer::Advertised { added, failed, error } => {
+            Answer::Advertised { cause, added, failed, error } => {
                 self.learn_titles(&added);
                 if let Some(e) = error {
                     self.emit(NetEvent::Error(e)).await;
                 }
-                self.emit(NetEvent::Reply(Reply::Advertised { added, failed })).await;
+                self.emit(NetEvent::Reply(Reply::Advertised { cause, added, failed })).await;
+            }
+            Answer::Withdrawn { rfcs, why, outcome } => {
+                self.emit(NetEvent::Withdrawn { rfcs, why, outcome }).await
             }
             Answer::List(result) => match result {
                 Ok(r) => {
@@ -470,13 +551,20 @@ impl Engine {
                 }
                 Err(e) => self.emit(NetEvent::Error(PeerError::about(Request::Lookup(rfc), e))).await,
             },
-            Answer::Lookup { rfc, purpose: Purpose::Download { id, from }, result } => {
-                self.on_download_lookup(rfc, id, from, result).await
+            Answer::Lookup { rfc, purpose: Purpose::Download { id, from, last }, result } => {
+                self.on_download_lookup(rfc, id, from, last, result).await
             }
         }
     }
 
-    async fn start_download(&mut self, rfc: RfcNumber, from: Option<Holder>) {
+    /// Starts a download, or (with `retry`) the next attempt of one that
+    /// ended: that id, and its last first holder to be tried last.
+    async fn start_download(
+        &mut self,
+        rfc: RfcNumber,
+        from: Option<Holder>,
+        retry: Option<(DownloadId, u32, Option<Holder>)>,
+    ) {
         if let Some(local) = self.library.get(&rfc) {
             let msg = format!("RFC {rfc} is already here: {}", local.path.display());
             self.emit(NetEvent::Notice(msg)).await;
@@ -486,11 +574,71 @@ impl Engine {
             self.emit(NetEvent::Notice(format!("RFC {rfc} is already being downloaded"))).await;
             return;
         }
-        let id = DownloadId(self.next_download);
-        self.next_download += 1;
+        let (id, attempt, last) = match retry {
+            Some(r) => r,
+            None => {
+                let id = DownloadId(self.next_download);
+                self.next_download += 1;
+                (id, 1, None)
+            }
+        };
         self.active.insert(rfc, id);
+        self.tracked.insert(id, Tracked { rfc, attempt, first: None, task: None, running: true });
+        self.forget_ended();
+        self.emit(NetEvent::Download { id, event: DownloadEvent::Queued { rfc, attempt } }).await;
         let title = self.title_of(rfc);
-        self.ask(Job::Lookup { rfc, title, purpose: Purpose::Download { id, from } });
+        self.ask(Job::Lookup { rfc, title, purpose: Purpose::Download { id, from, last } });
+    }
+
+    /// Keeps at most [`ENDED_KEPT`] ended downloads, dropping the oldest.
+    fn forget_ended(&mut self) {
+        let ended: Vec<DownloadId> =
+            self.tracked.iter().filter(|(_, t)| !t.running).map(|(id, _)| *id).collect();
+        for id in ended.iter().take(ended.len().saturating_sub(ENDED_KEPT)) {
+            self.tracked.remove(id);
+        }
+    }
+
+    /// Marks a download ended (failed, cancelled, done).
+    fn end_download(&mut self, id: DownloadId, rfc: RfcNumber) {
+        if self.active.get(&rfc) == Some(&id) {
+            self.active.remove(&rfc);
+        }
+        if let Some(t) = self.tracked.get_mut(&id) {
+            t.running = false;
+            t.task = None;
+        }
+    }
+
+    /// Stops a download under way. Its task is aborted, which drops the
+    /// temporary file (it deletes itself); one still looking up its
+    /// holders is dropped when the answer comes.
+    async fn cancel_download(&mut self, id: DownloadId) {
+        let Some(t) = self.tracked.get_mut(&id).filter(|t| t.running) else {
+            let msg = format!("download {} is not under way; nothing to cancel", id.0);
+            return self.emit(NetEvent::Notice(msg)).await;
+        };
+        if let Some(task) = t.task.take() {
+            task.abort();
+        }
+        let rfc = t.rfc;
+        self.end_download(id, rfc);
+        info!(%rfc, id = id.0, "download cancelled");
+        self.emit(NetEvent::Download { id, event: DownloadEvent::Cancelled { rfc } }).await;
+    }
+
+    /// Tries an ended download again under its id.
+    async fn retry_download(&mut self, id: DownloadId) {
+        let Some(t) = self.tracked.get(&id) else {
+            let msg = format!("download {} is not known (or too old); start it anew", id.0);
+            return self.emit(NetEvent::Notice(msg)).await;
+        };
+        if t.running {
+            let msg = format!("RFC {} is already being downloaded", t.rfc);
+            return self.emit(NetEvent::Notice(msg)).await;
+        }
+        let (rfc, attempt, first) = (t.rfc, t.attempt + 1, t.first.clone());
+        self.start_download(rfc, None, Some((id, attempt, first))).await;
     }
 
     /// The holders are known (or the LOOKUP failed): start fetching.
@@ -499,8 +647,13 @@ impl Engine {
         rfc: RfcNumber,
         id: DownloadId,
         from: Option<Holder>,
+        last: Option<Holder>,
         result: Result<P2sResponse, IndexError>,
     ) {
+        if self.active.get(&rfc) != Some(&id) {
+            // Cancelled while its holders were looked up.
+            return;
+        }
         let records = match result {
             Ok(r) => {
                 self.learn_titles(&r.records);
@@ -512,13 +665,21 @@ impl Engine {
                 None
             }
             Err(e) => {
-                self.active.remove(&rfc);
-                self.emit(NetEvent::Error(PeerError::about(Request::Lookup(rfc), e))).await;
+                self.end_download(id, rfc);
+                let reason = super::DownloadError::Lookup(e);
+                self.emit(NetEvent::Download { id, event: DownloadEvent::Failed { rfc, reason } }).await;
                 return;
             }
         };
         let listed = records.as_ref().map_or(&[][..], |r| &r.records[..]);
-        let picked = pick_holders(from.as_ref(), listed, &self.me, MAX_HOLDERS);
+        let mut picked = pick_holders(from.as_ref(), listed, &self.me, MAX_HOLDERS);
+        // A retry tries the holder the last attempt began with last.
+        if let Some(last) = &last
+            && let Some(at) = picked.holders.iter().position(|h| h == last)
+        {
+            let h = picked.holders.remove(at);
+            picked.holders.push(h);
+        }
         if let Some(r) = records {
             self.emit(NetEvent::Reply(Reply::Lookup { rfc, status: r.status, records: r.records })).await;
         }
@@ -533,17 +694,22 @@ impl Engine {
         let holders = picked.holders;
         if holders.is_empty() {
             crate::metrics::peer().no_holder();
-            self.active.remove(&rfc);
+            self.end_download(id, rfc);
             let event = DownloadEvent::Failed { rfc, reason: super::DownloadError::NoHolder };
             self.emit(NetEvent::Download { id, event }).await;
             return;
         }
+        let first = holders.first().cloned();
         let (config, events, done) =
             (self.download_config.clone(), self.events.clone(), self.finished_tx.clone());
-        self.downloads.spawn(async move {
+        let task = self.downloads.spawn(async move {
             let result = download::run(id, rfc, holders, &config, &events).await;
             let _ = done.send(Finished { id, rfc, result });
         });
+        if let Some(t) = self.tracked.get_mut(&id) {
+            t.first = first;
+            t.task = Some(task);
+        }
     }
 
     /// Reads the folder again. New RFC files are listed (and ADDed when
@@ -558,8 +724,8 @@ impl Engine {
         };
         let fresh: Vec<library::Skipped> =
             scan.skipped.iter().filter(|s| !self.skipped.contains(*s)).cloned().collect();
-        for line in library::skipped_lines(&fresh) {
-            self.emit(NetEvent::Notice(line)).await;
+        if !fresh.is_empty() {
+            self.emit(NetEvent::Skipped(fresh)).await;
         }
         self.skipped = scan.skipped.into_iter().collect();
         let list = scan.rfcs;
@@ -576,22 +742,20 @@ impl Engine {
         self.library = list.into_iter().map(|l| (l.rfc, l)).collect();
         self.emit(NetEvent::Library(self.library.values().cloned().collect())).await;
         if !gone.is_empty() {
-            self.ask(Job::Withdraw(gone));
+            self.ask(Job::Withdraw(gone, Withdrawal::Removed));
         }
         if advertise_new && !new.is_empty() {
-            self.ask(Job::Advertise(new));
+            self.ask(Job::Advertise(new, AdvertiseCause::NewFiles));
         }
     }
 
     async fn on_finished(&mut self, done: Finished) {
-        if self.active.get(&done.rfc) == Some(&done.id) {
-            self.active.remove(&done.rfc);
-        }
+        self.end_download(done.id, done.rfc);
         let Some(local) = done.result else { return };
         let (rfc, title) = (local.rfc, local.title.clone());
         self.library.insert(rfc, local);
         self.emit(NetEvent::Library(self.library.values().cloned().collect())).await;
-        self.ask(Job::Advertise(vec![(rfc, title)]));
+        self.ask(Job::Advertise(vec![(rfc, title)], AdvertiseCause::Downloaded(rfc)));
     }
 }
 

@@ -89,6 +89,10 @@ pub enum FileName {
     /// `rfc<N>.txt` with leading zeros (`rfc0001.txt`): a GET for N opens
     /// `rfc1.txt`, so this file is neither advertised nor served.
     NotCanonical(RfcNumber),
+    /// `RFC<N>.TXT`, `Rfc<N>.txt` and the like: names are matched
+    /// exactly (PROTOCOL.md, Files and titles), so this one is not
+    /// shared either, but it is surely meant as one and is said.
+    WrongCase(RfcNumber),
     /// Any other name: not an RFC file.
     Other,
 }
@@ -96,6 +100,14 @@ pub enum FileName {
 /// What a file's name makes of it (PROTOCOL.md, Limits: only canonical
 /// names are shared).
 pub fn classify(name: &str) -> FileName {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return match classify(&name.to_ascii_lowercase()) {
+            FileName::Canonical(rfc) | FileName::NotCanonical(rfc) | FileName::WrongCase(rfc) => {
+                FileName::WrongCase(rfc)
+            }
+            FileName::Other => FileName::Other,
+        };
+    }
     let Some(rfc) = name.strip_prefix("rfc").and_then(|n| n.strip_suffix(".txt")).and_then(RfcNumber::parse)
     else {
         return FileName::Other;
@@ -117,6 +129,11 @@ pub fn number_of_file(name: &str) -> Option<RfcNumber> {
 pub enum SkipReason {
     /// Named with leading zeros; `rfc` is the number it would be.
     NotCanonical { rfc: RfcNumber },
+    /// Named in capitals (`RFC8804.TXT`); `rfc` is the number it would be.
+    WrongCase { rfc: RfcNumber },
+    /// An empty file: nothing a downloader could use (often a copy that
+    /// has not begun; it is shared once it has content).
+    Empty,
     /// A symbolic link leading out of the folder.
     LeadsOut,
     /// A symbolic link that is not followed: it loops, or goes through
@@ -137,6 +154,10 @@ impl std::fmt::Display for SkipReason {
             SkipReason::NotCanonical { rfc } => {
                 write!(f, "not a canonical name (RFC {rfc} is shared only as {})", rfc.file_name())
             }
+            SkipReason::WrongCase { rfc } => {
+                write!(f, "named in the wrong case (RFC {rfc} is shared only as {})", rfc.file_name())
+            }
+            SkipReason::Empty => f.write_str("an empty file"),
             SkipReason::LeadsOut => f.write_str("a symbolic link leading out of the folder"),
             SkipReason::LinkNotFollowed => f.write_str(
                 "a symbolic link that is not followed (it loops, or this system cannot follow links safely)",
@@ -361,9 +382,14 @@ pub fn scan(dir: &Path) -> Result<Scan, LibraryError> {
                 out.skipped.push(Skipped { name: name.to_owned(), reason: SkipReason::NotCanonical { rfc } });
                 continue;
             }
+            FileName::WrongCase(rfc) => {
+                out.skipped.push(Skipped { name: name.to_owned(), reason: SkipReason::WrongCase { rfc } });
+                continue;
+            }
             FileName::Canonical(rfc) => rfc,
         };
         let reason = match folder.open_shared(name) {
+            Ok((_, meta)) if meta.len() == 0 => SkipReason::Empty,
             Ok((file, meta)) => match read_local(rfc, file, meta.len(), &entry.path()) {
                 Ok(local) => {
                     out.rfcs.push(local);
@@ -507,6 +533,10 @@ mod tests {
             assert_eq!(classify(name), FileName::NotCanonical(RfcNumber(n)), "{name}");
         }
         assert_eq!(classify("rfc8600.txt"), FileName::Canonical(RfcNumber(8600)));
+        for name in ["RFC8804.TXT", "Rfc8804.txt", "rfc8804.TXT", "RFC08804.txt"] {
+            assert_eq!(classify(name), FileName::WrongCase(RfcNumber(8804)), "{name}");
+        }
+        assert_eq!(classify("RFC.TXT"), FileName::Other);
         assert_eq!(classify("notes.txt"), FileName::Other);
         for bad in [
             "rfc.txt",

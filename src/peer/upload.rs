@@ -298,8 +298,13 @@ impl Handler<'_> {
                 return Answer::Refuse(Status::NotFound);
             }
         };
-        let path = self.config.dir.join(name);
         let len = meta.len();
+        // An empty file is not shared (it is not advertised either).
+        if len == 0 {
+            debug!("GET RFC {}: {name} is empty", request.rfc);
+            return Answer::Refuse(Status::NotFound);
+        }
+        let path = self.config.dir.join(name);
         let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         let mut head = GetResponseHead::ok(SystemTime::now(), &self.config.os, modified, len);
         if request.want_digest {
@@ -425,7 +430,13 @@ impl Reporter {
     fn wire(&self, direction: Direction, addr: SocketAddr, bytes: &[u8]) {
         self.0.emit(|| {
             let text = String::from_utf8_lossy(bytes).into_owned();
-            NetEvent::Wire(WireMessage { at: SystemTime::now(), direction, link: Link::Upload(addr), text })
+            NetEvent::Wire(WireMessage {
+                at: SystemTime::now(),
+                direction,
+                link: Link::Upload(addr),
+                request: None,
+                text,
+            })
         });
     }
 

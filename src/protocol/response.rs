@@ -161,6 +161,16 @@ pub enum Missing {
     LastLineEnd,
 }
 
+/// An off-spec form a server's answer came in that the decoder read anyway
+/// (docs/PROTOCOL.md, Interoperability), so a client can say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Error)]
+pub enum Leniency {
+    #[error("record lines without the leading `RFC` word")]
+    NoRfcWord,
+    #[error("no empty line after the status line")]
+    NoEmptyLineAfterStatus,
+}
+
 /// How far a response has come, for saying where one stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Progress {
@@ -212,11 +222,19 @@ pub struct P2sResponseDecoder {
     records: Vec<Record>,
     max_line: usize,
     max_records: usize,
+    /// Off-spec forms read since the last [`take_leniencies`](Self::take_leniencies).
+    lenient: Vec<Leniency>,
 }
 
 impl P2sResponseDecoder {
     pub fn new(max_line: usize, max_records: usize) -> Self {
-        P2sResponseDecoder { stage: Stage::Status, records: Vec::new(), max_line, max_records }
+        P2sResponseDecoder {
+            stage: Stage::Status,
+            records: Vec::new(),
+            max_line,
+            max_records,
+            lenient: Vec::new(),
+        }
     }
 
     /// Consumes whole lines from `buf`. Returns the bytes consumed (drop them
@@ -260,6 +278,7 @@ impl P2sResponseDecoder {
             Stage::AfterStatus(status) if is_header_line(line) => Stage::AfterStatus(status),
             Stage::AfterStatus(status) => {
                 self.record(line)?;
+                self.note(Leniency::NoEmptyLineAfterStatus);
                 Stage::Records { status, blank: false }
             }
             Stage::Records { status, .. } if line.is_empty() => {
@@ -280,6 +299,9 @@ impl P2sResponseDecoder {
             return Err(ResponseError::TooManyRecords(self.max_records));
         }
         let record = Record::parse_line(line).ok_or_else(|| ResponseError::RecordLine(line.to_owned()))?;
+        if !line.trim_start_matches([' ', '\t']).starts_with("RFC ") {
+            self.note(Leniency::NoRfcWord);
+        }
         // A record fits when its own line does, as this side would write it:
         // a lenient line (no `RFC` word) one byte under the limit must not
         // decode to a record whose re-encoding breaks it.
@@ -288,6 +310,18 @@ impl P2sResponseDecoder {
         }
         self.records.push(record);
         Ok(())
+    }
+
+    fn note(&mut self, form: Leniency) {
+        if !self.lenient.contains(&form) {
+            self.lenient.push(form);
+        }
+    }
+
+    /// The off-spec forms read since the last call, each once, in the order
+    /// first seen. [`reset`](Self::reset) does not forget them.
+    pub fn take_leniencies(&mut self) -> Vec<Leniency> {
+        std::mem::take(&mut self.lenient)
     }
 
     /// True when a status line has arrived and `unread` (the bytes

@@ -25,8 +25,8 @@ use tui_input::backend::crossterm::EventHandler;
 use super::layout::{Areas, Pane};
 use super::records::{IndexRecords, PeerSummary};
 use crate::peer::{
-    Command, Direction, DownloadEvent, DownloadId, Holder, IndexError, Link, LocalRfc, NetEvent, PeerError,
-    Reply, Request, WireMessage,
+    AdvertiseCause, Command, Direction, DownloadEvent, DownloadId, Holder, IndexError, Link, LocalRfc,
+    NetEvent, PeerError, Reply, Request, WireMessage,
 };
 use crate::protocol::{Record, RfcNumber, Status};
 
@@ -764,6 +764,29 @@ impl App {
                     self.notify(n, false);
                 }
             }
+            // The engine's typed events, shown as their notices were (the
+            // screen's own use of them is issue 19's screen work).
+            NetEvent::Advertising { count, cause: AdvertiseCause::Reconnected } => {
+                let n = format!("re-advertising {count} RFC(s) after reconnecting");
+                self.log_info(LogKind::Info, n.clone());
+                self.notify_progress(format!("{n}…"));
+            }
+            NetEvent::Advertising { .. } => {}
+            NetEvent::Skipped(skipped) => {
+                for line in crate::peer::library::skipped_lines(&skipped) {
+                    self.log_info(LogKind::Info, line.clone());
+                    self.notify(line, false);
+                }
+            }
+            NetEvent::Unshared { rfc, to } => {
+                let n = format!("RFC {rfc} is no longer shared (moved to {})", to.display());
+                self.log_info(LogKind::Info, n.clone());
+                self.notify(n, false);
+            }
+            NetEvent::Withdrawn { rfcs, outcome, .. } => {
+                let rfcs: Vec<String> = rfcs.iter().map(|r| r.to_string()).collect();
+                self.log_info(LogKind::Info, format!("withdrew RFC {}: {outcome:?}", rfcs.join(", ")));
+            }
             NetEvent::Library(local) => {
                 let known: HashSet<RfcNumber> = self.local.iter().map(|l| l.rfc).collect();
                 let new: Vec<String> =
@@ -805,7 +828,7 @@ impl App {
 
     fn on_reply(&mut self, reply: Reply) -> Option<Command> {
         match reply {
-            Reply::Advertised { added, failed } => {
+            Reply::Advertised { added, failed, .. } => {
                 let me = (self.me.host.as_str(), self.me.upload_port);
                 let mine = added.iter().filter(|r| (r.host.as_str(), r.port) == me).map(|r| r.rfc);
                 self.in_index.extend(mine);
@@ -913,6 +936,16 @@ impl App {
             state: DownloadState::Queued,
         };
         match event {
+            DownloadEvent::Queued { rfc, .. } => {
+                let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
+                d.state = DownloadState::Queued;
+            }
+            DownloadEvent::Waiting { .. } => {}
+            DownloadEvent::Cancelled { rfc } => {
+                let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
+                d.state = DownloadState::Failed { reason: "cancelled".into() };
+                self.prune_downloads();
+            }
             DownloadEvent::Started { rfc, from } => {
                 let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
                 d.from = Some(from);
@@ -1205,7 +1238,7 @@ pub(crate) mod tests {
     }
 
     pub fn wire(direction: Direction, link: Link, text: &str) -> NetEvent {
-        NetEvent::Wire(WireMessage { at: t0(), direction, link, text: text.into() })
+        NetEvent::Wire(WireMessage { at: t0(), direction, link, request: None, text: text.into() })
     }
 
     #[test]
@@ -1316,7 +1349,11 @@ pub(crate) mod tests {
         app.on_net(list(3));
         app.on_net(NetEvent::Reply(found));
         // Our own ADD (after a download, say) makes the lookup due at once.
-        app.on_net(NetEvent::Reply(Reply::Advertised { added: vec![], failed: vec![] }));
+        app.on_net(NetEvent::Reply(Reply::Advertised {
+            cause: AdvertiseCause::Asked,
+            added: vec![],
+            failed: vec![],
+        }));
         assert_eq!(app.due(), Some(Command::Lookup(RfcNumber(7))));
         app.on_net(list(3));
         // A big index is listed less often: 60,000 records, every 3 periods.
@@ -1338,7 +1375,11 @@ pub(crate) mod tests {
         app.on_net(NetEvent::Notice("re-advertising 2 RFC(s) after reconnecting".into()));
         assert!(app.toast.as_ref().unwrap().progress);
         assert!(!app.on_tick(t0() + TOAST_FOR * 2), "a progress message waits for its outcome");
-        app.on_net(NetEvent::Reply(Reply::Advertised { added: vec![], failed: vec![] }));
+        app.on_net(NetEvent::Reply(Reply::Advertised {
+            cause: AdvertiseCause::Asked,
+            added: vec![],
+            failed: vec![],
+        }));
         let toast = app.toast.clone().unwrap();
         assert_eq!(toast.text, "Advertised 0 RFC(s) to the index. Done.");
         assert!(!toast.progress);
@@ -1362,7 +1403,11 @@ pub(crate) mod tests {
         assert_eq!(app.local.len(), 3);
         assert_eq!(app.toast.as_ref().unwrap().text, "new in the folder: RFC 9000 (press a to advertise)");
         let added = vec![record(9000, "Dropped", "hostA", 2222)];
-        app.on_net(NetEvent::Reply(Reply::Advertised { added, failed: vec![] }));
+        app.on_net(NetEvent::Reply(Reply::Advertised {
+            cause: AdvertiseCause::Asked,
+            added,
+            failed: vec![],
+        }));
         assert!(app.in_index.contains(&RfcNumber(9000)));
         // s stops sharing the selected local RFC.
         app.mode = Mode::Browse(Pane::Local);
@@ -1507,7 +1552,7 @@ pub(crate) mod tests {
         let mut app = app();
         assert_eq!(app.on_net(NetEvent::Connected { server: "s".into() }), Some(Command::List));
         // A LIST is pending: no second one.
-        let adv = Reply::Advertised { added: vec![], failed: vec![] };
+        let adv = Reply::Advertised { cause: AdvertiseCause::Asked, added: vec![], failed: vec![] };
         assert_eq!(app.on_net(NetEvent::Reply(adv.clone())), None);
         app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: vec![] }));
         assert_eq!(app.on_net(NetEvent::Reply(adv)), Some(Command::List));
@@ -1516,7 +1561,9 @@ pub(crate) mod tests {
     #[test]
     fn only_asked_for_advertising_becomes_a_message() {
         let mut app = app();
-        let adv = || NetEvent::Reply(Reply::Advertised { added: vec![], failed: vec![] });
+        let adv = || {
+            NetEvent::Reply(Reply::Advertised { cause: AdvertiseCause::Asked, added: vec![], failed: vec![] })
+        };
         app.on_net(adv());
         assert_eq!(app.toast, None, "an ADD after a download is only logged");
         assert_eq!(app.log.len(), 1);

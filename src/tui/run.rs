@@ -106,15 +106,6 @@ pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options)
     let mut app = App::new(me, peer.library.clone(), SystemTime::now());
     app.refresh = options.refresh;
     app.auto_advertise = options.auto_advertise;
-    // The folder is watched for as long as the screen runs (from this
-    // runtime: the watch task belongs with the engine's).
-    let watch = match crate::peer::watch::start(&peer.dir, peer.commands(), options.auto_advertise) {
-        Ok(watch) => Some(watch),
-        Err(e) => {
-            app.on_net(NetEvent::FolderError(format!("{e}; press a after adding files")));
-            None
-        }
-    };
     let commands = peer.commands();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new().name("p2pci-screen".into()).spawn(move || {
@@ -129,7 +120,6 @@ pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options)
         Ok(_) => done_rx.await.unwrap_or_else(|_| Err(anyhow::anyhow!("the screen thread stopped"))),
         Err(e) => Err(e).context("starting the screen's thread"),
     };
-    drop(watch);
     // The engine has closed the index connection (or had its chance to);
     // now stop the upload server and any download. With no screen at all,
     // this still leaves the index politely.

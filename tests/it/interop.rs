@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use p2pci::peer::{Command, DownloadEvent, IndexError, NetEvent, PeerConfig, PeerError, Reply, Request};
+use p2pci::peer::{
+    AdvertiseCause, Command, DownloadEvent, IndexError, NetEvent, PeerConfig, PeerError, Reply, Request,
+};
 use p2pci::protocol::{P2sRequest, ResponseError, RfcNumber, Status, parse_head};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -159,7 +161,10 @@ fn cases() -> Vec<Case> {
             answer: |_| stay(b"P2P-CI/1.0 200 OK\r\n\r\n8602 Some Title host 9999\r\n\r\n"),
             command: Command::List,
             outcome: vec![ok_list(vec![r(8602, "Some Title", "host", 9999)])],
-            notice: None,
+            notice: Some(
+                "LIST: the index server's answer has record lines without the leading `RFC` word; \
+                 read anyway (said once per connection)",
+            ),
             connections: Connections::One,
         },
         Case {
@@ -172,7 +177,10 @@ fn cases() -> Vec<Case> {
                 status: Status::Ok,
                 records: vec![r(8602, "Some Title", "host", 9999)],
             })],
-            notice: None,
+            notice: Some(
+                "LOOKUP RFC 8602: the index server's answer has no empty line after the status line; \
+                 read anyway (said once per connection)",
+            ),
             connections: Connections::One,
         },
         Case {
@@ -227,6 +235,7 @@ fn cases() -> Vec<Case> {
             command: Command::Advertise,
             // Taken: the ADDs it answered so are stored, as far as we know.
             outcome: vec![NetEvent::Reply(Reply::Advertised {
+                cause: AdvertiseCause::Asked,
                 added: vec![r(8600, &title(8600), "me", 0)],
                 failed: vec![],
             })],
@@ -244,6 +253,7 @@ fn cases() -> Vec<Case> {
             answer: |_| stay(b"P2P-CI/1.0 200 OK\r\n\r\n8600 Title localhost 9101\r\n\r\n"),
             command: Command::Advertise,
             outcome: vec![NetEvent::Reply(Reply::Advertised {
+                cause: AdvertiseCause::Asked,
                 added: vec![r(8600, "Title", "localhost", 9101); 3],
                 failed: vec![],
             })],
@@ -262,7 +272,11 @@ fn cases() -> Vec<Case> {
                     Request::Add(RfcNumber(8600)),
                     IndexError::BadAnswer(ResponseError::StatusLine("220 smtp.example ESMTP ready".into())),
                 )),
-                NetEvent::Reply(Reply::Advertised { added: vec![], failed: vec![] }),
+                NetEvent::Reply(Reply::Advertised {
+                    cause: AdvertiseCause::Asked,
+                    added: vec![],
+                    failed: vec![],
+                }),
             ],
             notice: None,
             connections: Connections::One,

@@ -306,7 +306,7 @@ async fn a_peer_moves_to_the_next_server_and_advertises_there() {
     let ev =
         next(&mut events, "advertised", |e| matches!(e, NetEvent::Reply(Reply::Advertised { .. }))).await;
     assert!(
-        matches!(ev, NetEvent::Reply(Reply::Advertised { ref added, ref failed }) if added.len() == 2 && failed.is_empty()),
+        matches!(ev, NetEvent::Reply(Reply::Advertised { ref added, ref failed, .. }) if added.len() == 2 && failed.is_empty()),
         "{ev:?}"
     );
     assert_eq!(mine(list_of(second.addr).await), want);

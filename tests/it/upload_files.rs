@@ -74,7 +74,7 @@ async fn only_regular_files_inside_the_folder_are_advertised_and_served() {
         loop {
             match events.recv().await.expect("events") {
                 NetEvent::Connected { .. } => break,
-                NetEvent::Notice(n) => notices.push(n),
+                NetEvent::Skipped(s) => notices.extend(s.iter().map(|s| s.to_string())),
                 _ => {}
             }
         }
@@ -166,13 +166,16 @@ async fn a_fifo_does_not_freeze_the_upload_server() {
 }
 
 /// A misnamed file dropped into the folder later is reported at the next
-/// reading of the folder, and only once however often it is read again.
+/// reading of the folder, and only once however often it is read again; so
+/// are an empty file and one named in capitals, shared as neither.
 #[tokio::test]
 async fn a_misnamed_file_dropped_in_later_is_reported_once() {
     use p2pci::peer::Command;
     let server = TestServer::start().await;
     let mut peer = TestPeer::start(server.addr, "later", &[8600]).await;
     std::fs::write(peer.dir.join("rfc0003.txt"), shipped(8601)).unwrap();
+    std::fs::write(peer.dir.join("rfc8803.txt"), "").unwrap();
+    std::fs::write(peer.dir.join("RFC8804.TXT"), shipped(8601)).unwrap();
     for _ in 0..3 {
         peer.send(Command::Rescan { advertise_new: false });
     }
@@ -187,13 +190,22 @@ async fn a_misnamed_file_dropped_in_later_is_reported_once() {
                     assert_eq!(l.iter().map(|l| l.rfc.0).collect::<Vec<_>>(), [8600, 8602]);
                     break;
                 }
-                NetEvent::Notice(n) => said.push(n),
+                NetEvent::Skipped(s) => said.extend(s.iter().map(|s| s.to_string())),
                 _ => {}
             }
         }
     })
     .await;
-    assert_eq!(said, ["not sharing rfc0003.txt: not a canonical name (RFC 3 is shared only as rfc3.txt)"]);
+    assert_eq!(
+        said,
+        [
+            "not sharing RFC8804.TXT: named in the wrong case (RFC 8804 is shared only as rfc8804.txt)",
+            "not sharing rfc0003.txt: not a canonical name (RFC 3 is shared only as rfc3.txt)",
+            "not sharing rfc8803.txt: an empty file",
+        ]
+    );
     assert_eq!(get(peer.upload_addr, "3").await, NOT_FOUND_GET);
+    assert_eq!(get(peer.upload_addr, "8803").await, NOT_FOUND_GET);
+    assert_eq!(get(peer.upload_addr, "8804").await, NOT_FOUND_GET);
     peer.quit().await;
 }

@@ -212,7 +212,7 @@ impl TestPeer {
             .expect("advertised", |e| matches!(e, NetEvent::Reply(p2pci::peer::Reply::Advertised { .. })))
             .await
         {
-            NetEvent::Reply(p2pci::peer::Reply::Advertised { added, failed }) => {
+            NetEvent::Reply(p2pci::peer::Reply::Advertised { added, failed, .. }) => {
                 assert!(failed.is_empty(), "{failed:?}");
                 added
             }
