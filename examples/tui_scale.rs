@@ -129,7 +129,7 @@ fn main() {
     println!("folding in:        {load_time:.2?}");
 
     // Select the middle of the index, as someone scrolled there would.
-    app.index_table.select(Some(n / 2));
+    app.index.table.select(Some(n / 2));
     for (w, h) in [(80, 24), (200, 50)] {
         let t = time_frames(&mut app, w, h, frames);
         println!("draw at {w}×{h}:     {t:.2?} per frame (mean of {frames})");

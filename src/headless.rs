@@ -93,7 +93,7 @@ fn describe_outcome(ev: &NetEvent) -> Vec<String> {
         NetEvent::Wire(_) => {}
         NetEvent::Connected { server } => out.push(format!("* connected to index server {server}")),
         NetEvent::Disconnected { reason, retry_in } => out.push(match retry_in {
-            Some(d) => format!("ERR index server: {reason} (retrying in {})", human(*d)),
+            Some(d) => format!("ERR index server: {reason} (retrying in {})", crate::human::duration(*d)),
             None => format!("ERR index server: {reason}"),
         }),
         NetEvent::Advertising { count, cause } => {
@@ -184,14 +184,6 @@ fn because(cause: &AdvertiseCause) -> String {
         AdvertiseCause::Downloaded(rfc) => format!(" (downloaded RFC {rfc})"),
         AdvertiseCause::Withdrawal { .. } => " again after the withdrawal".into(),
         AdvertiseCause::Restore => " once more: the index dropped them after the reconnection".into(),
-    }
-}
-
-fn human(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

@@ -14,6 +14,7 @@
 //! * [`headless`] — the line-oriented peer for scripts and tests.
 //! * [`metrics`] — Prometheus metrics of the server and the peer, and the
 //!   `/metrics` endpoint.
+//! * [`human`] — sizes, rates and durations for people, the one copy.
 //! * [`backoff`] — the one reconnection backoff (with jitter), used by the
 //!   peer and the Redis store.
 //!
@@ -26,6 +27,7 @@ pub mod accept;
 pub mod backoff;
 pub mod cli;
 pub mod headless;
+pub mod human;
 pub mod index;
 pub mod metrics;
 pub mod peer;

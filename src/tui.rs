@@ -14,6 +14,7 @@
 
 pub mod app;
 pub mod event;
+pub mod keymap;
 pub mod layout;
 pub mod records;
 pub mod run;

@@ -234,30 +234,7 @@ impl fmt::Display for IoCause {
     }
 }
 
-/// A byte count for people: `512 bytes`, `1.5 KiB`, `387 MiB`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Size(pub u64);
-
-impl fmt::Display for Size {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-        let n = self.0;
-        if n < 1024 {
-            return write!(f, "{n} byte{}", if n == 1 { "" } else { "s" });
-        }
-        let (mut value, mut unit) = (n as f64 / 1024.0, 0);
-        while value >= 1024.0 && unit + 1 < UNITS.len() {
-            value /= 1024.0;
-            unit += 1;
-        }
-        // Whole numbers, and anything from 100 up, without decimals.
-        if value >= 100.0 || value.fract() == 0.0 {
-            write!(f, "{value:.0} {}", UNITS[unit])
-        } else {
-            write!(f, "{value:.1} {}", UNITS[unit])
-        }
-    }
-}
+pub use crate::human::Size;
 
 /// One download's reports. Steps (started, failed, done) are awaited: a
 /// front end must see each, and there are few. Raw messages and progress
@@ -591,23 +568,6 @@ fn temp_file(dir: &Path, rfc: RfcNumber) -> std::io::Result<tempfile::NamedTempF
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_for_people() {
-        let cases = [
-            (0, "0 bytes"),
-            (1, "1 byte"),
-            (1023, "1023 bytes"),
-            (1024, "1 KiB"),
-            (1536, "1.5 KiB"),
-            (256 * 1024 * 1024, "256 MiB"),
-            (405_623_566, "387 MiB"),
-            (5 * 1024 * 1024 * 1024 / 2, "2.5 GiB"),
-        ];
-        for (n, want) in cases {
-            assert_eq!(Size(n).to_string(), want, "{n}");
-        }
-    }
 
     #[test]
     fn the_name_cache_remembers_for_a_while_and_stays_bounded() {

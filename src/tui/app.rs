@@ -1,44 +1,54 @@
-//! The state of the full-screen peer, and the two functions that change it.
+//! The state of the full-screen peer, and the functions that change it.
 //!
-//! [`App::on_key`] turns a key into state changes and, at most, one
-//! [`Command`] for the engine; [`App::on_net`] folds one [`NetEvent`] into the
-//! state. Both are plain synchronous functions with no terminal, socket or
-//! clock behind them: the loop in [`super::run()`] feeds them, and the tests
-//! drive them with key sequences and hand-made events. Time enters only
-//! through [`App::on_tick`] (and the `at` of each [`WireMessage`]), so what is
-//! drawn is a pure function of this state and tests can pin the clock.
+//! The state is split by pane, each in its own module with the code that
+//! updates it: [`local`], [`index`], [`lookup`], [`downloads`], [`log`]
+//! (the protocol log), [`messages`] (the status line), [`reader`] and
+//! [`peers`]. [`App`] holds one of each plus what they share (who we are,
+//! the connection, the mode, the clock), and routes to them:
+//! [`App::on_key`] turns a key, through the [`keymap`](super::keymap), into
+//! state changes and at most one [`Command`] for the engine; [`App::on_net`]
+//! folds one [`NetEvent`] in. Both are plain synchronous functions with no
+//! terminal, socket or clock behind them: the loop in [`super::run()`]
+//! feeds them, and the tests drive them with key sequences and hand-made
+//! events. Time enters only through [`App::on_tick`] (and the `at` of each
+//! [`WireMessage`]), so what is drawn is a pure function of this state.
 //!
 //! The app never waits for an answer: sending a command only marks what is
 //! pending (a LOOKUP, a LIST), and the answer arrives later as an event.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+pub mod downloads;
+pub mod index;
+pub mod local;
+pub mod log;
+pub mod lookup;
+pub mod messages;
+pub mod peers;
+pub mod reader;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ratatui::crossterm::event::{
-    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
+use ratatui::crossterm::event::{Event, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::Rect;
-use ratatui::widgets::{ListState, TableState};
-use tui_input::Input;
+use ratatui::widgets::ListState;
 use tui_input::backend::crossterm::EventHandler;
 
-use super::layout::{Areas, Pane};
-use super::records::{IndexRecords, PeerSummary};
+use self::downloads::{DownloadState, DownloadsPane};
+use self::index::{IndexPane, IndexStatus};
+use self::local::LocalPane;
+use self::log::{LogKind, ProtocolLog};
+use self::lookup::{LookupPane, LookupView};
+use self::messages::Messages;
+use self::peers::PeersView;
+use self::reader::Reader;
+use super::keymap::{self, Action};
+use super::layout::{Areas, Content, Pane};
+use crate::human::{self, Size};
 use crate::peer::{
-    AdvertiseCause, Command, Direction, DownloadEvent, DownloadId, Holder, IndexError, Link, LocalRfc,
-    NetEvent, PeerError, Reply, Request, WireMessage,
+    AdvertiseCause, Command, DownloadError, DownloadEvent, DownloadId, Holder, IndexError, LocalRfc,
+    NetEvent, PeerError, Reply, Request, WithdrawOutcome, Withdrawal,
 };
-use crate::protocol::{Record, RfcNumber, Status};
+use crate::protocol::{RfcNumber, Status};
 
-/// Most log lines kept; older ones are dropped so memory stays bounded.
-pub const LOG_CAP: usize = 2000;
-/// Most finished downloads kept on screen (running ones are always kept).
-pub const FINISHED_CAP: usize = 8;
-/// Most log lines one message gets; a LIST answer of a million records
-/// shows its head and a count of the rest, not a million lines.
-pub const LOG_LINES_PER_MESSAGE: usize = 24;
-/// Columns the log moves per ← or →.
-pub const HSCROLL_STEP: usize = 8;
 /// Rows a turn of the mouse wheel moves.
 pub const WHEEL_STEP: isize = 3;
 /// How often the Index and the Lookup refresh by default.
@@ -47,31 +57,41 @@ pub const REFRESH: Duration = Duration::from_secs(10);
 /// once every `N / LIST_RECORDS_PER_PERIOD` periods, so a huge index is not
 /// fetched again and again (a million records: every 50 periods).
 pub const LIST_RECORDS_PER_PERIOD: usize = 20_000;
-/// How long a message stays in the status line.
-pub const TOAST_FOR: Duration = Duration::from_secs(8);
 
 /// What keys mean right now: one value instead of a focus plus flags, so
-/// that no two modes can be on at once.
+/// that no two modes can be on at once. The [`keymap`](super::keymap) has
+/// one table per mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Keys move in the focused pane and act on its selection.
     Browse(Pane),
     /// Keys go to the lookup box (the Lookup pane has the focus).
     Typing,
+    /// Keys go to the Index's filter box (the Index has the focus).
+    Filter,
     /// The help overlay; closing it returns to `back`.
     Help { back: Pane },
     /// The Peers view (who the index names); closing it returns to `back`.
     Peers { back: Pane },
     /// The selected download in full, over the Downloads pane.
     Detail,
+    /// A local RFC, full screen; closing it returns to `back`.
+    Reader { back: Pane },
+    /// Typing a search in the reader.
+    Search { back: Pane },
 }
 
 impl Mode {
     /// The pane that has the focus (under an overlay, the one it returns to).
     pub fn pane(self) -> Pane {
         match self {
-            Mode::Browse(p) | Mode::Help { back: p } | Mode::Peers { back: p } => p,
+            Mode::Browse(p)
+            | Mode::Help { back: p }
+            | Mode::Peers { back: p }
+            | Mode::Reader { back: p }
+            | Mode::Search { back: p } => p,
             Mode::Typing => Pane::Lookup,
+            Mode::Filter => Pane::Index,
             Mode::Detail => Pane::Downloads,
         }
     }
@@ -79,6 +99,10 @@ impl Mode {
     /// Whether `pane` has the focus and takes list keys.
     pub fn browsing(self, pane: Pane) -> bool {
         self == Mode::Browse(pane)
+    }
+
+    pub fn reading(self) -> bool {
+        matches!(self, Mode::Reader { .. } | Mode::Search { .. })
     }
 }
 
@@ -105,110 +129,6 @@ pub enum Connection {
     Closed,
 }
 
-/// Where the Index pane's table stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IndexStatus {
-    /// No LIST answered yet.
-    NotLoaded,
-    /// A LIST is on its way (the old rows stay on screen meanwhile).
-    Loading,
-    Loaded,
-    Failed(String),
-}
-
-/// What the Lookup pane shows under its input box.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LookupView {
-    Idle,
-    /// The input is not an RFC number.
-    Invalid(String),
-    Pending(RfcNumber),
-    Found {
-        rfc: RfcNumber,
-        holders: Vec<Record>,
-    },
-    NotFound(RfcNumber),
-    Failed {
-        rfc: RfcNumber,
-        reason: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DownloadState {
-    /// Waiting for the first GET to be sent.
-    Queued,
-    Running,
-    /// The last holder failed and the next one is about to be tried.
-    Retrying {
-        reason: String,
-    },
-    Done {
-        bytes: u64,
-        elapsed: Duration,
-    },
-    Failed {
-        reason: String,
-    },
-}
-
-/// One download as the Downloads pane shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Download {
-    pub rfc: RfcNumber,
-    /// The holder being (or last) tried.
-    pub from: Option<Holder>,
-    pub received: u64,
-    /// Content-Length, once known.
-    pub total: Option<u64>,
-    /// When the current attempt started (by the app's clock).
-    pub started: SystemTime,
-    pub state: DownloadState,
-}
-
-impl Download {
-    pub fn is_active(&self) -> bool {
-        matches!(self.state, DownloadState::Queued | DownloadState::Running | DownloadState::Retrying { .. })
-    }
-
-    /// Bytes per second of the current attempt, by the app's clock.
-    pub fn rate(&self, now: SystemTime) -> Option<f64> {
-        let secs = now.duration_since(self.started).ok()?.as_secs_f64();
-        (secs >= 0.2 && self.received > 0).then(|| self.received as f64 / secs)
-    }
-}
-
-/// The kind of a log line, which decides its arrow and color.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogKind {
-    Sent,
-    Received,
-    Info,
-    Error,
-}
-
-/// One line of the protocol log. A message of several lines gets one
-/// `LogLine` per line; only the first carries the time and the peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    pub kind: LogKind,
-    /// `HH:MM:SS` (UTC), on the first line of an entry.
-    pub time: Option<String>,
-    /// The other end (`server`, `host:port`), on the first line of an entry.
-    pub who: Option<String>,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Toast {
-    pub text: String,
-    pub error: bool,
-    pub at: SystemTime,
-    /// Something is under way (advertising): the outcome replaces it, and
-    /// it does not expire before then.
-    pub progress: bool,
-}
-
 /// Everything the screen shows.
 #[derive(Debug)]
 pub struct App {
@@ -217,94 +137,51 @@ pub struct App {
     pub mode: Mode,
     /// The screen's geometry, from the last resize.
     pub areas: Areas,
-    pub local: Vec<LocalRfc>,
-    pub local_list: ListState,
-    /// Local RFCs the index holds a record of, for this peer (from the last
-    /// LIST and the ADDs answered since); the rest are marked in the pane.
-    pub in_index: HashSet<RfcNumber>,
-    pub index: IndexRecords,
-    pub index_status: IndexStatus,
-    /// The Index pane's selection and first visible row. Drawing keeps the
-    /// selection in view through `&mut`, as ratatui's stateful widgets do.
-    pub index_table: TableState,
-    pub input: Input,
-    pub lookup: LookupView,
-    pub holders_list: ListState,
-    pub downloads_list: ListState,
-    /// The Peers view's rows, computed from the index when it opens.
-    pub peers: Vec<PeerSummary>,
-    pub peers_list: ListState,
-    pub downloads: BTreeMap<DownloadId, Download>,
-    pub log: VecDeque<LogLine>,
-    pub log_cap: usize,
-    /// Lines scrolled back from the newest; 0 follows new lines.
-    pub log_scroll: usize,
-    /// Columns scrolled right, for lines longer than the pane.
-    pub log_hscroll: usize,
-    /// Refreshes whose request and answer were the same as the last time,
-    /// and so were not logged again.
-    pub log_folded: u64,
-    /// The answer last logged to each LIST or LOOKUP request (by its text).
-    last_answers: HashMap<String, u64>,
-    /// A repeated request, held until its answer shows whether it changed.
-    held_request: Option<WireMessage>,
-    /// The query request last logged, waiting for its answer.
-    last_query: Option<String>,
-    pub toast: Option<Toast>,
-    /// The user asked to advertise and the answer has not come yet.
-    pub advertise_asked: bool,
-    /// GETs this peer's upload server has answered.
-    pub uploads_served: u64,
     /// The app's clock, set by [`App::on_tick`].
     pub now: SystemTime,
+    pub local: LocalPane,
+    pub index: IndexPane,
+    pub lookup: LookupPane,
+    pub downloads: DownloadsPane,
+    pub log: ProtocolLog,
+    pub messages: Messages,
+    pub peers: PeersView,
+    /// The RFC being read, while the reader is open.
+    pub reader: Option<Reader>,
+    /// Lines the help is scrolled down.
+    pub help_scroll: usize,
+    /// GETs this peer's upload server has answered.
+    pub uploads_served: u64,
     /// How often the Index and the Lookup shown refresh on their own; `None`
     /// never (only `r` and this peer's own changes then refresh them).
     pub refresh: Option<Duration>,
     /// New files in the folder are ADDed by the engine on their own
     /// (`--auto-advertise`); only changes what the messages say.
     pub auto_advertise: bool,
-    /// When the last LIST answer (or failure) came.
-    pub list_at: Option<SystemTime>,
-    /// When the Lookup shown was last answered; `None` makes it due now.
-    pub lookup_at: Option<SystemTime>,
 }
 
 impl App {
     pub fn new(me: Me, local: Vec<LocalRfc>, now: SystemTime) -> App {
+        let local = LocalPane::new(local);
+        let areas = Areas::new(Rect::new(0, 0, 80, 24), Content::default());
         App {
             me,
             connection: Connection::Connecting,
             mode: Mode::Browse(Pane::Index),
-            areas: Areas::new(Rect::new(0, 0, 80, 24)),
-            local,
-            local_list: ListState::default().with_selected(Some(0)),
-            in_index: HashSet::new(),
-            index: IndexRecords::default(),
-            index_status: IndexStatus::NotLoaded,
-            index_table: TableState::default().with_selected(Some(0)),
-            input: Input::default(),
-            lookup: LookupView::Idle,
-            holders_list: ListState::default().with_selected(Some(0)),
-            downloads_list: ListState::default().with_selected(Some(0)),
-            peers: Vec::new(),
-            peers_list: ListState::default().with_selected(Some(0)),
-            downloads: BTreeMap::new(),
-            log: VecDeque::new(),
-            log_cap: LOG_CAP,
-            log_scroll: 0,
-            log_hscroll: 0,
-            log_folded: 0,
-            last_answers: HashMap::new(),
-            held_request: None,
-            last_query: None,
-            toast: None,
-            advertise_asked: false,
-            uploads_served: 0,
+            areas,
             now,
+            local,
+            index: IndexPane::default(),
+            lookup: LookupPane::default(),
+            downloads: DownloadsPane::default(),
+            log: ProtocolLog::default(),
+            messages: Messages::default(),
+            peers: PeersView::default(),
+            reader: None,
+            help_scroll: 0,
+            uploads_served: 0,
             refresh: Some(REFRESH),
             auto_advertise: false,
-            list_at: None,
-            lookup_at: None,
         }
     }
 
@@ -317,11 +194,28 @@ impl App {
         matches!(self.connection, Connection::Leaving | Connection::Closed)
     }
 
-    /// The holders the Lookup pane lists (empty unless a LOOKUP found some).
-    pub fn holders(&self) -> &[Record] {
-        match &self.lookup {
-            LookupView::Found { holders, .. } => holders,
-            _ => &[],
+    /// This peer's host and upload port, as records name it.
+    pub fn me_key(&self) -> (&str, u16) {
+        (self.me.host.as_str(), self.me.upload_port)
+    }
+
+    /// While the index server is away, what the Index and the Lookup show
+    /// may be out of date: "as of 12:04:31, server unreachable".
+    pub fn stale(&self, answered_at: Option<SystemTime>) -> Option<String> {
+        if !matches!(self.connection, Connection::Disconnected { .. }) {
+            return None;
+        }
+        Some(match answered_at {
+            Some(at) => format!("as of {}, server unreachable", hms(at)),
+            None => "server unreachable".to_owned(),
+        })
+    }
+
+    /// What the panes want of the width, for the layout.
+    pub fn content(&self) -> Content {
+        Content {
+            local: self.local.wanted_width(),
+            index: 2 + 2 + 6 + self.index.records.title_width() + 1 + self.index.records.host_width() + 6 + 6,
         }
     }
 
@@ -330,42 +224,45 @@ impl App {
     pub fn on_tick(&mut self, now: SystemTime) -> bool {
         self.now = now;
         // Rates and the reconnection countdown move with the clock.
-        let mut changed = self.downloads.values().any(Download::is_active)
+        let changed = self.downloads.map.values().any(|d| d.is_active())
             || matches!(self.connection, Connection::Disconnected { .. });
-        if let Some(t) = &self.toast
-            && !t.progress
-            && now.duration_since(t.at).is_ok_and(|d| d >= TOAST_FOR)
-        {
-            self.toast = None;
-            changed = true;
-        }
-        changed
+        self.messages.on_tick(now) || changed
     }
 
-    /// The refresh that is due by the clock, if any: a LIST when the last
-    /// answer is older than the refresh period (stretched for a big index),
-    /// else a LOOKUP of the RFC the Lookup pane shows. One at a time; the
-    /// loop asks again at the next tick.
+    /// The refresh that is due, if any: a LOOKUP that failed for want of
+    /// the server, as soon as it is back; else, by the clock, a LIST when
+    /// the last answer is older than the refresh period (stretched for a
+    /// big index), else a LOOKUP of the RFC the Lookup pane shows. One at a
+    /// time; the loop asks again after the next event.
     pub fn due(&mut self) -> Option<Command> {
-        let every = self.refresh?;
         if self.connection != Connection::Connected {
             return None;
         }
+        if self.lookup.redo
+            && let Some(rfc) = self.lookup.view.rfc()
+        {
+            self.lookup.redo = false;
+            self.lookup.asked_at = Some(self.now);
+            return Some(Command::Lookup(rfc));
+        }
+        let every = self.refresh?;
         let older = |at: Option<SystemTime>, d: Duration| {
             at.is_none_or(|at| self.now.duration_since(at).is_ok_and(|age| age >= d))
         };
-        let periods = (self.index.len() / LIST_RECORDS_PER_PERIOD).max(1) as u32;
-        if self.index_status != IndexStatus::Loading && older(self.list_at, every.saturating_mul(periods)) {
-            self.index_status = IndexStatus::Loading;
+        let periods = (self.index.total() / LIST_RECORDS_PER_PERIOD).max(1) as u32;
+        if self.index.status != IndexStatus::Loading
+            && older(self.index.asked_at, every.saturating_mul(periods))
+        {
+            self.index.status = IndexStatus::Loading;
             // Until the answer, count from now: a lost answer does not make
             // every tick ask again.
-            self.list_at = Some(self.now);
+            self.index.asked_at = Some(self.now);
             return Some(Command::List);
         }
-        if let LookupView::Found { rfc, .. } | LookupView::NotFound(rfc) = self.lookup
-            && older(self.lookup_at, every)
+        if let LookupView::Found { rfc, .. } | LookupView::NotFound(rfc) = self.lookup.view
+            && older(self.lookup.asked_at, every)
         {
-            self.lookup_at = Some(self.now);
+            self.lookup.asked_at = Some(self.now);
             return Some(Command::Lookup(rfc));
         }
         None
@@ -373,8 +270,24 @@ impl App {
 
     /// Remembers the screen's geometry, for PgUp/PgDn and the mouse.
     pub fn on_resize(&mut self, width: u16, height: u16) {
-        self.areas = Areas::new(Rect::new(0, 0, width, height));
-        self.log_scroll = self.log_scroll.min(self.max_log_scroll());
+        self.areas = Areas::new(Rect::new(0, 0, width, height), self.content());
+        let page = self.log_page();
+        self.log.scroll = self.log.scroll.min(self.log.max_scroll(page));
+    }
+
+    /// Lays the screen out again if what the panes hold changed their wants.
+    fn relayout(&mut self) {
+        let full = self.areas.full;
+        self.areas = Areas::new(full, self.content());
+    }
+
+    fn log_page(&self) -> usize {
+        self.areas.inner_height(Pane::Log)
+    }
+
+    /// Lines the reader shows at once.
+    pub fn reader_page(&self) -> usize {
+        usize::from(self.areas.body().height.saturating_sub(2)).max(1)
     }
 
     // ---- keys ----------------------------------------------------------
@@ -384,124 +297,191 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return None;
         }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        if ctrl && matches!(key.code, KeyCode::Char('c' | 'C')) {
-            return self.leave();
-        }
-        match self.mode {
-            Mode::Typing => return self.on_typing_key(key),
-            Mode::Help { back } => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Char('?' | 'q') | KeyCode::Enter) {
-                    self.mode = Mode::Browse(back);
+        match keymap::action(self.mode, &key) {
+            Some(action) => self.act(action, key),
+            None => {
+                if let Mode::Browse(_) = self.mode {
+                    self.say_where_it_works(&key);
                 }
-                return None;
+                None
             }
-            Mode::Peers { back } => {
-                match key.code {
-                    KeyCode::Esc | KeyCode::Char('p' | 'q') | KeyCode::Enter => {
-                        self.mode = Mode::Browse(back)
+        }
+    }
+
+    /// A key this pane does not take, that another does: say where.
+    fn say_where_it_works(&mut self, key: &KeyEvent) {
+        if let Some((panes, binding)) = keymap::where_it_works(key) {
+            let names: Vec<&str> = panes.iter().map(|p| p.title()).collect();
+            let text = format!("{} works in {} ({}).", binding.shown, names.join(" and "), binding.label);
+            self.messages.notify(self.now, text, false);
+        }
+    }
+
+    /// Carries out what a key asked for.
+    fn act(&mut self, action: Action, key: KeyEvent) -> Option<Command> {
+        let pane = self.mode.pane();
+        match action {
+            Action::Quit => return self.leave(),
+            Action::Help => {
+                self.help_scroll = 0;
+                self.mode = Mode::Help { back: pane };
+            }
+            Action::Peers => {
+                self.peers.open(self.index.records.peers());
+                self.mode = Mode::Peers { back: pane };
+            }
+            Action::NextPane => self.mode = Mode::Browse(pane.next()),
+            Action::PrevPane => self.mode = Mode::Browse(pane.prev()),
+            Action::Dismiss => self.messages.dismiss(),
+            Action::Lookup => {
+                self.mode = Mode::Typing;
+                self.lookup.input.reset();
+            }
+            Action::LookupDigit => {
+                self.mode = Mode::Typing;
+                self.lookup.input.reset();
+                self.lookup.input.handle_event(&Event::Key(key));
+            }
+            Action::Refresh => return self.refresh_now(),
+            Action::Advertise => return self.advertise(),
+            Action::Download => return self.download_selected(),
+            Action::Unshare => return self.unshare_selected(),
+            Action::Read => self.open_reader(),
+            Action::Details => {
+                if !self.downloads.is_empty() {
+                    self.mode = Mode::Detail;
+                }
+            }
+            Action::Cancel => return self.cancel_selected(),
+            Action::Retry => return self.retry_selected(),
+            Action::Filter => self.mode = Mode::Filter,
+            Action::Up => self.move_selection(-1),
+            Action::Down => self.move_selection(1),
+            Action::PageUp => self.move_selection(-self.page()),
+            Action::PageDown => self.move_selection(self.page()),
+            Action::Home => self.move_selection(isize::MIN / 2),
+            Action::End => self.move_selection(isize::MAX / 2),
+            Action::PanLeft => self.log.pan(false),
+            Action::PanRight => self.log.pan(true),
+            Action::Close => {
+                self.mode = match self.mode {
+                    Mode::Detail => Mode::Browse(Pane::Downloads),
+                    mode => Mode::Browse(mode.pane()),
+                };
+                self.reader = None;
+            }
+            Action::Submit => match self.mode {
+                Mode::Typing => return self.submit_lookup(),
+                Mode::Search { back } => {
+                    let page = self.reader_page();
+                    if let Some(r) = &mut self.reader {
+                        r.search(page);
+                        if r.matches.is_empty() && !r.query.is_empty() {
+                            let text = format!("“{}” is not in RFC {}.", r.query, r.rfc);
+                            self.messages.notify(self.now, text, false);
+                        }
                     }
-                    KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
-                    KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
-                    KeyCode::PageUp => self.move_selection(-self.page(Pane::Index)),
-                    KeyCode::PageDown => self.move_selection(self.page(Pane::Index)),
-                    KeyCode::Home => self.move_selection(isize::MIN / 2),
-                    KeyCode::End => self.move_selection(isize::MAX / 2),
+                    self.mode = Mode::Reader { back };
+                }
+                _ => self.mode = Mode::Browse(pane),
+            },
+            Action::LeaveBox => {
+                match self.mode {
+                    Mode::Filter => self.index.clear_filter(),
+                    Mode::Search { back } => {
+                        self.mode = Mode::Reader { back };
+                        return None;
+                    }
                     _ => {}
                 }
-                return None;
+                self.mode = Mode::Browse(pane);
             }
-            Mode::Detail => {
-                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
-                    self.mode = Mode::Browse(Pane::Downloads);
+            Action::Edit => match self.mode {
+                Mode::Typing => drop(self.lookup.input.handle_event(&Event::Key(key))),
+                Mode::Filter => {
+                    self.index.filter.handle_event(&Event::Key(key));
+                    self.index.refilter();
                 }
-                return None;
-            }
-            Mode::Browse(_) => {}
-        }
-        if ctrl || key.modifiers.contains(KeyModifiers::ALT) {
-            return None;
-        }
-        let pane = self.mode.pane();
-        match key.code {
-            KeyCode::Char('q') => return self.leave(),
-            KeyCode::Char('?') => self.mode = Mode::Help { back: pane },
-            KeyCode::Char('p') => self.open_peers(),
-            KeyCode::Tab => self.mode = Mode::Browse(pane.next()),
-            KeyCode::BackTab => self.mode = Mode::Browse(pane.prev()),
-            KeyCode::Esc => self.toast = None,
-            KeyCode::Char('/') => {
-                self.mode = Mode::Typing;
-                self.input.reset();
-            }
-            KeyCode::Char(c) if c.is_ascii_digit() && pane == Pane::Lookup => {
-                self.mode = Mode::Typing;
-                self.input.reset();
-                self.input.handle_event(&Event::Key(key));
-            }
-            KeyCode::Char('a') => return self.advertise(),
-            KeyCode::Char('r') => {
-                self.toast = None;
-                self.lookup_at = None;
-                // The LIST on its way answers this too; a second one would
-                // fetch the whole index again (a million records: ~60 MB).
-                if self.index_status == IndexStatus::Loading {
-                    self.notify("Already refreshing the index.".into(), false);
-                    return None;
+                Mode::Search { .. } => {
+                    if let Some(r) = &mut self.reader {
+                        r.input.handle_event(&Event::Key(key));
+                    }
                 }
-                self.index_status = IndexStatus::Loading;
-                return Some(Command::List);
-            }
-            KeyCode::Char('d') => return self.download_selected(),
-            KeyCode::Char('s') if pane == Pane::Local => return self.unshare_selected(),
-            KeyCode::Enter => match pane {
-                Pane::Lookup if !self.holders().is_empty() => return self.download_selected(),
-                Pane::Lookup => self.mode = Mode::Typing,
-                Pane::Index => return self.download_selected(),
-                Pane::Downloads if !self.downloads.is_empty() => self.mode = Mode::Detail,
-                Pane::Local | Pane::Downloads | Pane::Log => {}
+                _ => {}
             },
-            KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
-            KeyCode::Down | KeyCode::Char('j') => self.move_selection(1),
-            KeyCode::PageUp => self.move_selection(-self.page(pane)),
-            KeyCode::PageDown => self.move_selection(self.page(pane)),
-            KeyCode::Home => self.move_selection(isize::MIN / 2),
-            KeyCode::End => self.move_selection(isize::MAX / 2),
-            KeyCode::Left | KeyCode::Char('h') if pane == Pane::Log => {
-                self.log_hscroll = self.log_hscroll.saturating_sub(HSCROLL_STEP);
+            Action::ToHolders => {
+                if !self.lookup.holders().is_empty() {
+                    self.mode = Mode::Browse(Pane::Lookup);
+                }
             }
-            KeyCode::Right | KeyCode::Char('l') if pane == Pane::Log => self.log_hscroll += HSCROLL_STEP,
-            _ => {}
+            Action::Search => {
+                if let (Mode::Reader { back }, Some(r)) = (self.mode, &mut self.reader) {
+                    r.input.reset();
+                    self.mode = Mode::Search { back };
+                }
+            }
+            Action::NextMatch | Action::PrevMatch => {
+                let page = self.reader_page();
+                if let Some(r) = &mut self.reader {
+                    r.next_match(action == Action::NextMatch, page);
+                }
+            }
         }
         None
     }
 
-    fn on_typing_key(&mut self, key: KeyEvent) -> Option<Command> {
-        match key.code {
-            KeyCode::Esc => self.mode = Mode::Browse(Pane::Lookup),
-            KeyCode::Tab => self.mode = Mode::Browse(Pane::Lookup.next()),
-            KeyCode::BackTab => self.mode = Mode::Browse(Pane::Lookup.prev()),
-            KeyCode::Down if !self.holders().is_empty() => self.mode = Mode::Browse(Pane::Lookup),
-            KeyCode::Enter => {
-                let text = self.input.value().trim().to_owned();
-                if text.is_empty() {
-                    return None;
+    /// Enter in the lookup box.
+    fn submit_lookup(&mut self) -> Option<Command> {
+        let text = self.lookup.input.value().trim().to_owned();
+        if text.is_empty() {
+            return None;
+        }
+        let rfc = self.lookup.submit(&text)?;
+        self.mode = Mode::Browse(Pane::Lookup);
+        self.messages.dismiss();
+        self.lookup.asked_at = Some(self.now);
+        Some(Command::Lookup(rfc))
+    }
+
+    /// `r`: LIST now, and the Lookup shown at the next chance.
+    fn refresh_now(&mut self) -> Option<Command> {
+        self.messages.dismiss();
+        self.lookup.asked_at = None;
+        // The LIST on its way answers this too; a second one would fetch
+        // the whole index again (a million records: ~60 MB).
+        if self.index.status == IndexStatus::Loading {
+            self.messages.notify(self.now, "Already refreshing the index.".into(), false);
+            return None;
+        }
+        self.index.status = IndexStatus::Loading;
+        Some(Command::List)
+    }
+
+    /// Enter or `v` in Local RFCs: the reader.
+    fn open_reader(&mut self) {
+        let Some(local) = self.local.selected() else {
+            self.messages.notify(self.now, "No local RFC to read yet: download one first.".into(), false);
+            return;
+        };
+        match Reader::open(local.rfc, &local.title, &local.path) {
+            Ok(reader) => {
+                if reader.cut > 0 {
+                    let text = format!(
+                        "Showing the first {} of RFC {} ({} more not shown).",
+                        Size(reader::READ_CAP),
+                        local.rfc,
+                        Size(reader.cut)
+                    );
+                    self.messages.notify(self.now, text, false);
                 }
-                let Some(rfc) = RfcNumber::parse(&text) else {
-                    self.lookup = LookupView::Invalid(text);
-                    return None;
-                };
-                self.mode = Mode::Browse(Pane::Lookup);
-                self.toast = None;
-                self.lookup = LookupView::Pending(rfc);
-                self.holders_list.select(Some(0));
-                return Some(Command::Lookup(rfc));
+                self.reader = Some(reader);
+                self.mode = Mode::Reader { back: self.mode.pane() };
             }
-            _ => {
-                self.input.handle_event(&Event::Key(key));
+            Err(e) => {
+                let text = format!("Cannot read {}: {e}", local.path.display());
+                self.messages.notify(self.now, text, true);
             }
         }
-        None
     }
 
     /// Handles the mouse: a click focuses the pane under it and selects the
@@ -510,8 +490,16 @@ impl App {
         if self.is_leaving() || self.areas.is_too_small() {
             return None;
         }
+        if self.mode.reading() {
+            match mouse.kind {
+                MouseEventKind::ScrollUp => self.move_selection(-WHEEL_STEP),
+                MouseEventKind::ScrollDown => self.move_selection(WHEEL_STEP),
+                _ => {}
+            }
+            return None;
+        }
         let pane = self.areas.pane_at(mouse.column, mouse.row)?;
-        let overlay = !matches!(self.mode, Mode::Browse(_) | Mode::Typing);
+        let overlay = !matches!(self.mode, Mode::Browse(_) | Mode::Typing | Mode::Filter);
         match mouse.kind {
             MouseEventKind::Down(MouseButton::Left) => {
                 if overlay {
@@ -528,24 +516,30 @@ impl App {
                 }
                 let row = usize::from(mouse.row - first);
                 match pane {
-                    Pane::Local => select_at(&mut self.local_list, row, self.local.len()),
+                    Pane::Local => {
+                        let len = self.local.len();
+                        select_at(&mut self.local.list, row, len)
+                    }
                     Pane::Index => {
-                        let at = self.index_table.offset() + row;
+                        let at = self.index.table.offset() + row;
                         if at < self.index.len() {
-                            self.index_table.select(Some(at));
+                            self.index.table.select(Some(at));
                         }
                     }
                     Pane::Lookup => {
                         let list = self.areas.holders();
                         if mouse.row >= list.y {
                             let row = usize::from(mouse.row - list.y);
-                            let len = self.holders().len();
-                            select_at(&mut self.holders_list, row, len);
+                            let len = self.lookup.holders().len();
+                            select_at(&mut self.lookup.list, row, len);
                         } else if mouse.row == self.areas.input().y {
                             self.mode = Mode::Typing;
                         }
                     }
-                    Pane::Downloads => select_at(&mut self.downloads_list, row, self.downloads.len()),
+                    Pane::Downloads => {
+                        let len = self.downloads.len();
+                        select_at(&mut self.downloads.list, row, len)
+                    }
                     Pane::Log => {}
                 }
             }
@@ -554,7 +548,11 @@ impl App {
                 let keep = self.mode;
                 self.mode = Mode::Browse(pane);
                 self.move_selection(delta);
-                self.mode = if keep == Mode::Typing { keep } else { Mode::Browse(keep.pane()) };
+                self.mode = if matches!(keep, Mode::Typing | Mode::Filter) {
+                    keep
+                } else {
+                    Mode::Browse(keep.pane())
+                };
             }
             MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
                 self.move_selection(if mouse.kind == MouseEventKind::ScrollUp {
@@ -568,14 +566,6 @@ impl App {
         None
     }
 
-    /// `p`: the Peers view, counted from the index as last loaded.
-    fn open_peers(&mut self) {
-        self.peers = self.index.peers();
-        self.peers_list.select(Some(0));
-        *self.peers_list.offset_mut() = 0;
-        self.mode = Mode::Peers { back: self.mode.pane() };
-    }
-
     /// Starts leaving (`q`, Ctrl-C, a signal). Returns [`Command::Quit`]
     /// the first time only.
     pub fn leave(&mut self) -> Option<Command> {
@@ -583,6 +573,7 @@ impl App {
             return None;
         }
         self.mode = Mode::Browse(self.mode.pane());
+        self.reader = None;
         self.connection = Connection::Leaving;
         Some(Command::Quit)
     }
@@ -590,120 +581,165 @@ impl App {
     /// `a`, or `--advertise` at start: ADD every local RFC.
     pub fn advertise(&mut self) -> Option<Command> {
         if self.local.is_empty() {
-            self.notify("No local RFCs to advertise yet: download one first.".into(), false);
+            self.messages.notify(
+                self.now,
+                "No local RFCs to advertise yet: download one first.".into(),
+                false,
+            );
             return None;
         }
-        self.notify_progress(format!("Advertising {} RFC(s) to the index…", self.local.len()));
-        self.advertise_asked = true;
+        self.messages.progress(self.now, format!("Advertising {} RFC(s) to the index…", self.local.len()));
         Some(Command::Advertise)
     }
 
     /// `s` in Local RFCs: stop sharing the selected RFC.
     fn unshare_selected(&mut self) -> Option<Command> {
-        let Some(local) = self.local.get(self.local_list.selected().unwrap_or(0)) else {
-            self.notify("Nothing shared to stop sharing.".into(), false);
+        let Some(local) = self.local.selected() else {
+            self.messages.notify(self.now, "Nothing shared to stop sharing.".into(), false);
             return None;
         };
         let rfc = local.rfc;
-        self.notify_progress(format!("Stopping sharing RFC {rfc}…"));
+        self.messages.progress(self.now, format!("Stopping sharing RFC {rfc}…"));
         Some(Command::Unshare(rfc))
     }
 
-    /// The selected row of the Index.
-    pub fn index_selected(&self) -> usize {
-        self.index_table.selected().unwrap_or(0)
+    /// `c` in Downloads: cancel the selected running download.
+    fn cancel_selected(&mut self) -> Option<Command> {
+        let Some((id, d)) = self.downloads.selected() else {
+            self.messages.notify(self.now, "No download to cancel.".into(), false);
+            return None;
+        };
+        if !d.is_active() {
+            let text = format!("The download of RFC {} is not running; R retries a failed one.", d.rfc);
+            self.messages.notify(self.now, text, false);
+            return None;
+        }
+        self.messages.progress(self.now, format!("Cancelling the download of RFC {}…", d.rfc));
+        Some(Command::CancelDownload(id))
     }
 
-    /// The downloads in the order the pane lists them: running ones first,
-    /// then the newest outcomes.
-    pub fn download_order(&self) -> Vec<DownloadId> {
-        let active = self.downloads.iter().filter(|(_, d)| d.is_active()).map(|(id, _)| *id);
-        let finished = self.downloads.iter().rev().filter(|(_, d)| !d.is_active()).map(|(id, _)| *id);
-        active.chain(finished).collect()
-    }
-
-    /// The download selected in the Downloads pane.
-    pub fn selected_download(&self) -> Option<&Download> {
-        let at = self.downloads_list.selected().unwrap_or(0);
-        self.download_order().get(at).and_then(|id| self.downloads.get(id))
+    /// `R` in Downloads: download a failed RFC again.
+    fn retry_selected(&mut self) -> Option<Command> {
+        let Some((id, d)) = self.downloads.selected() else {
+            self.messages.notify(self.now, "No download to retry.".into(), false);
+            return None;
+        };
+        if !d.can_retry() {
+            let text = format!("The download of RFC {} has not failed: nothing to retry.", d.rfc);
+            self.messages.notify(self.now, text, false);
+            return None;
+        }
+        let rfc = d.rfc;
+        if self.local.has(rfc) {
+            self.messages.notify(self.now, format!("RFC {rfc} is already here (see Local RFCs)."), false);
+            return None;
+        }
+        self.messages.progress(self.now, format!("Retrying the download of RFC {rfc}…"));
+        Some(Command::RetryDownload(id))
     }
 
     /// The download that `d` or Enter means in the focused pane.
     fn download_selected(&mut self) -> Option<Command> {
         let pane = self.mode.pane();
         let record = match pane {
-            Pane::Index => self.index.get(self.index_selected()).map(|r| r.to_record()),
-            Pane::Lookup => self.holders().get(self.holders_list.selected().unwrap_or(0)).cloned(),
+            Pane::Index => self.index.selected_record().map(|r| r.to_record()),
+            Pane::Lookup => self.lookup.selected_holder().cloned(),
             Pane::Local | Pane::Downloads | Pane::Log => None,
         };
         let Some(record) = record else {
+            if pane == Pane::Lookup {
+                // Nothing found to download: Enter types a number instead.
+                self.mode = Mode::Typing;
+                return None;
+            }
             let hint = match pane {
+                Pane::Index if self.index.total() > 0 => {
+                    "No record matches the filter: f changes it, Esc in it clears it."
+                }
                 Pane::Index => "Nothing to download here: press r to load the index.",
                 _ => "Choose an RFC in the Index (d) or a holder in Lookup (Enter) to download.",
             };
-            self.notify(hint.into(), false);
+            self.messages.notify(self.now, hint.into(), false);
             return None;
         };
         let rfc = record.rfc;
-        if self.local.iter().any(|l| l.rfc == rfc) {
-            self.notify(format!("RFC {rfc} is already here (see Local RFCs)."), false);
+        if self.local.has(rfc) {
+            self.messages.notify(self.now, format!("RFC {rfc} is already here (see Local RFCs)."), false);
             return None;
         }
-        if record.host == self.me.host && record.port == self.me.upload_port {
-            self.notify(format!("That record of RFC {rfc} is this peer itself."), false);
+        if (record.host.as_str(), record.port) == self.me_key() {
+            self.messages.notify(self.now, format!("That record of RFC {rfc} is this peer itself."), false);
             return None;
         }
-        if self.downloads.values().any(|d| d.rfc == rfc && d.is_active()) {
-            self.notify(format!("RFC {rfc} is already being downloaded."), false);
+        if self.downloads.is_downloading(rfc) {
+            self.messages.notify(self.now, format!("RFC {rfc} is already being downloaded."), false);
             return None;
         }
         let from = Holder::from(&record);
-        self.notify_progress(format!("Downloading RFC {rfc} from {from}…"));
+        self.messages.progress(self.now, format!("Downloading RFC {rfc} from {from}…"));
         Some(Command::Download { rfc, from: Some(from) })
     }
 
-    /// Rows in a page of `pane`.
-    fn page(&self, pane: Pane) -> isize {
-        let header = usize::from(pane == Pane::Index);
-        self.areas.inner_height(pane).saturating_sub(header).max(1) as isize
+    /// Rows in a page of what has the focus.
+    fn page(&self) -> isize {
+        let rows = match self.mode {
+            Mode::Help { .. } | Mode::Peers { .. } => usize::from(self.areas.full.height.saturating_sub(6)),
+            Mode::Reader { .. } | Mode::Search { .. } => self.reader_page(),
+            mode => {
+                let pane = mode.pane();
+                let header = usize::from(pane == Pane::Index);
+                self.areas.inner_height(pane).saturating_sub(header)
+            }
+        };
+        rows.max(1) as isize
     }
 
-    /// Moves the focused pane's selection by `delta` rows (the log scrolls).
+    /// Moves the focused pane's selection by `delta` rows (the log, the
+    /// help and the reader scroll).
     fn move_selection(&mut self, delta: isize) {
         let step = |sel: Option<usize>, len: usize| -> Option<usize> {
             Some(sel.unwrap_or(0).saturating_add_signed(delta).min(len.saturating_sub(1)))
         };
         match self.mode {
             Mode::Peers { .. } => {
-                let len = self.peers.len();
-                self.peers_list.select(step(self.peers_list.selected(), len));
+                let len = self.peers.rows.len();
+                self.peers.list.select(step(self.peers.list.selected(), len));
                 return;
             }
-            Mode::Help { .. } | Mode::Detail => return,
-            Mode::Browse(_) | Mode::Typing => {}
+            Mode::Help { .. } => {
+                // Drawing clamps it to the help's length.
+                self.help_scroll = self.help_scroll.saturating_add_signed(delta).min(1000);
+                return;
+            }
+            Mode::Reader { .. } | Mode::Search { .. } => {
+                let page = self.reader_page();
+                if let Some(r) = &mut self.reader {
+                    r.scroll_by(delta, page);
+                }
+                return;
+            }
+            Mode::Detail => return,
+            Mode::Browse(_) | Mode::Typing | Mode::Filter => {}
         }
         match self.mode.pane() {
-            Pane::Local => self.local_list.select(step(self.local_list.selected(), self.local.len())),
-            Pane::Index => self.index_table.select(step(self.index_table.selected(), self.index.len())),
+            Pane::Local => {
+                let len = self.local.len();
+                self.local.list.select(step(self.local.list.selected(), len))
+            }
+            Pane::Index => self.index.table.select(step(self.index.table.selected(), self.index.len())),
             Pane::Lookup => {
-                let len = self.holders().len();
-                self.holders_list.select(step(self.holders_list.selected(), len));
+                let len = self.lookup.holders().len();
+                self.lookup.list.select(step(self.lookup.list.selected(), len));
             }
             Pane::Downloads => {
                 let len = self.downloads.len();
-                self.downloads_list.select(step(self.downloads_list.selected(), len));
+                self.downloads.list.select(step(self.downloads.list.selected(), len));
             }
-            Pane::Log => self.scroll_log(-delta),
+            Pane::Log => {
+                let page = self.log_page();
+                self.log.scroll_by(-delta, page);
+            }
         }
-    }
-
-    fn max_log_scroll(&self) -> usize {
-        self.log.len().saturating_sub(self.areas.inner_height(Pane::Log))
-    }
-
-    /// Positive scrolls back (older), negative forward (newer).
-    fn scroll_log(&mut self, delta: isize) {
-        self.log_scroll = self.log_scroll.saturating_add_signed(delta).min(self.max_log_scroll());
     }
 
     // ---- network events --------------------------------------------------
@@ -713,14 +749,18 @@ impl App {
     /// Index pane keeps up without a key press.
     pub fn on_net(&mut self, ev: NetEvent) -> Option<Command> {
         match ev {
-            NetEvent::Wire(w) => self.log_wire(&w),
+            NetEvent::Wire(w) => {
+                let page = self.log_page();
+                self.log.wire(&w, page);
+            }
             NetEvent::Connected { server } => {
                 self.connection = Connection::Connected;
                 self.log_info(LogKind::Info, format!("connected to the index server {server}"));
                 // With several servers, the status line names the one in use.
                 self.me.server = server;
-                if self.index_status != IndexStatus::Loading {
-                    self.index_status = IndexStatus::Loading;
+                self.lookup.on_reconnect();
+                if self.index.status != IndexStatus::Loading {
+                    self.index.status = IndexStatus::Loading;
                     return Some(Command::List);
                 }
             }
@@ -731,16 +771,19 @@ impl App {
                     self.log_info(LogKind::Error, format!("index server: {reason}"));
                 }
                 // The server drops a peer's records with its connection.
-                self.in_index.clear();
-                if let Some(held) = self.held_request.take() {
-                    self.log_wire_now(&held);
-                }
+                self.local.in_index.clear();
+                let page = self.log_page();
+                self.log.flush_held(page);
                 if !self.is_leaving() {
                     let retry_at = retry_in.map(|d| self.now + d);
                     self.connection = Connection::Disconnected { reason, retry_at };
                 }
-                if self.index_status == IndexStatus::Loading {
-                    self.index_status = IndexStatus::Failed("the index server is unreachable".into());
+                if self.index.status == IndexStatus::Loading {
+                    self.index.status = IndexStatus::Failed("the index server is unreachable".into());
+                }
+                // The Lookup shown is asked again once the server is back.
+                if self.lookup.view.rfc().is_some() && !matches!(self.lookup.view, LookupView::Invalid(_)) {
+                    self.lookup.redo = true;
                 }
             }
             NetEvent::Reply(reply) => return self.on_reply(reply),
@@ -748,71 +791,42 @@ impl App {
                 self.on_error(&e);
                 let text = e.to_string();
                 self.log_info(LogKind::Error, text.clone());
-                self.notify(text, true);
+                self.messages.notify(self.now, text, true);
             }
             NetEvent::FolderError(text) => {
                 self.log_info(LogKind::Error, text.clone());
-                self.notify(text, true);
+                self.messages.notify(self.now, text, true);
             }
             NetEvent::Notice(n) => {
                 self.log_info(LogKind::Info, n.clone());
-                // "re-advertising N RFC(s) after reconnecting": the ADDs'
-                // answer ends it.
-                if n.contains("advertising") {
-                    self.notify_progress(format!("{n}…"));
-                } else {
-                    self.notify(n, false);
-                }
+                self.messages.notify(self.now, n, false);
             }
-            // The engine's typed events, shown as their notices were (the
-            // screen's own use of them is issue 19's screen work).
-            NetEvent::Advertising { count, cause: AdvertiseCause::Reconnected } => {
-                let n = format!("re-advertising {count} RFC(s) after reconnecting");
-                self.log_info(LogKind::Info, n.clone());
-                self.notify_progress(format!("{n}…"));
-            }
-            NetEvent::Advertising { .. } => {}
+            NetEvent::Advertising { count, cause } => self.on_advertising(count, cause),
             NetEvent::Skipped(skipped) => {
-                for line in crate::peer::library::skipped_lines(&skipped) {
-                    self.log_info(LogKind::Info, line.clone());
-                    self.notify(line, false);
+                let lines = crate::peer::library::skipped_lines(&skipped);
+                for line in &lines {
+                    self.log_info(LogKind::Error, line.clone());
                 }
+                // Said once: one file by its name and reason, more by a count.
+                let text = match (skipped.len(), lines.first()) {
+                    (1, Some(line)) => format!("{line}."),
+                    (n, _) => format!("Not sharing {n} file(s) named like RFCs; the log says which and why."),
+                };
+                self.messages.notify(self.now, text, true);
             }
             NetEvent::Unshared { rfc, to } => {
-                let n = format!("RFC {rfc} is no longer shared (moved to {})", to.display());
-                self.log_info(LogKind::Info, n.clone());
-                self.notify(n, false);
+                let text = format!("RFC {rfc} is no longer shared (moved to {}).", to.display());
+                self.log_info(LogKind::Info, text.clone());
+                self.local.in_index.remove(&rfc);
+                self.messages.outcome(self.now, text, false);
             }
-            NetEvent::Withdrawn { rfcs, outcome, .. } => {
-                let rfcs: Vec<String> = rfcs.iter().map(|r| r.to_string()).collect();
-                self.log_info(LogKind::Info, format!("withdrew RFC {}: {outcome:?}", rfcs.join(", ")));
-            }
-            NetEvent::Library(local) => {
-                let known: HashSet<RfcNumber> = self.local.iter().map(|l| l.rfc).collect();
-                let new: Vec<String> =
-                    local.iter().filter(|l| !known.contains(&l.rfc)).map(|l| l.rfc.to_string()).collect();
-                // A download's file is announced by its own message; a file
-                // that appeared in the folder gets one here.
-                let downloaded = |rfc: &str| self.downloads.values().any(|d| d.rfc.to_string() == rfc);
-                if !new.is_empty() && !new.iter().all(|r| downloaded(r)) {
-                    let text = format!("new in the folder: RFC {}", new.join(", "));
-                    self.log_info(LogKind::Info, text.clone());
-                    if self.auto_advertise {
-                        self.notify_progress(format!("{text}; advertising it…"));
-                    } else if !self.in_progress() {
-                        self.notify(format!("{text} (press a to advertise)"), false);
-                    }
-                }
-                self.local = local;
-                clamp(&mut self.local_list, self.local.len());
-            }
+            NetEvent::Withdrawn { rfcs, why, outcome } => self.on_withdrawn(&rfcs, why, outcome),
+            NetEvent::Library(local) => self.on_library(local),
             NetEvent::Download { id, event } => self.on_download(id, event),
             NetEvent::Uploaded { to, rfc, status, bytes } => {
                 self.uploads_served += 1;
                 let text = match rfc {
-                    Some(rfc) if status == Status::Ok => {
-                        format!("served RFC {rfc} to {to}: {}", human_bytes(bytes))
-                    }
+                    Some(rfc) if status == Status::Ok => format!("served RFC {rfc} to {to}: {}", Size(bytes)),
                     Some(rfc) => format!("answered {to} for RFC {rfc}: {status}"),
                     None => format!("answered {to}: {status}"),
                 };
@@ -826,12 +840,88 @@ impl App {
         None
     }
 
+    /// ADDs begin. The user's own (`a`) said so already; those the engine
+    /// makes on its own say so unless an outcome is showing, which they do
+    /// not replace (issue 19, item 4).
+    fn on_advertising(&mut self, count: usize, cause: AdvertiseCause) {
+        let why = match &cause {
+            AdvertiseCause::Asked => return,
+            AdvertiseCause::Reconnected => "after reconnecting".to_owned(),
+            AdvertiseCause::NewFiles => "new in the folder".to_owned(),
+            AdvertiseCause::Downloaded(rfc) => format!("after downloading RFC {rfc}"),
+            AdvertiseCause::Withdrawal { .. } => "again, after the withdrawal".to_owned(),
+            AdvertiseCause::Restore => "once more: the index dropped them after the reconnection".to_owned(),
+        };
+        let text = format!("advertising {count} RFC(s) {why}");
+        self.log_info(LogKind::Info, text.clone());
+        let quiet = matches!(cause, AdvertiseCause::Downloaded(_) | AdvertiseCause::Withdrawal { .. });
+        if !quiet && !self.messages.toast.as_ref().is_some_and(|t| t.outcome) {
+            self.messages.progress(self.now, format!("{text}…"));
+        }
+    }
+
+    /// How taking RFCs out of the index ended. For `s`, the move of the file
+    /// was the message; for a file removed from the folder, this is it.
+    fn on_withdrawn(&mut self, rfcs: &[RfcNumber], why: Withdrawal, outcome: WithdrawOutcome) {
+        let list: Vec<String> = rfcs.iter().map(|r| r.to_string()).collect();
+        let list = list.join(", ");
+        for rfc in rfcs {
+            self.local.in_index.remove(rfc);
+        }
+        let (what, error) = match &outcome {
+            WithdrawOutcome::NotAdvertised => ("it was not in the index".to_owned(), false),
+            WithdrawOutcome::Offline => {
+                ("the server is away: it forgot this peer's records".to_owned(), false)
+            }
+            WithdrawOutcome::Done { readvertised, restored: 0 } => {
+                (format!("withdrawn from the index; {readvertised} other record(s) advertised again"), false)
+            }
+            WithdrawOutcome::Done { readvertised, restored } => (
+                format!(
+                    "withdrawn from the index; {readvertised} other record(s) advertised again ({restored} twice: the server dropped them late)"
+                ),
+                false,
+            ),
+            WithdrawOutcome::Incomplete(e) => {
+                (format!("withdrawn, but advertising the rest again failed: {e}"), true)
+            }
+        };
+        let text = match why {
+            Withdrawal::Unshared => format!("RFC {list}: {what}"),
+            Withdrawal::Removed => format!("RFC {list} left the folder: {what}"),
+        };
+        self.log_info(if error { LogKind::Error } else { LogKind::Info }, text.clone());
+        match why {
+            Withdrawal::Removed => self.messages.outcome(self.now, format!("{text}."), error),
+            Withdrawal::Unshared => self.messages.follow_up(self.now, format!("{text}."), error),
+        }
+    }
+
+    fn on_library(&mut self, local: Vec<LocalRfc>) {
+        let new = self.local.replace(local);
+        // A download's file is announced by its own message; a file that
+        // appeared in the folder gets one here.
+        let downloaded = |rfc: &RfcNumber| self.downloads.map.values().any(|d| d.rfc == *rfc);
+        if !new.is_empty() && !new.iter().all(downloaded) {
+            let list: Vec<String> = new.iter().map(|r| r.to_string()).collect();
+            let text = format!("new in the folder: RFC {}", list.join(", "));
+            self.log_info(LogKind::Info, text.clone());
+            if self.auto_advertise {
+                self.messages.progress(self.now, format!("{text}; advertising it…"));
+            } else if !self.messages.in_progress() {
+                self.messages.notify(self.now, format!("{text} (press a to advertise)"), false);
+            }
+        }
+        self.relayout();
+    }
+
     fn on_reply(&mut self, reply: Reply) -> Option<Command> {
         match reply {
-            Reply::Advertised { added, failed, .. } => {
-                let me = (self.me.host.as_str(), self.me.upload_port);
-                let mine = added.iter().filter(|r| (r.host.as_str(), r.port) == me).map(|r| r.rfc);
-                self.in_index.extend(mine);
+            Reply::Advertised { cause, added, failed } => {
+                let me = self.me_key();
+                let mine: Vec<RfcNumber> =
+                    added.iter().filter(|r| (r.host.as_str(), r.port) == me).map(|r| r.rfc).collect();
+                self.local.in_index.extend(mine);
                 let mut text = format!("Advertised {} RFC(s) to the index.", added.len());
                 for (rfc, status) in &failed {
                     text.push_str(&format!(" ADD RFC {rfc} failed: {status}."));
@@ -840,68 +930,29 @@ impl App {
                 // The engine also ADDs after each download and on reconnecting;
                 // those are in the log, and only failures or answers to a
                 // request of the user's become a message.
-                if std::mem::take(&mut self.advertise_asked) || !failed.is_empty() || self.in_progress() {
-                    self.notify(format!("{text} Done."), !failed.is_empty());
+                let error = !failed.is_empty();
+                if cause == AdvertiseCause::Asked {
+                    self.messages.outcome(self.now, format!("{text} Done."), error);
+                } else if error || self.messages.in_progress() {
+                    self.messages.follow_up(self.now, format!("{text} Done."), error);
                 }
                 // Our records changed: the holders shown may have too.
-                self.lookup_at = None;
-                if !self.is_leaving() && self.index_status != IndexStatus::Loading {
-                    self.index_status = IndexStatus::Loading;
+                self.lookup.asked_at = None;
+                if !self.is_leaving() && self.index.status != IndexStatus::Loading {
+                    self.index.status = IndexStatus::Loading;
                     return Some(Command::List);
                 }
             }
             Reply::Lookup { rfc, status, records } => {
-                // The engine also looks up before each download; only answers
-                // to what this pane asked (or shows) replace its contents.
-                let ours = match &self.lookup {
-                    LookupView::Pending(r) | LookupView::NotFound(r) => *r == rfc,
-                    LookupView::Found { rfc: r, .. } | LookupView::Failed { rfc: r, .. } => *r == rfc,
-                    LookupView::Idle | LookupView::Invalid(_) => false,
-                };
-                if ours {
-                    self.lookup_at = Some(self.now);
-                    self.lookup = match status {
-                        Status::Ok if !records.is_empty() => LookupView::Found { rfc, holders: records },
-                        Status::Ok | Status::NotFound => LookupView::NotFound(rfc),
-                        s => LookupView::Failed { rfc, reason: s.to_string() },
-                    };
-                    let len = self.holders().len();
-                    clamp(&mut self.holders_list, len);
-                }
+                let me = (self.me.host.clone(), self.me.upload_port);
+                self.lookup.on_answer(rfc, status, records, self.now, (&me.0, me.1));
             }
             Reply::List { status, records } => {
-                self.list_at = Some(self.now);
-                if status == Status::Ok {
-                    // The selection stays on the same record when rows
-                    // move (new records arrive at the top).
-                    let selected =
-                        self.index.get(self.index_selected()).map(|r| (r.rfc, r.host.to_owned(), r.port));
-                    // The old table goes first, so two never coexist.
-                    self.index = IndexRecords::default();
-                    self.index = IndexRecords::from_records(records);
-                    if let Some((rfc, host, port)) = selected
-                        && let Some(at) = (0..self.index.len()).find(|&i| {
-                            self.index
-                                .get(i)
-                                .is_some_and(|r| r.rfc == rfc && r.host == host && r.port == port)
-                        })
-                    {
-                        // The view stays put (new rows show at the top) as
-                        // long as the selection is still in it.
-                        self.index_table.select(Some(at));
-                    }
-                    let me = (self.me.host.as_str(), self.me.upload_port);
-                    self.in_index = (0..self.index.len())
-                        .filter_map(|i| self.index.get(i))
-                        .filter(|r| (r.host, r.port) == me)
-                        .map(|r| r.rfc)
-                        .collect();
-                    self.index_status = IndexStatus::Loaded;
-                    let len = self.index.len();
-                    clamp_table(&mut self.index_table, len);
-                } else {
-                    self.index_status = IndexStatus::Failed(format!("the server answered {status}"));
+                let me = (self.me.host.clone(), self.me.upload_port);
+                if let Some(mine) = self.index.on_list(status, records, self.now, (&me.0, me.1)) {
+                    self.local.in_index = mine;
                 }
+                self.relayout();
             }
         }
         None
@@ -909,214 +960,136 @@ impl App {
 
     /// An error about a pending request also ends it.
     fn on_error(&mut self, e: &PeerError) {
-        if let LookupView::Pending(rfc) = self.lookup
-            && e.request == Some(Request::Lookup(rfc))
-        {
-            self.lookup = LookupView::Failed { rfc, reason: e.reason.to_string() };
+        let unreachable = matches!(
+            e.reason,
+            IndexError::NotConnected { .. }
+                | IndexError::Connect { .. }
+                | IndexError::ConnectTimeout { .. }
+                | IndexError::Unresolvable { .. }
+                | IndexError::Lost(_)
+                | IndexError::Closed
+        );
+        if let Some(Request::Lookup(rfc)) = e.request {
+            self.lookup.on_failed(rfc, e.reason.to_string(), self.now, unreachable);
         }
-        if self.index_status == IndexStatus::Loading && e.request == Some(Request::List) {
-            self.index_status = IndexStatus::Failed(e.reason.to_string());
-            self.list_at = Some(self.now);
-        }
-        if let LookupView::Found { rfc, .. } | LookupView::NotFound(rfc) = self.lookup
-            && e.request == Some(Request::Lookup(rfc))
-        {
-            self.lookup_at = Some(self.now);
+        if self.index.status == IndexStatus::Loading && e.request == Some(Request::List) {
+            self.index.status = IndexStatus::Failed(e.reason.to_string());
+            self.index.asked_at = Some(self.now);
         }
     }
 
     fn on_download(&mut self, id: DownloadId, event: DownloadEvent) {
         let now = self.now;
-        let new = |rfc| Download {
-            rfc,
-            from: None,
-            received: 0,
-            total: None,
-            started: now,
-            state: DownloadState::Queued,
-        };
         match event {
-            DownloadEvent::Queued { rfc, .. } => {
-                let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
+            DownloadEvent::Queued { rfc, attempt } => {
+                let d = self.downloads.entry(id, rfc, now);
                 d.state = DownloadState::Queued;
-            }
-            DownloadEvent::Waiting { .. } => {}
-            DownloadEvent::Cancelled { rfc } => {
-                let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
-                d.state = DownloadState::Failed { reason: "cancelled".into() };
-                self.prune_downloads();
+                d.attempt = attempt;
+                d.received = 0;
+                d.total = None;
+                d.asked = false;
+                d.started = now;
             }
             DownloadEvent::Started { rfc, from } => {
-                let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
+                let d = self.downloads.entry(id, rfc, now);
                 d.from = Some(from);
                 d.received = 0;
                 d.total = None;
+                d.asked = false;
                 d.started = now;
                 d.state = DownloadState::Running;
             }
+            DownloadEvent::Waiting { from, announced } => {
+                if let Some(d) = self.downloads.map.get_mut(&id) {
+                    d.from = Some(from);
+                    d.asked = true;
+                    d.total = announced;
+                }
+            }
+            DownloadEvent::Cancelled { rfc } => {
+                let d = self.downloads.entry(id, rfc, now);
+                d.state = DownloadState::Cancelled;
+                let text = format!("Cancelled the download of RFC {rfc}; nothing of it was kept.");
+                self.log_info(LogKind::Info, text.clone());
+                self.messages.outcome(now, text, false);
+                self.downloads.prune();
+            }
             DownloadEvent::Progress { received, total } => {
-                if let Some(d) = self.downloads.get_mut(&id) {
+                if let Some(d) = self.downloads.map.get_mut(&id) {
                     d.received = received;
                     d.total = Some(total);
+                    d.asked = true;
                 }
             }
             DownloadEvent::HolderFailed { from, reason, retrying } => {
                 let text = format!("download from {from} failed: {reason}");
                 self.log_info(LogKind::Error, text.clone());
-                if let Some(d) = self.downloads.get_mut(&id) {
+                if let Some(d) = self.downloads.map.get_mut(&id) {
                     if retrying {
                         d.state = DownloadState::Retrying { reason: shown(format!("{from}: {reason}")) };
                     }
                     let rfc = d.rfc;
                     let next = if retrying { "; trying the next holder" } else { "" };
-                    self.notify(format!("RFC {rfc}: {text}{next}"), true);
+                    self.messages.notify(now, format!("RFC {rfc}: {text}{next}"), true);
                 }
             }
             DownloadEvent::Done { rfc, from, path, bytes, elapsed } => {
-                let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
+                let d = self.downloads.entry(id, rfc, now);
                 d.from = Some(from.clone());
                 d.received = bytes;
                 d.total = Some(bytes);
+                d.path = Some(path.clone());
                 d.state = DownloadState::Done { bytes, elapsed };
                 let text = format!(
                     "downloaded RFC {rfc} from {from}: {} in {}",
-                    human_bytes(bytes),
-                    human_duration(elapsed)
+                    Size(bytes),
+                    human::duration(elapsed)
                 );
                 self.log_info(LogKind::Info, format!("{text} → {}", path.display()));
-                self.notify(format!("Downloaded RFC {rfc} from {from}; it is now shared too."), false);
-                self.prune_downloads();
+                let empty =
+                    if bytes == 0 { " It is empty (0 bytes): the holder shares an empty file." } else { "" };
+                self.messages.outcome(
+                    now,
+                    format!("Downloaded RFC {rfc} from {from}; it is now shared too.{empty}"),
+                    bytes == 0,
+                );
+                self.downloads.prune();
             }
             DownloadEvent::Failed { rfc, reason } => {
-                let d = self.downloads.entry(id).or_insert_with(|| new(rfc));
+                let d = self.downloads.entry(id, rfc, now);
+                if let DownloadError::AllFailed { last, .. } = &reason {
+                    d.from = Some(last.clone());
+                }
+                d.hint = hint(&reason);
                 d.state = DownloadState::Failed { reason: shown(reason.to_string()) };
                 let text = format!("download of RFC {rfc} failed: {reason}");
                 self.log_info(LogKind::Error, text.clone());
-                self.notify(text, true);
-                self.prune_downloads();
+                self.messages.outcome(now, text, true);
+                self.downloads.fold_failure(id);
             }
         }
-    }
-
-    /// Keeps every running download and the newest finished ones.
-    fn prune_downloads(&mut self) {
-        let finished: Vec<DownloadId> =
-            self.downloads.iter().filter(|(_, d)| !d.is_active()).map(|(id, _)| *id).collect();
-        for id in finished.iter().take(finished.len().saturating_sub(FINISHED_CAP)) {
-            self.downloads.remove(id);
-        }
-    }
-
-    fn notify(&mut self, text: String, error: bool) {
-        self.toast = Some(Toast { text: shown(text), error, at: self.now, progress: false });
-    }
-
-    /// A message about something under way, until its outcome replaces it.
-    fn notify_progress(&mut self, text: String) {
-        self.toast = Some(Toast { text: shown(text), error: false, at: self.now, progress: true });
-    }
-
-    fn in_progress(&self) -> bool {
-        self.toast.as_ref().is_some_and(|t| t.progress)
-    }
-
-    // ---- the log -----------------------------------------------------------
-
-    /// Logs a protocol message. A LIST or LOOKUP the server answers exactly
-    /// as the last time (the refresh timer asks every few seconds) is folded:
-    /// the request is held until its answer, and if the pair is the same as
-    /// before, only a counter in the log's title moves.
-    fn log_wire(&mut self, w: &WireMessage) {
-        if w.link == Link::Server {
-            let is_query = w.text.starts_with("LIST ") || w.text.starts_with("LOOKUP ");
-            match w.direction {
-                Direction::Sent if is_query => {
-                    if let Some(held) = self.held_request.take() {
-                        self.log_wire_now(&held);
-                    }
-                    if self.last_answers.contains_key(&w.text) {
-                        self.held_request = Some(w.clone());
-                        return;
-                    }
-                }
-                Direction::Sent => {
-                    if let Some(held) = self.held_request.take() {
-                        self.log_wire_now(&held);
-                    }
-                }
-                Direction::Received => {
-                    let request = self.held_request.take();
-                    let answer = fingerprint(&w.text);
-                    if let Some(req) = &request
-                        && self.last_answers.get(&req.text) == Some(&answer)
-                    {
-                        self.log_folded += 1;
-                        return;
-                    }
-                    if let Some(req) = request {
-                        self.log_wire_now(&req);
-                    }
-                    if let Some(req) = self.last_query.take() {
-                        self.last_answers.insert(req, answer);
-                    }
-                    self.log_wire_now(w);
-                    return;
-                }
-            }
-            if is_query {
-                self.last_query = Some(w.text.clone());
-            }
-        }
-        self.log_wire_now(w);
-    }
-
-    fn log_wire_now(&mut self, w: &WireMessage) {
-        if w.link == Link::Server && w.direction == Direction::Sent {
-            let is_query = w.text.starts_with("LIST ") || w.text.starts_with("LOOKUP ");
-            self.last_query = is_query.then(|| w.text.clone());
-        }
-        let kind = match w.direction {
-            Direction::Sent => LogKind::Sent,
-            Direction::Received => LogKind::Received,
-        };
-        let who = match &w.link {
-            Link::Server => "server".to_owned(),
-            Link::Download(h) => h.to_string(),
-            Link::Upload(addr) => addr.to_string(),
-        };
-        let text = w.text.trim_end_matches(['\r', '\n']);
-        let mut split = text.split('\n').map(|l| l.trim_end_matches('\r'));
-        let mut lines: Vec<&str> = split.by_ref().take(LOG_LINES_PER_MESSAGE).collect();
-        let rest = split.count();
-        let more = format!("… and {rest} more line(s)");
-        if rest > 0 {
-            lines.push(&more);
-        }
-        self.push_entry(kind, hms(w.at), who, &lines);
     }
 
     fn log_info(&mut self, kind: LogKind, text: String) {
-        self.push_entry(kind, hms(self.now), String::new(), &[text.as_str()]);
+        let page = self.log_page();
+        self.log.info(kind, self.now, text, page);
     }
+}
 
-    fn push_entry(&mut self, kind: LogKind, time: String, who: String, lines: &[&str]) {
-        for (i, line) in lines.iter().enumerate() {
-            let first = i == 0;
-            self.log.push_back(LogLine {
-                kind,
-                time: first.then(|| time.clone()),
-                who: first.then(|| shown(who.clone())),
-                text: shown((*line).to_owned()),
-            });
+/// What the user can do about a failed download, when there is something.
+fn hint(reason: &DownloadError) -> Option<String> {
+    match reason {
+        DownloadError::AllFailed { error, .. } => hint(error),
+        DownloadError::TooLarge { announced, limit } => Some(format!(
+            "The holder announced {}, above --max-download ({}); start the peer with a larger --max-download to take it.",
+            Size(*announced),
+            Size(*limit)
+        )),
+        DownloadError::NoHolder => Some("No other peer holds it now; R tries again.".to_owned()),
+        DownloadError::Lookup(_) => {
+            Some("The index server could not be asked; R tries again once it is back.".to_owned())
         }
-        // Someone reading older lines keeps their place.
-        if self.log_scroll > 0 {
-            self.log_scroll += lines.len();
-        }
-        while self.log.len() > self.log_cap {
-            self.log.pop_front();
-        }
-        self.log_scroll = self.log_scroll.min(self.max_log_scroll());
+        _ => None,
     }
 }
 
@@ -1124,20 +1097,11 @@ impl App {
 /// an error quoting one), as the screen keeps it: every control character
 /// written `\x1b` (PROTOCOL.md, Framing). Most text has none and is kept as
 /// it is, without a copy.
-fn shown(text: String) -> String {
+pub(crate) fn shown(text: String) -> String {
     match crate::protocol::escape_line(text.as_bytes()) {
         std::borrow::Cow::Borrowed(_) => text,
         std::borrow::Cow::Owned(escaped) => escaped,
     }
-}
-
-/// Keeps a list's selection on a row that exists.
-fn clamp(state: &mut ListState, len: usize) {
-    state.select(Some(state.selected().unwrap_or(0).min(len.saturating_sub(1))));
-}
-
-fn clamp_table(state: &mut TableState, len: usize) {
-    state.select(Some(state.selected().unwrap_or(0).min(len.saturating_sub(1))));
 }
 
 /// Selects row `row` of the visible window, if there is such a row.
@@ -1148,15 +1112,6 @@ fn select_at(state: &mut ListState, row: usize, len: usize) {
     }
 }
 
-/// A short fingerprint of a message, to tell an unchanged answer without
-/// keeping it.
-fn fingerprint(text: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
-    h.finish()
-}
-
 /// `HH:MM:SS` of a time, in UTC (no time zone database needed, and the same
 /// on every machine, which the tests rely on).
 pub fn hms(at: SystemTime) -> String {
@@ -1164,37 +1119,21 @@ pub fn hms(at: SystemTime) -> String {
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
-/// `812 B`, `38.1 KiB`, `1.2 MiB`.
-pub fn human_bytes(n: u64) -> String {
-    const K: f64 = 1024.0;
-    let f = n as f64;
-    if f < K {
-        format!("{n} B")
-    } else if f < K * K {
-        format!("{:.1} KiB", f / K)
-    } else if f < K * K * K {
-        format!("{:.1} MiB", f / (K * K))
-    } else {
-        format!("{:.1} GiB", f / (K * K * K))
-    }
-}
-
-/// `120 ms`, `2.5 s`.
-pub fn human_duration(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use std::net::SocketAddr;
     use std::path::PathBuf;
 
+    use std::collections::HashSet;
+
+    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+
     use super::*;
-    use crate::peer::DownloadError;
+    use crate::peer::{Direction, DownloadError, Link, WireMessage};
+    use crate::protocol::Record;
+    use crate::tui::app::downloads::FINISHED_CAP;
+    use crate::tui::app::log::{HSCROLL_STEP, LOG_LINES_PER_MESSAGE};
+    use crate::tui::app::messages::TOAST_FOR;
 
     /// 2024-05-06 12:00:00 UTC.
     pub fn t0() -> SystemTime {
@@ -1238,7 +1177,14 @@ pub(crate) mod tests {
     }
 
     pub fn wire(direction: Direction, link: Link, text: &str) -> NetEvent {
-        NetEvent::Wire(WireMessage { at: t0(), direction, link, request: None, text: text.into() })
+        // The request, as the engine names it for the index connection.
+        let request = match text.split(' ').collect::<Vec<_>>()[..] {
+            ["LIST", ..] => Some(Request::List),
+            ["LOOKUP", "RFC", n, ..] => RfcNumber::parse(n).map(Request::Lookup),
+            _ => None,
+        };
+        let request = if link == Link::Server { request } else { None };
+        NetEvent::Wire(WireMessage { at: t0(), direction, link, request, text: text.into() })
     }
 
     #[test]
@@ -1271,16 +1217,16 @@ pub(crate) mod tests {
         let local = app.areas.local;
         app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), local.x + 3, local.y + 2));
         assert_eq!(app.mode, Mode::Browse(Pane::Local));
-        assert_eq!(app.local_list.selected(), Some(1));
+        assert_eq!(app.local.list.selected(), Some(1));
         // The Index's third row, under its header.
         let index = app.areas.index;
         app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), index.x + 5, index.y + 4));
         assert_eq!(app.mode, Mode::Browse(Pane::Index));
-        assert_eq!(app.index_selected(), 2);
+        assert_eq!(app.index.selected(), 2);
         // The wheel over the Index moves it, and leaves the focus alone.
         app.mode = Mode::Browse(Pane::Log);
         app.on_mouse(mouse(MouseEventKind::ScrollDown, index.x + 5, index.y + 4));
-        assert_eq!(app.index_selected(), 2 + WHEEL_STEP as usize);
+        assert_eq!(app.index.selected(), 2 + WHEEL_STEP as usize);
         assert_eq!(app.mode, Mode::Browse(Pane::Log));
         // A click on the lookup box starts typing.
         let input = app.areas.input();
@@ -1300,11 +1246,11 @@ pub(crate) mod tests {
         app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
         press(&mut app, "p");
         assert_eq!(app.mode, Mode::Peers { back: Pane::Index });
-        assert_eq!(app.peers.len(), 2);
-        assert_eq!((app.peers[0].host.as_str(), app.peers[0].rfcs), ("hostB", 2));
+        assert_eq!(app.peers.rows.len(), 2);
+        assert_eq!((app.peers.rows[0].host.as_str(), app.peers.rows[0].rfcs), ("hostB", 2));
         assert!(press(&mut app, "da").is_empty(), "keys do nothing under the view");
         press(&mut app, "j");
-        assert_eq!(app.peers_list.selected(), Some(1));
+        assert_eq!(app.peers.list.selected(), Some(1));
         app.on_key(key(KeyCode::Esc));
         assert_eq!(app.mode, Mode::Browse(Pane::Index));
         // Downloads take the focus; Enter tells the whole story of one.
@@ -1315,7 +1261,7 @@ pub(crate) mod tests {
         app.on_net(NetEvent::Download { id: DownloadId(1), event: ev });
         app.on_key(key(KeyCode::Enter));
         assert_eq!(app.mode, Mode::Detail);
-        assert_eq!(app.selected_download().map(|d| d.rfc), Some(RfcNumber(9)));
+        assert_eq!(app.downloads.selected().map(|(_, d)| d.rfc), Some(RfcNumber(9)));
         app.on_key(key(KeyCode::Esc));
         assert_eq!(app.mode, Mode::Browse(Pane::Downloads));
     }
@@ -1342,10 +1288,13 @@ pub(crate) mod tests {
         assert_eq!(app.due(), None);
         app.on_tick(t0() + REFRESH);
         assert_eq!(app.due(), Some(Command::List));
-        assert_eq!(app.index_status, IndexStatus::Loading);
+        assert_eq!(app.index.status, IndexStatus::Loading);
         assert_eq!(app.due(), Some(Command::Lookup(RfcNumber(7))));
         assert_eq!(app.due(), None, "one of each per period");
-        assert!(matches!(app.lookup, LookupView::Found { .. }), "the old answer stays until the new one");
+        assert!(
+            matches!(app.lookup.view, LookupView::Found { .. }),
+            "the old answer stays until the new one"
+        );
         app.on_net(list(3));
         app.on_net(NetEvent::Reply(found));
         // Our own ADD (after a download, say) makes the lookup due at once.
@@ -1372,22 +1321,24 @@ pub(crate) mod tests {
     #[test]
     fn progress_messages_finish_and_stale_ones_are_replaced() {
         let mut app = app();
-        app.on_net(NetEvent::Notice("re-advertising 2 RFC(s) after reconnecting".into()));
-        assert!(app.toast.as_ref().unwrap().progress);
+        app.on_net(NetEvent::Advertising { count: 2, cause: AdvertiseCause::Reconnected });
+        let toast = app.messages.toast.clone().unwrap();
+        assert!(toast.progress);
+        assert_eq!(toast.text, "advertising 2 RFC(s) after reconnecting…");
         assert!(!app.on_tick(t0() + TOAST_FOR * 2), "a progress message waits for its outcome");
         app.on_net(NetEvent::Reply(Reply::Advertised {
-            cause: AdvertiseCause::Asked,
+            cause: AdvertiseCause::Reconnected,
             added: vec![],
             failed: vec![],
         }));
-        let toast = app.toast.clone().unwrap();
+        let toast = app.messages.toast.clone().unwrap();
         assert_eq!(toast.text, "Advertised 0 RFC(s) to the index. Done.");
         assert!(!toast.progress);
         // "already here" is gone once the next lookup is sent.
         app.on_net(NetEvent::Notice("RFC 8600 is already here".into()));
         press(&mut app, "/8700");
         app.on_key(key(KeyCode::Enter));
-        assert_eq!(app.toast, None);
+        assert_eq!(app.messages.toast, None);
     }
 
     #[test]
@@ -1395,29 +1346,32 @@ pub(crate) mod tests {
         let mut app = app();
         let records = vec![record(8600, "Mine", "hostA", 2222), record(8601, "Theirs", "hostB", 5000)];
         app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
-        assert_eq!(app.in_index, HashSet::from([RfcNumber(8600)]), "8601 is held, but by hostB only");
+        assert_eq!(app.local.in_index, HashSet::from([RfcNumber(8600)]), "8601 is held, but by hostB only");
         // A file dropped into the folder is listed and said so.
-        let mut now = app.local.clone();
+        let mut now = app.local.rfcs.clone();
         now.push(local(9000, "Dropped"));
         app.on_net(NetEvent::Library(now));
         assert_eq!(app.local.len(), 3);
-        assert_eq!(app.toast.as_ref().unwrap().text, "new in the folder: RFC 9000 (press a to advertise)");
+        assert_eq!(
+            app.messages.toast.as_ref().unwrap().text,
+            "new in the folder: RFC 9000 (press a to advertise)"
+        );
         let added = vec![record(9000, "Dropped", "hostA", 2222)];
         app.on_net(NetEvent::Reply(Reply::Advertised {
-            cause: AdvertiseCause::Asked,
+            cause: AdvertiseCause::NewFiles,
             added,
             failed: vec![],
         }));
-        assert!(app.in_index.contains(&RfcNumber(9000)));
+        assert!(app.local.in_index.contains(&RfcNumber(9000)));
         // s stops sharing the selected local RFC.
         app.mode = Mode::Browse(Pane::Local);
         assert_eq!(press(&mut app, "s"), vec![Command::Unshare(RfcNumber(8600))]);
-        assert!(app.toast.as_ref().unwrap().progress);
+        assert!(app.messages.toast.as_ref().unwrap().progress);
         app.mode = Mode::Browse(Pane::Index);
         assert!(press(&mut app, "s").is_empty(), "s belongs to Local RFCs");
         // The server forgets everything with the connection.
         app.on_net(NetEvent::Disconnected { reason: IndexError::Closed, retry_in: None });
-        assert!(app.in_index.is_empty());
+        assert!(app.local.in_index.is_empty());
     }
 
     #[test]
@@ -1436,16 +1390,16 @@ pub(crate) mod tests {
         assert_eq!(app.mode, Mode::Typing);
         // While typing, q and a are text, not commands.
         assert!(press(&mut app, "qa").is_empty());
-        assert_eq!(app.input.value(), "qa");
+        assert_eq!(app.lookup.input.value(), "qa");
         assert!(!app.is_leaving());
         assert_eq!(app.on_key(key(KeyCode::Enter)), None);
-        assert_eq!(app.lookup, LookupView::Invalid("qa".into()));
+        assert_eq!(app.lookup.view, LookupView::Invalid("qa".into()));
         app.on_key(key(KeyCode::Backspace));
         app.on_key(key(KeyCode::Backspace));
         press(&mut app, "8700");
         assert_eq!(app.on_key(key(KeyCode::Enter)), Some(Command::Lookup(RfcNumber(8700))));
         assert_eq!(app.mode, Mode::Browse(Pane::Lookup));
-        assert_eq!(app.lookup, LookupView::Pending(RfcNumber(8700)));
+        assert_eq!(app.lookup.view, LookupView::Pending(RfcNumber(8700)));
     }
 
     #[test]
@@ -1454,9 +1408,9 @@ pub(crate) mod tests {
         press(&mut app, "/12");
         app.on_key(key(KeyCode::Esc));
         assert_eq!(app.mode, Mode::Browse(Pane::Lookup));
-        assert_eq!(app.input.value(), "12");
+        assert_eq!(app.lookup.input.value(), "12");
         assert_eq!(press(&mut app, "r"), vec![Command::List]);
-        assert_eq!(app.index_status, IndexStatus::Loading);
+        assert_eq!(app.index.status, IndexStatus::Loading);
     }
 
     #[test]
@@ -1467,11 +1421,11 @@ pub(crate) mod tests {
         let holders = vec![record(8700, "T", "hostB", 5000), record(8700, "T", "hostC", 5001)];
         let rfc = RfcNumber(8700);
         app.on_net(NetEvent::Reply(Reply::Lookup { rfc, status: Status::Ok, records: holders }));
-        assert_eq!(app.holders().len(), 2);
+        assert_eq!(app.lookup.holders().len(), 2);
         press(&mut app, "j");
-        assert_eq!(app.holders_list.selected(), Some(1));
+        assert_eq!(app.lookup.list.selected(), Some(1));
         press(&mut app, "jj");
-        assert_eq!(app.holders_list.selected(), Some(1), "selection stops at the end");
+        assert_eq!(app.lookup.list.selected(), Some(1), "selection stops at the end");
         let cmd = app.on_key(key(KeyCode::Enter));
         let from = Some(Holder { host: "hostC".into(), port: 5001 });
         assert_eq!(cmd, Some(Command::Download { rfc, from }));
@@ -1484,13 +1438,13 @@ pub(crate) mod tests {
         app.on_key(key(KeyCode::Enter));
         let records = vec![record(2, "T", "hostB", 5000)];
         app.on_net(NetEvent::Reply(Reply::Lookup { rfc: RfcNumber(2), status: Status::Ok, records }));
-        assert_eq!(app.lookup, LookupView::Pending(RfcNumber(1)));
+        assert_eq!(app.lookup.view, LookupView::Pending(RfcNumber(1)));
         app.on_net(NetEvent::Reply(Reply::Lookup {
             rfc: RfcNumber(1),
             status: Status::NotFound,
             records: vec![],
         }));
-        assert_eq!(app.lookup, LookupView::NotFound(RfcNumber(1)));
+        assert_eq!(app.lookup.view, LookupView::NotFound(RfcNumber(1)));
     }
 
     #[test]
@@ -1510,9 +1464,9 @@ pub(crate) mod tests {
             }]
         );
         assert!(press(&mut app, "jd").is_empty(), "8600 is local");
-        assert!(app.toast.as_ref().unwrap().text.contains("already here"));
+        assert!(app.messages.toast.as_ref().unwrap().text.contains("already here"));
         app.on_key(key(KeyCode::Down));
-        assert_eq!(app.index_selected(), 2);
+        assert_eq!(app.index.selected(), 2);
         assert_eq!(
             app.on_key(key(KeyCode::Enter)).map(|c| matches!(c, Command::Download { .. })),
             Some(true)
@@ -1520,7 +1474,7 @@ pub(crate) mod tests {
         app.on_key(key(KeyCode::Up));
         app.on_key(key(KeyCode::Up));
         app.on_key(key(KeyCode::Up));
-        assert_eq!(app.index_selected(), 0);
+        assert_eq!(app.index.selected(), 0);
     }
 
     #[test]
@@ -1561,16 +1515,14 @@ pub(crate) mod tests {
     #[test]
     fn only_asked_for_advertising_becomes_a_message() {
         let mut app = app();
-        let adv = || {
-            NetEvent::Reply(Reply::Advertised { cause: AdvertiseCause::Asked, added: vec![], failed: vec![] })
-        };
-        app.on_net(adv());
-        assert_eq!(app.toast, None, "an ADD after a download is only logged");
+        let adv = |cause| NetEvent::Reply(Reply::Advertised { cause, added: vec![], failed: vec![] });
+        app.on_net(adv(AdvertiseCause::Downloaded(RfcNumber(8700))));
+        assert_eq!(app.messages.toast, None, "an ADD after a download is only logged");
         assert_eq!(app.log.len(), 1);
         assert_eq!(press(&mut app, "a"), vec![Command::Advertise]);
-        app.on_net(adv());
+        app.on_net(adv(AdvertiseCause::Asked));
         assert_eq!(
-            app.toast.as_ref().map(|t| t.text.as_str()),
+            app.messages.toast.as_ref().map(|t| t.text.as_str()),
             Some("Advertised 0 RFC(s) to the index. Done.")
         );
         let empty = &mut App::new(me(), vec![], t0());
@@ -1594,9 +1546,12 @@ pub(crate) mod tests {
     fn r_while_a_list_is_on_its_way_sends_no_second_one() {
         let mut app = app();
         assert_eq!(press(&mut app, "r"), [Command::List]);
-        assert_eq!(app.index_status, IndexStatus::Loading);
+        assert_eq!(app.index.status, IndexStatus::Loading);
         assert!(press(&mut app, "rr").is_empty(), "the LIST on its way answers these");
-        assert_eq!(app.toast.as_ref().map(|t| t.text.as_str()), Some("Already refreshing the index."));
+        assert_eq!(
+            app.messages.toast.as_ref().map(|t| t.text.as_str()),
+            Some("Already refreshing the index.")
+        );
         app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: vec![] }));
         assert_eq!(press(&mut app, "r"), [Command::List]);
         // A failed LIST does not block the next one either.
@@ -1615,9 +1570,9 @@ pub(crate) mod tests {
         app.on_net(NetEvent::Error(PeerError::about(Request::Lookup(RfcNumber(5)), not_connected.clone())));
         app.on_net(NetEvent::Error(PeerError::about(Request::List, not_connected.clone())));
         let reason = not_connected.to_string();
-        assert_eq!(app.lookup, LookupView::Failed { rfc: RfcNumber(5), reason: reason.clone() });
-        assert_eq!(app.index_status, IndexStatus::Failed(reason));
-        assert!(app.toast.as_ref().unwrap().error);
+        assert_eq!(app.lookup.view, LookupView::Failed { rfc: RfcNumber(5), reason: reason.clone() });
+        assert_eq!(app.index.status, IndexStatus::Failed(reason));
+        assert!(app.messages.toast.as_ref().unwrap().error);
     }
 
     #[test]
@@ -1634,11 +1589,11 @@ pub(crate) mod tests {
             retrying: true,
         };
         app.on_net(NetEvent::Download { id, event: ev });
-        assert!(matches!(app.downloads[&id].state, DownloadState::Retrying { .. }));
+        assert!(matches!(app.downloads.map[&id].state, DownloadState::Retrying { .. }));
         app.on_net(NetEvent::Download { id, event: DownloadEvent::Started { rfc, from: c.clone() } });
         app.on_tick(t0() + Duration::from_secs(2));
         app.on_net(NetEvent::Download { id, event: DownloadEvent::Progress { received: 2048, total: 4096 } });
-        let d = &app.downloads[&id];
+        let d = &app.downloads.map[&id];
         assert_eq!(d.state, DownloadState::Running);
         assert_eq!(d.rate(app.now), Some(1024.0));
         let done = DownloadEvent::Done {
@@ -1649,7 +1604,7 @@ pub(crate) mod tests {
             elapsed: Duration::from_secs(2),
         };
         app.on_net(NetEvent::Download { id, event: done });
-        assert!(!app.downloads[&id].is_active());
+        assert!(!app.downloads.map[&id].is_active());
         app.on_net(NetEvent::Library(vec![local(8700, "T")]));
         assert_eq!(app.local.len(), 1);
     }
@@ -1663,7 +1618,7 @@ pub(crate) mod tests {
             app.on_net(NetEvent::Download { id: DownloadId(i.into()), event: ev });
         }
         assert_eq!(app.downloads.len(), FINISHED_CAP);
-        assert_eq!(app.downloads.keys().next(), Some(&DownloadId(12)));
+        assert_eq!(app.downloads.map.keys().next(), Some(&DownloadId(12)));
     }
 
     #[test]
@@ -1671,29 +1626,29 @@ pub(crate) mod tests {
         let mut app = app();
         app.on_net(NetEvent::Error(IndexError::EngineStopped.into()));
         assert!(!app.on_tick(t0() + Duration::from_secs(1)));
-        assert!(app.toast.is_some());
+        assert!(app.messages.toast.is_some());
         assert!(app.on_tick(t0() + TOAST_FOR));
-        assert!(app.toast.is_none());
+        assert!(app.messages.toast.is_none());
     }
 
     #[test]
     fn log_splits_messages_and_is_capped() {
         let mut app = app();
-        app.log_cap = 5;
+        app.log.cap = 5;
         let text = "LOOKUP RFC 1 P2P-CI/1.0\r\nHost: hostA\r\nPort: 2222\r\n\r\n";
         app.on_net(wire(Direction::Sent, Link::Server, text));
         assert_eq!(app.log.len(), 3);
-        assert_eq!(app.log[0].time.as_deref(), Some("12:00:00"));
-        assert_eq!(app.log[0].who.as_deref(), Some("server"));
-        assert_eq!(app.log[1].time, None);
-        assert_eq!(app.log[2].text, "Port: 2222");
+        assert_eq!(app.log.lines[0].time.as_deref(), Some("12:00:00"));
+        assert_eq!(app.log.lines[0].who.as_deref(), Some("server"));
+        assert_eq!(app.log.lines[1].time, None);
+        assert_eq!(app.log.lines[2].text, "Port: 2222");
         let addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
         app.on_net(wire(Direction::Received, Link::Upload(addr), "GET RFC 1 P2P-CI/1.0\r\nHost: h\r\n\r\n"));
         assert_eq!(app.log.len(), 5);
         app.on_net(NetEvent::Notice("hello".into()));
         assert_eq!(app.log.len(), 5);
-        assert_eq!(app.log[0].text, "Host: hostA");
-        assert_eq!(app.log.back().unwrap().text, "hello");
+        assert_eq!(app.log.lines[0].text, "Host: hostA");
+        assert_eq!(app.log.lines.back().unwrap().text, "hello");
     }
 
     #[test]
@@ -1706,7 +1661,7 @@ pub(crate) mod tests {
         app.on_net(wire(Direction::Received, Link::Server, &text));
         assert_eq!(app.log.len(), LOG_LINES_PER_MESSAGE + 1);
         let rest = 100_002 - LOG_LINES_PER_MESSAGE;
-        assert_eq!(app.log.back().unwrap().text, format!("… and {rest} more line(s)"));
+        assert_eq!(app.log.lines.back().unwrap().text, format!("… and {rest} more line(s)"));
     }
 
     #[test]
@@ -1718,12 +1673,12 @@ pub(crate) mod tests {
         };
         app.on_net(list(&[3, 2, 1]));
         press(&mut app, "j");
-        assert_eq!(app.index.get(app.index_selected()).unwrap().rfc, RfcNumber(2));
+        assert_eq!(app.index.get(app.index.selected()).unwrap().rfc, RfcNumber(2));
         app.on_net(list(&[5, 4, 3, 2, 1]));
-        assert_eq!(app.index.get(app.index_selected()).unwrap().rfc, RfcNumber(2));
+        assert_eq!(app.index.get(app.index.selected()).unwrap().rfc, RfcNumber(2));
         // Gone: the selection stays where it was, within the new rows.
         app.on_net(list(&[9]));
-        assert_eq!(app.index_selected(), 0);
+        assert_eq!(app.index.selected(), 0);
     }
 
     #[test]
@@ -1741,7 +1696,7 @@ pub(crate) mod tests {
         exchange(&mut app, "RFC 1 T hostB 5000\r\n");
         exchange(&mut app, "RFC 1 T hostB 5000\r\n");
         assert_eq!(app.log.len(), first, "the same answer is not logged again");
-        assert_eq!(app.log_folded, 2);
+        assert_eq!(app.log.folded, 2);
         // An ADD in between is logged as always, and does not disturb it.
         app.on_net(wire(Direction::Sent, Link::Server, "ADD RFC 2 P2P-CI/1.0\r\n\r\n"));
         app.on_net(wire(Direction::Received, Link::Server, "P2P-CI/1.0 200 OK\r\n\r\n"));
@@ -1749,8 +1704,8 @@ pub(crate) mod tests {
         // A changed answer is logged, request and all.
         exchange(&mut app, "RFC 2 U hostC 5001\r\n");
         assert_eq!(app.log.len(), first + 2 + 6);
-        assert_eq!(app.log[first + 2].text, "LIST ALL P2P-CI/1.0");
-        assert_eq!(app.log.back().unwrap().text, "RFC 2 U hostC 5001");
+        assert_eq!(app.log.lines[first + 2].text, "LIST ALL P2P-CI/1.0");
+        assert_eq!(app.log.lines.back().unwrap().text, "RFC 2 U hostC 5001");
     }
 
     #[test]
@@ -1762,35 +1717,199 @@ pub(crate) mod tests {
         for i in 0..20 {
             app.on_net(NetEvent::Notice(format!("n{i}")));
         }
-        assert_eq!(app.log_scroll, 0);
+        assert_eq!(app.log.scroll, 0);
         app.mode = Mode::Browse(Pane::Log);
         app.on_key(key(KeyCode::PageUp));
-        assert_eq!(app.log_scroll, page);
+        assert_eq!(app.log.scroll, page);
         app.on_net(NetEvent::Notice("new".into()));
-        assert_eq!(app.log_scroll, page + 1, "the view stays on the same lines");
+        assert_eq!(app.log.scroll, page + 1, "the view stays on the same lines");
         app.on_key(key(KeyCode::Home));
-        assert_eq!(app.log_scroll, 21 - page);
+        assert_eq!(app.log.scroll, 21 - page);
         app.on_key(key(KeyCode::PageDown));
-        assert_eq!(app.log_scroll, 21 - 2 * page);
+        assert_eq!(app.log.scroll, 21 - 2 * page);
         app.on_key(key(KeyCode::End));
-        assert_eq!(app.log_scroll, 0);
+        assert_eq!(app.log.scroll, 0);
         press(&mut app, "k");
-        assert_eq!(app.log_scroll, 1);
+        assert_eq!(app.log.scroll, 1);
         press(&mut app, "j");
-        assert_eq!(app.log_scroll, 0);
+        assert_eq!(app.log.scroll, 0);
         press(&mut app, "ll");
-        assert_eq!(app.log_hscroll, 2 * HSCROLL_STEP);
+        assert_eq!(app.log.hscroll, 2 * HSCROLL_STEP);
         app.on_key(key(KeyCode::Left));
-        assert_eq!(app.log_hscroll, HSCROLL_STEP);
+        assert_eq!(app.log.hscroll, HSCROLL_STEP);
     }
 
+    /// Issue 19, item 4: each action's own message stays; the re-advertise
+    /// that follows it goes to the log only.
     #[test]
-    fn formats() {
-        assert_eq!(hms(t0() + Duration::from_secs(3661)), "13:01:01");
-        assert_eq!(human_bytes(812), "812 B");
-        assert_eq!(human_bytes(39_014), "38.1 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
-        assert_eq!(human_duration(Duration::from_millis(120)), "120 ms");
-        assert_eq!(human_duration(Duration::from_millis(2500)), "2.5 s");
+    fn stop_sharing_and_a_removed_file_each_say_their_own_outcome() {
+        let mut app = app();
+        app.connection = Connection::Connected;
+        app.mode = Mode::Browse(Pane::Local);
+        assert_eq!(press(&mut app, "s"), [Command::Unshare(RfcNumber(8600))]);
+        let to = std::path::PathBuf::from("hostA/unshared/rfc8600.txt");
+        app.on_net(NetEvent::Unshared { rfc: RfcNumber(8600), to });
+        let said = "RFC 8600 is no longer shared (moved to hostA/unshared/rfc8600.txt).";
+        assert_eq!(app.messages.toast.as_ref().unwrap().text, said);
+        let cause = AdvertiseCause::Withdrawal { rfcs: vec![RfcNumber(8600)], why: Withdrawal::Unshared };
+        app.on_net(NetEvent::Advertising { count: 1, cause: cause.clone() });
+        let added = vec![record(8601, "T", "hostA", 2222)];
+        assert_eq!(
+            app.on_net(NetEvent::Reply(Reply::Advertised { cause, added, failed: vec![] })),
+            Some(Command::List)
+        );
+        let outcome = WithdrawOutcome::Done { readvertised: 1, restored: 0 };
+        app.on_net(NetEvent::Withdrawn { rfcs: vec![RfcNumber(8600)], why: Withdrawal::Unshared, outcome });
+        assert_eq!(app.messages.toast.as_ref().unwrap().text, said, "the follow-ups did not replace it");
+        assert!(app.log.lines.iter().any(|l| l.text.contains("advertising 1 RFC(s) again")));
+        assert!(app.log.lines.iter().any(|l| l.text.contains("withdrawn from the index; 1 other")));
+        // A file taken out of the folder: the withdrawal is the message.
+        app.on_tick(t0() + TOAST_FOR);
+        let outcome = WithdrawOutcome::Done { readvertised: 0, restored: 0 };
+        app.on_net(NetEvent::Withdrawn { rfcs: vec![RfcNumber(8601)], why: Withdrawal::Removed, outcome });
+        assert_eq!(
+            app.messages.toast.as_ref().unwrap().text,
+            "RFC 8601 left the folder: withdrawn from the index; 0 other record(s) advertised again."
+        );
+        // Files skipped are said once, with the reason.
+        let skipped = vec![crate::peer::library::Skipped {
+            name: "rfc8803.txt".into(),
+            reason: crate::peer::library::SkipReason::Empty,
+        }];
+        app.on_net(NetEvent::Skipped(skipped));
+        let toast = app.messages.toast.clone().unwrap();
+        assert!(toast.text.starts_with("not sharing rfc8803.txt: "), "{}", toast.text);
+    }
+
+    /// Issue 19, items 10-11: waiting for a holder that announced its size,
+    /// cancel, retry, and repeated failures as one row with a count.
+    #[test]
+    fn downloads_wait_cancel_retry_and_fold_failures() {
+        let mut app = app();
+        app.mode = Mode::Browse(Pane::Downloads);
+        let (id, rfc) = (DownloadId(1), RfcNumber(8700));
+        let b = Holder { host: "hostB".into(), port: 5000 };
+        app.on_net(NetEvent::Download { id, event: DownloadEvent::Queued { rfc, attempt: 1 } });
+        app.on_net(NetEvent::Download { id, event: DownloadEvent::Started { rfc, from: b.clone() } });
+        let waiting = DownloadEvent::Waiting { from: b.clone(), announced: Some(300 << 20) };
+        app.on_net(NetEvent::Download { id, event: waiting });
+        let d = &app.downloads.map[&id];
+        assert!(d.asked && d.total == Some(300 << 20) && d.received == 0);
+        assert_eq!(press(&mut app, "R"), [], "a running download is not retried");
+        assert_eq!(press(&mut app, "c"), [Command::CancelDownload(id)]);
+        app.on_net(NetEvent::Download { id, event: DownloadEvent::Cancelled { rfc } });
+        assert_eq!(app.downloads.map[&id].state, DownloadState::Cancelled);
+        assert!(app.messages.toast.as_ref().unwrap().text.contains("nothing of it was kept"));
+        assert_eq!(press(&mut app, "c"), [], "not running any more");
+        assert_eq!(press(&mut app, "R"), [Command::RetryDownload(id)]);
+        app.on_net(NetEvent::Download { id, event: DownloadEvent::Queued { rfc, attempt: 2 } });
+        assert_eq!(app.downloads.map[&id].attempt, 2);
+        let too_large = DownloadError::AllFailed {
+            tried: 1,
+            last: b.clone(),
+            error: Box::new(DownloadError::TooLarge { announced: 300 << 20, limit: 256 << 20 }),
+        };
+        app.on_net(NetEvent::Download {
+            id,
+            event: DownloadEvent::Failed { rfc, reason: too_large.clone() },
+        });
+        let d = &app.downloads.map[&id];
+        assert_eq!(d.failures, 1);
+        assert_eq!(d.from, Some(b));
+        assert!(d.hint.as_deref().unwrap().contains("--max-download"), "{:?}", d.hint);
+        // Retried and failed again under the same id, then once more by d
+        // (a new id): one row, three failures.
+        app.on_net(NetEvent::Download {
+            id,
+            event: DownloadEvent::Failed { rfc, reason: too_large.clone() },
+        });
+        let again = DownloadId(2);
+        app.on_net(NetEvent::Download { id: again, event: DownloadEvent::Failed { rfc, reason: too_large } });
+        assert_eq!(app.downloads.len(), 1);
+        assert_eq!(app.downloads.map[&again].failures, 3);
+    }
+
+    /// Issue 19, items 1-2: while the server is away the Index and the
+    /// Lookup are marked with their age, and a LOOKUP that failed for want
+    /// of the server is asked again when it is back.
+    #[test]
+    fn stale_marks_and_the_lookup_redone_on_reconnect() {
+        let mut app = app();
+        app.on_net(NetEvent::Connected { server: "s".into() });
+        app.on_tick(t0() + Duration::from_secs(4 * 3600 + 271));
+        app.on_net(NetEvent::Reply(Reply::List {
+            status: Status::Ok,
+            records: vec![record(1, "T", "hostB", 1)],
+        }));
+        assert_eq!(app.stale(app.index.answered_at), None, "connected: current");
+        app.on_net(NetEvent::Disconnected { reason: IndexError::Closed, retry_in: None });
+        assert_eq!(app.stale(app.index.answered_at).as_deref(), Some("as of 16:04:31, server unreachable"));
+        press(&mut app, "/8601");
+        assert_eq!(app.on_key(key(KeyCode::Enter)), Some(Command::Lookup(RfcNumber(8601))));
+        let not_connected = IndexError::NotConnected { servers: "s".into() };
+        app.on_net(NetEvent::Error(PeerError::about(Request::Lookup(RfcNumber(8601)), not_connected)));
+        assert!(matches!(app.lookup.view, LookupView::Failed { .. }));
+        assert_eq!(app.due(), None, "not while disconnected");
+        app.refresh = None;
+        assert_eq!(app.on_net(NetEvent::Connected { server: "s".into() }), Some(Command::List));
+        assert_eq!(app.lookup.view, LookupView::Pending(RfcNumber(8601)));
+        assert_eq!(app.due(), Some(Command::Lookup(RfcNumber(8601))), "even with the refresh off");
+        assert_eq!(app.due(), None, "once");
+    }
+
+    /// Issue 19, item 15: a key a pane does not take says where it works.
+    #[test]
+    fn a_key_for_another_pane_says_where_it_works() {
+        let mut app = app();
+        assert!(press(&mut app, "s").is_empty());
+        assert_eq!(app.messages.toast.as_ref().unwrap().text, "s works in Local RFCs (stop sharing).");
+        app.mode = Mode::Browse(Pane::Log);
+        press(&mut app, "d");
+        assert_eq!(
+            app.messages.toast.as_ref().unwrap().text,
+            "d/Enter works in Index and Lookup (download)."
+        );
+    }
+
+    /// Issue 19, items 12-13: the reader opens on a local RFC, and the
+    /// Index filter narrows the rows as it is typed.
+    #[test]
+    fn the_reader_opens_searches_and_closes_and_the_filter_narrows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rfc8600.txt");
+        let text: String =
+            (0..300).map(|i| format!("line {i}{}\n", if i == 150 { " IPsec" } else { "" })).collect();
+        std::fs::write(&path, format!("\u{feff}{text}")).unwrap();
+        let mut app = App::new(me(), vec![LocalRfc { path, ..local(8600, "T") }], t0());
+        app.on_resize(80, 24);
+        app.mode = Mode::Browse(Pane::Local);
+        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.mode, Mode::Reader { back: Pane::Local });
+        assert_eq!(app.reader.as_ref().unwrap().lines.len(), 300);
+        assert_eq!(app.reader.as_ref().unwrap().lines[0], "line 0", "no BOM");
+        press(&mut app, "/ipsec");
+        assert_eq!(app.mode, Mode::Search { back: Pane::Local });
+        app.on_key(key(KeyCode::Enter));
+        let r = app.reader.as_ref().unwrap();
+        assert_eq!((r.matches.clone(), app.mode), (vec![150], Mode::Reader { back: Pane::Local }));
+        assert!(r.scroll <= 150 && 150 < r.scroll + app.reader_page());
+        press(&mut app, "q");
+        assert_eq!(app.mode, Mode::Browse(Pane::Local));
+        assert!(app.reader.is_none());
+        // The filter.
+        let records = (0..3000)
+            .map(|i| record(i, if i % 250 == 0 { "IPsec thing" } else { "Other" }, "hostB", 1))
+            .collect();
+        app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records }));
+        app.mode = Mode::Browse(Pane::Index);
+        press(&mut app, "fipsec");
+        assert_eq!(app.mode, Mode::Filter);
+        assert_eq!((app.index.len(), app.index.total()), (12, 3000));
+        app.on_key(key(KeyCode::Enter));
+        assert_eq!(app.mode, Mode::Browse(Pane::Index));
+        assert_eq!(app.index.filter_text(), "ipsec", "kept");
+        press(&mut app, "f");
+        app.on_key(key(KeyCode::Esc));
+        assert_eq!(app.index.len(), 3000, "Esc in the box clears it");
     }
 }

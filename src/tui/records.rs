@@ -59,6 +59,9 @@ pub struct IndexRecords {
     hosts: Vec<Box<str>>,
     /// Longest host name, in characters, for the Host column's width.
     host_width: usize,
+    /// Longest title, in characters, so the screen can share its width by
+    /// what there is to show.
+    title_width: usize,
 }
 
 impl IndexRecords {
@@ -79,6 +82,7 @@ impl IndexRecords {
                     id
                 }
             };
+            out.title_width = out.title_width.max(r.title.chars().count());
             let title_at = out.titles.len() as u64;
             out.titles.push_str(&r.title);
             out.rows.push(Row { rfc: r.rfc, title_at, title_len: r.title.len() as u32, host, port: r.port });
@@ -113,6 +117,11 @@ impl IndexRecords {
     /// Longest host name, in characters.
     pub fn host_width(&self) -> usize {
         self.host_width
+    }
+
+    /// Longest title, in characters.
+    pub fn title_width(&self) -> usize {
+        self.title_width
     }
 
     /// Bytes this table holds on the heap (what it asked for, not counting
@@ -169,6 +178,7 @@ mod tests {
         assert_eq!(table.window(1, 10).map(|r| r.rfc.0).collect::<Vec<_>>(), [2, 3]);
         assert_eq!(table.window(5, 10).count(), 0);
         assert_eq!(table.host_width(), 5);
+        assert_eq!(table.title_width(), 7);
         assert_eq!(size_of::<Row>(), 24);
     }
 

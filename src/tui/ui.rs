@@ -5,33 +5,37 @@
 //! `TableState`, held in the app and passed `&mut`, as ratatui's stateful
 //! widgets are meant to be used): the same `App` draws the same screen, which
 //! is what makes the `TestBackend` snapshots meaningful. Each pane is its own
-//! function over a `Buffer` area, so widget tests can draw one pane alone.
-//! Only visible rows are built: a frame costs the same with five index
-//! records or a million.
+//! function over a `Buffer` area ([`panes`], [`reader`]), so widget tests can
+//! draw one pane alone. Only visible rows are built: a frame costs the same
+//! with five index records or a million.
 //!
 //! Colors are the terminal's named ANSI colors, used only as accents (borders,
 //! arrows, badges) over the default foreground, and the selection is shown in
 //! reverse video: both read on dark and light themes alike. Focus is shown
 //! twice, by color and by a thick border, so it survives a monochrome
-//! terminal.
+//! terminal. The footer and the help are read from the
+//! [`keymap`](super::keymap), as the key handler is.
+
+pub mod panes;
+pub mod reader;
 
 use std::borrow::Cow;
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Layout, Position, Rect};
-use ratatui::style::{Color, Modifier, Style, Stylize};
-use ratatui::text::{Line, Span, Text};
+use ratatui::layout::{Constraint, Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, BorderType, Cell, Clear, HighlightSpacing, LineGauge, List, ListItem, ListState, Paragraph, Row,
-    StatefulWidget, Table, TableState, Widget, Wrap,
+    Block, BorderType, Cell, Clear, HighlightSpacing, Paragraph, Row, StatefulWidget, Table, TableState,
+    Widget, Wrap,
 };
 
-use super::app::{
-    App, Connection, Download, DownloadState, IndexStatus, LogKind, LookupView, Mode, human_bytes,
-    human_duration,
-};
-use super::layout::{Areas, MIN_HEIGHT, MIN_WIDTH, Pane};
+pub use self::panes::{detail, downloads, index, local, log, lookup};
+use super::app::{App, Connection, Mode};
+use super::keymap::{self, Binding};
+use super::layout::{MIN_HEIGHT, MIN_WIDTH};
+use crate::human;
 use crate::peer::IndexError;
 
 const ACCENT: Color = Color::Cyan;
@@ -49,10 +53,7 @@ fn shown(s: &str) -> Cow<'_, str> {
     crate::protocol::escape_line(s.as_bytes())
 }
 
-/// Width of the log's `who` column.
-const WHO_WIDTH: usize = 15;
-
-/// Draws the whole screen, and puts the cursor in the lookup box while typing.
+/// Draws the whole screen, and puts the cursor in the box being typed in.
 pub fn draw(frame: &mut Frame, app: &mut App) {
     let full = frame.area();
     if full.width < MIN_WIDTH || full.height < MIN_HEIGHT {
@@ -62,27 +63,45 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     if app.areas.full != full {
         app.on_resize(full.width, full.height);
     }
-    let areas = Areas::new(full);
+    let areas = app.areas;
     let buf = frame.buffer_mut();
-    local(app, areas.local, buf);
-    index(app, areas.index, buf);
-    lookup(app, areas.lookup, buf);
-    downloads(app, areas.downloads, buf);
-    log(app, areas.log, buf);
+    if app.mode.reading() {
+        reader::reader(app, areas.body(), buf);
+    } else {
+        local(app, areas.local, buf);
+        index(app, areas.index, buf);
+        lookup(app, areas.lookup, buf);
+        downloads(app, areas.downloads, buf);
+        log(app, areas.log, buf);
+    }
     status(app, areas.status, buf);
     hints(app, areas.hints, buf);
-    match app.mode {
-        Mode::Help { .. } => help(full, buf),
-        Mode::Peers { .. } => peers(app, full, buf),
-        Mode::Detail => detail(app, areas.downloads, buf),
+    let cursor = match app.mode {
+        Mode::Help { .. } => {
+            help(app, full, buf);
+            None
+        }
+        Mode::Peers { .. } => {
+            peers(app, full, buf);
+            None
+        }
+        Mode::Detail => {
+            detail(app, areas.downloads, buf);
+            None
+        }
         Mode::Typing => {
             let input = areas.input();
             let (prompt, width) = input_geometry(input);
-            let scroll = app.input.visual_scroll(width);
-            let x = input.x + prompt + (app.input.visual_cursor().saturating_sub(scroll)) as u16;
-            frame.set_cursor_position(Position::new(x.min(input.right().saturating_sub(1)), input.y));
+            let scroll = app.lookup.input.visual_scroll(width);
+            let x = input.x + prompt + (app.lookup.input.visual_cursor().saturating_sub(scroll)) as u16;
+            Some((x.min(input.right().saturating_sub(1)), input.y))
         }
-        Mode::Browse(_) => {}
+        Mode::Filter => panes::filter_cursor(app, areas.index),
+        Mode::Search { .. } => reader::search_cursor(app, areas.body()),
+        Mode::Browse(_) | Mode::Reader { .. } => None,
+    };
+    if let Some((x, y)) = cursor {
+        frame.set_cursor_position(Position::new(x, y));
     }
 }
 
@@ -127,115 +146,6 @@ fn empty_state(text: &str, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
-/// The Local RFCs pane: what this peer shares. `●` marks an RFC the index
-/// has a record of for this peer, `○` one it has not (not advertised yet).
-pub fn local(app: &mut App, area: Rect, buf: &mut Buffer) {
-    let focused = app.mode.browsing(Pane::Local);
-    let mut title = vec![Span::raw(format!("Local RFCs ({})", app.local.len()))];
-    let unlisted = app.local.iter().filter(|l| !app.in_index.contains(&l.rfc)).count();
-    if unlisted > 0 && app.connection == Connection::Connected {
-        let long = format!(" · {unlisted} ○ not in the index");
-        let room = usize::from(area.width).saturating_sub(label_width(&title) + 4);
-        let text = if long.chars().count() <= room { long } else { format!(" · ○ {unlisted}") };
-        title.push(Span::styled(text, Style::new().fg(WARN)));
-    }
-    let block = pane(title, focused);
-    let inner = block.inner(area);
-    block.render(area, buf);
-    if app.local.is_empty() {
-        empty_state(
-            "Nothing shared yet. Press / to look up an RFC and download it, or drop an rfcN.txt into the folder.",
-            inner,
-            buf,
-        );
-        return;
-    }
-    let items: Vec<ListItem> = app
-        .local
-        .iter()
-        .map(|l| {
-            let mark = if app.in_index.contains(&l.rfc) {
-                Span::styled("● ", Style::new().fg(OK))
-            } else {
-                Span::styled("○ ", Style::new().fg(WARN))
-            };
-            ListItem::new(Line::from(vec![
-                mark,
-                Span::raw(format!("{:>4} ", l.rfc)).bold(),
-                Span::raw(shown(&l.title)),
-            ]))
-        })
-        .collect();
-    let list = List::new(items).highlight_style(selected_style(focused));
-    StatefulWidget::render(list, inner, buf, &mut app.local_list);
-}
-
-/// The Index pane: the server's LIST, newest first.
-pub fn index(app: &mut App, area: Rect, buf: &mut Buffer) {
-    let focused = app.mode.browsing(Pane::Index);
-    let mut title = vec![Span::raw(format!("Index ({})", app.index.len()))];
-    match &app.index_status {
-        IndexStatus::Loading => title.push(Span::raw(" · refreshing…")),
-        IndexStatus::Failed(_) => title.push(Span::styled(" · refresh failed", Style::new().fg(ERROR))),
-        IndexStatus::NotLoaded | IndexStatus::Loaded => title.push(Span::raw(" · newest first")),
-    }
-    let mut block = pane(title, focused);
-    // The selected record's title, whole, on the bottom border when the
-    // Title column cuts it.
-    let title_room =
-        usize::from(area.width).saturating_sub(2 + 2 + 6 + 6 + 1 + (app.index.host_width() + 6).min(25));
-    if focused
-        && let Some(r) = app.index.get(app.index_selected())
-        && r.title.chars().count() > title_room
-    {
-        let room = usize::from(area.width.saturating_sub(4));
-        let whole = format!("{} {}", r.rfc, shown(r.title));
-        block = block.title_bottom(Line::from(format!(" {} ", fit(&whole, room))));
-    }
-    let inner = block.inner(area);
-    block.render(area, buf);
-    if app.index.is_empty() {
-        let text = match &app.index_status {
-            IndexStatus::NotLoaded => "Not loaded yet — press r to refresh.".to_owned(),
-            IndexStatus::Loading => "Asking the index server (LIST ALL)…".to_owned(),
-            IndexStatus::Loaded => {
-                "No RFCs in the index yet — press a to advertise yours, r to refresh.".to_owned()
-            }
-            IndexStatus::Failed(e) => format!("Could not refresh: {}. Press r to try again.", shown(e)),
-        };
-        empty_state(&text, inner, buf);
-        return;
-    }
-    // Rows are built for the visible window only.
-    let height = usize::from(inner.height.saturating_sub(1)).max(1);
-    let selected = app.index_selected().min(app.index.len() - 1);
-    let offset = window_offset(app.index_table.offset(), selected, height, app.index.len());
-    *app.index_table.offset_mut() = offset;
-    let me = (app.me.host.as_str(), app.me.upload_port);
-    let rows = app.index.window(offset, height).map(|r| {
-        let host = shown(r.host);
-        let host = if (r.host, r.port) == me { format!("{host} (me)") } else { host.into_owned() };
-        Row::new([
-            Cell::from(r.rfc.to_string()),
-            Cell::from(shown(r.title)),
-            Cell::from(host),
-            Cell::from(r.port.to_string()),
-        ])
-    });
-    let host_w = (app.index.host_width() + 5).clamp(4, 24) as u16;
-    let widths =
-        [Constraint::Length(5), Constraint::Fill(1), Constraint::Length(host_w), Constraint::Length(5)];
-    let header = Row::new(["RFC", "Title", "Host", "Port"]).style(Style::new().add_modifier(Modifier::BOLD));
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(selected_style(focused))
-        .highlight_symbol("› ")
-        .highlight_spacing(HighlightSpacing::Always);
-    // The window's own state: row 0 of `rows` is row `offset` of the index.
-    let mut state = TableState::default().with_selected(Some(selected - offset));
-    StatefulWidget::render(table, inner, buf, &mut state);
-}
-
 /// The first visible row of a list of `len` rows, `height` of them shown,
 /// after the selection moved: the view moves only when the selection left it.
 pub fn window_offset(offset: usize, selected: usize, height: usize, len: usize) -> usize {
@@ -257,298 +167,8 @@ fn input_geometry(input: Rect) -> (u16, usize) {
 
 const PROMPT: &str = "RFC › ";
 
-/// The Lookup pane: the input box, then the holders of the RFC looked up.
-pub fn lookup(app: &mut App, area: Rect, buf: &mut Buffer) {
-    let typing = app.mode == Mode::Typing;
-    let focused = app.mode.browsing(Pane::Lookup) || typing;
-    let mut title = vec![Span::raw("Lookup")];
-    if let LookupView::Found { holders, .. } = &app.lookup {
-        title.push(Span::raw(format!(" · {} holder(s)", holders.len())));
-    }
-    let block = pane(title, focused);
-    let inner = block.inner(area);
-    block.render(area, buf);
-    let [input_area, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
-
-    let (_, width) = input_geometry(input_area);
-    let scroll = app.input.visual_scroll(width);
-    let value: String = app.input.value().chars().skip(scroll).collect();
-    let prompt_style = if typing { Style::new().fg(ACCENT).bold() } else { Style::new().bold() };
-    let mut spans = vec![Span::styled(PROMPT, prompt_style)];
-    if value.is_empty() && !typing {
-        spans.push(Span::styled("press /", dim().add_modifier(Modifier::ITALIC)));
-    } else {
-        let style = if typing { Style::new().add_modifier(Modifier::UNDERLINED) } else { Style::new() };
-        spans.push(Span::styled(value, style));
-    }
-    Line::from(spans).render(input_area, buf);
-
-    let message = |text: String, style: Style| Paragraph::new(text).style(style).wrap(Wrap { trim: true });
-    match &app.lookup {
-        LookupView::Idle => message(
-            "Type an RFC number, Enter asks the server who holds it.".into(),
-            dim().add_modifier(Modifier::ITALIC),
-        )
-        .render(rest, buf),
-        LookupView::Invalid(text) => {
-            message(format!("“{text}” is not an RFC number."), Style::new().fg(ERROR)).render(rest, buf)
-        }
-        LookupView::Pending(rfc) => {
-            message(format!("Looking up RFC {rfc}…"), dim().add_modifier(Modifier::ITALIC)).render(rest, buf)
-        }
-        LookupView::NotFound(rfc) => {
-            message(format!("No peer holds RFC {rfc} (404 Not Found)."), Style::new().fg(WARN))
-                .render(rest, buf)
-        }
-        LookupView::Failed { rfc, reason } => {
-            message(format!("LOOKUP RFC {rfc} failed: {}", shown(reason)), Style::new().fg(ERROR))
-                .render(rest, buf)
-        }
-        LookupView::Found { holders, .. } => {
-            let [title_area, list_area] =
-                Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(rest);
-            let title = holders.first().map(|r| shown(&r.title)).unwrap_or_default();
-            Line::styled(title, Style::new().add_modifier(Modifier::ITALIC)).render(title_area, buf);
-            // Items are built for the visible window only: a hostile index
-            // may name 200,000 holders.
-            let height = usize::from(list_area.height).max(1);
-            let selected = app.holders_list.selected().map(|s| s.min(holders.len().saturating_sub(1)));
-            let offset =
-                window_offset(app.holders_list.offset(), selected.unwrap_or(0), height, holders.len());
-            *app.holders_list.offset_mut() = offset;
-            let items: Vec<ListItem> = holders
-                .iter()
-                .skip(offset)
-                .take(height)
-                .map(|r| {
-                    let mine = r.host == app.me.host && r.port == app.me.upload_port;
-                    let text = format!("{}:{}{}", shown(&r.host), r.port, if mine { " (me)" } else { "" });
-                    ListItem::new(text)
-                })
-                .collect();
-            let list = List::new(items)
-                .highlight_style(selected_style(focused && !typing))
-                .highlight_symbol("› ")
-                .highlight_spacing(HighlightSpacing::Always);
-            let mut state = ListState::default().with_selected(selected.map(|s| s - offset));
-            StatefulWidget::render(list, list_area, buf, &mut state);
-        }
-    }
-}
-
-/// The Downloads pane: running transfers first, then the latest outcomes.
-pub fn downloads(app: &mut App, area: Rect, buf: &mut Buffer) {
-    let focused = app.mode.browsing(Pane::Downloads);
-    let running = app.downloads.values().filter(|d| d.is_active()).count();
-    let title = vec![Span::raw(format!("Downloads ({running} running)"))];
-    let block = pane(title, focused);
-    let inner = block.inner(area);
-    block.render(area, buf);
-    if app.downloads.is_empty() {
-        empty_state(
-            "No downloads yet. Choose a holder in Lookup and press Enter, or press d on an Index row.",
-            inner,
-            buf,
-        );
-        return;
-    }
-    let order = app.download_order();
-    let height = usize::from(inner.height).max(1);
-    let selected = app.downloads_list.selected().unwrap_or(0).min(order.len() - 1);
-    let offset = window_offset(app.downloads_list.offset(), selected, height, order.len());
-    *app.downloads_list.offset_mut() = offset;
-    for (i, (row, id)) in inner.rows().zip(order.iter().skip(offset)).enumerate() {
-        if let Some(d) = app.downloads.get(id) {
-            download_row(app, d, row, buf);
-            if focused && offset + i == selected {
-                buf.set_style(row, Style::new().add_modifier(Modifier::REVERSED));
-            }
-        }
-    }
-}
-
-fn download_row(app: &App, d: &Download, row: Rect, buf: &mut Buffer) {
-    let from = d.from.as_ref().map(|h| shown(&h.to_string()).into_owned()).unwrap_or_else(|| "—".into());
-    match &d.state {
-        DownloadState::Queued | DownloadState::Running => {
-            let ratio = match d.total {
-                Some(0) => 1.0,
-                Some(t) => (d.received as f64 / t as f64).clamp(0.0, 1.0),
-                None => 0.0,
-            };
-            let mut stats = match d.total {
-                Some(t) => format!(" {:>3.0}% {}", ratio * 100.0, byte_pair(d.received, t)),
-                None => " connecting…".to_owned(),
-            };
-            if let Some(rate) = d.rate(app.now) {
-                stats.push_str(&format!(" {}/s", human_bytes(rate as u64)));
-            }
-            let mut label = vec![Span::styled(format!("↓ {}", d.rfc), Style::new().fg(ACCENT).bold())];
-            // The holder goes in when the bar keeps at least 10 columns.
-            let room =
-                usize::from(row.width).saturating_sub(label_width(&label) + stats.chars().count() + 11);
-            if from.chars().count() < room {
-                label.push(Span::raw(format!(" {from}")));
-            }
-            let [gauge_area, stats_area] =
-                Layout::horizontal([Constraint::Fill(1), Constraint::Length(stats.chars().count() as u16)])
-                    .areas(row);
-            LineGauge::default()
-                .label(Line::from(label))
-                .ratio(ratio)
-                .filled_symbol("━")
-                .unfilled_symbol("─")
-                .filled_style(Style::new().fg(ACCENT))
-                .unfilled_style(dim())
-                .render(gauge_area, buf);
-            Line::raw(stats).render(stats_area, buf);
-        }
-        DownloadState::Retrying { reason } => Line::from(vec![
-            Span::styled(format!("↻ {}", d.rfc), Style::new().fg(WARN).bold()),
-            Span::raw(format!(" {reason} — trying the next holder")),
-        ])
-        .render(row, buf),
-        DownloadState::Done { bytes, elapsed } => Line::from(vec![
-            Span::styled(format!("✔ {}", d.rfc), Style::new().fg(OK).bold()),
-            Span::raw(format!(" from {from}: {} in {}", human_bytes(*bytes), human_duration(*elapsed))),
-        ])
-        .render(row, buf),
-        DownloadState::Failed { reason } => {
-            let mut spans = vec![
-                Span::styled(format!("✘ {}", d.rfc), Style::new().fg(ERROR).bold()),
-                Span::raw(format!(" failed: {reason}")),
-            ];
-            // A cut reason says where the rest is.
-            if label_width(&spans) > usize::from(row.width) {
-                let keep = usize::from(row.width).saturating_sub(label_width(&spans[..1]) + 14);
-                spans[1] = Span::raw(format!(" failed: {}", fit(reason, keep.saturating_sub(8))));
-                spans.push(Span::styled(" Enter: more", dim()));
-            }
-            Line::from(spans).render(row, buf)
-        }
-    }
-}
-
 fn label_width(spans: &[Span]) -> usize {
     spans.iter().map(|s| s.content.chars().count()).sum()
-}
-
-/// `40.0/100.0 KiB`: both in the unit of the total.
-fn byte_pair(received: u64, total: u64) -> String {
-    const K: f64 = 1024.0;
-    let t = total as f64;
-    let (div, unit) = if t < K {
-        return format!("{received}/{total} B");
-    } else if t < K * K {
-        (K, "KiB")
-    } else if t < K * K * K {
-        (K * K, "MiB")
-    } else {
-        (K * K * K, "GiB")
-    };
-    format!("{:.1}/{:.1} {unit}", received as f64 / div, t / div)
-}
-
-/// The selected download in full, wrapped, over the Downloads pane and
-/// the log below it.
-pub fn detail(app: &App, over: Rect, buf: &mut Buffer) {
-    let Some(d) = app.selected_download() else { return };
-    let from = d
-        .from
-        .as_ref()
-        .map(|h| shown(&h.to_string()).into_owned())
-        .unwrap_or_else(|| "not yet chosen".into());
-    let mut lines = vec![
-        Line::from(vec![Span::styled("RFC   ", dim()), Span::raw(d.rfc.to_string())]),
-        Line::from(vec![Span::styled("From  ", dim()), Span::raw(from)]),
-    ];
-    let progress = match d.total {
-        Some(t) => format!("{} of {}", human_bytes(d.received), human_bytes(t)),
-        None => human_bytes(d.received),
-    };
-    let (state, style) = match &d.state {
-        DownloadState::Queued => ("queued".to_owned(), Style::new()),
-        DownloadState::Running => (format!("running, {progress}"), Style::new().fg(ACCENT)),
-        DownloadState::Retrying { reason } => {
-            (format!("retrying: {reason}; trying the next holder"), Style::new().fg(WARN))
-        }
-        DownloadState::Done { bytes, elapsed } => {
-            (format!("done: {} in {}", human_bytes(*bytes), human_duration(*elapsed)), Style::new().fg(OK))
-        }
-        DownloadState::Failed { reason } => (format!("failed: {reason}"), Style::new().fg(ERROR)),
-    };
-    lines.push(Line::from(vec![Span::styled("State ", dim()), Span::styled(state, style)]));
-    let width = over.width.saturating_sub(4).max(20);
-    let text_len: usize = lines.iter().map(|l| l.width() / usize::from(width) + 1).sum();
-    let height = (text_len as u16 + 2).min(buf.area.height.saturating_sub(over.y)).max(5);
-    let area = Rect { x: over.x, y: over.y, width: over.width, height }.intersection(buf.area);
-    Clear.render(area, buf);
-    let block = pane(vec![Span::raw(format!("Download of RFC {}", d.rfc))], true)
-        .title_bottom(Line::from(" Esc or Enter closes ").centered());
-    let inner = block.inner(area);
-    block.render(area, buf);
-    Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
-}
-
-/// The protocol log: every raw message, newest at the bottom; ← → scroll
-/// long lines sideways.
-pub fn log(app: &App, area: Rect, buf: &mut Buffer) {
-    let focused = app.mode.browsing(Pane::Log);
-    let mut title = vec![Span::raw("Protocol log"), Span::raw(" · times UTC")];
-    if app.log_scroll > 0 {
-        title.push(Span::styled(
-            format!(" · {} lines back, End follows", app.log_scroll),
-            Style::new().fg(WARN),
-        ));
-    }
-    if app.log_folded > 0 {
-        title.push(Span::styled(format!(" · {} unchanged refresh(es) not repeated", app.log_folded), dim()));
-    }
-    if app.log_hscroll > 0 {
-        title.push(Span::styled(format!(" · → {} columns, ← back", app.log_hscroll), Style::new().fg(WARN)));
-    }
-    let block = pane(title, focused);
-    let inner = block.inner(area);
-    block.render(area, buf);
-    if app.log.is_empty() {
-        empty_state("Nothing sent or received yet. Every raw P2P-CI message will show here.", inner, buf);
-        return;
-    }
-    let end = app.log.len().saturating_sub(app.log_scroll);
-    let start = end.saturating_sub(usize::from(inner.height));
-    let lines: Vec<Line> = app.log.range(start..end).map(log_line).collect();
-    let hscroll = u16::try_from(app.log_hscroll).unwrap_or(u16::MAX);
-    Paragraph::new(Text::from(lines)).scroll((0, hscroll)).render(inner, buf);
-}
-
-fn log_line(l: &super::app::LogLine) -> Line<'_> {
-    let (arrow, color) = match l.kind {
-        LogKind::Sent => ("→", SENT),
-        LogKind::Received => ("←", RECEIVED),
-        LogKind::Info => ("·", Color::DarkGray),
-        LogKind::Error => ("!", ERROR),
-    };
-    let accent = Style::new().fg(color);
-    let mut spans = Vec::with_capacity(4);
-    match &l.time {
-        Some(t) => {
-            spans.push(Span::styled(format!("{t} "), dim()));
-            spans.push(Span::styled(format!("{arrow} "), accent.bold()));
-        }
-        None => spans.push(Span::raw(" ".repeat(11))),
-    }
-    let is_wire = matches!(l.kind, LogKind::Sent | LogKind::Received);
-    if is_wire {
-        let who = l.who.as_deref().map(|w| fit(w, WHO_WIDTH)).unwrap_or_default();
-        spans.push(Span::styled(format!("{who:<WHO_WIDTH$} "), accent));
-    }
-    let text_style = match l.kind {
-        _ if is_wire && l.time.is_some() => accent.bold(),
-        LogKind::Error => Style::new().fg(ERROR),
-        _ => Style::new(),
-    };
-    spans.push(Span::styled(l.text.as_str(), text_style));
-    Line::from(spans)
 }
 
 /// Cuts `s` to `width` characters, marking the cut with `…`.
@@ -562,10 +182,24 @@ fn fit(s: &str, width: usize) -> String {
     }
 }
 
+/// `3,000`: a count with thousands separated.
+fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 /// The status line: the server connection, then a message or who we are. A
 /// message too long for the line is shown whole, wrapped, just above it.
 pub fn status(app: &App, area: Rect, buf: &mut Buffer) {
-    let short = app.toast.is_some();
+    let toast = app.messages.toast.as_ref();
+    let short = toast.is_some();
     let server = &app.me.server;
     let (badge, color) = match &app.connection {
         Connection::Connecting => (format!("◌ connecting to {server}"), WARN),
@@ -577,7 +211,7 @@ pub fn status(app: &App, area: Rect, buf: &mut Buffer) {
         Connection::Disconnected { .. } if short => ("✘ unreachable".to_owned(), ERROR),
         Connection::Disconnected { reason, retry_at } => {
             let when = match retry_at.map(|at| at.duration_since(app.now)) {
-                Some(Ok(d)) if !d.is_zero() => format!(", retrying in {}", human_duration(d)),
+                Some(Ok(d)) if !d.is_zero() => format!(", retrying in {}", human::duration(d)),
                 Some(_) => ", retrying now".to_owned(),
                 None => String::new(),
             };
@@ -593,7 +227,7 @@ pub fn status(app: &App, area: Rect, buf: &mut Buffer) {
     let mut spans = vec![Span::styled(format!(" {badge} "), Style::new().fg(color).bold())];
     spans.push(Span::styled("│ ", dim()));
     let lead = label_width(&spans);
-    match &app.toast {
+    match toast {
         Some(t) => {
             let style = if t.error { Style::new().fg(ERROR) } else { Style::new() };
             let room = usize::from(area.width).saturating_sub(lead);
@@ -642,176 +276,188 @@ pub fn status(app: &App, area: Rect, buf: &mut Buffer) {
     Line::from(spans).render(area, buf);
 }
 
-/// Every key the focused pane (or the open view) accepts, alternatives
-/// included (`S-Tab` is Shift-Tab); a test holds this list to `on_key`.
-pub fn keys(mode: Mode) -> &'static [(&'static str, &'static str)] {
-    const MOVE: (&str, &str) = ("↑↓/jk PgUp/PgDn Home/End", "move");
-    match mode {
-        Mode::Help { .. } => &[("?/Esc/q/Enter", "close help"), ("Ctrl-C", "quit")],
-        Mode::Peers { .. } => &[MOVE, ("p/Esc/q/Enter", "close"), ("Ctrl-C", "quit")],
-        Mode::Detail => &[("Esc/Enter/q", "close"), ("Ctrl-C", "quit")],
-        Mode::Typing => &[
-            ("Enter", "look up"),
-            ("←→ Home/End Bksp/Del", "edit"),
-            ("↓", "holders"),
-            ("Esc", "stop typing"),
-            ("Tab/S-Tab", "pane"),
-            ("Ctrl-C", "quit"),
-        ],
-        Mode::Browse(pane) => match pane {
-            Pane::Local => &[
-                MOVE,
-                ("s", "stop sharing"),
-                ("a", "advertise all"),
-                ("/", "lookup"),
-                ("r", "refresh"),
-                ("p", "peers"),
-                ("Tab/S-Tab", "pane"),
-                ("Esc", "dismiss"),
-                ("?", "help"),
-                ("q/Ctrl-C", "quit"),
-            ],
-            Pane::Index => &[
-                MOVE,
-                ("d/Enter", "download"),
-                ("/", "lookup"),
-                ("r", "refresh"),
-                ("a", "advertise"),
-                ("p", "peers"),
-                ("Tab/S-Tab", "pane"),
-                ("Esc", "dismiss"),
-                ("?", "help"),
-                ("q/Ctrl-C", "quit"),
-            ],
-            Pane::Lookup => &[
-                ("/ 0-9", "new lookup"),
-                ("↑↓/jk PgUp/PgDn Home/End", "holder"),
-                ("d/Enter", "download"),
-                ("r", "refresh"),
-                ("a", "advertise"),
-                ("p", "peers"),
-                ("Tab/S-Tab", "pane"),
-                ("Esc", "dismiss"),
-                ("?", "help"),
-                ("q/Ctrl-C", "quit"),
-            ],
-            Pane::Downloads => &[
-                MOVE,
-                ("Enter", "details"),
-                ("/", "lookup"),
-                ("r", "refresh"),
-                ("a", "advertise"),
-                ("p", "peers"),
-                ("Tab/S-Tab", "pane"),
-                ("Esc", "dismiss"),
-                ("?", "help"),
-                ("q/Ctrl-C", "quit"),
-            ],
-            Pane::Log => &[
-                ("↑↓/jk PgUp/PgDn", "scroll"),
-                ("Home/End", "oldest/follow"),
-                ("←→/hl", "pan"),
-                ("/", "lookup"),
-                ("r", "refresh"),
-                ("a", "advertise"),
-                ("p", "peers"),
-                ("Tab/S-Tab", "pane"),
-                ("Esc", "dismiss"),
-                ("?", "help"),
-                ("q/Ctrl-C", "quit"),
-            ],
-        },
+/// The hints the footer shows for `mode` in `lines` lines of `width`: every
+/// binding when they fit; otherwise the mode's own keys first, dropping
+/// from the end of the rest, but `? help` and the way out always stay last
+/// (the help lists everything).
+pub fn footer(mode: Mode, width: usize, lines: usize) -> Vec<Vec<&'static Binding>> {
+    let all = keymap::bindings(mode);
+    let keep = |b: &Binding| {
+        b.label == "help" || b.label == "quit" || b.label.starts_with("close") || b.label == "back"
+    };
+    let mut shown = all.clone();
+    loop {
+        let wrapped = wrap_hints(&shown, width);
+        if wrapped.len() <= lines {
+            return wrapped;
+        }
+        // Drop the last binding that may go.
+        let Some(at) = shown.iter().rposition(|b| !keep(b)) else { return wrapped };
+        shown.remove(at);
     }
 }
 
-/// The key hints, wrapped (between two keys, never inside one) onto the
-/// hint lines when they do not fit on one.
-pub fn hints(app: &App, area: Rect, buf: &mut Buffer) {
-    let width = usize::from(area.width);
-    let mut lines = vec![Line::raw(" ")];
-    for (k, what) in keys(app.mode) {
-        let len = k.chars().count() + 1 + what.chars().count();
+/// Hints wrapped between bindings, never inside one; each line starts
+/// with a space, and bindings are two spaces apart.
+fn wrap_hints(bindings: &[&'static Binding], width: usize) -> Vec<Vec<&'static Binding>> {
+    let mut lines: Vec<Vec<&'static Binding>> = vec![Vec::new()];
+    let mut used = 1;
+    for b in bindings {
+        let len = b.shown.chars().count() + 1 + b.label.chars().count();
         let line = lines.last_mut().expect("one line at least");
-        if line.width() > 1 && line.width() + 2 + len > width {
-            lines.push(Line::raw(" "));
-        } else if line.width() > 1 {
-            line.push_span(Span::raw("  "));
+        if !line.is_empty() && used + 2 + len > width {
+            lines.push(vec![b]);
+            used = 1 + len;
+        } else {
+            used += if line.is_empty() { len } else { 2 + len };
+            line.push(b);
         }
-        let line = lines.last_mut().expect("one line at least");
-        line.push_span(Span::styled(*k, Style::new().fg(ACCENT).bold()));
-        line.push_span(Span::raw(format!(" {what}")));
     }
+    lines
+}
+
+/// The footer: the keys of what has the focus, from the keymap.
+pub fn hints(app: &App, area: Rect, buf: &mut Buffer) {
+    let lines: Vec<Line> = footer(app.mode, usize::from(area.width), usize::from(area.height.max(1)))
+        .into_iter()
+        .map(|bindings| {
+            let mut line = Line::raw(" ");
+            for (i, b) in bindings.into_iter().enumerate() {
+                if i > 0 {
+                    line.push_span(Span::raw("  "));
+                }
+                line.push_span(Span::styled(b.shown, Style::new().fg(ACCENT).bold()));
+                line.push_span(Span::raw(format!(" {}", b.label)));
+            }
+            line
+        })
+        .collect();
     Paragraph::new(lines).render(area, buf);
 }
 
-const HELP: &[(&str, &str)] = &[
-    ("Tab  Shift-Tab", "move between panes (or click one)"),
-    ("↑ ↓  j k  wheel", "move in a list, scroll the log"),
-    ("PgUp PgDn Home End", "a page, the first or last row"),
-    ("← →  h l", "in the log: scroll long lines sideways"),
-    ("/  (0-9 in Lookup)", "type an RFC number; Enter sends LOOKUP"),
-    ("Enter  d", "download the selected Index row or holder"),
-    ("Enter", "in Downloads: the whole story of one"),
-    ("r", "refresh the Index now (LIST ALL)"),
-    ("a", "advertise all local RFCs (ADD); ○ marks those not yet"),
-    ("s", "in Local RFCs: stop sharing one (see below)"),
-    ("p", "Peers: who the index names, with #RFCs"),
-    ("Esc", "leave the lookup box, dismiss a message"),
-    ("q  Ctrl-C", "leave: close the connection, stop uploads"),
-];
+/// Splits `text` into lines of at most `width` characters, between words.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let line = lines.last_mut().expect("one line at least");
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(word.to_owned());
+        } else {
+            if len > 0 {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}
 
-/// The help overlay, centered over everything.
-pub fn help(full: Rect, buf: &mut Buffer) {
-    let area = full.centered(Constraint::Max(76), Constraint::Max(28));
+/// The help's text for `width` columns, from the keymap: each place's
+/// keys (the explanation wrapped under itself, not under the keys), then
+/// what the marks mean and how the peer works.
+pub fn help_lines(width: usize) -> Vec<Line<'static>> {
+    let key_style = Style::new().fg(ACCENT).bold();
+    let heading = Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED);
+    let scopes = keymap::scopes();
+    let key_w = scopes
+        .iter()
+        .flat_map(|(_, t)| t.iter().map(|b| b.shown.chars().count()))
+        .max()
+        .unwrap_or(8)
+        .min(width / 3);
+    let text_w = width.saturating_sub(key_w + 2).max(10);
+    let mut lines = Vec::new();
+    let entry = |lines: &mut Vec<Line<'static>>, key: String, style: Style, what: &str| {
+        for (i, part) in wrap_words(what, text_w).into_iter().enumerate() {
+            let key = if i == 0 { format!("{key:>key_w$}  ") } else { " ".repeat(key_w + 2) };
+            lines.push(Line::from(vec![Span::styled(key, style), Span::raw(part)]));
+        }
+    };
+    for (scope, table) in scopes {
+        lines.push(Line::styled(scope, heading));
+        for b in table.into_iter().filter(|b| !b.is_ctrl_c()) {
+            entry(&mut lines, b.shown.to_owned(), key_style, b.help);
+        }
+        lines.push(Line::raw(""));
+    }
+    lines.push(Line::styled("Marks", heading));
+    let marks = [
+        ("●", OK, "in Local RFCs: the index has this peer's record of it"),
+        (
+            "○",
+            WARN,
+            "in Local RFCs: not in the index (yet): press a to advertise it; all are ○ while the server is away",
+        ),
+        ("(me)", ACCENT, "in the Index and Lookup: this peer's own record"),
+        ("as of", WARN, "in a title: the server is away, and this is what it said at that time"),
+    ];
+    for (mark, color, what) in marks {
+        entry(&mut lines, mark.to_owned(), Style::new().fg(color).bold(), what);
+    }
+    lines.push(Line::raw(""));
+    for text in [
+        "Peers ADD their RFCs to the index server; LOOKUP asks who holds one; GET fetches it straight \
+         from that peer, and the new copy is ADDed too. The Index and Lookup refresh on their own. The \
+         folder is watched: a dropped rfcN.txt is listed at once.",
+        "P2P-CI has no message that removes a record, so s moves the file to unshared/ in the folder, \
+         reconnects (the server forgets all of this peer's records) and ADDs the rest again.",
+    ] {
+        lines.extend(wrap_words(text, width).into_iter().map(Line::raw));
+        lines.push(Line::raw(""));
+    }
+    lines.pop();
+    lines
+}
+
+/// The help overlay, centered over everything; it scrolls when it does
+/// not fit.
+pub fn help(app: &mut App, full: Rect, buf: &mut Buffer) {
+    let area = full.centered(Constraint::Max(100), Constraint::Percentage(90));
     Clear.render(area, buf);
-    let block = pane(vec![Span::raw("Help")], true).title_bottom(Line::from(" ? or Esc closes ").centered());
+    let lines = help_lines(usize::from(area.width.saturating_sub(2)));
+    let rows = lines.len();
+    let page = usize::from(area.height.saturating_sub(2));
+    let max = rows.saturating_sub(page);
+    app.help_scroll = app.help_scroll.min(max);
+    let bottom = if max > 0 {
+        format!(
+            " ↑↓ PgUp/PgDn scroll ({} of {rows} lines) · ? or Esc closes ",
+            app.help_scroll + page.min(rows)
+        )
+    } else {
+        " ? or Esc closes ".to_owned()
+    };
+    let block = pane(vec![Span::raw("Help")], true).title_bottom(Line::from(bottom).centered());
     let inner = block.inner(area);
     block.render(area, buf);
-    let mut lines: Vec<Line> = HELP
-        .iter()
-        .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>19}  "), Style::new().fg(ACCENT).bold()),
-                Span::raw(*what),
-            ])
-        })
-        .collect();
-    lines.push(Line::raw(""));
-    lines.push(Line::raw(
-        "Peers ADD their RFCs to the index server; LOOKUP asks who holds one; GET fetches it \
-         straight from that peer, and the new copy is ADDed too. The Index and Lookup refresh \
-         on their own. The folder is watched: a dropped rfcN.txt is listed at once.",
-    ));
-    lines.push(Line::raw(""));
-    lines.push(Line::raw(
-        "P2P-CI has no message that removes a record, so s moves the file to unshared/ in the \
-         folder, reconnects (the server forgets all of this peer's records) and ADDs the rest again.",
-    ));
-    Paragraph::new(lines).wrap(Wrap { trim: false }).render(inner, buf);
+    let shown: Vec<Line> = lines.into_iter().skip(app.help_scroll).take(page).collect();
+    Paragraph::new(shown).render(inner, buf);
 }
 
 /// The Peers view: every peer the index names, with its number of records.
 pub fn peers(app: &mut App, full: Rect, buf: &mut Buffer) {
     let area = full.centered(Constraint::Max(72), Constraint::Percentage(80));
     Clear.render(area, buf);
+    let rows_n = app.peers.rows.len();
     let title = vec![Span::raw(format!(
         "Peers ({}) · from the index of {} record(s)",
-        app.peers.len(),
-        app.index.len()
+        count(rows_n),
+        count(app.index.total())
     ))];
     let block = pane(title, true).title_bottom(Line::from(" p or Esc closes ").centered());
     let inner = block.inner(area);
     block.render(area, buf);
-    if app.peers.is_empty() {
+    if app.peers.rows.is_empty() {
         empty_state("The index names no peer yet (press r to refresh it).", inner, buf);
         return;
     }
     let height = usize::from(inner.height.saturating_sub(1)).max(1);
-    let selected = app.peers_list.selected().unwrap_or(0).min(app.peers.len() - 1);
-    let offset = window_offset(app.peers_list.offset(), selected, height, app.peers.len());
-    *app.peers_list.offset_mut() = offset;
-    let me = (app.me.host.as_str(), app.me.upload_port);
-    let rows = app.peers.iter().skip(offset).take(height).map(|p| {
+    let selected = app.peers.list.selected().unwrap_or(0).min(rows_n - 1);
+    let offset = window_offset(app.peers.list.offset(), selected, height, rows_n);
+    *app.peers.list.offset_mut() = offset;
+    let me = app.me_key();
+    let rows = app.peers.rows.iter().skip(offset).take(height).map(|p| {
         let host = shown(&p.host);
         let host = if (p.host.as_str(), p.port) == me { format!("{host} (me)") } else { host.into_owned() };
         Row::new([Cell::from(host), Cell::from(p.port.to_string()), Cell::from(p.rfcs.to_string())])
@@ -841,7 +487,9 @@ mod tests {
     use super::*;
     use crate::peer::{Direction, DownloadError, DownloadEvent, DownloadId, Holder, Link, NetEvent, Reply};
     use crate::protocol::{RfcNumber, Status};
+    use crate::tui::app::lookup::LookupView;
     use crate::tui::app::tests::{app, key, press, record, t0, wire};
+    use crate::tui::layout::{Areas, Content, Pane};
 
     fn screen(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -918,7 +566,7 @@ mod tests {
         let (title, host) = (format!("T{EVIL}"), format!("ev{EVIL}"));
         let mut app = app();
         app.on_resize(140, 44);
-        app.lookup = LookupView::Pending(RfcNumber(1));
+        app.lookup.view = LookupView::Pending(RfcNumber(1));
         let records = vec![record(1, &title, &host, 5000)];
         app.on_net(NetEvent::Reply(Reply::Lookup { rfc: RfcNumber(1), status: Status::Ok, records }));
         let records = vec![record(1, &title, &host, 5000)];
@@ -996,7 +644,7 @@ mod tests {
             status: Status::Ok,
             bytes: 20_480,
         });
-        app.toast = None;
+        app.messages.toast = None;
         app
     }
 
@@ -1042,7 +690,7 @@ mod tests {
         press(&mut app, "/87");
         let mut terminal = screen(&mut app, 80, 24);
         assert_snapshot!(terminal.backend());
-        let input = Areas::new(Rect::new(0, 0, 80, 24)).input();
+        let input = Areas::new(Rect::new(0, 0, 80, 24), Content::default()).input();
         terminal.backend_mut().assert_cursor_position((input.x + 6 + 2, input.y));
     }
 
@@ -1089,7 +737,7 @@ mod tests {
             reason: crate::peer::IndexError::Closed,
             retry_in: Some(Duration::from_secs(2)),
         });
-        app.toast = None;
+        app.messages.toast = None;
         let buf = render(Rect::new(0, 0, 80, 1), |a, b| status(&app, a, b));
         assert_eq!(
             buf,
@@ -1105,14 +753,14 @@ mod tests {
         app.me.server = "nosuch.invalid:7734".into();
         let reason = IndexError::Unresolvable { host: "nosuch.invalid".into() };
         app.on_net(NetEvent::Disconnected { reason, retry_in: Some(Duration::from_secs(4)) });
-        app.toast = None;
+        app.messages.toast = None;
         let buf = render(Rect::new(0, 0, 100, 1), |a, b| status(&app, a, b));
         let line: String = buf.content.iter().map(|c| c.symbol()).collect();
         assert_eq!(
             line.trim_end(),
             " ✘ the server name nosuch.invalid does not resolve, retrying in 4.0 s; still serving uploads │"
         );
-        assert!(app.log.iter().any(|l| l.text.contains("cannot resolve nosuch.invalid")));
+        assert!(app.log.lines.iter().any(|l| l.text.contains("cannot resolve nosuch.invalid")));
     }
 
     #[test]
@@ -1159,7 +807,7 @@ mod tests {
         let reason = DownloadError::AllFailed { tried: 1, last, error };
         let failed = DownloadEvent::Failed { rfc: RfcNumber(9999), reason };
         app.on_net(NetEvent::Download { id: DownloadId(9), event: failed });
-        app.toast = None;
+        app.messages.toast = None;
         app.mode = Mode::Browse(Pane::Downloads);
         press(&mut app, "jj");
         assert_snapshot!("failed_row_80x24", screen(&mut app, 80, 24).backend());
@@ -1204,7 +852,7 @@ mod tests {
     fn local_pane_lists_number_and_title() {
         let mut app = app();
         app.mode = Mode::Browse(Pane::Local);
-        app.in_index.insert(RfcNumber(8600));
+        app.local.in_index.insert(RfcNumber(8600));
         let area = Rect::new(0, 0, 30, 4);
         let mut buf = Buffer::empty(area);
         local(&mut app, area, &mut buf);
@@ -1287,9 +935,9 @@ mod tests {
             buf,
             Buffer::with_lines([
                 "┌ Downloads (2 running) ───────────────────────────────────┐",
-                "│↓ 8700 ━━━━━━━━────────────  40% 40.0/100.0 KiB 20.0 KiB/s│",
-                "│↓ 8800 hostC:40777 ─────────────────────────── connecting…│",
-                "│✔ 8650 from hostC:40777: 140.0 KiB in 120 ms              │",
+                "│↓ 8700 hostB:40123 ━━━━━─────────  40% 40/100 KiB 20 KiB/s│",
+                "│↓ 8800 connecting to hostC:40777…                         │",
+                "│✔ 8650 from hostC:40777: 140 KiB in 120 ms                │",
                 "└──────────────────────────────────────────────────────────┘",
             ])
         );
@@ -1309,7 +957,7 @@ mod tests {
                 "│12:00:00 ← 127.0.0.1:51000 GET RFC 8600 P2P-CI/1.0                  │",
                 "│                           Host: hostD                              │",
                 "│                           OS: Linux 6.1                            │",
-                "│12:00:02 · served RFC 8600 to 127.0.0.1:51000: 20.0 KiB             │",
+                "│12:00:02 · served RFC 8600 to 127.0.0.1:51000: 20 KiB               │",
                 "└────────────────────────────────────────────────────────────────────┘",
             ])
         );
@@ -1338,7 +986,7 @@ mod tests {
         };
         assert_eq!(
             hint(&app, 80, 2),
-            " ↑↓/jk PgUp/PgDn Home/End move  d/Enter download  / lookup  r refresh\n \
+            " ↑↓/jk PgUp/PgDn Home/End move  d/Enter download  f filter  / lookup  r refresh\n \
              a advertise  p peers  Tab/S-Tab pane  Esc dismiss  ? help  q/Ctrl-C quit"
         );
         app.mode = Mode::Browse(Pane::Log);
@@ -1348,28 +996,71 @@ mod tests {
             hint(&app, 200, 1),
             " Enter look up  ←→ Home/End Bksp/Del edit  ↓ holders  Esc stop typing  Tab/S-Tab pane  Ctrl-C quit"
         );
-        // Every key of every mode fits whole at 80 columns on the two lines.
-        let modes = Pane::ORDER.map(Mode::Browse).into_iter().chain([
+        // At 80 and at 60 columns, on the two lines: a mode's own keys,
+        // `? help` and the way out always, whatever else had to go.
+        for width in [80, 60] {
+            for mode in all_modes() {
+                app.mode = mode;
+                let shown = hint(&app, width, 2).replace('\n', " ");
+                let table = keymap::bindings(mode);
+                let own = match mode {
+                    Mode::Browse(_) => {
+                        table.len()
+                            - table
+                                .iter()
+                                .filter(|b| {
+                                    b.label == "help"
+                                        || b.label == "quit"
+                                        || ["lookup", "refresh", "advertise", "peers", "pane", "dismiss"]
+                                            .contains(&b.label)
+                                })
+                                .count()
+                    }
+                    _ => table.len(),
+                };
+                for b in &table[..own.min(if width == 60 { 2 } else { own })] {
+                    assert!(
+                        shown.contains(&format!("{} {}", b.shown, b.label)),
+                        "{width}: {mode:?}: {} in {shown}",
+                        b.shown
+                    );
+                }
+                for b in table.iter().filter(|b| {
+                    b.label == "help"
+                        || b.label == "quit"
+                        || b.label.starts_with("close")
+                        || b.label == "back"
+                }) {
+                    assert!(
+                        shown.contains(&format!("{} {}", b.shown, b.label)),
+                        "{width}: {mode:?}: {} in {shown}",
+                        b.shown
+                    );
+                }
+            }
+        }
+    }
+
+    fn all_modes() -> Vec<Mode> {
+        let mut modes: Vec<Mode> = Pane::ORDER.map(Mode::Browse).into();
+        modes.extend([
             Mode::Typing,
+            Mode::Filter,
             Mode::Detail,
             Mode::Help { back: Pane::Index },
             Mode::Peers { back: Pane::Index },
+            Mode::Reader { back: Pane::Local },
+            Mode::Search { back: Pane::Local },
         ]);
-        for mode in modes {
-            app.mode = mode;
-            let shown = hint(&app, 80, 2).replace('\n', " ");
-            for (k, what) in keys(mode) {
-                assert!(shown.contains(&format!("{k} {what}")), "{mode:?}: {k} {what} in {shown}");
-            }
-        }
+        modes
     }
 
     /// The footer's keys, one token each: `↑↓/jk PgUp/PgDn` names `↑↓`,
     /// `jk`, `PgUp` and `PgDn`.
     fn footer_keys(mode: Mode) -> Vec<String> {
         let mut out = Vec::new();
-        for (k, _) in keys(mode) {
-            for word in k.split(' ') {
+        for b in keymap::bindings(mode) {
+            for word in b.shown.split(' ') {
                 if word == "/" {
                     out.push(word.to_owned());
                 } else {
@@ -1394,6 +1085,7 @@ mod tests {
             KeyCode::Char('j' | 'k') => "jk".into(),
             KeyCode::Char('h' | 'l') => "hl".into(),
             KeyCode::Char(c) if c.is_ascii_digit() => "0-9".into(),
+            KeyCode::Char(' ') => "Space".into(),
             KeyCode::Char(c) => c.to_string(),
             KeyCode::PageUp => "PgUp".into(),
             KeyCode::PageDown => "PgDn".into(),
@@ -1415,7 +1107,7 @@ mod tests {
     fn busy_in(mode: Mode) -> App {
         let mut app = downloading();
         app.on_resize(80, 24);
-        app.local.push(crate::tui::app::tests::local(8602, "Another"));
+        app.local.rfcs.push(crate::tui::app::tests::local(8602, "Another"));
         let records =
             (0..40).map(|n| record(9000 + n, "T", if n % 2 == 0 { "hostB" } else { "hostC" }, 5000));
         app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: records.collect() }));
@@ -1431,23 +1123,36 @@ mod tests {
                 "x".repeat(80)
             )));
         }
-        app.local_list.select(Some(1));
-        app.index_table.select(Some(20));
-        app.holders_list.select(Some(2));
-        app.downloads_list.select(Some(1));
-        app.log_scroll = 50;
-        app.log_hscroll = 16;
-        app.input = "8700".into();
+        app.local.list.select(Some(1));
+        app.index.table.select(Some(20));
+        app.lookup.list.select(Some(2));
+        app.downloads.list.select(Some(1));
+        app.log.scroll = 50;
+        app.log.hscroll = 16;
+        app.lookup.input = "8700".into();
+        let text: String =
+            (0..200).map(|i| format!("line {i} of the RFC, IPsec every {}\n", i % 7)).collect();
+        app.index.filter = "9".into();
+        app.index.refilter();
         app.mode = match mode {
             Mode::Help { back } | Mode::Peers { back } => Mode::Browse(back),
             Mode::Detail => Mode::Browse(Pane::Downloads),
+            Mode::Reader { .. } | Mode::Search { .. } => {
+                let mut r =
+                    crate::tui::app::reader::Reader::from_bytes(RfcNumber(8600), "T", text.as_bytes());
+                r.scroll = 50;
+                r.input = "ipsec".into();
+                r.search(10);
+                app.reader = Some(r);
+                mode
+            }
             m => m,
         };
         match mode {
             Mode::Help { .. } => drop(app.on_key(key(KeyCode::Char('?')))),
             Mode::Peers { .. } => {
                 app.on_key(key(KeyCode::Char('p')));
-                app.peers_list.select(Some(1));
+                app.peers.list.select(Some(1));
             }
             Mode::Detail => drop(app.on_key(key(KeyCode::Enter))),
             _ => {}
@@ -1477,19 +1182,14 @@ mod tests {
             KeyCode::Delete,
         ]
         .into_iter()
-        .chain(('a'..='z').chain("?/5 ".chars()).map(KeyCode::Char))
+        .chain(('a'..='z').chain("?/5 RN".chars()).map(KeyCode::Char))
         .map(key)
         .collect();
         probes.push(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
-        let modes = Pane::ORDER.map(Mode::Browse).into_iter().chain([
-            Mode::Typing,
-            Mode::Detail,
-            Mode::Help { back: Pane::Index },
-            Mode::Peers { back: Pane::Index },
-        ]);
+        let modes = all_modes();
         let quiet = |app: &App| {
             let mut text = format!("{app:?}");
-            if let Some(t) = &app.toast {
+            if let Some(t) = &app.messages.toast {
                 text = text.replace(&format!("{t:?}"), "");
             }
             text
@@ -1498,9 +1198,7 @@ mod tests {
             let listed = footer_keys(mode);
             for probe in &probes {
                 // Typing: letters and digits are text, not keys.
-                if mode == Mode::Typing
-                    && matches!(probe.code, KeyCode::Char(_))
-                    && probe.modifiers.is_empty()
+                if keymap::types(mode) && matches!(probe.code, KeyCode::Char(_)) && probe.modifiers.is_empty()
                 {
                     continue;
                 }
