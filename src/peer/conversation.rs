@@ -41,6 +41,8 @@
 //!   is held until the server closes its side (at most [`CLOSE_WAIT`]),
 //!   and after the re-advertise a LOOKUP of the first record ADDed checks
 //!   that it is still there; if it is not, everything is ADDed once more.
+//!   A server slower than that to close is watched for [`LATE_CHECK`]; when
+//!   it closes (or that time is up) the check is made again.
 //! * Off-spec answers that are read anyway are said once per connection
 //!   (an answer lacking its final empty line, each time).
 
@@ -69,6 +71,10 @@ pub const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// for the server to close its side, which it does once it has processed
 /// our close (and dropped our records) before the new connection's ADDs.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// How long an old connection the server had not closed within
+/// [`CLOSE_WAIT`] is watched, for a second check once it does.
+pub const LATE_CHECK: Duration = Duration::from_secs(10);
 
 /// How the conversation behaves; filled from the peer's config.
 #[derive(Debug, Clone)]
@@ -254,6 +260,9 @@ pub struct Conversation {
     /// Withdrawals under way: a fresh connection is made before the next
     /// request, then the re-advertise is checked.
     check: Option<Check>,
+    /// The old connection of a withdrawal that the server had not closed
+    /// in time, and until when it is watched.
+    old: Option<(TcpStream, Instant)>,
     reads: VecDeque<Step>,
     adds: VecDeque<Step>,
     batches: HashMap<u64, Batch>,
@@ -279,6 +288,7 @@ impl Conversation {
             backoff,
             wanted: BTreeMap::new(),
             check: None,
+            old: None,
             reads: VecDeque::new(),
             adds: VecDeque::new(),
             batches: HashMap::new(),
@@ -311,6 +321,10 @@ impl Conversation {
                 },
                 // Between answers the server has nothing to say.
                 read = idle(&mut self.conn) => self.on_idle_read(read).await,
+                _ = old_closed(&mut self.old), if self.old.is_some() => {
+                    self.old = None;
+                    self.late_check();
+                }
                 _ = tokio::time::sleep_until(self.retry_at), if self.conn.is_none() => self.connect().await,
             }
         }
@@ -430,7 +444,7 @@ impl Conversation {
             closed = close_and_wait(&mut conn, CLOSE_WAIT) => closed,
         };
         debug!(closed, waited = ?began.elapsed(), "closed the index connection to withdraw");
-        drop(conn);
+        self.old = (!closed).then(|| (conn.stream, began + LATE_CHECK));
         for step in std::mem::take(&mut self.adds) {
             if let Step::Add { batch, .. } = step {
                 self.settle(batch);
@@ -527,6 +541,21 @@ impl Conversation {
             }
             Err(e) => self.end_check(WithdrawOutcome::Incomplete(PeerError::about(Request::Lookup(rfc), e))),
         }
+    }
+
+    /// The server closed a withdrawal's old connection late (or never, in
+    /// [`LATE_CHECK`]): its cleanup may have come after the check, so the
+    /// check is made again (a `Restore` advertise follows if it took ours).
+    fn late_check(&mut self) {
+        if self.conn.is_none() || self.check.is_some() {
+            // A new connection re-advertises anyway; a check under way
+            // comes after this.
+            return;
+        }
+        let Some((rfc, title)) = self.wanted.first_key_value().map(|(r, t)| (*r, t.clone())) else { return };
+        debug!(%rfc, "the old connection closed late: checking our records again");
+        self.reads.push_front(Step::Verify { rfc, title });
+        self.check = Some(Check { asked: vec![], stage: Stage::Verify { n: self.wanted.len() } });
     }
 
     /// Queues the ADDs of one advertise; returns the batch's id.
@@ -784,6 +813,19 @@ async fn close_and_wait(conn: &mut ServerConn, limit: Duration) -> bool {
             Ok(Ok(0)) | Ok(Err(_)) => return true,
             Ok(Ok(_)) => {}
             Err(_) => return false,
+        }
+    }
+}
+
+/// Resolves once the old connection is closed by the server (or broken),
+/// or its watch time is up; what it sends meanwhile is dropped.
+async fn old_closed(old: &mut Option<(TcpStream, Instant)>) {
+    let Some((stream, until)) = old.as_mut() else { return std::future::pending().await };
+    let mut scratch = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at(*until, stream.read(&mut scratch)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+            Ok(Ok(_)) => {}
         }
     }
 }

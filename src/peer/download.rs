@@ -517,9 +517,11 @@ async fn receive_body(
             if let Some(h) = hasher.as_mut() {
                 h.update(&buf);
             }
+            let first = received == 0;
             received += buf.len() as u64;
             buf.clear();
-            if last_report.elapsed() >= Duration::from_millis(100) || received == total {
+            // The first bytes are reported at once: they end the wait.
+            if first || last_report.elapsed() >= Duration::from_millis(100) || received == total {
                 last_report = Instant::now();
                 report.progress(received, total);
             }

@@ -346,6 +346,37 @@ async fn every_variant_other_servers_send() {
     }
 }
 
+/// An off-spec form that is read anyway is said once per connection, not
+/// once per answer: three answers without the `RFC` word and without the
+/// empty line after the status line make one notice of each kind.
+#[tokio::test]
+async fn off_spec_answers_are_said_once_per_connection() {
+    let server = StandIn::start(|_| stay(b"P2P-CI/1.0 200 OK\r\n8602 Some Title host 9999\r\n\r\n")).await;
+    let mut peer = peer_of(server.addr, |_| {}).await;
+    for _ in 0..3 {
+        peer.send(Command::Lookup(RfcNumber(8602)));
+    }
+    let (got, notices) = outcomes(&mut peer, 3).await;
+    assert!(
+        got.iter().all(|e| matches!(e, NetEvent::Reply(Reply::Lookup { records, .. }) if records.len() == 1))
+    );
+    // Any notice still on its way arrives before the next answer.
+    peer.send(Command::List);
+    let (_, later) = outcomes(&mut peer, 1).await;
+    let said: Vec<&String> = notices.iter().chain(&later).collect();
+    assert_eq!(
+        said,
+        [
+            "LOOKUP RFC 8602: the index server's answer has record lines without the leading `RFC` word; \
+             read anyway (said once per connection)",
+            "LOOKUP RFC 8602: the index server's answer has no empty line after the status line; \
+             read anyway (said once per connection)",
+        ]
+    );
+    assert_eq!(server.connections(), 1);
+    peer.quit().await;
+}
+
 /// A LOOKUP always carries a Title: ours for an RFC we hold, the one the
 /// index told us for one it listed, else `RFC <n>`.
 #[tokio::test]

@@ -17,6 +17,7 @@ mod interop;
 mod limits;
 mod load;
 mod metrics;
+mod peer_manage;
 mod peers;
 mod per_address;
 mod redis_caps;
