@@ -101,7 +101,7 @@ pub fn index(app: &mut App, area: Rect, buf: &mut Buffer) {
     let mut title = vec![Span::raw(counted)];
     let stale = app.stale(app.index.answered_at);
     match (&app.index.status, &stale) {
-        (_, Some(stale)) => title.push(Span::styled(format!(" · {stale}"), Style::new().fg(WARN))),
+        (_, Some(stale)) => title.push(stale_mark(&title, stale, area.width)),
         (IndexStatus::Loading, None) => title.push(Span::raw(" · refreshing…")),
         (IndexStatus::Failed(_), None) => {
             title.push(Span::styled(" · refresh failed", Style::new().fg(ERROR)))
@@ -198,6 +198,20 @@ pub fn index(app: &mut App, area: Rect, buf: &mut Buffer) {
     StatefulWidget::render(table, inner, buf, &mut state);
 }
 
+/// ` · as of 12:04:31, server unreachable`, or as much as fits after
+/// `title` on a pane `width` wide: the time is what matters.
+fn stale_mark(title: &[Span], stale: &str, width: u16) -> Span<'static> {
+    let room = usize::from(width).saturating_sub(label_width(title) + 6);
+    let long = format!(" · {stale}");
+    let text = if long.chars().count() <= room {
+        long
+    } else {
+        let short = stale.split(',').next().unwrap_or(stale);
+        format!(" · {short}")
+    };
+    Span::styled(text, Style::new().fg(WARN))
+}
+
 /// The Lookup pane: the input box, then the holders of the RFC looked up.
 pub fn lookup(app: &mut App, area: Rect, buf: &mut Buffer) {
     let typing = app.mode == Mode::Typing;
@@ -211,7 +225,7 @@ pub fn lookup(app: &mut App, area: Rect, buf: &mut Buffer) {
         _ => None,
     };
     if let Some(stale) = &stale {
-        title.push(Span::styled(format!(" · {stale}"), Style::new().fg(WARN)));
+        title.push(stale_mark(&title, stale, area.width));
     }
     let block = pane(title, focused);
     let inner = block.inner(area);
