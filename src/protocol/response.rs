@@ -79,7 +79,7 @@ pub fn record_len(rfc: RfcNumber, title: &str, host: &str, port: u16) -> usize {
 }
 
 /// Digits in `n`, written in decimal.
-fn decimal_len(mut n: u64) -> usize {
+pub(crate) fn decimal_len(mut n: u64) -> usize {
     let mut len = 1;
     while n >= 10 {
         n /= 10;
