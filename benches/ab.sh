@@ -80,11 +80,18 @@ settle() { # waits until neither A nor B used CPU in the last 200 ms (bounded)
 
 RESULTS="$OUT/results.jsonl"
 : > "$RESULTS"
-lg() { # lg LABEL ARGS...: one loadgen run, its JSON line appended
-  local label=$1; shift
+CLK_TCK=$(getconf CLK_TCK)
+lg() { # lg LABEL PID ARGS...: one loadgen run against server PID, its JSON
+  # line given the CPU seconds the server spent during it (warm-up included,
+  # so set WARMUP=0 to compare CPU per request; the removals after the
+  # connections close are not): steadier than ops/s on a busy machine.
+  local label=$1 pid=$2; shift 2
   settle
+  local t0; t0=$(ticks "$pid")
   "$LOADGEN" --json --label "$label" --duration "$DURATION" --warmup "$WARMUP" "$@" >>"$RESULTS" 2>>"$OUT/loadgen.log" \
     || echo "loadgen failed: $*" >&2
+  local cpu; cpu=$(awk -v a="$t0" -v b="$(ticks "$pid")" -v hz="$CLK_TCK" 'BEGIN { printf "%.3f", (b - a) / hz }')
+  sed -i '$ s/}$/,"server_cpu_s":'"$cpu"'}/' "$RESULTS"
   tail -n 1 "$RESULTS" | cut -c1-160 >&2
 }
 for rep in $(seq 1 "$REPEAT"); do
@@ -92,10 +99,10 @@ for rep in $(seq 1 "$REPEAT"); do
   for scenario in $SCENARIOS; do
     for conns in $CONNS; do
       for depth in $DEPTHS; do
-        lg "side=A;rep=$rep" --proto p2pci --target "127.0.0.1:$A_PORT" --scenario "$scenario" --conns "$conns" --depth "$depth" --k 10000
-        lg "side=B;rep=$rep" --proto p2pci --target "127.0.0.1:$B_PORT" --scenario "$scenario" --conns "$conns" --depth "$depth" --k 10000
+        lg "side=A;rep=$rep" "${PIDS[0]}" --proto p2pci --target "127.0.0.1:$A_PORT" --scenario "$scenario" --conns "$conns" --depth "$depth" --k 10000
+        lg "side=B;rep=$rep" "${PIDS[1]}" --proto p2pci --target "127.0.0.1:$B_PORT" --scenario "$scenario" --conns "$conns" --depth "$depth" --k 10000
         if [ "${WITH_REDIS:-0}" = 1 ]; then
-          lg "side=R;rep=$rep" --proto redis --target "127.0.0.1:$REDIS_PORT" --scenario "$scenario" --conns "$conns" --depth "$depth" --k 10000
+          lg "side=R;rep=$rep" "${PIDS[2]}" --proto redis --target "127.0.0.1:$REDIS_PORT" --scenario "$scenario" --conns "$conns" --depth "$depth" --k 10000
         fi
       done
     done

@@ -60,7 +60,7 @@ pub use self::pages::{Cursor, HolderCursor};
 pub use self::record::RecordRef;
 use self::record::{Entry, PeerEntry};
 use self::slots::{NIL, Slab, Slot};
-use crate::protocol::response::{encode_record, record_len};
+use crate::protocol::response::record_line;
 use crate::protocol::{PeerId, Record, RfcNumber};
 
 /// Identifies one connection to the server, hence one peer.
@@ -370,12 +370,7 @@ impl Index {
         older: Slot,
     ) -> Option<Slot> {
         let id = &self.peers.get(peer)?.id;
-        // Allocated at its exact size, so the boxed line keeps the
-        // allocation as it is (no shrinking reallocation per ADD).
-        let mut line = Vec::with_capacity(record_len(rfc, title, &id.host, id.port));
-        encode_record(rfc, title, &id.host, id.port, &mut line);
-        // Text and ASCII digits, blanks and CR LF: valid UTF-8.
-        let line = String::from_utf8(line).ok()?.into_boxed_str();
+        let line = record_line(rfc, title, &id.host, id.port);
         let title_len = u32::try_from(title.len()).ok()?;
         let cost = line.len() as u64 + RECORD_OVERHEAD;
         let slot = self.records.insert(Entry { line, title_len, seq, rfc, peer, older })?;

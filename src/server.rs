@@ -207,14 +207,6 @@ struct Connection {
     read_at: Option<std::time::Instant>,
     /// Requests answered into `out` since the last write, by method.
     answered: [u32; 4],
-    /// Whether a short read may forget the socket's read readiness: only
-    /// on a one-thread runtime, whose I/O driver cannot run between the
-    /// read and the forgetting. On several threads another one may mark
-    /// the socket readable again in that moment (bytes that arrived just
-    /// after the read), and forgetting that would leave them unread until
-    /// the peer sends more: a pipelining peer that waits for its answers
-    /// would wait for ever.
-    short_read_drains: bool,
 }
 
 /// What the read buffer holds next.
@@ -239,8 +231,6 @@ impl Connection {
             metrics,
             read_at: None,
             answered: [0; 4],
-            short_read_drains: tokio::runtime::Handle::try_current()
-                .is_ok_and(|rt| rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread),
         }
     }
 
@@ -269,19 +259,12 @@ impl Connection {
             if self.buf.capacity() - self.buf.len() < READ_MIN {
                 self.buf.reserve(READ_CHUNK);
             }
-            let room = self.buf.capacity() - self.buf.len();
-            let n = match self.stream.try_read_buf(&mut self.buf) {
-                Ok(0) => return Err(Ended::Closed),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(Ended::Io(e)),
+            let n = match self.read_draining() {
+                Some(Ok(0)) => return Err(Ended::Closed),
+                Some(Ok(n)) => n,
+                Some(Err(e)) => return Err(Ended::Io(e)),
+                None => continue,
             };
-            // A read that did not fill the room took everything there was:
-            // the next bytes raise a new readiness event, so forget this one
-            // now instead of paying a read that would block.
-            if n < room && self.short_read_drains {
-                self.clear_read_readiness();
-            }
             self.metrics.received_bytes.increment(n as u64);
             if self.metrics.enabled {
                 self.read_at = Some(std::time::Instant::now());
@@ -293,10 +276,40 @@ impl Connection {
         }
     }
 
-    /// Forgets the socket's read readiness without a system call.
-    fn clear_read_readiness(&self) {
-        let _ =
-            self.stream.try_io(Interest::READABLE, || Err::<(), _>(std::io::ErrorKind::WouldBlock.into()));
+    /// Reads what the socket holds into the buffer (`None`: nothing yet).
+    ///
+    /// A read that does not fill the room took everything there was, so
+    /// its readiness is forgotten at once instead of paying a second read
+    /// that would block. The read runs inside `try_io`, which forgets the
+    /// readiness only if the I/O driver has not raised it again since the
+    /// read began: bytes that arrive meanwhile, seen by the driver on
+    /// another thread, are never forgotten (a peer that pipelines and
+    /// waits for its answers would otherwise wait for ever).
+    fn read_draining(&mut self) -> Option<std::io::Result<usize>> {
+        use std::io::ErrorKind::WouldBlock;
+        let Connection { stream, buf, .. } = self;
+        let mut outcome = None;
+        let _ = stream.try_io(Interest::READABLE, || {
+            let spare = buf.spare_capacity_mut();
+            let room = spare.len();
+            match socket2::SockRef::from(&*stream).recv(spare) {
+                Ok(n) => {
+                    // SAFETY: recv initialised the first `n` bytes of the
+                    // spare capacity.
+                    unsafe { buf.set_len(buf.len() + n) };
+                    outcome = Some(Ok(n));
+                    if n > 0 && n < room { Err(WouldBlock.into()) } else { Ok(()) }
+                }
+                Err(e) if e.kind() == WouldBlock => Err(e),
+                // Tried again by the caller, the readiness kept.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
+                Err(e) => {
+                    outcome = Some(Err(e));
+                    Ok(())
+                }
+            }
+        });
+        outcome
     }
 
     /// The next request in the buffer, borrowed from it.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::protocol::response::encode_record;
 use proptest::prelude::*;
 
 fn pid(host: &str, port: u16) -> PeerId {

@@ -672,22 +672,6 @@ impl GetRequest {
     }
 }
 
-/// Appends the decimal digits of `n`, without going through `fmt` (the
-/// servers write several numbers per answer).
-pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
-
 pub(crate) fn push(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {
     use std::io::Write;
     // Writing into a Vec cannot fail.

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use thiserror::Error;
 
 use super::head::Head;
-use super::request::{RfcNumber, parse_port, push, push_decimal};
+use super::request::{RfcNumber, parse_port, push};
 use super::status::Status;
 
 /// One line of the RFC index as it travels: `RFC <n> <title> <host> <port>`.
@@ -50,19 +50,33 @@ impl Record {
     }
 }
 
+/// A record line's pieces, in order, CR LF last.
+#[inline]
+fn record_pieces<'a>(rfc: &'a str, title: &'a str, host: &'a str, port: &'a str) -> [&'a str; 9] {
+    ["RFC ", rfc, " ", title, " ", host, " ", port, "\r\n"]
+}
+
 /// Appends one record line from its parts, so a caller that keeps records in
 /// another shape (the index) need not build a [`Record`] to send one.
 pub fn encode_record(rfc: RfcNumber, title: &str, host: &str, port: u16, out: &mut Vec<u8>) {
     out.reserve(record_len(rfc, title, host, port));
-    out.extend_from_slice(b"RFC ");
-    push_decimal(out, rfc.0.into());
-    out.push(b' ');
-    out.extend_from_slice(title.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(host.as_bytes());
-    out.push(b' ');
-    push_decimal(out, port.into());
-    out.extend_from_slice(b"\r\n");
+    let (mut n, mut p) = (itoa::Buffer::new(), itoa::Buffer::new());
+    for piece in record_pieces(n.format(rfc.0), title, host, p.format(port)) {
+        out.extend_from_slice(piece.as_bytes());
+    }
+}
+
+/// [`encode_record`]'s line as text of its own, allocated at its exact
+/// size: what the index stores (built from text, so it needs no UTF-8
+/// check).
+pub fn record_line(rfc: RfcNumber, title: &str, host: &str, port: u16) -> Box<str> {
+    let (mut n, mut p) = (itoa::Buffer::new(), itoa::Buffer::new());
+    let pieces = record_pieces(n.format(rfc.0), title, host, p.format(port));
+    let mut line = String::with_capacity(pieces.iter().map(|piece| piece.len()).sum());
+    for piece in pieces {
+        line.push_str(piece);
+    }
+    line.into_boxed_str()
 }
 
 /// The length of [`encode_record`]'s line, CR LF included.
@@ -79,13 +93,9 @@ pub fn record_len(rfc: RfcNumber, title: &str, host: &str, port: u16) -> usize {
 }
 
 /// Digits in `n`, written in decimal.
-pub(crate) fn decimal_len(mut n: u64) -> usize {
-    let mut len = 1;
-    while n >= 10 {
-        n /= 10;
-        len += 1;
-    }
-    len
+#[inline]
+pub(crate) fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// Appends a P2S response's status line and the empty line after it.
@@ -527,6 +537,18 @@ impl GetResponseHead {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_lengths_agree_with_fmt() {
+        let mut edges = vec![0, u64::MAX, u64::MAX - 1];
+        for p in 0..20 {
+            let t = 10u64.pow(p);
+            edges.extend([t - 1, t, t + 1]);
+        }
+        for n in edges {
+            assert_eq!(decimal_len(n), n.to_string().len(), "{n}");
+        }
+    }
     use crate::protocol::head::{Limits, parse_head};
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -536,6 +558,9 @@ pub(crate) mod tests {
             let mut line = Vec::new();
             encode_record(RfcNumber(rfc), "A title", "host", port, &mut line);
             assert_eq!(record_len(RfcNumber(rfc), "A title", "host", port), line.len());
+            let text = record_line(RfcNumber(rfc), "A title", "host", port);
+            assert_eq!(text.as_bytes(), line, "one line, two shapes");
+            assert_eq!(line, format!("RFC {rfc} A title host {port}\r\n").into_bytes());
             // Reserved exactly: the index boxes the line without shrinking it.
             assert_eq!(line.capacity(), line.len());
         }
