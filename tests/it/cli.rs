@@ -1,7 +1,7 @@
 //! The real binary, as a user runs it: server and headless peers as separate
 //! processes, talking over loopback.
 
-use crate::common::{ChildServer, PROC_WAIT, Proc};
+use crate::common::{ChildServer, PROC_WAIT, Proc, need};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -74,15 +74,6 @@ fn checkout_head() -> Option<String> {
     git(&["rev-parse", "--short=12", "HEAD"])
 }
 
-/// A real tool the test drives; a missing one fails the test, naming it.
-fn tool(name: &str) -> std::process::Command {
-    let found = std::process::Command::new(name).arg("--version").output();
-    if let Err(e) = found {
-        panic!("{name} is needed by this test and cannot be run ({e}): ./scripts/test.sh installs it");
-    }
-    std::process::Command::new(name)
-}
-
 /// What bash's completion for `p2pci` offers for the words typed so far
 /// (the last one being completed), from the script `p2pci completions bash`
 /// prints, loaded by a real bash as a user's shell would.
@@ -98,7 +89,7 @@ fn bash_completes(script: &Path, words: &[&str]) -> Vec<String> {
         "$fn" p2pci "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
         printf '%s\n' "${COMPREPLY[@]}"
     "#;
-    let out = tool("bash")
+    let out = std::process::Command::new("bash")
         .args(["--norc", "--noprofile", "-c", probe, "probe"])
         .arg(script)
         .args(words)
@@ -111,6 +102,9 @@ fn bash_completes(script: &Path, words: &[&str]) -> Vec<String> {
 
 #[test]
 fn bash_completes_subcommands_options_and_shells() {
+    if !need("bash", &["--version"]) {
+        return;
+    }
     let out = Proc::spawn(["completions", "bash"]).finish();
     assert!(out.status.success(), "{}", out.stderr);
     let tmp = tempfile::tempdir().unwrap();
@@ -132,6 +126,9 @@ fn bash_completes_subcommands_options_and_shells() {
 
 #[test]
 fn the_man_page_renders_with_man() {
+    if !need("man", &["--version"]) {
+        return;
+    }
     let out = Proc::spawn(["manpage"]).finish();
     assert!(out.status.success(), "{}", out.stderr);
     let tmp = tempfile::tempdir().unwrap();
@@ -139,7 +136,7 @@ fn the_man_page_renders_with_man() {
     std::fs::write(&page, &out.stdout).unwrap();
     // groff's warnings on (a page that is not valid roff says so on stderr),
     // plain text out, at a fixed width.
-    let man = tool("man")
+    let man = std::process::Command::new("man")
         .args(["--warnings", "-P", "cat", "-l"])
         .arg(&page)
         .env("MANWIDTH", "100")

@@ -17,7 +17,7 @@
 //! screen peer's folder is listed, ADDed (`--auto-advertise`) and
 //! downloadable by another peer.
 
-use crate::common::{ChildServer, Proc, binary, partial_files, peer_args, rfc_dir, shipped};
+use crate::common::{ChildServer, Proc, binary, need, partial_files, peer_args, rfc_dir, shipped};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -81,10 +81,6 @@ impl Drop for Session {
     }
 }
 
-fn tmux_present() -> bool {
-    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
-}
-
 /// Single-quotes a word for the shell tmux runs the pane command with.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -92,11 +88,7 @@ fn quote(s: &str) -> String {
 
 #[test]
 fn look_up_download_and_leave_with_the_keyboard() {
-    if !tmux_present() {
-        if std::env::var_os("CI").is_some() {
-            panic!("tmux is required under CI (scripts/test.sh installs it)");
-        }
-        eprintln!("skipping the tmux end-to-end test: tmux is not installed");
+    if !need("tmux", &["-V"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

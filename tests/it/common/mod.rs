@@ -8,6 +8,9 @@
 #![allow(dead_code)]
 
 pub mod redis_server;
+pub mod tools;
+
+pub use self::tools::need;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
