@@ -142,6 +142,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     match &args.store {
         StoreArg::Memory => {
             let store = std::sync::Arc::new(p2pci::store::MemoryStore::new());
+            p2pci::metrics::set_readiness(|| Ok(()));
             p2pci::server::run(listener, args.config(), store, shutdown).await;
         }
         StoreArg::Redis(url) => {
@@ -158,7 +159,14 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
                 format,
                 &format!("p2pci server sharing its index through redis as server {:016x}", store.server_id()),
             );
-            p2pci::server::run(listener, args.config(), std::sync::Arc::new(store), shutdown).await;
+            let store = std::sync::Arc::new(store);
+            // Ready while Redis answers: a server cut off from it would
+            // serve a stale index and record ADDs nobody else sees.
+            let watched = store.clone();
+            p2pci::metrics::set_readiness(move || {
+                watched.is_up().then_some(()).ok_or_else(|| "the shared store (redis) does not answer".into())
+            });
+            p2pci::server::run(listener, args.config(), store, shutdown).await;
         }
     }
     Ok(())
@@ -182,6 +190,9 @@ async fn peer(args: PeerArgs) -> anyhow::Result<()> {
     }
     let config = args.config();
     let (peer, events) = p2pci::peer::Peer::start(config).await?;
+    // Ready once its upload server listens (the index connection comes and
+    // goes, and downloads need none).
+    p2pci::metrics::set_readiness(|| Ok(()));
     if args.headless {
         p2pci::headless::run(peer, events, args.headless_options()).await
     } else {

@@ -205,24 +205,65 @@ async fn answer_scrape(mut stream: TcpStream, handle: &PrometheusHandle) -> std:
     stream.shutdown().await
 }
 
-/// The answer to one request head.
+/// The answer to one request head: `/metrics`, `/healthz` (the process
+/// answers) and `/readyz` (it serves: see [`set_readiness`]), by GET or
+/// HEAD.
 fn respond(head: &[u8], handle: &PrometheusHandle) -> Vec<u8> {
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut words = line.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
-    match (method, path) {
-        ("GET" | "HEAD", "/metrics") => {
-            let body = render(handle);
-            let mut out = http_answer("200 OK", "text/plain; version=0.0.4; charset=utf-8", body.as_bytes());
-            if method == "HEAD" {
-                out.truncate(out.len() - body.len());
-            }
-            out
+    if !matches!(method, "GET" | "HEAD") {
+        return http_answer(
+            "405 Method Not Allowed",
+            "text/plain",
+            b"use GET /metrics, /healthz or /readyz\n",
+        );
+    }
+    let body;
+    let (status, content_type, text): (_, _, &[u8]) = match path {
+        "/metrics" => {
+            body = render(handle);
+            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body.as_bytes())
         }
-        ("GET" | "HEAD", _) => http_answer("404 Not Found", "text/plain", b"metrics are on /metrics\n"),
-        _ => http_answer("405 Method Not Allowed", "text/plain", b"use GET /metrics\n"),
+        "/healthz" => ("200 OK", "text/plain", b"ok\n"),
+        "/readyz" => match readiness() {
+            Ok(()) => ("200 OK", "text/plain", b"ready\n"),
+            Err(why) => {
+                body = format!("not ready: {why}\n");
+                ("503 Service Unavailable", "text/plain", body.as_bytes())
+            }
+        },
+        _ => ("404 Not Found", "text/plain", b"this serves /metrics, /healthz and /readyz\n"),
+    };
+    let mut out = http_answer(status, content_type, text);
+    if method == "HEAD" {
+        out.truncate(out.len() - text.len());
+    }
+    out
+}
+
+/// What `/readyz` asks: `Ok` when the process serves, else why not.
+type ReadyCheck = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+fn ready_check() -> std::sync::MutexGuard<'static, Option<ReadyCheck>> {
+    static CHECK: Mutex<Option<ReadyCheck>> = Mutex::new(None);
+    CHECK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Makes `/readyz` answer by `check` (`Ok`: 200; `Err(why)`: 503 and why).
+/// Until it is set the process is starting (the index is not loaded yet)
+/// and `/readyz` answers 503, so a load balancer sends no peer to a
+/// server that would not serve it.
+pub fn set_readiness(check: impl Fn() -> Result<(), String> + Send + Sync + 'static) {
+    *ready_check() = Some(Box::new(check));
+}
+
+fn readiness() -> Result<(), String> {
+    match &*ready_check() {
+        Some(check) => check(),
+        None => Err("starting: the index is not loaded yet".into()),
     }
 }
 
@@ -582,21 +623,39 @@ mod tests {
     }
 
     #[test]
-    fn answers_only_get_metrics() {
+    fn answers_metrics_health_and_readiness() {
         let handle = PrometheusBuilder::new().build_recorder().handle();
-        let ok = String::from_utf8(respond(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &handle)).unwrap();
+        let get = |head: &str| String::from_utf8(respond(head.as_bytes(), &handle)).unwrap();
+        let ok = get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
-        assert!(ok.contains("Content-Type: text/plain; version=0.0.4"), "{ok}");
-        let query = String::from_utf8(respond(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n", &handle)).unwrap();
-        assert!(query.starts_with("HTTP/1.1 200 OK\r\n"));
-        let head = respond(b"HEAD /metrics HTTP/1.1\r\n\r\n", &handle);
-        assert!(head.ends_with(b"\r\n\r\n"));
-        let other = String::from_utf8(respond(b"GET / HTTP/1.1\r\n\r\n", &handle)).unwrap();
-        assert!(other.starts_with("HTTP/1.1 404 "));
-        let post = String::from_utf8(respond(b"POST /metrics HTTP/1.1\r\n\r\n", &handle)).unwrap();
-        assert!(post.starts_with("HTTP/1.1 405 "));
-        let junk = String::from_utf8(respond(b"\xff\xfe\r\n\r\n", &handle)).unwrap();
-        assert!(junk.starts_with("HTTP/1.1 405 "));
+        assert!(get("GET /metrics?x=1 HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 200 OK\r\n"));
+        let head = get("HEAD /metrics HTTP/1.1\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n") && head.ends_with("\r\n\r\n"), "{head}");
+        assert!(get("GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 "));
+        assert!(get("POST /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405 "));
+        assert!(get("\x16\x03\x01").starts_with("HTTP/1.1 405 "));
+        let health = get("GET /healthz HTTP/1.1\r\n\r\n");
+        assert!(health.starts_with("HTTP/1.1 200 OK\r\n") && health.ends_with("\r\n\r\nok\n"), "{health}");
+        // Not ready until told how; then as the check says, with its reason.
+        let starting = get("GET /readyz HTTP/1.1\r\n\r\n");
+        assert!(
+            starting.starts_with("HTTP/1.1 503 ")
+                && starting.ends_with("not ready: starting: the index is not loaded yet\n"),
+            "{starting}"
+        );
+        let up = Arc::new(AtomicBool::new(false));
+        let seen = up.clone();
+        set_readiness(move || {
+            if seen.load(Ordering::Relaxed) { Ok(()) } else { Err("the store does not answer".into()) }
+        });
+        assert!(
+            get("GET /readyz HTTP/1.1\r\n\r\n").ends_with("\r\n\r\nnot ready: the store does not answer\n")
+        );
+        up.store(true, Ordering::Relaxed);
+        let ready = get("GET /readyz HTTP/1.1\r\n\r\n");
+        assert!(ready.starts_with("HTTP/1.1 200 OK\r\n") && ready.ends_with("\r\n\r\nready\n"), "{ready}");
+        let head = get("HEAD /readyz HTTP/1.1\r\n\r\n");
+        assert!(head.ends_with("Content-Length: 6\r\nConnection: close\r\n\r\n"), "{head}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! files free of terminal colours, and JSON logs one object per line.
 //!
 //! `promtool` (Debian's `prometheus` package, installed by scripts/test.sh)
-//! is required when CI is set; elsewhere its checks are skipped, loudly.
+//! is required ([`crate::common::need`]).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -133,29 +133,18 @@ fn scrape_until(addr: SocketAddr, what: &str, ready: impl Fn(&Scrape) -> bool) -
 }
 
 /// Runs `promtool ARGS` with `input` on stdin (or none). `None` when promtool
-/// is missing outside CI (said on stderr); missing in CI fails the test.
+/// is missing and may be skipped ([`crate::common::need`]).
 fn promtool(args: &[&str], input: Option<&str>) -> Option<std::process::Output> {
-    let spawned = Command::new("promtool")
+    if !crate::common::need("promtool", &["--version"]) {
+        return None;
+    }
+    let mut child = Command::new("promtool")
         .args(args)
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "promtool is missing (install Debian's prometheus package)"
-            );
-            eprintln!(
-                "SKIPPED: promtool {} (promtool is not installed; scripts/test.sh installs it)",
-                args.join(" ")
-            );
-            return None;
-        }
-        Err(e) => panic!("cannot run promtool: {e}"),
-    };
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run promtool: {e}"));
     if let Some(input) = input {
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     }
@@ -793,4 +782,64 @@ fn pipelined_load_from_many_peers_is_counted_exactly() {
         ("p2pci_server_records", n * ADDS as f64),
     ]);
     promtool_check_metrics(&s.text);
+}
+
+/// `/healthz` answers while the process runs; `/readyz` only while the
+/// server serves: with a Redis store, while Redis answers.
+#[tokio::test]
+async fn health_and_readiness_follow_the_shared_store() {
+    let Some(mut redis) = crate::common::redis_server::RedisServer::start() else { return };
+    let url = redis.url();
+    let mut server = Proc::spawn([
+        "server",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--quiet",
+        "--metrics",
+        "127.0.0.1:0",
+        "--store",
+        &url,
+        "--lease",
+        "1",
+    ]);
+    let m = metrics_addr(&err_line(&mut server, "p2pci server metrics on "));
+    let get = move |path: &'static str| async move {
+        tokio::task::spawn_blocking(move || http_get(m, path)).await.unwrap()
+    };
+    let ready = || async move { get("/readyz").await == ("HTTP/1.1 200 OK".into(), "ready\n".into()) };
+    crate::common::eventually("ready once the index is loaded", ready).await;
+    assert_eq!(get("/healthz").await, ("HTTP/1.1 200 OK".into(), "ok\n".into()));
+
+    redis.kill();
+    crate::common::eventually("not ready while redis is gone", || async move {
+        get("/readyz").await
+            == (
+                "HTTP/1.1 503 Service Unavailable".into(),
+                "not ready: the shared store (redis) does not answer\n".into(),
+            )
+    })
+    .await;
+    assert_eq!(get("/healthz").await, ("HTTP/1.1 200 OK".into(), "ok\n".into()), "alive all along");
+
+    redis.restart_empty();
+    crate::common::eventually("ready again once redis is back", ready).await;
+}
+
+/// The in-memory server is ready as soon as it listens.
+#[test]
+fn an_in_memory_server_is_ready_at_once() {
+    let mut server =
+        Proc::spawn(["server", "--bind", "127.0.0.1", "--port", "0", "--quiet", "--metrics", "127.0.0.1:0"]);
+    let m = metrics_addr(&err_line(&mut server, "p2pci server metrics on "));
+    err_line(&mut server, "p2pci server listening on ");
+    // Ready within moments of listening (nothing to load).
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while http_get(m, "/readyz") != ("HTTP/1.1 200 OK".into(), "ready\n".into()) {
+        assert!(Instant::now() < deadline, "not ready 2 s after listening");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(http_get(m, "/healthz"), ("HTTP/1.1 200 OK".into(), "ok\n".into()));
+    assert_eq!(http_get(m, "/nothing").0, "HTTP/1.1 404 Not Found");
 }
