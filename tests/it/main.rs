@@ -26,6 +26,7 @@ mod redis_metrics;
 mod redis_shared;
 mod server_hostage;
 mod server_wire;
+mod systemd;
 mod tui_tmux;
 mod upload_files;
 mod upload_pressure;
