@@ -15,7 +15,9 @@
 //! Beyond keys, it checks what happens with none: another peer's ADD shows
 //! up in the Index on its own (`--refresh 1`), and a file dropped into the
 //! screen peer's folder is listed, ADDed (`--auto-advertise`) and
-//! downloadable by another peer.
+//! downloadable by another peer. A second flow kills and restarts the
+//! index server under the screen (issue 19, items 1-3) and opens the reader
+//! and the Index filter (items 12-13).
 
 use crate::common::{ChildServer, Proc, binary, need, partial_files, peer_args, rfc_dir, shipped};
 use std::path::PathBuf;
@@ -200,4 +202,138 @@ fn look_up_download_and_leave_with_the_keyboard() {
 fn lines_back(screen: &str) -> Option<usize> {
     let at = screen.find(" lines back")?;
     screen[..at].rsplit(' ').next()?.parse().ok()
+}
+
+/// Starts the screen peer `host` in a tmux pane of `width`×`height`, with
+/// `extra` options; when it exits, the pane says how.
+fn start_screen(
+    session: &Session,
+    server: std::net::SocketAddr,
+    host: &str,
+    dir: &std::path::Path,
+    rfcs: &[u32],
+    extra: &[&str],
+    size: (u16, u16),
+) {
+    let mut args = vec![binary().to_owned()];
+    args.extend(peer_args(server, host, dir, rfcs));
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let peer = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
+    let pane = format!("{peer}; echo \"p2pci exited with $?\"; sleep 600");
+    let (w, h) = (size.0.to_string(), size.1.to_string());
+    let out = session.tmux(&["new-session", "-d", "-s", "tui", "-x", &w, "-y", &h, &pane]);
+    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The host of the holder selected (`› hostB:40123`) in the Lookup pane.
+fn selected_holder(screen: &str) -> Option<String> {
+    screen.lines().find_map(|l| {
+        let at = l.find("› host")?;
+        let rest = &l[at + "› ".len()..];
+        Some(rest.split(':').next()?.to_owned())
+    })
+}
+
+/// Issue 19, items 1-3 and 12-13, as a person meets them: after a download
+/// from the Lookup pane the selection stays on the holder used and this
+/// peer is listed last; with the server killed the Index and the Lookup say
+/// how old they are and a LOOKUP fails; with it back, that LOOKUP is asked
+/// again on its own. Then the reader and the Index filter.
+#[test]
+fn stale_state_the_holder_kept_the_reader_and_the_filter() {
+    if !tmux_present() {
+        if std::env::var_os("CI").is_some() {
+            panic!("tmux is required under CI (scripts/test.sh installs it)");
+        }
+        eprintln!("skipping the tmux end-to-end test: tmux is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let session = Session { socket: tmp.path().join("tmux.sock") };
+    let server = ChildServer::spawn(&[]);
+    let port = server.addr.port();
+    let mut server = Some(server);
+
+    // Two holders of RFC 8700.
+    let mut holders = Vec::new();
+    for host in ["hostB", "hostC"] {
+        let dir = tmp.path().join(host);
+        let mut p = Proc::headless_peer(server.as_ref().unwrap().addr, host, &dir, &[8700], &["--advertise"]);
+        p.wait_out("the holder's ADD", |l| l.starts_with("OK advertised 1"));
+        holders.push(p);
+    }
+
+    let host_a_dir = tmp.path().join("hostA");
+    start_screen(
+        &session,
+        server.as_ref().unwrap().addr,
+        "hostA",
+        &host_a_dir,
+        &[8600],
+        &["--refresh", "1"],
+        (110, 34),
+    );
+    session.wait_for("the UI, connected, with the index loaded", |s| {
+        s.contains("● connected") && s.contains("Index (2)")
+    });
+
+    // Item 3: download from the second holder; the selection stays on it.
+    session.text("/8700");
+    session.keys(&["Enter"]);
+    let screen = session.wait_for("two holders", |s| s.contains("2 holder(s)") && selected_holder(s).is_some());
+    let first = selected_holder(&screen).unwrap();
+    session.keys(&["Down"]);
+    let screen = session.wait_for("the second holder selected", |s| selected_holder(s).is_some_and(|h| h != first));
+    let chosen = selected_holder(&screen).unwrap();
+    session.keys(&["Enter"]);
+    session.wait_for("the finished download", |s| s.contains(&format!("✔ 8700 from {chosen}:")));
+    let got = std::fs::read(host_a_dir.join("rfc8700.txt")).expect("the downloaded file");
+    assert!(got == shipped(8700), "rfc8700.txt differs from RFCs/rfc8700.txt");
+    let screen = session.wait_for("this peer listed as a holder too", |s| s.contains("3 holder(s)"));
+    assert_eq!(selected_holder(&screen).as_deref(), Some(chosen.as_str()), "the selection moved:\n{screen}");
+    let order: Vec<&str> = screen.lines().filter(|l| l.contains("  host") || l.contains("› host")).collect();
+    assert!(order.last().is_some_and(|l| l.contains("(me)")), "this peer is not last: {order:?}\n{screen}");
+
+    // Item 1: the server goes away; what is shown says how old it is.
+    server.take().unwrap().proc.kill();
+    let screen = session.wait_for("the Index marked out of date", |s| {
+        s.contains("server unreachable") && s.contains("Index (3) · as of ")
+    });
+    assert!(screen.contains("Lookup · 3 holder(s) · as of"), "{screen}");
+    // Item 2: a LOOKUP now fails, and is asked again once the server is back.
+    session.text("/8795");
+    session.keys(&["Enter"]);
+    session.wait_for("the LOOKUP failing", |s| s.contains("LOOKUP RFC 8795 failed"));
+    let server = ChildServer::respawn(port, &[]);
+    session.wait_for("the LOOKUP redone on reconnecting", |s| {
+        s.contains("● connected") && s.contains("No peer holds RFC 8795") && !s.contains("failed")
+    });
+    session.wait_for("the Index current again", |s| !s.contains("as of "));
+
+    // Item 12: the reader, from Local RFCs (Tab from Lookup: Downloads,
+    // Log, Local).
+    session.keys(&["Tab", "Tab", "Tab"]);
+    session.wait_for("Local RFCs focused", |s| s.contains("Enter/v read"));
+    session.keys(&["v"]);
+    session.wait_for("the reader", |s| {
+        s.contains("RFC 8600 · ") && s.contains(" of ") && s.contains("q/Esc back")
+    });
+    session.text("/xmpp");
+    session.keys(&["Enter"]);
+    session.wait_for("the search's matches", |s| s.contains("/xmpp · 1 of "));
+    session.keys(&["q"]);
+    session.wait_for("back to the panes", |s| s.contains("Protocol log"));
+
+    // Item 13: the Index filter.
+    session.keys(&["Tab"]);
+    session.wait_for("the Index focused", |s| s.contains("f filter"));
+    session.text("fhostC");
+    session.wait_for("the filtered Index", |s| s.contains("of 3) · filter: hostC"));
+    session.keys(&["Enter"]);
+
+    session.keys(&["q"]);
+    let screen = session.wait_for("the peer to exit", |s| s.contains("p2pci exited with"));
+    assert!(screen.contains("p2pci exited with 0"), "{screen}");
+    drop(server);
+    drop(holders);
 }
