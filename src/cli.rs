@@ -49,6 +49,8 @@ pub enum Command {
     ///
     /// To read it: p2pci manpage | man -l -
     Manpage,
+    /// Check another implementation against docs/PROTOCOL.md.
+    Check(crate::check::CheckArgs),
 }
 
 #[derive(Debug, Args)]

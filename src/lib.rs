@@ -15,6 +15,8 @@
 //! * [`metrics`] — Prometheus metrics of the server and the peer, and the
 //!   `/metrics` endpoint.
 //! * [`human`] — sizes, rates and durations for people, the one copy.
+//! * [`check`] — `p2pci check`, the conformance tester of other
+//!   implementations (docs/check.md).
 //! * [`backoff`] — the one reconnection backoff (with jitter), used by the
 //!   peer and the Redis store.
 //!
@@ -25,6 +27,7 @@
 
 pub mod accept;
 pub mod backoff;
+pub mod check;
 pub mod cli;
 pub mod headless;
 pub mod human;

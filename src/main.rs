@@ -26,6 +26,8 @@ fn main() -> std::process::ExitCode {
         // Texts for the shell and man: no runtime, no logging.
         Command::Completions(args) => return print_text(Ok(p2pci::cli::completions(args.shell))),
         Command::Manpage => return print_text(p2pci::cli::manpage()),
+        // Runs its own runtime and owns its exit status (0, 1 or 2).
+        Command::Check(args) => return p2pci::check::command(args),
     };
     // A server logging JSON says everything on stderr as JSON, its last
     // error included.
@@ -46,7 +48,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Server(args) => server(args).await,
             Command::Peer(args) => peer(args).await,
-            Command::Completions(_) | Command::Manpage => Ok(()),
+            Command::Completions(_) | Command::Manpage | Command::Check(_) => Ok(()),
         }
     });
     // Do not wait for blocked stdin readers and the like.

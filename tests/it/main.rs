@@ -7,6 +7,8 @@
 
 mod common;
 
+mod check;
+mod check_standins;
 mod cli;
 mod digest;
 mod faults;

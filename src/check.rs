@@ -1,0 +1,200 @@
+//! `p2pci check`: the conformance tester. It runs suites of cases against
+//! another implementation of P2P-CI/1.0 and says exactly where it departs
+//! from docs/PROTOCOL.md, as h2spec does for HTTP/2 and the Autobahn
+//! testsuite for WebSocket.
+//!
+//! * [`case`] — what a case is (id, level, rule) and what it gives.
+//! * [`runner`] — selection by id or prefix, per-case timeouts, counting.
+//! * [`report`] — the text, JSON and JUnit forms of a run.
+//! * [`wire`] — the checker's own strict view of received bytes (our
+//!   parser is lenient, so it cannot be the judge).
+//! * [`p2s`] — the index-server requests and judgements the cases share.
+//! * [`server`] — the index-server suite.
+//!
+//! docs/check.md lists every case with its rule.
+
+pub mod args;
+pub mod case;
+pub mod p2s;
+pub mod report;
+pub mod runner;
+pub mod server;
+pub mod wire;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub use args::{CheckArgs, CommonArgs, SuiteArgs};
+use case::{Case, Ctx, Suite};
+use runner::Report;
+
+/// Every case of `suite`, in running order.
+pub fn cases(suite: Suite) -> &'static [Case] {
+    match suite {
+        Suite::Server => server::CASES,
+        Suite::Upload | Suite::Client => &[],
+    }
+}
+
+/// What a run is asked for, besides its suite and target.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Ids or prefixes; all cases when empty.
+    pub cases: Vec<String>,
+    pub strict: bool,
+    /// Per case.
+    pub timeout: Duration,
+    /// The RFC an upload server under test holds.
+    pub rfc: Option<crate::protocol::RfcNumber>,
+}
+
+/// Runs the cases `options` select against `target`, telling `on_case` of
+/// each as it ends. `Err` is a usage error or an unreachable target (exit
+/// status 2), said in one line.
+pub async fn check(
+    suite: Suite,
+    target: &str,
+    options: &Options,
+    on_start: impl FnOnce(&Ctx, usize),
+    on_case: impl FnMut(&runner::CaseReport),
+) -> Result<Report, String> {
+    let selected = runner::select(cases(suite), &options.cases)?;
+    let ctx = Ctx::new(target.to_owned(), options.timeout, options.rfc);
+    preflight(suite, &ctx).await?;
+    on_start(&ctx, selected.len());
+    Ok(runner::run(suite, &selected, &ctx, options.strict, on_case).await)
+}
+
+/// Runs `p2pci check …` to its exit status: 0 every counted case passed,
+/// 1 one failed, 2 a usage error or an unreachable target.
+pub fn command(args: &CheckArgs) -> ExitCode {
+    let (suite, target, common) = match &args.suite {
+        SuiteArgs::Server(a) => {
+            (Suite::Server, a.target.as_deref().map(crate::cli::server_address), &a.common)
+        }
+    };
+    if common.list {
+        // With --list no target is needed, so a first word there is a case
+        // (`p2pci check server --list limits`).
+        let mut patterns: Vec<String> = target_word(&args.suite).into_iter().collect();
+        patterns.extend(common.cases.iter().cloned());
+        return match runner::select(cases(suite), &patterns) {
+            Ok(selected) => print(&report::list(&selected)),
+            Err(e) => usage(&e),
+        };
+    }
+    let Some(target) = target else { return usage("a target HOST:PORT is needed") };
+    let options =
+        Options { cases: common.cases.clone(), strict: common.strict, timeout: common.timeout, rfc: None };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return usage(&format!("cannot start the runtime: {e}")),
+    };
+    let text = !common.json;
+    let colour =
+        text && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let result = runtime.block_on(check(
+        suite,
+        &target,
+        &options,
+        |ctx, n| {
+            if text {
+                println!("p2pci check {} {} ({n} cases, run {})\n", suite.name(), ctx.target, ctx.run_id);
+            }
+        },
+        |r| {
+            if text {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(report::case_lines(r, colour).as_bytes());
+                let _ = out.flush();
+            }
+        },
+    ));
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return usage(&e),
+    };
+    let mut out = std::io::stdout().lock();
+    let written = if text {
+        out.write_all(report::summary(&report, colour).as_bytes())
+    } else {
+        out.write_all(report::json(&report).as_bytes())
+    };
+    if let Err(e) = written.and_then(|()| out.flush()) {
+        eprintln!("p2pci check: cannot write the report: {e}");
+        return ExitCode::from(2);
+    }
+    if let Some(path) = &common.junit
+        && let Err(e) = std::fs::write(path, report::junit(&report))
+    {
+        eprintln!("p2pci check: cannot write {}: {e}", path.display());
+        return ExitCode::from(2);
+    }
+    ExitCode::from(report.exit_code())
+}
+
+/// Makes sure the target is there and speaks before running anything, so
+/// a dead or silent one is one clear message within `--timeout`, not a
+/// failure per case.
+async fn preflight(suite: Suite, ctx: &Ctx) -> Result<(), String> {
+    let t = ctx.timeout;
+    let mut conn = match tokio::time::timeout(t, tokio::net::TcpStream::connect(&ctx.target)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(format!("cannot reach {}: {e}", ctx.target)),
+        Err(_) => {
+            return Err(format!(
+                "cannot reach {}: no answer to the connection within {}",
+                ctx.target,
+                runner::seconds(t)
+            ));
+        }
+    };
+    let probe = match suite {
+        Suite::Server => p2s::lookup(ctx.fresh_rfc(), &ctx.fresh_host(), 7001),
+        Suite::Upload | Suite::Client => return Ok(()),
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answered = async {
+        conn.write_all(&probe).await?;
+        let mut byte = [0u8; 1];
+        conn.read(&mut byte).await
+    };
+    match tokio::time::timeout(t, answered).await {
+        Ok(Ok(1)) => Ok(()),
+        Ok(Ok(_)) => Err(format!(
+            "{} closed the connection without answering a LOOKUP: is it a P2P-CI index server?",
+            ctx.target
+        )),
+        Ok(Err(e)) => Err(format!("{} failed the connection before answering a LOOKUP: {e}", ctx.target)),
+        Err(_) => Err(format!(
+            "{} accepted a connection but answered nothing to a LOOKUP within {}: is it a P2P-CI index server?",
+            ctx.target,
+            runner::seconds(t)
+        )),
+    }
+}
+
+/// The target as typed, if one was.
+fn target_word(suite: &SuiteArgs) -> Option<String> {
+    match suite {
+        SuiteArgs::Server(a) => a.target.clone(),
+    }
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("p2pci check: {message}");
+    ExitCode::from(2)
+}
+
+fn print(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("p2pci check: cannot write the list: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
