@@ -5,7 +5,7 @@
 //! one plain function per subcommand, so both can be tested without a shell.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
@@ -294,9 +294,10 @@ pub struct PeerArgs {
     /// RFC numbers to start with, copied from --rfc-dir into this peer's folder.
     #[arg(long, num_args = 1.., value_name = "N")]
     pub rfcs: Vec<u32>,
-    /// Where starting RFCs are copied from.
-    #[arg(long, default_value = "RFCs", value_name = "DIR")]
-    pub rfc_dir: PathBuf,
+    /// Where starting RFCs are copied from (default: ./RFCs if it exists,
+    /// else the RFCs/ folder of the source p2pci was built from).
+    #[arg(long, value_name = "DIR")]
+    pub rfc_dir: Option<PathBuf>,
     /// This peer's own RFC folder (default: ./<host>).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -398,7 +399,7 @@ impl PeerArgs {
         let mut c = PeerConfig::new(host, String::new(), dir);
         c.servers = self.server.clone();
         c.upload_bind = SocketAddr::new(self.bind, self.port);
-        c.rfc_dir = self.rfc_dir.clone();
+        c.rfc_dir = self.rfc_dir.clone().unwrap_or_else(|| default_rfc_dir(Path::new(SHIPPED_RFCS)));
         c.rfcs = self.rfcs.iter().copied().map(RfcNumber).collect();
         c.limits = self.limits.limits();
         c.upload_max_connections = usize::try_from(self.upload_max_connections).unwrap_or(usize::MAX);
@@ -444,6 +445,19 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         return Err(format!("{s:?} is too large"));
     }
     Ok(bytes as u64)
+}
+
+/// The RFC texts shipped with the source this binary was built from (a
+/// checkout, or the package `cargo install` unpacked).
+pub const SHIPPED_RFCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/RFCs");
+
+/// Where `--rfcs` copies from when `--rfc-dir` is not given: `./RFCs`, as in
+/// a checkout, else the RFCs shipped with the source (`shipped`), so that
+/// an installed `p2pci` run from anywhere still finds them. When neither
+/// exists, `./RFCs`, whose absence the error then names.
+pub fn default_rfc_dir(shipped: &Path) -> PathBuf {
+    let here = PathBuf::from("RFCs");
+    if here.is_dir() || !shipped.is_dir() { here } else { shipped.to_owned() }
 }
 
 /// This machine's hostname, or `localhost` when it has none we can read.

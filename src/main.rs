@@ -191,6 +191,14 @@ async fn peer(args: PeerArgs) -> anyhow::Result<()> {
         }
     }
     let config = args.config();
+    if !config.rfcs.is_empty() && !config.rfc_dir.is_dir() {
+        let here = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+        anyhow::bail!(
+            "--rfcs copies RFC files from {} (--rfc-dir), which is not a folder (current directory: {here}); \
+             give --rfc-dir the RFCs/ folder of a p2pci checkout",
+            config.rfc_dir.display()
+        );
+    }
     let (peer, events) = p2pci::peer::Peer::start(config).await?;
     // Ready once its upload server listens (the index connection comes and
     // goes, and downloads need none).

@@ -271,3 +271,36 @@ fn nonsense_durations_and_sizes_exit_2() {
         );
     }
 }
+
+/// `--rfcs` from outside the checkout (as an installed `p2pci` is run):
+/// the RFCs shipped with the source it was built from are found; a
+/// `--rfc-dir` that is no folder is said plainly, naming the option.
+#[test]
+fn starting_rfcs_are_found_from_anywhere() {
+    let server = ChildServer::spawn(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("far");
+    let addr = server.addr.to_string();
+    let args = ["peer", "--headless", "--port", "0", "--host", "far", "--server", &addr, "--rfcs", "8600"];
+    let mut peer = Proc::spawn_with(args.iter().copied().chain(["--dir", dir.to_str().unwrap()]), |c| {
+        c.current_dir(tmp.path());
+    });
+    let copied = dir.join("rfc8600.txt");
+    let deadline = Instant::now() + PROC_WAIT;
+    while std::fs::read(&copied).ok() != Some(crate::common::shipped(8600)) {
+        assert!(Instant::now() < deadline, "rfc8600.txt not copied from the shipped RFCs");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    peer.kill();
+
+    let out = Proc::spawn_with(args.iter().copied().chain(["--rfc-dir", "no-such-dir"]), |c| {
+        c.current_dir(tmp.path());
+    })
+    .finish();
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("--rfcs copies RFC files from no-such-dir (--rfc-dir), which is not a folder"),
+        "{}",
+        out.stderr
+    );
+}
