@@ -241,11 +241,7 @@ fn selected_holder(screen: &str) -> Option<String> {
 /// again on its own. Then the reader and the Index filter.
 #[test]
 fn stale_state_the_holder_kept_the_reader_and_the_filter() {
-    if !tmux_present() {
-        if std::env::var_os("CI").is_some() {
-            panic!("tmux is required under CI (scripts/test.sh installs it)");
-        }
-        eprintln!("skipping the tmux end-to-end test: tmux is not installed");
+    if !need("tmux", &["-V"]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
