@@ -5,6 +5,7 @@
 #
 #   tmux            the terminal UI's end-to-end test
 #   redis-server    the shared index
+#   redis-sentinel  the shared index's failover test (Sentinel)
 #   promtool        checks the metrics (taken alone from Debian's prometheus
 #                   package: the package itself would bring the whole server,
 #                   its web assets and a system service, ~100 MB)
@@ -34,7 +35,7 @@ apt_update() {
 }
 
 # tool:package pairs installed with apt when the tool is missing.
-APT_TOOLS=(tmux:tmux redis-server:redis-server man:man-db systemd-analyze:systemd)
+APT_TOOLS=(tmux:tmux redis-server:redis-server redis-sentinel:redis-sentinel man:man-db systemd-analyze:systemd)
 need_apt=()
 for pair in "${APT_TOOLS[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
@@ -46,6 +47,7 @@ if ((${#need_apt[@]})); then
     || fail "apt-get install ${need_apt[*]} failed"
   # The packages start system services; the tests start their own.
   $SUDO service redis-server stop >>"$LOG" 2>&1 || true
+  $SUDO service redis-sentinel stop >>"$LOG" 2>&1 || true
 fi
 
 if ! command -v promtool >/dev/null 2>&1; then

@@ -131,64 +131,100 @@ impl LimitArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("max_line", |a| a.env("P2PCI_MAX_LINE")),
+    mut_arg("max_head", |a| a.env("P2PCI_MAX_HEAD")),
+    mut_arg("max_headers", |a| a.env("P2PCI_MAX_HEADERS"))
+)]
 pub struct ServerArgs {
     /// Address to listen on.
-    #[arg(long, default_value = "0.0.0.0", value_name = "ADDR")]
+    #[arg(long, env = "P2PCI_BIND", default_value = "0.0.0.0", value_name = "ADDR")]
     pub bind: IpAddr,
     /// Port to listen on (0 picks a free one, printed at start).
-    #[arg(long, default_value_t = SERVER_PORT)]
+    #[arg(long, env = "P2PCI_PORT", default_value_t = SERVER_PORT)]
     pub port: u16,
     /// Do not print requests and responses.
-    #[arg(long, short)]
+    #[arg(long, env = "P2PCI_QUIET", short)]
     pub quiet: bool,
     /// Most peer connections at once; more are closed on arrival.
-    #[arg(long, default_value_t = 16_384, value_name = "N")]
+    #[arg(long, env = "P2PCI_MAX_CONNECTIONS", default_value_t = 16_384, value_name = "N")]
     pub max_connections: usize,
     /// Most connections at once from one source address (IP, any port);
     /// more from it are closed on arrival, while other addresses are still
     /// served. Behind NAT every peer shares one address: raise it to the
     /// number of peers expected there.
-    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "P2PCI_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections_per_address: u64,
     /// Threads that serve connections. With 1, one event loop serves every
     /// peer, as Redis does: no wake-ups across threads, the fastest choice
     /// when clients share the machine's cores. More spread peers over cores.
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "P2PCI_THREADS", default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
     /// Time a peer has to finish a request it has started (seconds, or with
     /// a unit: 500ms, 2m).
-    #[arg(long, default_value = "30", value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(long, env = "P2PCI_REQUEST_TIMEOUT", default_value = "30", value_name = "SECS", value_parser = parse_timeout)]
     pub request_timeout: Duration,
     /// Time a peer has to take an answer; one that stops reading is closed.
-    #[arg(long, default_value = "30", value_name = "SECS", value_parser = parse_timeout)]
+    #[arg(long, env = "P2PCI_WRITE_TIMEOUT", default_value = "30", value_name = "SECS", value_parser = parse_timeout)]
     pub write_timeout: Duration,
     /// Serve Prometheus metrics on http://ADDR:PORT/metrics (off by default).
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, env = "P2PCI_METRICS", value_name = "ADDR:PORT")]
     pub metrics: Option<SocketAddr>,
     /// Log lines on standard error as text, or one JSON object per line.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "P2PCI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Where the index lives: `memory` (this process alone) or
-    /// `redis://HOST:PORT[/DB]`, an index shared by every server using
-    /// that Redis.
-    #[arg(long, default_value = "memory", value_name = "memory|redis://HOST:PORT[/DB]", value_parser = parse_store)]
+    /// Where the index lives: `memory` (this process alone), or an index
+    /// shared by every server using one Redis: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`,
+    /// `rediss://…` (TLS), or `redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB]`
+    /// (the master a set of Sentinels names, followed through failovers).
+    /// Give a password through the environment, not on the command line.
+    #[arg(
+        long,
+        env = "P2PCI_STORE",
+        hide_env_values = true,
+        default_value = "memory",
+        value_name = "memory|redis://…|rediss://…|redis+sentinel://…",
+        value_parser = StoreParser
+    )]
     pub store: StoreArg,
+    /// With rediss://: the CA certificates (PEM) to trust instead of the
+    /// system's (which SSL_CERT_FILE or SSL_CERT_DIR may also name).
+    #[arg(long, env = "P2PCI_REDIS_CA", value_name = "FILE")]
+    pub redis_ca: Option<PathBuf>,
+    /// With rediss://: this server's certificate (PEM), for a Redis that
+    /// asks clients for one (tls-auth-clients, Redis's default); needs --redis-key.
+    #[arg(long, env = "P2PCI_REDIS_CERT", value_name = "FILE", requires = "redis_key")]
+    pub redis_cert: Option<PathBuf>,
+    /// With rediss://: the key (PEM) of --redis-cert.
+    #[arg(long, env = "P2PCI_REDIS_KEY", value_name = "FILE", requires = "redis_cert")]
+    pub redis_key: Option<PathBuf>,
     /// With a shared store: seconds after which a server that stopped
     /// renewing its lease counts as dead and its peers' records are removed.
-    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_lease)]
+    #[arg(long, env = "P2PCI_LEASE", default_value = "10", value_name = "SECS", value_parser = parse_lease)]
     pub lease: Duration,
+    /// With a shared store: how long a starting server keeps trying to
+    /// reach a Redis that does not answer (it may be starting too) before
+    /// it exits; it listens only once the index is loaded. A Redis that
+    /// refuses the server (credentials, certificate) fails it at once.
+    #[arg(long, env = "P2PCI_STORE_WAIT", default_value = "30", value_name = "SECS", value_parser = parse_duration)]
+    pub store_wait: Duration,
     /// Most records one peer may hold; an ADD past it gets 400 (the
     /// connection stays usable).
-    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    #[arg(long, env = "P2PCI_MAX_RECORDS_PER_PEER", default_value_t = 20_000, value_name = "N")]
     pub max_records_per_peer: usize,
     /// Memory budget of the whole index (of every server sharing it, with
     /// --store redis): record lines and the index's own overhead, counted
     /// per record. An ADD past it gets 400. Bytes, or with a unit (KiB,
     /// MiB, GiB; K, M, G are the same; KB, MB, GB are powers of 1000).
-    #[arg(long, default_value = "1GiB", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, env = "P2PCI_MAX_INDEX_MEMORY", default_value = "1GiB", value_name = "SIZE", value_parser = parse_size)]
     pub max_index_memory: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Print the settings this server would run with (defaults, environment
+    /// and flags merged) as an environment file, and exit. Passwords are
+    /// shown as ***.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// How log lines are written.
@@ -201,20 +237,55 @@ pub enum LogFormat {
 }
 
 /// The server's `--store`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreArg {
     Memory,
-    /// A `redis://` or `rediss://` URL.
+    /// A `redis://`, `rediss://` or `redis+sentinel://` URL, checked by
+    /// [`Target::parse`](crate::store::redis::Target::parse).
     Redis(String),
+}
+
+/// Without the password, should it be printed.
+impl std::fmt::Debug for StoreArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreArg::Memory => f.write_str("Memory"),
+            StoreArg::Redis(url) => write!(f, "Redis({:?})", crate::store::redis::redact(url)),
+        }
+    }
 }
 
 fn parse_store(s: &str) -> Result<StoreArg, String> {
     if s == "memory" {
-        Ok(StoreArg::Memory)
-    } else if s.starts_with("redis://") || s.starts_with("rediss://") {
-        Ok(StoreArg::Redis(s.to_owned()))
-    } else {
-        Err("expected `memory` or `redis://HOST:PORT[/DB]`".into())
+        return Ok(StoreArg::Memory);
+    }
+    match crate::store::redis::Target::parse(s) {
+        Ok(_) => Ok(StoreArg::Redis(s.to_owned())),
+        Err(e) if s.contains("://") => Err(e),
+        Err(_) => Err("expected `memory`, `redis://…`, `rediss://…` or `redis+sentinel://…`".into()),
+    }
+}
+
+/// `--store`'s parser. Not a plain function parser, since clap's error for
+/// one repeats the value given, and a store URL may hold a password.
+#[derive(Clone)]
+struct StoreParser;
+
+impl clap::builder::TypedValueParser for StoreParser {
+    type Value = StoreArg;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<StoreArg, clap::Error> {
+        let fail = |msg: String| {
+            let mut cmd = cmd.clone();
+            cmd.error(clap::error::ErrorKind::ValueValidation, format!("invalid --store: {msg}"))
+        };
+        let s = value.to_str().ok_or_else(|| fail("not UTF-8".into()))?;
+        parse_store(s).map_err(fail)
     }
 }
 
@@ -253,6 +324,69 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(n * scale).map_err(|_| format!("{s:?} is out of range"))
 }
 
+/// `p2pci server --print-config`: the settings a server would run with,
+/// from the matches of its arguments (defaults, environment and flags as
+/// clap merged them: a flag over the environment over the default), as an
+/// environment file in the order of `--help`: `P2PCI_NAME=value` lines that
+/// systemd's `EnvironmentFile=` and `set -a; . FILE` both read, so the
+/// output can be fed back as it is. An option that is not set is a
+/// comment (an empty variable would set it to ""). A password in the store
+/// URL is printed as `***`, with a comment saying so.
+pub fn server_env_file(matches: &clap::ArgMatches) -> String {
+    let cli = Cli::command();
+    let mut out = String::from(
+        "# p2pci server settings (p2pci server --print-config).\n\
+         # Read back by systemd's EnvironmentFile=, or in sh: set -a; . FILE; set +a\n",
+    );
+    let Some(server) = cli.find_subcommand("server") else { return out };
+    for arg in server.get_arguments() {
+        let Some(env) = arg.get_env().and_then(|e| e.to_str()) else { continue };
+        let id = arg.get_id().as_str();
+        let raw: Option<Vec<String>> = matches
+            .try_get_raw(id)
+            .ok()
+            .flatten()
+            .map(|values| values.map(|v| v.to_string_lossy().into_owned()).collect());
+        let Some(values) = raw else {
+            out.push_str(&format!("# {env}=  (not set)\n"));
+            continue;
+        };
+        let mut value = values.join(",");
+        if id == "store" {
+            let shown = crate::store::redis::redact(&value);
+            if shown != value {
+                out.push_str(&format!("# {env}: the password is not shown; put it back for use\n"));
+                value = shown;
+            }
+        }
+        out.push_str(&format!("{env}={}\n", env_quote(&value)));
+    }
+    out
+}
+
+/// A value for an environment file: bare when it is only characters that
+/// neither sh nor systemd treat specially, else in single quotes (taken
+/// literally by both), else in double quotes with `\\`, `"`, `$` and `` ` ``
+/// escaped.
+fn env_quote(v: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@,+%=[]".contains(c);
+    if !v.is_empty() && v.chars().all(plain) {
+        v.to_owned()
+    } else if !v.contains(['\'', '\n', '\\']) {
+        format!("'{v}'")
+    } else {
+        let mut q = String::from('"');
+        for c in v.chars() {
+            if matches!(c, '\\' | '"' | '$' | '`') {
+                q.push('\\');
+            }
+            q.push(c);
+        }
+        q.push('"');
+        q
+    }
+}
+
 impl ServerArgs {
     /// The lease a shared store renews.
     pub fn lease(&self) -> Duration {
@@ -261,6 +395,15 @@ impl ServerArgs {
 
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// The TLS files for a `rediss://` store.
+    pub fn redis_tls(&self) -> crate::store::redis::TlsFiles {
+        crate::store::redis::TlsFiles {
+            ca: self.redis_ca.clone(),
+            cert: self.redis_cert.clone(),
+            key: self.redis_key.clone(),
+        }
     }
 
     pub fn config(&self) -> ServerConfig {
@@ -284,28 +427,34 @@ impl ServerArgs {
 // Doc comments here are --help text, written for a terminal, not rustdoc.
 #[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("max_line", |a| a.env("P2PCI_PEER_MAX_LINE")),
+    mut_arg("max_head", |a| a.env("P2PCI_PEER_MAX_HEAD")),
+    mut_arg("max_headers", |a| a.env("P2PCI_PEER_MAX_HEADERS"))
+)]
 pub struct PeerArgs {
     /// Upload server port (0 or absent: any free port).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "P2PCI_PEER_PORT", default_value_t = 0)]
     pub port: u16,
     /// Hostname to advertise (default: this machine's name).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, env = "P2PCI_PEER_HOST", value_name = "NAME")]
     pub host: Option<String>,
     /// RFC numbers to start with, copied from --rfc-dir into this peer's folder.
-    #[arg(long, num_args = 1.., value_name = "N")]
+    #[arg(long, env = "P2PCI_PEER_RFCS", num_args = 1.., value_delimiter = ',', value_name = "N")]
     pub rfcs: Vec<u32>,
     /// Where starting RFCs are copied from (default: ./RFCs if it exists,
     /// else the RFCs/ folder of the source p2pci was built from).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "P2PCI_PEER_RFC_DIR", value_name = "DIR")]
     pub rfc_dir: Option<PathBuf>,
     /// This peer's own RFC folder (default: ./<host>).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, env = "P2PCI_PEER_DIR", value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// The index server, HOST[:PORT] (port 7734 when absent). A comma-separated
     /// list names several: the peer uses the first that answers and, when
     /// its connection is lost, moves to the next and advertises again there.
     #[arg(
         long,
+        env = "P2PCI_PEER_SERVER",
         default_value = "localhost:7734",
         value_name = "HOST[:PORT][,HOST[:PORT]...]",
         value_delimiter = ',',
@@ -313,63 +462,63 @@ pub struct PeerArgs {
     )]
     pub server: Vec<String>,
     /// Address the upload server listens on.
-    #[arg(long, default_value = "0.0.0.0", value_name = "ADDR")]
+    #[arg(long, env = "P2PCI_PEER_BIND", default_value = "0.0.0.0", value_name = "ADDR")]
     pub bind: IpAddr,
     /// Line commands on standard input instead of the full-screen UI.
-    #[arg(long)]
+    #[arg(long, env = "P2PCI_PEER_HEADLESS")]
     pub headless: bool,
     /// Advertise every local RFC as soon as the server is reached.
-    #[arg(long)]
+    #[arg(long, env = "P2PCI_PEER_ADVERTISE")]
     pub advertise: bool,
     /// ADD RFC files dropped into the folder as soon as they appear (the
     /// folder is always watched: without this, new files are listed, and
     /// ADDed by a or the headless `advertise`; removed ones are withdrawn).
-    #[arg(long)]
+    #[arg(long, env = "P2PCI_PEER_AUTO_ADVERTISE")]
     pub auto_advertise: bool,
     /// With --headless: the end of standard input acts as `close` (the
     /// commands before it finish, then the peer leaves). Without it the
     /// peer keeps serving after its input ends.
-    #[arg(long)]
+    #[arg(long, env = "P2PCI_PEER_EXIT_ON_EOF")]
     pub exit_on_eof: bool,
     /// Seconds between refreshes of the Index (LIST) and the Lookup shown
     /// (LOOKUP) in the full-screen UI; 0 turns them off. A big index is
     /// listed less often: once per period for every 20,000 records.
-    #[arg(long, default_value = "10", value_name = "SECS", value_parser = parse_duration)]
+    #[arg(long, env = "P2PCI_PEER_REFRESH", default_value = "10", value_name = "SECS", value_parser = parse_duration)]
     pub refresh: Duration,
     /// Write a debug log to this file (the screen belongs to the UI).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "P2PCI_PEER_LOG_FILE", value_name = "FILE")]
     pub log_file: Option<PathBuf>,
     /// Threads running the peer (its upload server, downloads, screen). One
     /// event loop serves uploads fastest when downloaders share the cores.
-    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "P2PCI_PEER_THREADS", default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
     /// Most upload connections at once. When full, the oldest connection
     /// that has not sent its whole GET is closed for a newcomer, so idle or
     /// half-sent sockets cannot lock downloaders out.
-    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "P2PCI_PEER_UPLOAD_MAX_CONNECTIONS", default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub upload_max_connections: u64,
     /// Most upload connections at once from one source address (IP, any
     /// port); more from it are closed on arrival.
-    #[arg(long, default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "P2PCI_PEER_UPLOAD_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 32, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub upload_max_connections_per_address: u64,
     /// Largest file this peer downloads, as announced by the uploader:
     /// bytes, or with a unit (KiB, MiB, GiB; K, M, G are the same; KB, MB,
     /// GB are powers of 1000).
-    #[arg(long, default_value = "256MiB", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, env = "P2PCI_PEER_MAX_DOWNLOAD", default_value = "256MiB", value_name = "SIZE", value_parser = parse_size)]
     pub max_download: u64,
     /// Slowest a holder may send a download, per second, averaged over 10 s
     /// (a size: 1KiB, 512, 2MiB); a slower one fails and the next holder is
     /// tried. 0 turns the check off.
-    #[arg(long, default_value = "1KiB", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, env = "P2PCI_PEER_MIN_DOWNLOAD_RATE", default_value = "1KiB", value_name = "SIZE", value_parser = parse_size)]
     pub min_download_rate: u64,
     /// The span --min-download-rate is averaged over (for tests).
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_timeout, hide = true)]
+    #[arg(long, env = "P2PCI_PEER_DOWNLOAD_RATE_WINDOW", default_value = "10s", value_name = "DURATION", value_parser = parse_timeout, hide = true)]
     pub download_rate_window: Duration,
     /// Serve Prometheus metrics on http://ADDR:PORT/metrics (off by default).
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, env = "P2PCI_PEER_METRICS", value_name = "ADDR:PORT")]
     pub metrics: Option<SocketAddr>,
     /// Format of the --log-file lines: text, or one JSON object per line.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, env = "P2PCI_PEER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -502,6 +651,37 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// Every option of `server` has a `P2PCI_…` variable and every option
+    /// of `peer` a `P2PCI_PEER_…` one (actions such as --help and
+    /// --print-config aside), one name each.
+    #[test]
+    fn every_option_has_a_variable() {
+        let cli = Cli::command();
+        for (sub, prefix) in [("server", "P2PCI_"), ("peer", "P2PCI_PEER_")] {
+            let cmd = cli.find_subcommand(sub).unwrap();
+            let mut seen = std::collections::HashSet::new();
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "print_config") {
+                    continue;
+                }
+                let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_else(|| panic!("{sub} --{id}"));
+                assert_eq!(env, format!("{prefix}{}", id.to_uppercase()), "{sub} --{id}");
+                assert!(seen.insert(env.to_owned()), "{env} twice");
+            }
+        }
+    }
+
+    #[test]
+    fn env_file_values_are_quoted_when_they_must_be() {
+        assert_eq!(env_quote("redis://h:1/2"), "redis://h:1/2");
+        assert_eq!(env_quote("[::1]:0"), "[::1]:0");
+        assert_eq!(env_quote(""), "''");
+        assert_eq!(env_quote("a b$c"), "'a b$c'");
+        assert_eq!(env_quote("it's"), r#""it's""#);
+        assert_eq!(env_quote(r#"it's "$x""#), r#""it's \"\$x\"""#);
     }
 
     #[test]

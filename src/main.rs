@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use p2pci::cli::{Cli, Command, LogFormat, PeerArgs, ServerArgs, StoreArg};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -14,7 +14,14 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Command::Server(args) = &cli.command
+        && args.print_config
+    {
+        let server = matches.subcommand_matches("server").unwrap_or(&matches);
+        return print_text(Ok(p2pci::cli::server_env_file(server).into_bytes()));
+    }
     // Every peer is an open connection: allow as many as the system lets us.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     // One event loop by default, for the server as for the peer (as Redis
@@ -117,21 +124,12 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         std::io::stderr,
         colour(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR")),
     );
-    let addr = args.addr();
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    // Registered before the first connection, so no signal can arrive
-    // unhandled (and kill the server without its graceful shutdown).
+    // Registered first, so no signal can arrive unhandled (and kill the
+    // server without its graceful shutdown), a Ctrl-C while the index
+    // loads included.
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let shutdown = CancellationToken::new();
-    // Before the server starts: its counters are resolved against the
-    // recorder installed here.
-    if let Some(at) = args.metrics {
-        let bound = p2pci::metrics::start(at, shutdown.clone()).await?;
-        say(format, &format!("p2pci server metrics on http://{bound}/metrics"));
-    }
-    say(format, &format!("p2pci server listening on {}", listener.local_addr()?));
     let trigger = shutdown.clone();
     tokio::spawn(async move {
         tokio::select! {
@@ -141,27 +139,49 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         say(format, "p2pci server shutting down");
         trigger.cancel();
     });
-    match &args.store {
-        StoreArg::Memory => {
-            let store = std::sync::Arc::new(p2pci::store::MemoryStore::new());
-            p2pci::metrics::set_readiness(|| Ok(()));
-            p2pci::server::run(listener, args.config(), store, shutdown).await;
-        }
+    // Before the store and the server: their counters are resolved against
+    // the recorder installed here (and /readyz says 503 while loading).
+    if let Some(at) = args.metrics {
+        let bound = p2pci::metrics::start(at, shutdown.clone()).await?;
+        say(format, &format!("p2pci server metrics on http://{bound}/metrics"));
+    }
+    // The store first, then the listener: a server whose Redis refuses it
+    // (credentials, certificate) or stays away exits before it listens,
+    // rather than taking connections it cannot answer.
+    let store = match &args.store {
+        StoreArg::Memory => None,
         StoreArg::Redis(url) => {
             let mut config = p2pci::store::RedisConfig::new(url.clone());
             config.lease = args.lease();
+            config.tls = args.redis_tls();
             // The whole index is loaded before the first peer is served; a
-            // Redis that stays unreachable this long is a start-up failure.
-            let loading = p2pci::store::RedisStore::connect(config, Duration::from_secs(30));
+            // Redis that stays unreachable this long is a start-up failure
+            // (one that refuses this server fails it at once).
+            let loading = p2pci::store::RedisStore::connect(config, args.store_wait);
             let store = tokio::select! {
-                r = loading => r.context("cannot load the index from redis")?,
+                r = loading => r.with_context(|| {
+                    format!("cannot load the index from {}", p2pci::store::redis::redact(url))
+                })?,
                 _ = shutdown.cancelled() => return Ok(()),
             };
             say(
                 format,
                 &format!("p2pci server sharing its index through redis as server {:016x}", store.server_id()),
             );
-            let store = std::sync::Arc::new(store);
+            Some(std::sync::Arc::new(store))
+        }
+    };
+    let addr = args.addr();
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    say(format, &format!("p2pci server listening on {}", listener.local_addr()?));
+    match store {
+        None => {
+            let store = std::sync::Arc::new(p2pci::store::MemoryStore::new());
+            p2pci::metrics::set_readiness(|| Ok(()));
+            p2pci::server::run(listener, args.config(), store, shutdown).await;
+        }
+        Some(store) => {
             // Ready while Redis answers: a server cut off from it would
             // serve a stale index and record ADDs nobody else sees.
             let watched = store.clone();

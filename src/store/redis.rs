@@ -43,6 +43,7 @@
 //! holds what they share: the store's state and the connection to Redis.
 
 mod config;
+mod connect;
 mod error;
 mod follower;
 mod index_store;
@@ -54,7 +55,7 @@ mod values;
 mod view;
 mod writer;
 
-pub use self::config::RedisConfig;
+pub use self::config::{RedisConfig, SentinelTarget, Target, TlsFiles, redact};
 pub use self::error::StoreError;
 
 use std::future::Future;
@@ -64,13 +65,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use self::config::redact;
+use self::connect::Connector;
 use self::error::Result;
 use self::keys::Keys;
 use self::scripts::Scripts;
@@ -97,7 +97,11 @@ struct Shared {
     id: u64,
     id_hex: String,
     keys: Keys,
-    client: Client,
+    /// Where new connections go (the one Redis, or Sentinel's master now).
+    connector: Connector,
+    /// Set while a spoilt shared connection is being replaced, so calls
+    /// failing together ask the Sentinels once.
+    replacing: AtomicBool,
     manager: ConnectionManagerConfig,
     /// The multiplexed connection every write and lease call shares;
     /// replaced by a fresh one after an error that may have spoilt it
@@ -135,22 +139,33 @@ impl RedisStore {
     /// Connects to Redis and loads the whole index before returning, so
     /// the server serves all of it from its first request. Retries with
     /// backoff while Redis cannot be reached (logging it once), until
-    /// `give_up` passes; then it fails.
+    /// `give_up` passes; then it fails. An error that trying again cannot
+    /// mend ([`StoreError::is_fatal`]: refused credentials, an untrusted
+    /// certificate, an unknown Sentinel master) fails it at once.
     pub async fn connect(config: RedisConfig, give_up: Duration) -> Result<Self> {
-        // Small requests and answers, one after another: Nagle's algorithm
-        // would only hold them back.
-        let info = config
-            .url
-            .as_str()
-            .into_connection_info()?
-            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-        let client = Client::open(info)?;
+        let connector = Connector::new(&config)?;
         let manager = ConnectionManagerConfig::new()
             .set_response_timeout(Some(config.timeout))
             .set_connection_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(BACKOFF_MAX);
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager.clone())?;
+        let deadline = Instant::now() + give_up;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+        // Through Sentinel, the master must be found before anything else.
+        let client = loop {
+            match connector.client().await {
+                Ok(client) => break client,
+                Err(e) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if e.is_fatal() || left.is_zero() {
+                        return Err(e);
+                    }
+                    debug!("redis not reached yet: {e}");
+                    tokio::time::sleep(backoff.next_delay().min(left)).await;
+                }
+            }
+        };
+        let conn = ConnectionManager::new_lazy_with_config(client, manager.clone())?;
         let id = random_u64();
         let (changes, to_write) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -158,7 +173,8 @@ impl RedisStore {
             id,
             id_hex: format!("{id:016x}"),
             keys: Keys::new(),
-            client,
+            connector,
+            replacing: AtomicBool::new(false),
             manager,
             conn: Mutex::new(conn),
             view: Mutex::new(View::default()),
@@ -173,24 +189,22 @@ impl RedisStore {
             config,
         });
         // The first snapshot, before serving.
-        let deadline = Instant::now() + give_up;
-        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         let start = loop {
             match shared.sync().await {
                 Ok(start) => break start,
                 Err(e) => {
-                    let wait = backoff.next_delay();
-                    if Instant::now() + wait >= deadline {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if e.is_fatal() || left.is_zero() {
                         return Err(e);
                     }
                     shared.down("loading the index", &e);
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep(backoff.next_delay().min(left)).await;
                 }
             }
         };
         let counts = shared.counts();
         info!(server = %shared.id_hex, peers = counts.peers, records = counts.records,
-            "index loaded from {}", redact(&shared.config.url));
+            "index loaded from {}", shared.connector.shown());
         let tasks = TaskTracker::new();
         tasks.spawn(shared.clone().follow(start));
         tasks.spawn(shared.clone().keep_lease());
@@ -263,14 +277,26 @@ impl Shared {
         };
         if let Err(e) = &r
             && e.spoils_connection()
+            && !self.replacing.swap(true, Ordering::AcqRel)
         {
-            // Lazy: it connects on its first use. Failing here would only
-            // mean a bad URL, which `connect` has already refused.
-            match ConnectionManager::new_lazy_with_config(self.client.clone(), self.manager.clone()) {
-                Ok(fresh) => *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
-                Err(e) => debug!("could not set up a new redis connection: {e}"),
-            }
+            self.replace_conn().await;
+            self.replacing.store(false, Ordering::Release);
         }
         r
+    }
+
+    /// A new shared connection, to where the connector says Redis is now
+    /// (through Sentinel: the master after a failover). Lazy: it connects
+    /// on its first use. While the Sentinels cannot say, the old one stays,
+    /// and the next failing call asks again.
+    async fn replace_conn(&self) {
+        let fresh =
+            self.connector.client().await.and_then(|client| {
+                Ok(ConnectionManager::new_lazy_with_config(client, self.manager.clone())?)
+            });
+        match fresh {
+            Ok(fresh) => *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
+            Err(e) => debug!("could not set up a new redis connection: {e}"),
+        }
     }
 }

@@ -20,6 +20,9 @@ pub enum StoreError {
     /// Not tried: Redis is known to be away, or being caught up with.
     #[error("redis unavailable")]
     Unavailable,
+    /// The store was told something unusable (a URL, a TLS file).
+    #[error("{0}")]
+    Config(String),
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -37,13 +40,77 @@ impl StoreError {
     /// error reply from Redis itself leaves the connection fine.
     pub(super) fn spoils_connection(&self) -> bool {
         match self {
-            StoreError::Redis(e) => {
-                !matches!(e.kind(), redis::ErrorKind::Server(_) | redis::ErrorKind::Extension)
-            }
+            // READONLY: this node was a master and is a replica now (a
+            // failover); through Sentinel a new connection finds the new one.
+            StoreError::Redis(e) => match e.kind() {
+                redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly) => true,
+                redis::ErrorKind::Server(_) | redis::ErrorKind::Extension => false,
+                _ => true,
+            },
             StoreError::Timeout(_) => true,
-            StoreError::Garbage(_) | StoreError::Unavailable => false,
+            StoreError::Garbage(_) | StoreError::Unavailable | StoreError::Config(_) => false,
         }
     }
+
+    /// Whether trying again cannot help: Redis refused this server's
+    /// credentials or rights (a wrong password, an unknown ACL user, one
+    /// without the commands the store needs), its TLS certificate is not
+    /// trusted (or it refused ours), Sentinel knows no such master, or the
+    /// configuration is unusable. A server meeting one of these at start
+    /// exits with it instead of waiting for a Redis that will never do.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            StoreError::Redis(e) => {
+                matches!(
+                    e.kind(),
+                    redis::ErrorKind::AuthenticationFailed
+                        | redis::ErrorKind::InvalidClientConfig
+                        | redis::ErrorKind::MasterNameNotFoundBySentinel
+                        | redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
+                ) || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+                    || tls_refused(e)
+            }
+            StoreError::Config(_) => true,
+            StoreError::Timeout(_) | StoreError::Garbage(_) | StoreError::Unavailable => false,
+        }
+    }
+}
+
+/// A TLS handshake that failed over certificates: theirs not trusted (or
+/// not for this host name), or ours refused. rustls's error sits inside
+/// the I/O error redis-rs reports, which redis-rs keeps in an `Arc` (so
+/// the chain shows the `Arc`, not the error in it).
+fn tls_refused(e: &redis::RedisError) -> bool {
+    use std::error::Error;
+    use std::sync::Arc;
+
+    use rustls::AlertDescription as A;
+    let mut source: Option<&(dyn Error + 'static)> = e.source();
+    while let Some(s) = source {
+        let s: &(dyn Error + 'static) = match s.downcast_ref::<Arc<dyn Error + Send + Sync>>() {
+            Some(inner) => &**inner,
+            None => s,
+        };
+        let tls = s.downcast_ref::<rustls::Error>().or_else(|| {
+            s.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|i| i.downcast_ref())
+        });
+        if let Some(t) = tls {
+            return matches!(
+                t,
+                rustls::Error::InvalidCertificate(_)
+                    | rustls::Error::NoCertificatesPresented
+                    | rustls::Error::AlertReceived(
+                        A::BadCertificate
+                            | A::CertificateRequired
+                            | A::UnknownCA
+                            | A::CertificateUnknown
+                            | A::AccessDenied
+                    )
+            );
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Text from the other end, made fit for one log line: control characters

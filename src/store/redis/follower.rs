@@ -106,9 +106,10 @@ impl Shared {
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(self.config.timeout))
                     .set_response_timeout(Some(self.config.timeout + Duration::from_millis(BLOCK_MS)));
+                let client = self.connector.client().await?;
                 let c = tokio::time::timeout(
                     self.config.timeout,
-                    self.client.get_multiplexed_async_connection_with_config(&config),
+                    client.get_multiplexed_async_connection_with_config(&config),
                 )
                 .await
                 .map_err(|_| StoreError::Timeout(self.config.timeout))??;

@@ -159,3 +159,61 @@ impl Drop for SharedServer {
         self.shutdown.cancel();
     }
 }
+
+/// A free TCP port on 127.0.0.1 (free when asked: start the user soon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `redis-server` or `redis-sentinel` started with any arguments (TLS,
+/// `requirepass`, `replicaof`, a config file), its output in `dir`'s log;
+/// SIGKILLed on drop. [`RedisProc::start`] returns once `port` takes TCP
+/// connections (whatever the protocol on it, TLS included), or `None`
+/// when the tool is missing and may be skipped ([`super::need`]).
+pub struct RedisProc {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisProc {
+    pub fn start(tool: &str, port: u16, args: &[&str], log: &std::path::Path) -> Option<RedisProc> {
+        if !super::need(tool, &["--version"]) {
+            return None;
+        }
+        let out = std::fs::File::create(log).expect("creating the redis log");
+        let child = Command::new(tool)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {tool}: {e}"));
+        let mut p = RedisProc { port, child: Some(child) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(c) = p.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                let said = std::fs::read_to_string(log).unwrap_or_default();
+                panic!("{tool} {args:?} exited ({status}):\n{said}");
+            }
+            assert!(Instant::now() < deadline, "{tool} did not listen on {port} within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(p)
+    }
+
+    /// SIGKILL, as a crash would; returns once it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RedisProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
