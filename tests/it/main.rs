@@ -26,6 +26,7 @@ mod redis_caps;
 mod redis_chaos;
 mod redis_connect;
 mod redis_metrics;
+mod redis_sentinel;
 mod redis_shared;
 mod server_env;
 mod server_hostage;

@@ -276,10 +276,12 @@ fn stale_state_the_holder_kept_the_reader_and_the_filter() {
     // Item 3: download from the second holder; the selection stays on it.
     session.text("/8700");
     session.keys(&["Enter"]);
-    let screen = session.wait_for("two holders", |s| s.contains("2 holder(s)") && selected_holder(s).is_some());
+    let screen =
+        session.wait_for("two holders", |s| s.contains("2 holder(s)") && selected_holder(s).is_some());
     let first = selected_holder(&screen).unwrap();
     session.keys(&["Down"]);
-    let screen = session.wait_for("the second holder selected", |s| selected_holder(s).is_some_and(|h| h != first));
+    let screen =
+        session.wait_for("the second holder selected", |s| selected_holder(s).is_some_and(|h| h != first));
     let chosen = selected_holder(&screen).unwrap();
     session.keys(&["Enter"]);
     session.wait_for("the finished download", |s| s.contains(&format!("✔ 8700 from {chosen}:")));

@@ -1,0 +1,251 @@
+//! Redis Sentinel, for real: a master, a replica and three `redis-sentinel`
+//! processes; three servers (the real binary) on
+//! `--store redis+sentinel://…/mymaster`. The master is SIGKILLed while
+//! peers join and leave; the Sentinels promote the replica, the servers
+//! follow it, and within 2 × lease + 1 s of the failover (once the churn has
+//! stopped) every server lists exactly the live peers' records.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use p2pci::protocol::{Record, Status};
+use redis::Value;
+
+use crate::common::redis_server::{RedisProc, free_port};
+use crate::common::*;
+
+const LEASE: Duration = Duration::from_secs(1);
+const MASTER: &str = "mymaster";
+
+/// One command to the Redis or Sentinel on `port`, within 2 s.
+async fn ask(port: u16, args: &[&str]) -> Option<Value> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+    let fut = async {
+        let mut c = client.get_multiplexed_async_connection().await.ok()?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query_async::<Value>(&mut c).await.ok()
+    };
+    tokio::time::timeout(Duration::from_secs(2), fut).await.ok().flatten()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) | Value::VerbatimString { text: s, .. } => s.clone(),
+        Value::Int(n) => n.to_string(),
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(" "),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The port the Sentinel on `sentinel` names as the master's.
+async fn master_port(sentinel: u16) -> Option<u16> {
+    match ask(sentinel, &["SENTINEL", "get-master-addr-by-name", MASTER]).await? {
+        Value::Array(a) if a.len() == 2 => text(&a[1]).parse().ok(),
+        _ => None,
+    }
+}
+
+fn sentinel_conf(dir: &Path, port: u16, master: u16) -> String {
+    let path = dir.join(format!("sentinel-{port}.conf"));
+    // Short timings so the test stays short: the master is down for the
+    // Sentinels after 1 s without an answer.
+    let conf = format!(
+        "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+         sentinel monitor {MASTER} 127.0.0.1 {master} 2\n\
+         sentinel down-after-milliseconds {MASTER} 1000\n\
+         sentinel failover-timeout {MASTER} 5000\n\
+         sentinel parallel-syncs {MASTER} 1\n",
+        dir = dir.display()
+    );
+    std::fs::write(&path, conf).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn sorted(mut v: Vec<Record>) -> Vec<Record> {
+    v.sort_by(|a, b| (a.rfc, &a.host, a.port, &a.title).cmp(&(b.rfc, &b.host, b.port, &b.title)));
+    v
+}
+
+/// The records of the peers still there.
+fn expected(live: &[Option<Live>]) -> Vec<Record> {
+    sorted(live.iter().flatten().flat_map(|l| l.records.clone()).collect())
+}
+
+struct Live {
+    conn: Raw,
+    records: Vec<Record>,
+}
+
+/// Peer `i` joins server `addr` with two records. Its ADDs are answered
+/// even while Redis is away (the server holds them and writes them later).
+async fn join(addr: SocketAddr, i: usize) -> Live {
+    let host = format!("s{i}");
+    let port = 2000 + i as u16;
+    let mut conn = Raw::connect(addr).await;
+    let mut records = Vec::new();
+    for rfc in [(i % 5) as u32, 200 + (i % 13) as u32] {
+        let title = format!("T{rfc}");
+        conn.send(add(rfc, &host, port, &title)).await;
+        assert_eq!(conn.response().await.status, Status::Ok, "peer {i}'s ADD");
+        records.push(rec(rfc, &title, &host, port));
+    }
+    Live { conn, records }
+}
+
+/// Until `stop`: a peer joins every few milliseconds, and every third
+/// one that is there leaves again (every other one by a reset).
+async fn churn(addrs: &[SocketAddr], live: &mut Vec<Option<Live>>, stop: Instant) -> usize {
+    let mut changes = 0;
+    while Instant::now() < stop {
+        let i = live.len();
+        live.push(Some(join(addrs[i % addrs.len()], i).await));
+        changes += 1;
+        if i % 3 == 2 {
+            let leaving = (i * 7) % live.len();
+            if let Some(l) = live[leaving].take() {
+                if i % 2 == 0 {
+                    l.conn.reset()
+                } else {
+                    drop(l.conn)
+                }
+                changes += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    changes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_follow_a_sentinel_failover_and_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pm, pr) = (free_port(), free_port());
+    let redis_args = |port: u16| {
+        ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    let args = redis_args(pm);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(mut master) = RedisProc::start("redis-server", pm, &args, &dir.path().join("master.log")) else {
+        return;
+    };
+    let mut args = redis_args(pr);
+    args.extend(["--replicaof".into(), "127.0.0.1".into(), pm.to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some(_replica) = RedisProc::start("redis-server", pr, &args, &dir.path().join("replica.log")) else {
+        return;
+    };
+    let sentinel_ports = [free_port(), free_port(), free_port()];
+    let mut sentinels = Vec::new();
+    for &port in &sentinel_ports {
+        let conf = sentinel_conf(dir.path(), port, pm);
+        let log = dir.path().join(format!("sentinel-{port}.log"));
+        let Some(s) = RedisProc::start("redis-sentinel", port, &[&conf], &log) else { return };
+        sentinels.push(s);
+    }
+    // Before the fault: the replica in sync, and every Sentinel knowing it
+    // and the two others (they find each other through the master, every
+    // 2 s), or no majority could elect a leader for the failover.
+    let ready = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut ok = ask(pr, &["INFO", "replication"])
+            .await
+            .is_some_and(|v| text(&v).contains("master_link_status:up"));
+        for &s in &sentinel_ports {
+            let replicas =
+                ask(s, &["SENTINEL", "replicas", MASTER]).await.map(|v| text(&v)).unwrap_or_default();
+            let others = ask(s, &["SENTINEL", "sentinels", MASTER]).await;
+            ok &= replicas.contains(&pr.to_string())
+                && matches!(others, Some(Value::Array(ref a)) if a.len() == 2);
+        }
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < ready, "the Sentinels did not settle within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hosts: Vec<String> = sentinel_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let url = format!("redis+sentinel://{}/{MASTER}", hosts.join(","));
+    let lease = format!("{}", LEASE.as_secs_f64());
+    let servers: Vec<ChildServer> =
+        (0..3).map(|_| ChildServer::spawn(&["--store", &url, "--lease", &lease])).collect();
+    let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
+
+    let mut live: Vec<Option<Live>> = Vec::new();
+    let before = churn(&addrs, &mut live, Instant::now() + Duration::from_secs(2)).await;
+    let want = expected(&live);
+    eventually("every server exact before the fault", || async {
+        for &a in &addrs {
+            if sorted(list_of(a).await) != want {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+
+    // The fault, under churn: the master dies; churn goes on until the
+    // Sentinels have promoted the replica, and a little after.
+    master.kill();
+    let killed = Instant::now();
+    let mut during = 0;
+    let failed_over = loop {
+        during += churn(&addrs, &mut live, Instant::now() + Duration::from_millis(100)).await;
+        if master_port(sentinel_ports[0]).await == Some(pr) {
+            break Instant::now();
+        }
+        assert!(killed.elapsed() < Duration::from_secs(30), "no failover within 30 s of the kill");
+    };
+    during += churn(&addrs, &mut live, Instant::now() + Duration::from_millis(500)).await;
+    let churn_ended = Instant::now();
+
+    // The bound: 2 × lease + 1 s from the end of the fault (the failover,
+    // and the churn that went on over it).
+    let want = expected(&live);
+    let deadline = churn_ended + 2 * LEASE + Duration::from_secs(1);
+    let converged = loop {
+        let mut lists = Vec::new();
+        for &a in &addrs {
+            lists.push(sorted(list_of(a).await));
+        }
+        if lists.iter().all(|l| *l == want) {
+            break Instant::now();
+        }
+        if Instant::now() > deadline {
+            for (i, l) in lists.iter().enumerate() {
+                let ghosts: Vec<_> = l.iter().filter(|r| !want.contains(r)).collect();
+                let missing: Vec<_> = want.iter().filter(|r| !l.contains(r)).collect();
+                eprintln!(
+                    "server {i}: {} listed, {} ghosts {ghosts:?}, {} missing {missing:?}",
+                    l.len(),
+                    ghosts.len(),
+                    missing.len()
+                );
+            }
+            panic!("not exact within 2 x lease + 1 s of the failover ({} records expected)", want.len());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Every server now works against the promoted replica.
+    let on_new = ask(pr, &["SCARD", "{p2pci}:servers"]).await.map(|v| text(&v));
+    assert_eq!(on_new.as_deref(), Some("3"), "the promoted replica holds every server's membership");
+    // And it stays exact: nothing comes back a lease later.
+    tokio::time::sleep(LEASE + Duration::from_millis(500)).await;
+    for &a in &addrs {
+        assert_eq!(sorted(list_of(a).await), want, "still exact a lease later");
+    }
+    eprintln!(
+        "sentinel failover: {:.2} s after the kill; exact {:.2} s after it ({:.2} s after the churn ended); \
+         {before} changes before, {during} during; {} live records",
+        (failed_over - killed).as_secs_f64(),
+        (converged - failed_over).as_secs_f64(),
+        converged.saturating_duration_since(churn_ended).as_secs_f64(),
+        want.len()
+    );
+}
