@@ -108,7 +108,7 @@ async fn churn(addrs: &[SocketAddr], live: &mut Vec<Option<Live>>, stop: Instant
         if i % 3 == 2 {
             let leaving = (i * 7) % live.len();
             if let Some(l) = live[leaving].take() {
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     l.conn.reset()
                 } else {
                     drop(l.conn)
