@@ -307,9 +307,7 @@ impl App {
 
     /// A key this pane does not take, that another does: say where.
     fn say_where_it_works(&mut self, key: &KeyEvent) {
-        if let Some((panes, binding)) = keymap::where_it_works(key) {
-            let names: Vec<&str> = panes.iter().map(|p| p.title()).collect();
-            let text = format!("{} works in {} ({}).", binding.shown, names.join(" and "), binding.label);
+        if let Some(text) = keymap::where_it_works(key) {
             self.messages.notify(self.now, text, false);
         }
     }
@@ -451,6 +449,7 @@ impl App {
             return None;
         }
         self.index.status = IndexStatus::Loading;
+        self.index.asked_by_user = true;
         Some(Command::List)
     }
 

@@ -427,20 +427,31 @@ pub fn action(mode: Mode, event: &KeyEvent) -> Option<Action> {
     }
 }
 
-/// The panes whose own keys include `event`, and the binding there: for
-/// "s works in Local RFCs".
-pub fn where_it_works(event: &KeyEvent) -> Option<(Vec<Pane>, &'static Binding)> {
+/// Where `event` does something when the pane focused does not take it:
+/// "s works in Local RFCs (stop sharing)." `None` if no pane takes it.
+pub fn where_it_works(event: &KeyEvent) -> Option<String> {
     let key = key_of(event)?;
-    let mut found: Option<(Vec<Pane>, &'static Binding)> = None;
-    for pane in Pane::ORDER {
-        if let Some(b) = own(pane).iter().find(|b| b.keys.iter().any(|(k2, _)| *k2 == key)) {
-            match &mut found {
-                Some((panes, _)) => panes.push(pane),
-                None => found = Some((vec![pane], b)),
-            }
-        }
-    }
-    found
+    let found: Vec<(Pane, &'static Binding)> = Pane::ORDER
+        .into_iter()
+        .filter_map(|pane| {
+            own(pane).iter().find(|b| b.keys.iter().any(|(k2, _)| *k2 == key)).map(|b| (pane, b))
+        })
+        .collect();
+    let (_, first) = found.first()?;
+    let name = match key.code {
+        KeyCode::Char(ch) => ch.to_string(),
+        KeyCode::Enter => "Enter".to_owned(),
+        KeyCode::Left => "←".to_owned(),
+        KeyCode::Right => "→".to_owned(),
+        code => format!("{code:?}"),
+    };
+    let places: Vec<String> = if found.iter().all(|(_, b)| b.label == first.label) {
+        let panes: Vec<&str> = found.iter().map(|(p, _)| p.title()).collect();
+        vec![format!("{} ({})", panes.join(" and "), first.label)]
+    } else {
+        found.iter().map(|(p, b)| format!("{} ({})", p.title(), b.label)).collect()
+    };
+    Some(format!("{name} works in {}.", places.join(", ")))
 }
 
 /// Where a table applies, as the help and the README call it, and the table.
@@ -533,8 +544,14 @@ mod tests {
         assert_eq!(action(Mode::Typing, &ctrl_c), Some(Action::Quit));
         let shift_r = KeyEvent::new(KeyCode::Char('R'), KeyModifiers::SHIFT);
         assert_eq!(action(Mode::Browse(Pane::Downloads), &shift_r), Some(Action::Retry));
-        let (panes, b) = where_it_works(&ev(KeyCode::Char('d'))).unwrap();
-        assert_eq!((panes, b.label), (vec![Pane::Index, Pane::Lookup], "download"));
+        assert_eq!(
+            where_it_works(&ev(KeyCode::Char('d'))).unwrap(),
+            "d works in Index and Lookup (download)."
+        );
+        assert_eq!(
+            where_it_works(&ev(KeyCode::Enter)).unwrap(),
+            "Enter works in Local RFCs (read), Index (download), Lookup (download), Downloads (details)."
+        );
         assert!(where_it_works(&ev(KeyCode::Char('z'))).is_none());
     }
 }

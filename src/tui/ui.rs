@@ -77,12 +77,13 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     status(app, areas.status, buf);
     hints(app, areas.hints, buf);
     let cursor = match app.mode {
+        // Overlays leave the status line and the footer in view.
         Mode::Help { .. } => {
-            help(app, full, buf);
+            help(app, areas.body(), buf);
             None
         }
         Mode::Peers { .. } => {
-            peers(app, full, buf);
+            peers(app, areas.body(), buf);
             None
         }
         Mode::Detail => {

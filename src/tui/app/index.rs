@@ -37,6 +37,8 @@ pub struct IndexPane {
     pub asked_at: Option<SystemTime>,
     /// When the rows shown were answered: their age, when they may be stale.
     pub answered_at: Option<SystemTime>,
+    /// The LIST on its way was asked with `r`: its answer gets a message.
+    pub asked_by_user: bool,
     /// The filter as typed.
     pub filter: Input,
     /// The rows the filter matches; `None` when there is no filter.
@@ -51,6 +53,7 @@ impl Default for IndexPane {
             table: TableState::default().with_selected(Some(0)),
             asked_at: None,
             answered_at: None,
+            asked_by_user: false,
             filter: Input::default(),
             view: None,
         }

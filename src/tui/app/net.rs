@@ -220,8 +220,20 @@ impl App {
             }
             Reply::List { status, records } => {
                 let me = (self.me.host.clone(), self.me.upload_port);
-                if let Some(mine) = self.index.on_list(status, records, self.now, (&me.0, me.1)) {
-                    self.local.in_index = mine;
+                let asked = std::mem::take(&mut self.index.asked_by_user);
+                match self.index.on_list(status, records, self.now, (&me.0, me.1)) {
+                    Some(mine) => {
+                        self.local.in_index = mine;
+                        if asked {
+                            let text = format!("Refreshed the Index: {} record(s).", self.index.total());
+                            self.messages.outcome(self.now, text, false);
+                        }
+                    }
+                    None if asked => {
+                        let text = format!("Refreshing the Index failed: {status}.");
+                        self.messages.outcome(self.now, text, true);
+                    }
+                    None => {}
                 }
                 self.relayout();
             }
@@ -242,6 +254,9 @@ impl App {
         );
         if let Some(Request::Lookup(rfc)) = e.request {
             self.lookup.on_failed(rfc, e.reason.to_string(), self.now, unreachable);
+        }
+        if e.request == Some(Request::List) {
+            self.index.asked_by_user = false;
         }
         if self.index.status == IndexStatus::Loading && e.request == Some(Request::List) {
             self.index.status = IndexStatus::Failed(e.reason.to_string());

@@ -422,6 +422,8 @@ fn r_while_a_list_is_on_its_way_sends_no_second_one() {
     assert!(press(&mut app, "rr").is_empty(), "the LIST on its way answers these");
     assert_eq!(app.messages.toast.as_ref().map(|t| t.text.as_str()), Some("Already refreshing the index."));
     app.on_net(NetEvent::Reply(Reply::List { status: Status::Ok, records: vec![] }));
+    let said = app.messages.toast.as_ref().map(|t| t.text.as_str());
+    assert_eq!(said, Some("Refreshed the Index: 0 record(s)."), "r has its own message");
     assert_eq!(press(&mut app, "r"), [Command::List]);
     // A failed LIST does not block the next one either.
     let not_connected = IndexError::NotConnected { servers: "s".into() };
@@ -727,7 +729,7 @@ fn a_key_for_another_pane_says_where_it_works() {
     assert_eq!(app.messages.toast.as_ref().unwrap().text, "s works in Local RFCs (stop sharing).");
     app.mode = Mode::Browse(Pane::Log);
     press(&mut app, "d");
-    assert_eq!(app.messages.toast.as_ref().unwrap().text, "d/Enter works in Index and Lookup (download).");
+    assert_eq!(app.messages.toast.as_ref().unwrap().text, "d works in Index and Lookup (download).");
 }
 
 /// Issue 19, items 12-13: the reader opens on a local RFC, and the

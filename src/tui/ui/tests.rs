@@ -672,9 +672,10 @@ fn busy_in(mode: Mode) -> App {
 }
 
 /// Every key that does something in a mode (sends a command or changes
-/// anything but the message line) is named in that mode's footer.
+/// anything but the message line) is named in that mode's keymap table,
+/// which the footer, the help and the README show.
 #[test]
-fn every_key_a_pane_accepts_is_in_its_footer() {
+fn every_key_that_acts_is_in_the_keymap() {
     let mut probes: Vec<KeyEvent> = [
         KeyCode::Up,
         KeyCode::Down,
