@@ -88,8 +88,26 @@ fn a_server_redis_refuses_exits_before_it_listens() {
     }
     // The right credentials, both ways: listening, and sharing.
     let a = ChildServer::spawn(&["--store", &format!("redis://:s3cret@{at}")]);
-    let b = ChildServer::spawn(&["--store", &format!("redis://app:app-pw@{at}")]);
-    shares(a.addr, b.addr);
+    // This one logs everything it can (debug, redis-rs's own lines too):
+    // the password is in none of it.
+    let store = format!("redis://app:app-pw@{at}");
+    let mut b =
+        Proc::spawn_with(["server", "--bind", "127.0.0.1", "--port", "0", "--store", &store], |cmd| {
+            cmd.env("RUST_LOG", "debug");
+        });
+    // Every line is looked at as it passes (waits take the lines they skip).
+    let clean = |l: &str| {
+        assert!(!l.contains("app-pw"), "the password is in the log: {l}");
+        true
+    };
+    let loaded = b.wait_err("index loaded line", |l| clean(l) && l.contains("index loaded from"));
+    assert!(loaded.contains("index loaded from redis://app:***@"), "{loaded}");
+    let prefix = "p2pci server listening on ";
+    let line = b.wait_err("listening line", |l| clean(l) && l.starts_with(prefix));
+    shares(a.addr, line[prefix.len()..].trim().parse().unwrap());
+    b.signal("TERM");
+    let logs = b.finish().stderr;
+    assert!(logs.lines().all(clean) && logs.contains("peer left"), "{logs}");
 }
 
 /// An ADD on `a` is listed by `b`.
@@ -113,6 +131,11 @@ fn an_unreachable_redis_fails_the_start_after_store_wait() {
     let (status, stderr, took) = failed_start(&["--store", &url, "--store-wait", "1"]);
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot load the index from"), "{stderr}");
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(15), "{took:?}");
+    // The same through Sentinels that are not there.
+    let url = format!("redis+sentinel://127.0.0.1:{},127.0.0.1:{}/mymaster", free_port(), free_port());
+    let (status, stderr, took) = failed_start(&["--store", &url, "--store-wait", "1"]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(15), "{took:?}");
 }
 

@@ -171,6 +171,13 @@ async fn servers_follow_a_sentinel_failover_and_stay_exact() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let hosts: Vec<String> = sentinel_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    // A master name the Sentinels do not know: the start fails at once.
+    let unknown = format!("redis+sentinel://{}/nosuchmaster", hosts.join(","));
+    let started = Instant::now();
+    let f = Proc::spawn(["server", "--bind", "127.0.0.1", "--port", "0", "--store", &unknown]).finish();
+    assert_eq!(f.status.code(), Some(1), "{}", f.stderr);
+    assert!(f.stderr.contains("not found in sentinel"), "{}", f.stderr);
+    assert!(!f.stderr.contains("listening") && started.elapsed() < Duration::from_secs(10), "{}", f.stderr);
     let url = format!("redis+sentinel://{}/{MASTER}", hosts.join(","));
     let lease = format!("{}", LEASE.as_secs_f64());
     let servers: Vec<ChildServer> =
