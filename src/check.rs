@@ -10,6 +10,7 @@
 //!   parser is lenient, so it cannot be the judge).
 //! * [`p2s`] — the index-server requests and judgements the cases share.
 //! * [`server`] — the index-server suite.
+//! * [`upload`] — the upload-server suite.
 //!
 //! docs/check.md lists every case with its rule.
 
@@ -19,6 +20,7 @@ pub mod p2s;
 pub mod report;
 pub mod runner;
 pub mod server;
+pub mod upload;
 pub mod wire;
 
 use std::io::{IsTerminal, Write};
@@ -33,7 +35,8 @@ use runner::Report;
 pub fn cases(suite: Suite) -> &'static [Case] {
     match suite {
         Suite::Server => server::CASES,
-        Suite::Upload | Suite::Client => &[],
+        Suite::Upload => upload::CASES,
+        Suite::Client => &[],
     }
 }
 
@@ -73,6 +76,11 @@ pub fn command(args: &CheckArgs) -> ExitCode {
         SuiteArgs::Server(a) => {
             (Suite::Server, a.target.as_deref().map(crate::cli::server_address), &a.common)
         }
+        SuiteArgs::Upload(a) => (Suite::Upload, a.target.clone(), &a.common),
+    };
+    let rfc = match &args.suite {
+        SuiteArgs::Upload(a) => a.rfc.map(crate::protocol::RfcNumber),
+        SuiteArgs::Server(_) => None,
     };
     if common.list {
         // With --list no target is needed, so a first word there is a case
@@ -86,7 +94,7 @@ pub fn command(args: &CheckArgs) -> ExitCode {
     }
     let Some(target) = target else { return usage("a target HOST:PORT is needed") };
     let options =
-        Options { cases: common.cases.clone(), strict: common.strict, timeout: common.timeout, rfc: None };
+        Options { cases: common.cases.clone(), strict: common.strict, timeout: common.timeout, rfc };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return usage(&format!("cannot start the runtime: {e}")),
@@ -151,9 +159,20 @@ async fn preflight(suite: Suite, ctx: &Ctx) -> Result<(), String> {
             ));
         }
     };
-    let probe = match suite {
-        Suite::Server => p2s::lookup(ctx.fresh_rfc(), &ctx.fresh_host(), 7001),
-        Suite::Upload | Suite::Client => return Ok(()),
+    let (probe, what) = match suite {
+        Suite::Server => {
+            (p2s::lookup(ctx.fresh_rfc(), &ctx.fresh_host(), 7001), "a LOOKUP: is it a P2P-CI index server?")
+        }
+        Suite::Upload => (
+            format!(
+                "GET RFC {} P2P-CI/1.0\r\nHost: {}\r\nOS: p2pci-check\r\n\r\n",
+                ctx.fresh_rfc(),
+                ctx.fresh_host()
+            )
+            .into_bytes(),
+            "a GET: is it a P2P-CI upload server?",
+        ),
+        Suite::Client => return Ok(()),
     };
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let answered = async {
@@ -163,13 +182,10 @@ async fn preflight(suite: Suite, ctx: &Ctx) -> Result<(), String> {
     };
     match tokio::time::timeout(t, answered).await {
         Ok(Ok(1)) => Ok(()),
-        Ok(Ok(_)) => Err(format!(
-            "{} closed the connection without answering a LOOKUP: is it a P2P-CI index server?",
-            ctx.target
-        )),
-        Ok(Err(e)) => Err(format!("{} failed the connection before answering a LOOKUP: {e}", ctx.target)),
+        Ok(Ok(_)) => Err(format!("{} closed the connection without answering {what}", ctx.target)),
+        Ok(Err(e)) => Err(format!("{} failed the connection before answering {what} ({e})", ctx.target)),
         Err(_) => Err(format!(
-            "{} accepted a connection but answered nothing to a LOOKUP within {}: is it a P2P-CI index server?",
+            "{} accepted a connection but answered nothing to {what} (waited {})",
             ctx.target,
             runner::seconds(t)
         )),
@@ -180,6 +196,7 @@ async fn preflight(suite: Suite, ctx: &Ctx) -> Result<(), String> {
 fn target_word(suite: &SuiteArgs) -> Option<String> {
     match suite {
         SuiteArgs::Server(a) => a.target.clone(),
+        SuiteArgs::Upload(a) => a.target.clone(),
     }
 }
 

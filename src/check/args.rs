@@ -27,6 +27,21 @@ pub struct CheckArgs {
 pub enum SuiteArgs {
     /// Check an index server.
     Server(ServerCheckArgs),
+    /// Check a peer's upload server (the GET side).
+    Upload(UploadCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UploadCheckArgs {
+    /// The upload server, HOST:PORT.
+    #[arg(value_name = "HOST:PORT", required_unless_present = "list")]
+    pub target: Option<String>,
+    /// An RFC the upload server holds: the cases about a 200 answer need
+    /// one (they are skipped without it).
+    #[arg(long, value_name = "N")]
+    pub rfc: Option<u32>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]

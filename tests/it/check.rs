@@ -107,7 +107,10 @@ async fn a_dead_or_silent_target_is_exit_2_within_the_timeout() {
             held.push(s);
         }
     });
-    for (addr, says) in [(dead, "cannot reach"), (silent_addr, "answered nothing to a LOOKUP within 1 s")] {
+    for (addr, says) in [
+        (dead, "cannot reach"),
+        (silent_addr, "answered nothing to a LOOKUP: is it a P2P-CI index server? (waited 1 s)"),
+    ] {
         let started = Instant::now();
         let out = tokio::task::spawn_blocking(move || {
             Proc::spawn(["check", "server", &addr.to_string(), "--timeout", "1"]).finish()

@@ -9,6 +9,7 @@ mod common;
 
 mod check;
 mod check_standins;
+mod check_upload;
 mod cli;
 mod digest;
 mod faults;
