@@ -28,6 +28,8 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Unit};
+
+use crate::index::CapExceeded;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -81,6 +83,39 @@ const STORE_BUCKETS: &[f64] =
 const DOWNLOAD_BUCKETS: &[f64] =
     &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
+/// Every series' name, once: what is described is what is recorded.
+pub mod name {
+    pub const ADDS_REFUSED_TOTAL: &str = "p2pci_adds_refused_total";
+    pub const PEER_DOWNLOAD_DURATION_SECONDS: &str = "p2pci_peer_download_duration_seconds";
+    pub const PEER_DOWNLOAD_HOLDER_FAILURES_TOTAL: &str = "p2pci_peer_download_holder_failures_total";
+    pub const PEER_DOWNLOADED_BYTES_TOTAL: &str = "p2pci_peer_downloaded_bytes_total";
+    pub const PEER_DOWNLOADS_TOTAL: &str = "p2pci_peer_downloads_total";
+    pub const PEER_INDEX_RECONNECTS_TOTAL: &str = "p2pci_peer_index_reconnects_total";
+    pub const PEER_INDEX_UP: &str = "p2pci_peer_index_up";
+    pub const PEER_UPLOADED_BYTES_TOTAL: &str = "p2pci_peer_uploaded_bytes_total";
+    pub const PEER_UPLOADS_REFUSED_TOTAL: &str = "p2pci_peer_uploads_refused_total";
+    pub const PEER_UPLOADS_TOTAL: &str = "p2pci_peer_uploads_total";
+    pub const SERVER_CONNECTIONS_CLOSED_TOTAL: &str = "p2pci_server_connections_closed_total";
+    pub const SERVER_CONNECTIONS_OPEN: &str = "p2pci_server_connections_open";
+    pub const SERVER_CONNECTIONS_REFUSED_TOTAL: &str = "p2pci_server_connections_refused_total";
+    pub const SERVER_CONNECTIONS_TOTAL: &str = "p2pci_server_connections_total";
+    pub const SERVER_PEERS: &str = "p2pci_server_peers";
+    pub const SERVER_RECEIVED_BYTES_TOTAL: &str = "p2pci_server_received_bytes_total";
+    pub const SERVER_RECORDS: &str = "p2pci_server_records";
+    pub const SERVER_REQUEST_DURATION_SECONDS: &str = "p2pci_server_request_duration_seconds";
+    pub const SERVER_REQUESTS_TOTAL: &str = "p2pci_server_requests_total";
+    pub const SERVER_SENT_BYTES_TOTAL: &str = "p2pci_server_sent_bytes_total";
+    pub const SERVER_TRANSCRIPT_LAG_SECONDS: &str = "p2pci_server_transcript_lag_seconds";
+    pub const SERVER_TRANSCRIPT_PENDING_BYTES: &str = "p2pci_server_transcript_pending_bytes";
+    pub const SERVER_TRANSCRIPT_WAITS_TOTAL: &str = "p2pci_server_transcript_waits_total";
+    pub const STORE_LEASE_EXPIRIES_TOTAL: &str = "p2pci_store_lease_expiries_total";
+    pub const STORE_LEASE_RENEWALS_TOTAL: &str = "p2pci_store_lease_renewals_total";
+    pub const STORE_REPAIRS_TOTAL: &str = "p2pci_store_repairs_total";
+    pub const STORE_ROUNDTRIP_SECONDS: &str = "p2pci_store_roundtrip_seconds";
+    pub const STORE_STALENESS_SECONDS: &str = "p2pci_store_staleness_seconds";
+    pub const STORE_UP: &str = "p2pci_store_up";
+}
+
 /// Installs the Prometheus recorder for the whole process and serves
 /// `/metrics` on `addr` until `shutdown`. Returns the address bound (useful
 /// with port 0). Call it before the server or peer starts.
@@ -91,11 +126,8 @@ pub async fn start(addr: SocketAddr, shutdown: CancellationToken) -> Result<Sock
         // Every histogram is a real Prometheus histogram (aggregatable
         // across servers), never a client-side summary.
         .set_buckets(REQUEST_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Full("p2pci_store_roundtrip_seconds".into()), STORE_BUCKETS)?
-        .set_buckets_for_metric(
-            Matcher::Full("p2pci_peer_download_duration_seconds".into()),
-            DOWNLOAD_BUCKETS,
-        )?
+        .set_buckets_for_metric(Matcher::Full(name::STORE_ROUNDTRIP_SECONDS.into()), STORE_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(name::PEER_DOWNLOAD_DURATION_SECONDS.into()), DOWNLOAD_BUCKETS)?
         .install_recorder()?;
     describe();
     let handle = HANDLE.get_or_init(|| handle).clone();
@@ -281,101 +313,98 @@ fn http_answer(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
 /// shared store's.
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_gauge!("p2pci_server_peers", "Peers registered in the index (connections that have ADDed).");
-    describe_gauge!("p2pci_server_records", "Records in the index.");
-    describe_gauge!("p2pci_server_connections_open", "Peer connections open now.");
-    describe_counter!("p2pci_server_connections_total", "Peer connections accepted.");
+    describe_gauge!(name::SERVER_PEERS, "Peers registered in the index (connections that have ADDed).");
+    describe_gauge!(name::SERVER_RECORDS, "Records in the index.");
+    describe_gauge!(name::SERVER_CONNECTIONS_OPEN, "Peer connections open now.");
+    describe_counter!(name::SERVER_CONNECTIONS_TOTAL, "Peer connections accepted.");
     describe_counter!(
-        "p2pci_server_connections_refused_total",
+        name::SERVER_CONNECTIONS_REFUSED_TOTAL,
         "Connections closed on arrival because --max-connections were already open."
     );
     describe_counter!(
-        "p2pci_server_connections_closed_total",
+        name::SERVER_CONNECTIONS_CLOSED_TOTAL,
         "Peer connections ended, by reason: peer (closed by the peer), limits (a request broke the size \
          limits), request_timeout, write_timeout, error, shutdown."
     );
-    describe_counter!("p2pci_server_requests_total", "Requests answered, by method and status.");
+    describe_counter!(name::SERVER_REQUESTS_TOTAL, "Requests answered, by method and status.");
     describe_counter!(
-        "p2pci_adds_refused_total",
+        name::ADDS_REFUSED_TOTAL,
         "ADDs answered 400 because of a cap, by reason: records_per_peer (--max-records-per-peer), \
          index_memory (--max-index-memory, the whole index's budget)."
     );
     describe_histogram!(
-        "p2pci_server_request_duration_seconds",
+        name::SERVER_REQUEST_DURATION_SECONDS,
         Unit::Seconds,
         "Time from reading a whole request to handing its answer to the socket, by method."
     );
-    describe_counter!("p2pci_server_received_bytes_total", Unit::Bytes, "Bytes read from peers.");
-    describe_counter!("p2pci_server_sent_bytes_total", Unit::Bytes, "Bytes written to peers.");
+    describe_counter!(name::SERVER_RECEIVED_BYTES_TOTAL, Unit::Bytes, "Bytes read from peers.");
+    describe_counter!(name::SERVER_SENT_BYTES_TOTAL, Unit::Bytes, "Bytes written to peers.");
     describe_gauge!(
-        "p2pci_server_transcript_pending_bytes",
+        name::SERVER_TRANSCRIPT_PENDING_BYTES,
         Unit::Bytes,
         "Transcript bytes not yet written to standard output."
     );
     describe_gauge!(
-        "p2pci_server_transcript_lag_seconds",
+        name::SERVER_TRANSCRIPT_LAG_SECONDS,
         Unit::Seconds,
         "Age of the oldest transcript message not yet written to standard output (0 when caught up)."
     );
     describe_counter!(
-        "p2pci_server_transcript_waits_total",
+        name::SERVER_TRANSCRIPT_WAITS_TOTAL,
         "Times a connection waited for a transcript that had fallen too far behind."
     );
     describe_counter!(
-        "p2pci_peer_uploads_total",
+        name::PEER_UPLOADS_TOTAL,
         "GET requests this peer's upload server answered, by status."
     );
     describe_counter!(
-        "p2pci_peer_uploads_refused_total",
+        name::PEER_UPLOADS_REFUSED_TOTAL,
         "Upload connections closed on arrival because the upload server was full."
     );
-    describe_counter!("p2pci_peer_uploaded_bytes_total", Unit::Bytes, "File bytes uploaded to other peers.");
+    describe_counter!(name::PEER_UPLOADED_BYTES_TOTAL, Unit::Bytes, "File bytes uploaded to other peers.");
     describe_counter!(
-        "p2pci_peer_downloads_total",
+        name::PEER_DOWNLOADS_TOTAL,
         "Downloads finished, by outcome: done, failed (every holder failed), no_holder."
     );
     describe_histogram!(
-        "p2pci_peer_download_duration_seconds",
+        name::PEER_DOWNLOAD_DURATION_SECONDS,
         Unit::Seconds,
         "Time a download took, from the first GET to the file in place or the last holder failing, by outcome."
     );
-    describe_counter!("p2pci_peer_downloaded_bytes_total", Unit::Bytes, "File bytes of completed downloads.");
+    describe_counter!(name::PEER_DOWNLOADED_BYTES_TOTAL, Unit::Bytes, "File bytes of completed downloads.");
     describe_counter!(
-        "p2pci_peer_download_holder_failures_total",
+        name::PEER_DOWNLOAD_HOLDER_FAILURES_TOTAL,
         "Holders that failed to deliver a file (another may have been tried next)."
     );
-    describe_gauge!("p2pci_peer_index_up", "1 while the connection to the index server is up.");
+    describe_gauge!(name::PEER_INDEX_UP, "1 while the connection to the index server is up.");
     describe_counter!(
-        "p2pci_peer_index_reconnects_total",
+        name::PEER_INDEX_RECONNECTS_TOTAL,
         "Times the peer connected to the index server again after losing it."
     );
     describe_histogram!(
-        "p2pci_store_roundtrip_seconds",
+        name::STORE_ROUNDTRIP_SECONDS,
         Unit::Seconds,
         "Round-trip time of the shared store's calls, by operation."
     );
-    describe_counter!("p2pci_store_lease_renewals_total", "Peer leases renewed in the shared store.");
+    describe_counter!(name::STORE_LEASE_RENEWALS_TOTAL, "Peer leases renewed in the shared store.");
     describe_counter!(
-        "p2pci_store_lease_expiries_total",
+        name::STORE_LEASE_EXPIRIES_TOTAL,
         "Expired leases of peers (of servers that died) whose records this server removed."
     );
     describe_counter!(
-        "p2pci_store_repairs_total",
+        name::STORE_REPAIRS_TOTAL,
         "Times this server re-wrote its peers' records after the store lost them (a Redis restart)."
     );
-    describe_gauge!("p2pci_store_up", "1 while the shared store answers.");
+    describe_gauge!(name::STORE_UP, "1 while the shared store answers.");
     describe_gauge!(
-        "p2pci_store_staleness_seconds",
+        name::STORE_STALENESS_SECONDS,
         Unit::Seconds,
         "Age of the local view of the shared store."
     );
 }
 
-/// P2S methods, as labelled; `other` is a request whose method was not
+/// A P2S method, as labelled; `other` is a request whose method was not
 /// understood.
-pub const METHODS: [&str; 4] = ["ADD", "LOOKUP", "LIST", "other"];
-
-/// Index into [`METHODS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Add = 0,
@@ -385,6 +414,18 @@ pub enum Method {
 }
 
 impl Method {
+    pub const ALL: [Method; 4] = [Method::Add, Method::Lookup, Method::List, Method::Other];
+
+    /// Its label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Add => "ADD",
+            Method::Lookup => "LOOKUP",
+            Method::List => "LIST",
+            Method::Other => "other",
+        }
+    }
+
     /// The method a request that could not be parsed was probably meant to
     /// be, from its first word.
     pub fn guess(raw: &[u8]) -> Method {
@@ -421,11 +462,28 @@ pub enum Closed {
     Shutdown = 5,
 }
 
-/// Why an ADD was refused by a cap, as labelled
-/// ([`crate::index::CapExceeded::reason`]).
-pub const REFUSALS: [&str; 2] = ["records_per_peer", "index_memory"];
+impl Closed {
+    pub const ALL: [Closed; 6] = [
+        Closed::Peer,
+        Closed::Limits,
+        Closed::RequestTimeout,
+        Closed::WriteTimeout,
+        Closed::Error,
+        Closed::Shutdown,
+    ];
 
-const CLOSED: [&str; 6] = ["peer", "limits", "request_timeout", "write_timeout", "error", "shutdown"];
+    /// Its label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Closed::Peer => "peer",
+            Closed::Limits => "limits",
+            Closed::RequestTimeout => "request_timeout",
+            Closed::WriteTimeout => "write_timeout",
+            Closed::Error => "error",
+            Closed::Shutdown => "shutdown",
+        }
+    }
+}
 
 /// The index server's series, resolved once.
 pub struct ServerMetrics {
@@ -452,24 +510,26 @@ impl ServerMetrics {
         use metrics::{counter, gauge, histogram};
         ServerMetrics {
             enabled: enabled(),
-            requests: METHODS.map(|m| {
-                Status::ALL.map(
-                    |s| counter!("p2pci_server_requests_total", "method" => m, "status" => status_label(s)),
-                )
+            requests: Method::ALL.map(|m| {
+                Status::ALL.map(|s| {
+                    counter!(name::SERVER_REQUESTS_TOTAL, "method" => m.as_str(), "status" => status_label(s))
+                })
             }),
-            durations: METHODS.map(|m| histogram!("p2pci_server_request_duration_seconds", "method" => m)),
-            received_bytes: counter!("p2pci_server_received_bytes_total"),
-            sent_bytes: counter!("p2pci_server_sent_bytes_total"),
-            connections: counter!("p2pci_server_connections_total"),
-            connections_open: gauge!("p2pci_server_connections_open"),
-            connections_refused: counter!("p2pci_server_connections_refused_total"),
-            closed: CLOSED.map(|r| counter!("p2pci_server_connections_closed_total", "reason" => r)),
-            adds_refused: REFUSALS.map(|r| counter!("p2pci_adds_refused_total", "reason" => r)),
-            peers: gauge!("p2pci_server_peers"),
-            records: gauge!("p2pci_server_records"),
-            transcript_pending: gauge!("p2pci_server_transcript_pending_bytes"),
-            transcript_lag: gauge!("p2pci_server_transcript_lag_seconds"),
-            transcript_waits: counter!("p2pci_server_transcript_waits_total"),
+            durations: Method::ALL
+                .map(|m| histogram!(name::SERVER_REQUEST_DURATION_SECONDS, "method" => m.as_str())),
+            received_bytes: counter!(name::SERVER_RECEIVED_BYTES_TOTAL),
+            sent_bytes: counter!(name::SERVER_SENT_BYTES_TOTAL),
+            connections: counter!(name::SERVER_CONNECTIONS_TOTAL),
+            connections_open: gauge!(name::SERVER_CONNECTIONS_OPEN),
+            connections_refused: counter!(name::SERVER_CONNECTIONS_REFUSED_TOTAL),
+            closed: Closed::ALL
+                .map(|c| counter!(name::SERVER_CONNECTIONS_CLOSED_TOTAL, "reason" => c.as_str())),
+            adds_refused: CapExceeded::REASONS.map(|r| counter!(name::ADDS_REFUSED_TOTAL, "reason" => r)),
+            peers: gauge!(name::SERVER_PEERS),
+            records: gauge!(name::SERVER_RECORDS),
+            transcript_pending: gauge!(name::SERVER_TRANSCRIPT_PENDING_BYTES),
+            transcript_lag: gauge!(name::SERVER_TRANSCRIPT_LAG_SECONDS),
+            transcript_waits: counter!(name::SERVER_TRANSCRIPT_WAITS_TOTAL),
         }
     }
 
@@ -489,11 +549,9 @@ impl ServerMetrics {
         self.closed[why as usize].increment(1);
     }
 
-    /// An ADD refused by a cap; `reason` is one of [`REFUSALS`].
-    pub fn add_refused(&self, reason: &str) {
-        if let Some(i) = REFUSALS.iter().position(|r| *r == reason) {
-            self.adds_refused[i].increment(1);
-        }
+    /// An ADD refused by `cap`.
+    pub fn add_refused(&self, cap: &CapExceeded) {
+        self.adds_refused[cap.index()].increment(1);
     }
 }
 
@@ -523,7 +581,17 @@ enum Outcome {
     NoHolder = 2,
 }
 
-const OUTCOMES: [&str; 3] = ["done", "failed", "no_holder"];
+impl Outcome {
+    const ALL: [Outcome; 3] = [Outcome::Done, Outcome::Failed, Outcome::NoHolder];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Failed => "failed",
+            Outcome::NoHolder => "no_holder",
+        }
+    }
+}
 
 /// The peer's series, resolved once.
 pub struct PeerMetrics {
@@ -546,16 +614,16 @@ impl PeerMetrics {
     fn resolve() -> PeerMetrics {
         use metrics::{counter, gauge, histogram};
         PeerMetrics {
-            uploads: Status::ALL.map(|s| counter!("p2pci_peer_uploads_total", "status" => status_label(s))),
-            uploads_refused: counter!("p2pci_peer_uploads_refused_total"),
-            uploaded_bytes: counter!("p2pci_peer_uploaded_bytes_total"),
-            downloads: OUTCOMES.map(|o| counter!("p2pci_peer_downloads_total", "outcome" => o)),
-            download_durations: [OUTCOMES[0], OUTCOMES[1]]
-                .map(|o| histogram!("p2pci_peer_download_duration_seconds", "outcome" => o)),
-            downloaded_bytes: counter!("p2pci_peer_downloaded_bytes_total"),
-            holder_failures: counter!("p2pci_peer_download_holder_failures_total"),
-            index_up: gauge!("p2pci_peer_index_up"),
-            reconnects: counter!("p2pci_peer_index_reconnects_total"),
+            uploads: Status::ALL.map(|s| counter!(name::PEER_UPLOADS_TOTAL, "status" => status_label(s))),
+            uploads_refused: counter!(name::PEER_UPLOADS_REFUSED_TOTAL),
+            uploaded_bytes: counter!(name::PEER_UPLOADED_BYTES_TOTAL),
+            downloads: Outcome::ALL.map(|o| counter!(name::PEER_DOWNLOADS_TOTAL, "outcome" => o.as_str())),
+            download_durations: [Outcome::Done, Outcome::Failed]
+                .map(|o| histogram!(name::PEER_DOWNLOAD_DURATION_SECONDS, "outcome" => o.as_str())),
+            downloaded_bytes: counter!(name::PEER_DOWNLOADED_BYTES_TOTAL),
+            holder_failures: counter!(name::PEER_DOWNLOAD_HOLDER_FAILURES_TOTAL),
+            index_up: gauge!(name::PEER_INDEX_UP),
+            reconnects: counter!(name::PEER_INDEX_RECONNECTS_TOTAL),
             connected_once: AtomicBool::new(false),
         }
     }

@@ -540,7 +540,7 @@ impl<S: IndexStore> Handler<S> {
                     Err(e) => {
                         debug!("400: {e}");
                         if let AddError::Cap(cap) = &e {
-                            self.metrics.add_refused(cap.reason());
+                            self.metrics.add_refused(cap);
                         }
                         out.truncate(at);
                         answer_status(Status::BadRequest, out);

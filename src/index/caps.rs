@@ -66,11 +66,19 @@ pub enum CapExceeded {
 }
 
 impl CapExceeded {
+    /// The `reason` labels of `p2pci_adds_refused_total`, by [`CapExceeded::index`].
+    pub const REASONS: [&'static str; 2] = ["records_per_peer", "index_memory"];
+
+    /// Its place in [`CapExceeded::REASONS`].
+    pub fn index(&self) -> usize {
+        match self {
+            CapExceeded::RecordsPerPeer(_) => 0,
+            CapExceeded::IndexMemory(_) => 1,
+        }
+    }
+
     /// The `reason` label of `p2pci_adds_refused_total`.
     pub fn reason(&self) -> &'static str {
-        match self {
-            CapExceeded::RecordsPerPeer(_) => "records_per_peer",
-            CapExceeded::IndexMemory(_) => "index_memory",
-        }
+        Self::REASONS[self.index()]
     }
 }
