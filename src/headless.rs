@@ -5,7 +5,8 @@
 //! (`advertise`, `lookup N`, `get N`, `list`, `close`) and the outcome
 //! prefixes (`OK`, `ERR`, `*`) are an interface: keep them stable.
 //!
-//! Commands are started in the order given (downloads then run side by
+//! Commands are taken in the order given and answered as they are ready (a
+//! lookup is not held up behind a long advertise; downloads run side by
 //! side). `close` waits for every command before it to finish (answers,
 //! downloads and the ADDs after them), then leaves; Ctrl-C and SIGTERM leave
 //! at once. End of input does not make the peer leave, so it can keep

@@ -278,6 +278,9 @@ struct Talk {
 
 struct Finished {
     id: DownloadId,
+    /// Which attempt of it: a cancelled attempt that finished just before
+    /// its cancel must not end the retry that followed.
+    attempt: u32,
     rfc: RfcNumber,
     result: Option<LocalRfc>,
 }
@@ -700,11 +703,12 @@ impl Engine {
             return;
         }
         let first = holders.first().cloned();
+        let attempt = self.tracked.get(&id).map_or(1, |t| t.attempt);
         let (config, events, done) =
             (self.download_config.clone(), self.events.clone(), self.finished_tx.clone());
         let task = self.downloads.spawn(async move {
             let result = download::run(id, rfc, holders, &config, &events).await;
-            let _ = done.send(Finished { id, rfc, result });
+            let _ = done.send(Finished { id, attempt, rfc, result });
         });
         if let Some(t) = self.tracked.get_mut(&id) {
             t.first = first;
@@ -750,7 +754,10 @@ impl Engine {
     }
 
     async fn on_finished(&mut self, done: Finished) {
-        self.end_download(done.id, done.rfc);
+        if self.tracked.get(&done.id).is_none_or(|t| t.attempt == done.attempt) {
+            self.end_download(done.id, done.rfc);
+        }
+        // A file that landed is kept and shared, whatever came after.
         let Some(local) = done.result else { return };
         let (rfc, title) = (local.rfc, local.title.clone());
         self.library.insert(rfc, local);

@@ -653,6 +653,24 @@ pub(crate) mod tests {
         }
     }
 
+    /// The off-spec forms read are reported, each once, until taken; the
+    /// standard form reports none.
+    #[test]
+    fn leniencies_are_noted_once_until_taken() {
+        let mut dec = P2sResponseDecoder::default();
+        dec.decode(b"P2P-CI/1.0 200 OK\r\n\r\nRFC 1 T h 9\r\n\r\n").unwrap();
+        assert_eq!(dec.take_leniencies(), []);
+        let bare = b"P2P-CI/1.0 200 OK\r\n1 T h 9\r\n 2 U h 9\r\n\r\n";
+        for _ in 0..2 {
+            let (_, resp) = dec.decode(bare).unwrap();
+            assert_eq!(resp.unwrap().records.len(), 2);
+        }
+        assert_eq!(dec.take_leniencies(), [Leniency::NoRfcWord, Leniency::NoEmptyLineAfterStatus]);
+        assert_eq!(dec.take_leniencies(), []);
+        dec.decode(b"P2P-CI/1.0 200 OK\r\n\r\n3 V h 9\r\n\r\n").unwrap();
+        assert_eq!(dec.take_leniencies(), [Leniency::NoRfcWord]);
+    }
+
     /// Answers cut short: taken as they stand once the caller says the
     /// input is over, with what they lacked.
     #[test]
