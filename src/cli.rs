@@ -4,7 +4,7 @@
 //! Only argument shapes and defaults live here; turning them into configs is
 //! one plain function per subcommand, so both can be tested without a shell.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -630,19 +630,11 @@ fn parse_server(s: &str) -> Result<String, String> {
 
 /// `HOST[:PORT]` with the well-known port filled in when absent.
 pub fn server_address(s: &str) -> String {
-    if s.parse::<SocketAddr>().is_ok() {
-        return s.to_owned();
-    }
-    if let Ok(ip) = s.trim_matches(['[', ']']).parse::<IpAddr>() {
-        return SocketAddr::new(ip, SERVER_PORT).to_string();
-    }
-    match s.rsplit_once(':') {
-        Some((_, port)) if port.parse::<u16>().is_ok() => s.to_owned(),
-        _ => format!("{s}:{SERVER_PORT}"),
+    match crate::protocol::address::split_host_port(s) {
+        (host, Some(port)) => crate::protocol::address::join_host_port(host, port),
+        (host, None) => crate::protocol::address::join_host_port(host, SERVER_PORT),
     }
 }
-
-pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@
 //! The reference is `docs/PROTOCOL.md`; section names are cited where a rule is
 //! not obvious.
 
+pub mod address;
 pub mod digest;
 pub mod escape;
 pub mod head;

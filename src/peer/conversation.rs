@@ -862,11 +862,7 @@ async fn dial(server: &str, limit: Duration) -> Result<TcpStream, IndexError> {
 
 /// `host` of `host:port` or `[v6]:port`.
 fn host_part(server: &str) -> &str {
-    let host = match server.rsplit_once(':') {
-        Some((host, port)) if port.parse::<u16>().is_ok() => host,
-        _ => server,
-    };
-    host.trim_start_matches('[').trim_end_matches(']')
+    crate::protocol::address::split_host_port(server).0
 }
 
 /// How an answer that lacked its end was taken.
