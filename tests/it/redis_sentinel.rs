@@ -1,9 +1,12 @@
-//! Redis Sentinel, for real: a master, a replica and three `redis-sentinel`
-//! processes; three servers (the real binary) on
+//! Redis Sentinel, for real: a master, two replicas and three
+//! `redis-sentinel` processes; three servers (the real binary) on
 //! `--store redis+sentinel://…/mymaster`. The master is SIGKILLed while
-//! peers join and leave; the Sentinels promote the replica, the servers
+//! peers join and leave; the Sentinels promote a replica, the servers
 //! follow it, and within 2 × lease + 1 s of the failover (once the churn has
-//! stopped) every server lists exactly the live peers' records.
+//! stopped) every server lists exactly the live peers' records. Then a
+//! failover asked of the Sentinels (`SENTINEL FAILOVER`, as for
+//! maintenance) demotes that master alive, under churn again: the servers,
+//! answered `READONLY` by it, move to the next one, and are exact again.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -97,6 +100,58 @@ async fn join(addr: SocketAddr, i: usize) -> Live {
     Live { conn, records }
 }
 
+/// Every server's LIST, until all equal `want` (returns when) or
+/// `deadline` passes (fails, saying what is wrong where).
+async fn exact_by(addrs: &[SocketAddr], want: &[Record], deadline: Instant, what: &str) -> Instant {
+    loop {
+        let mut lists = Vec::new();
+        for &a in addrs {
+            lists.push(sorted(list_of(a).await));
+        }
+        if lists.iter().all(|l| l == want) {
+            return Instant::now();
+        }
+        if Instant::now() > deadline {
+            for (i, l) in lists.iter().enumerate() {
+                let ghosts: Vec<_> = l.iter().filter(|r| !want.contains(r)).collect();
+                let missing: Vec<_> = want.iter().filter(|r| !l.contains(r)).collect();
+                eprintln!(
+                    "server {i}: {} listed, {} ghosts {ghosts:?}, {} missing {missing:?}",
+                    l.len(),
+                    ghosts.len(),
+                    missing.len()
+                );
+            }
+            panic!("not exact within 2 x lease + 1 s of {what} ({} records expected)", want.len());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Churns until the Sentinels name a master other than `old` (at most
+/// 30 s), then 500 ms more; returns (the new master's port, when it was
+/// named, when the churn ended, changes made).
+async fn churn_over_failover(
+    addrs: &[SocketAddr],
+    live: &mut Vec<Option<Live>>,
+    sentinel: u16,
+    old: u16,
+) -> (u16, Instant, Instant, usize) {
+    let began = Instant::now();
+    let mut changes = 0;
+    let (port, at) = loop {
+        changes += churn(addrs, live, Instant::now() + Duration::from_millis(100)).await;
+        if let Some(p) = master_port(sentinel).await
+            && p != old
+        {
+            break (p, Instant::now());
+        }
+        assert!(began.elapsed() < Duration::from_secs(30), "no failover within 30 s");
+    };
+    changes += churn(addrs, live, Instant::now() + Duration::from_millis(500)).await;
+    (port, at, Instant::now(), changes)
+}
+
 /// Until `stop`: a peer joins every few milliseconds, and every third
 /// one that is there leaves again (every other one by a reset).
 async fn churn(addrs: &[SocketAddr], live: &mut Vec<Option<Live>>, stop: Instant) -> usize {
@@ -122,25 +177,24 @@ async fn churn(addrs: &[SocketAddr], live: &mut Vec<Option<Live>>, stop: Instant
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn servers_follow_a_sentinel_failover_and_stay_exact() {
+async fn servers_follow_sentinel_failovers_and_stay_exact() {
     let dir = tempfile::tempdir().unwrap();
-    let (pm, pr) = (free_port(), free_port());
-    let redis_args = |port: u16| {
-        ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            .map(str::to_owned)
-            .to_vec()
-    };
-    let args = redis_args(pm);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let Some(mut master) = RedisProc::start("redis-server", pm, &args, &dir.path().join("master.log")) else {
-        return;
-    };
-    let mut args = redis_args(pr);
-    args.extend(["--replicaof".into(), "127.0.0.1".into(), pm.to_string()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let Some(_replica) = RedisProc::start("redis-server", pr, &args, &dir.path().join("replica.log")) else {
-        return;
-    };
+    let ports = [free_port(), free_port(), free_port()];
+    let pm = ports[0];
+    let mut nodes = Vec::new();
+    for (i, &port) in ports.iter().enumerate() {
+        let mut args: Vec<String> =
+            ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .map(str::to_owned)
+                .into();
+        if i > 0 {
+            args.extend(["--replicaof".into(), "127.0.0.1".into(), pm.to_string()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let log = dir.path().join(format!("redis-{port}.log"));
+        let Some(node) = RedisProc::start("redis-server", port, &args, &log) else { return };
+        nodes.push(node);
+    }
     let sentinel_ports = [free_port(), free_port(), free_port()];
     let mut sentinels = Vec::new();
     for &port in &sentinel_ports {
@@ -149,19 +203,22 @@ async fn servers_follow_a_sentinel_failover_and_stay_exact() {
         let Some(s) = RedisProc::start("redis-sentinel", port, &[&conf], &log) else { return };
         sentinels.push(s);
     }
-    // Before the fault: the replica in sync, and every Sentinel knowing it
-    // and the two others (they find each other through the master, every
-    // 2 s), or no majority could elect a leader for the failover.
+    // Before the fault: the replicas in sync, and every Sentinel knowing
+    // them and the two others (they find each other through the master,
+    // every 2 s), or no majority could elect a leader for the failover.
     let ready = Instant::now() + Duration::from_secs(30);
     loop {
-        let mut ok = ask(pr, &["INFO", "replication"])
-            .await
-            .is_some_and(|v| text(&v).contains("master_link_status:up"));
+        let mut ok = true;
+        for &r in &ports[1..] {
+            ok &= ask(r, &["INFO", "replication"])
+                .await
+                .is_some_and(|v| text(&v).contains("master_link_status:up"));
+        }
         for &s in &sentinel_ports {
             let replicas =
                 ask(s, &["SENTINEL", "replicas", MASTER]).await.map(|v| text(&v)).unwrap_or_default();
             let others = ask(s, &["SENTINEL", "sentinels", MASTER]).await;
-            ok &= replicas.contains(&pr.to_string())
+            ok &= ports[1..].iter().all(|r| replicas.contains(&r.to_string()))
                 && matches!(others, Some(Value::Array(ref a)) if a.len() == 2);
         }
         if ok {
@@ -187,72 +244,62 @@ async fn servers_follow_a_sentinel_failover_and_stay_exact() {
     let mut live: Vec<Option<Live>> = Vec::new();
     let before = churn(&addrs, &mut live, Instant::now() + Duration::from_secs(2)).await;
     let want = expected(&live);
-    eventually("every server exact before the fault", || async {
-        for &a in &addrs {
-            if sorted(list_of(a).await) != want {
-                return false;
-            }
-        }
-        true
-    })
-    .await;
+    exact_by(&addrs, &want, Instant::now() + WAIT, "the start").await;
 
     // The fault, under churn: the master dies; churn goes on until the
-    // Sentinels have promoted the replica, and a little after.
-    master.kill();
+    // Sentinels have promoted a replica, and a little after. The bound:
+    // 2 × lease + 1 s from the end of the fault (the failover, and the
+    // churn that went on over it).
+    nodes[0].kill();
     let killed = Instant::now();
-    let mut during = 0;
-    let failed_over = loop {
-        during += churn(&addrs, &mut live, Instant::now() + Duration::from_millis(100)).await;
-        if master_port(sentinel_ports[0]).await == Some(pr) {
-            break Instant::now();
-        }
-        assert!(killed.elapsed() < Duration::from_secs(30), "no failover within 30 s of the kill");
-    };
-    during += churn(&addrs, &mut live, Instant::now() + Duration::from_millis(500)).await;
-    let churn_ended = Instant::now();
-
-    // The bound: 2 × lease + 1 s from the end of the fault (the failover,
-    // and the churn that went on over it).
+    let (first, failed_over, churn_ended, during) =
+        churn_over_failover(&addrs, &mut live, sentinel_ports[0], pm).await;
     let want = expected(&live);
-    let deadline = churn_ended + 2 * LEASE + Duration::from_secs(1);
-    let converged = loop {
-        let mut lists = Vec::new();
-        for &a in &addrs {
-            lists.push(sorted(list_of(a).await));
-        }
-        if lists.iter().all(|l| *l == want) {
-            break Instant::now();
-        }
-        if Instant::now() > deadline {
-            for (i, l) in lists.iter().enumerate() {
-                let ghosts: Vec<_> = l.iter().filter(|r| !want.contains(r)).collect();
-                let missing: Vec<_> = want.iter().filter(|r| !l.contains(r)).collect();
-                eprintln!(
-                    "server {i}: {} listed, {} ghosts {ghosts:?}, {} missing {missing:?}",
-                    l.len(),
-                    ghosts.len(),
-                    missing.len()
-                );
-            }
-            panic!("not exact within 2 x lease + 1 s of the failover ({} records expected)", want.len());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let converged =
+        exact_by(&addrs, &want, churn_ended + 2 * LEASE + Duration::from_secs(1), "the failover").await;
     // Every server now works against the promoted replica.
-    let on_new = ask(pr, &["SCARD", "{p2pci}:servers"]).await.map(|v| text(&v));
+    let on_new = ask(first, &["SCARD", "{p2pci}:servers"]).await.map(|v| text(&v));
     assert_eq!(on_new.as_deref(), Some("3"), "the promoted replica holds every server's membership");
     // And it stays exact: nothing comes back a lease later.
     tokio::time::sleep(LEASE + Duration::from_millis(500)).await;
-    for &a in &addrs {
-        assert_eq!(sorted(list_of(a).await), want, "still exact a lease later");
-    }
+    exact_by(&addrs, &want, Instant::now(), "a lease after the failover").await;
     eprintln!(
-        "sentinel failover: {:.2} s after the kill; exact {:.2} s after it ({:.2} s after the churn ended); \
-         {before} changes before, {during} during; {} live records",
+        "sentinel failover (SIGKILL): promoted {:.2} s after the kill; exact {:.2} s after that \
+         ({:.2} s after the churn ended); {before} changes before, {during} during; {} live records",
         (failed_over - killed).as_secs_f64(),
         (converged - failed_over).as_secs_f64(),
         converged.saturating_duration_since(churn_ended).as_secs_f64(),
+        want.len()
+    );
+
+    // A failover asked for, the master alive: it is demoted and answers
+    // the servers' writes READONLY. The other replica must have caught up
+    // with the new master first (the Sentinels moved it there).
+    let other = *ports[1..].iter().find(|&&p| p != first).unwrap();
+    let synced = Instant::now() + Duration::from_secs(20);
+    while !ask(other, &["INFO", "replication"]).await.is_some_and(|v| {
+        let t = text(&v);
+        t.contains(&format!("master_port:{first}")) && t.contains("master_link_status:up")
+    }) {
+        assert!(Instant::now() < synced, "the other replica did not follow the new master within 20 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let asked = Instant::now();
+    let ok = ask(sentinel_ports[1], &["SENTINEL", "FAILOVER", MASTER]).await;
+    assert!(matches!(ok, Some(Value::Okay)), "SENTINEL FAILOVER: {ok:?}");
+    let (second, moved, churn_ended, during) =
+        churn_over_failover(&addrs, &mut live, sentinel_ports[0], first).await;
+    assert_eq!(second, other);
+    let want = expected(&live);
+    let converged =
+        exact_by(&addrs, &want, churn_ended + 2 * LEASE + Duration::from_secs(1), "the demotion").await;
+    let on_new = ask(second, &["SCARD", "{p2pci}:servers"]).await.map(|v| text(&v));
+    assert_eq!(on_new.as_deref(), Some("3"), "the new master holds every server's membership");
+    eprintln!(
+        "sentinel failover (asked, old master demoted): {:.2} s; exact {:.2} s after it; {during} changes; \
+         {} live records",
+        (moved - asked).as_secs_f64(),
+        (converged - moved).as_secs_f64(),
         want.len()
     );
 }

@@ -161,3 +161,60 @@ fn certificates(files: &TlsFiles) -> Result<TlsCertificates> {
     let root_cert = files.ca.as_deref().map(|ca| read("CA file", ca, "CERTIFICATE")).transpose()?;
     Ok(TlsCertificates { client_tls, root_cert })
 }
+
+#[cfg(test)]
+mod tests {
+    use redis::{ErrorKind, RedisError, ServerErrorKind};
+
+    use super::*;
+
+    fn err(kind: ErrorKind) -> StoreError {
+        StoreError::Redis(RedisError::from((kind, "test")))
+    }
+
+    /// A demoted master answering READONLY (should its connection survive
+    /// the demotion: Redis 7 closes them) sends the next call to a new
+    /// connection, which asks the Sentinels again.
+    #[test]
+    fn readonly_means_a_new_connection() {
+        assert!(err(ErrorKind::Server(ServerErrorKind::ReadOnly)).spoils_connection());
+        assert!(err(ErrorKind::Io).spoils_connection());
+        assert!(!err(ErrorKind::Server(ServerErrorKind::ResponseError)).spoils_connection());
+    }
+
+    #[test]
+    fn refusals_are_fatal_and_outages_are_not() {
+        for kind in [
+            ErrorKind::AuthenticationFailed,
+            ErrorKind::Server(ServerErrorKind::NoPerm),
+            ErrorKind::MasterNameNotFoundBySentinel,
+            ErrorKind::InvalidClientConfig,
+        ] {
+            assert!(err(kind).is_fatal(), "{kind:?}");
+        }
+        for kind in [ErrorKind::Io, ErrorKind::Server(ServerErrorKind::BusyLoading)] {
+            assert!(!err(kind).is_fatal(), "{kind:?}");
+        }
+        assert!(!StoreError::Timeout(Duration::from_secs(1)).is_fatal());
+        assert!(StoreError::Config("bad".into()).is_fatal());
+    }
+
+    #[test]
+    fn tls_files_are_checked_before_connecting() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.pem");
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+        let mut config = RedisConfig::new("rediss://127.0.0.1:1");
+        config.tls.ca = Some(key.clone());
+        let e = Connector::new(&config).err().expect("a key is no CA");
+        assert!(e.to_string().contains("holds no certificate"), "{e}");
+        config.tls = TlsFiles { ca: None, cert: Some(key), key: None };
+        let e = Connector::new(&config).err().expect("a certificate needs its key");
+        assert!(e.to_string().contains("needs its key"), "{e}");
+        let mut plain = RedisConfig::new("redis://127.0.0.1:1");
+        plain.tls.ca = Some(dir.path().join("ca.pem"));
+        assert!(
+            Connector::new(&plain).err().expect("TLS files, plain URL").to_string().contains("not a TLS URL")
+        );
+    }
+}
