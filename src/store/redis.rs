@@ -24,10 +24,15 @@
 //!   records hash, scanned);
 //! * each server holds a lease key with a TTL and renews it; every server
 //!   reaps, atomically, the peers of any server whose lease has expired;
-//! * an epoch key tells a Redis that lost its data (restart, FLUSHALL,
-//!   failover to a replica that missed writes): a server that finds the
-//!   epoch gone or changed, or its own lease gone, re-publishes its live
-//!   peers' records and rebuilds its copy.
+//! * every record in Redis belongs to one server incarnation (its random
+//!   id), and only that server writes it: every write is fenced with a
+//!   token that only grows, so a late write does nothing; twice a lease
+//!   the server's writer checks a digest of what Redis holds under its id
+//!   and reconciles it with its live peers when it differs (whatever the
+//!   fault was: Redis restarted, flushed, back in time, or this server
+//!   reaped during a partition); twice a lease every follower checks its
+//!   copy against every server's digest, and rebuilds when it differs or
+//!   the sequence went back.
 //!
 //! A server's own peers are known to it alone (`View::own`), and Redis only
 //! mirrors them: that is what lets it answer and accept ADDs while Redis is
@@ -38,17 +43,21 @@
 //! One file per job: `config` (what the server is told), `error` (why a
 //! call failed), `keys` and `scripts` (the layout in Redis and the atomic
 //! steps on it), `view` (the local copy), `writer`, `lease`, `follower` and
-//! `resync` (the tasks and the repair), `values` (decoding answers), and
+//! `resync` (the tasks and the rebuild), `reconcile` and `digest` (Redis
+//! put right about this server's peers, and the digests that tell when),
+//! `values` (decoding answers), and
 //! `index_store` (the [`IndexStore`](super::IndexStore) methods). This file
 //! holds what they share: the store's state and the connection to Redis.
 
 mod config;
 mod connect;
+mod digest;
 mod error;
 mod follower;
 mod index_store;
 mod keys;
 mod lease;
+mod reconcile;
 mod resync;
 mod scripts;
 mod values;
@@ -80,7 +89,9 @@ use super::Counts;
 use crate::backoff::Backoff;
 
 /// Reconnection backoff ([`Backoff`], with jitter): the first snapshot's
-/// retries and the follower's.
+/// retries, the follower's and the reconcile's (capped at half the lease,
+/// [`Shared::backoff_max`], so a fault is put right within the lease after
+/// it ends).
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -110,12 +121,13 @@ struct Shared {
     conn: Mutex<ConnectionManager>,
     view: Mutex<View>,
     up: AtomicBool,
-    /// Set when the copy or Redis may be wrong: the follower re-publishes
-    /// this server's peers and rebuilds its copy.
-    resync: AtomicBool,
-    wake: Notify,
-    /// The epoch this server last saw.
-    epoch: Mutex<Option<String>>,
+    /// Set while Redis may not hold exactly this server's live peers: the
+    /// writer sends no batches until its reconcile has put Redis right.
+    dirty: AtomicBool,
+    /// Asks the writer to reconcile now (the lease was found lapsed).
+    check_now: Notify,
+    /// Whether the lease was renewed once (the first finds none).
+    renewed: AtomicBool,
     /// When the copy was last known to be up to date with the log.
     synced: Mutex<Instant>,
     cancel: CancellationToken,
@@ -179,9 +191,9 @@ impl RedisStore {
             conn: Mutex::new(conn),
             view: Mutex::new(View::default()),
             up: AtomicBool::new(false),
-            resync: AtomicBool::new(false),
-            wake: Notify::new(),
-            epoch: Mutex::new(None),
+            dirty: AtomicBool::new(false),
+            check_now: Notify::new(),
+            renewed: AtomicBool::new(false),
             synced: Mutex::new(Instant::now()),
             cancel: CancellationToken::new(),
             scripts: Scripts::new(),
@@ -190,7 +202,11 @@ impl RedisStore {
         });
         // The first snapshot, before serving.
         let start = loop {
-            match shared.sync().await {
+            let loaded = match shared.renew().await {
+                Ok(()) => shared.sync().await,
+                Err(e) => Err(e),
+            };
+            match loaded {
                 Ok(start) => break start,
                 Err(e) => {
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -254,9 +270,9 @@ impl Shared {
         u64::try_from(self.config.lease.as_millis()).unwrap_or(u64::MAX).max(1)
     }
 
-    fn ask_resync(&self) {
-        self.resync.store(true, Ordering::Relaxed);
-        self.wake.notify_one();
+    /// The cap of every reconnection backoff: at most half the lease.
+    fn backoff_max(&self) -> Duration {
+        BACKOFF_MAX.min(self.config.lease / 2).max(BACKOFF_MIN)
     }
 
     /// The shared connection (a cheap handle).

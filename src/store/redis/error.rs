@@ -17,6 +17,9 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("unexpected answer from redis: {0}")]
     Garbage(String),
+    /// A script of this server's was fenced: Redis had applied a later one.
+    #[error("a later write of this server is in redis already")]
+    Fenced,
     /// Not tried: Redis is known to be away, or being caught up with.
     #[error("redis unavailable")]
     Unavailable,
@@ -48,7 +51,7 @@ impl StoreError {
                 _ => true,
             },
             StoreError::Timeout(_) => true,
-            StoreError::Garbage(_) | StoreError::Unavailable | StoreError::Config(_) => false,
+            StoreError::Garbage(_) | StoreError::Fenced | StoreError::Unavailable | StoreError::Config(_) => false,
         }
     }
 
@@ -71,7 +74,7 @@ impl StoreError {
                     || tls_refused(e)
             }
             StoreError::Config(_) => true,
-            StoreError::Timeout(_) | StoreError::Garbage(_) | StoreError::Unavailable => false,
+            StoreError::Timeout(_) | StoreError::Garbage(_) | StoreError::Fenced | StoreError::Unavailable => false,
         }
     }
 }

@@ -1,50 +1,86 @@
-//! The follower: the change log, applied to the local copy as it grows.
+//! The follower: the change log, applied to the local copy as it grows,
+//! and the copy checked against Redis.
 //!
 //! Every server reads the log (`XREAD BLOCK`, on a connection of its own so
 //! a blocked read holds up no write), fetches the records its entries name
-//! and applies them in sequence order. A gap in the sequence, an error or a
-//! resync asked for sends it through [`Shared::sync`] and on from there.
+//! and applies them in sequence order. A gap in the sequence (a trimmed
+//! log; a Redis that lost data or went back in time: the sequence then
+//! repeats numbers already seen), an error, or a copy that differs from
+//! Redis sends it through [`Shared::sync`] and on from there.
+//!
+//! The check, twice a lease: DIGEST reads the sequence and every server's
+//! digest at one instant; once the copy has applied the log up to exactly
+//! that sequence it must hold the same digest for every other server. A
+//! record the follower could not fetch (removed before it asked) is absent
+//! from the copy but counted in Redis until its removal, which came at or
+//! before the sequence FETCH answered with: a check at an earlier
+//! sequence proves nothing and is skipped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
+use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
 
+use super::digest::Digest;
 use super::error::{Result, StoreError};
-use super::values::{LogEntry, Stored, as_str, log_entries, preview};
+use super::values::{LogEntry, Stored, as_i64, as_str, as_u64, log_entries, preview};
 use super::view::View;
-use super::{BACKOFF_MAX, BACKOFF_MIN, Shared};
+use super::{BACKOFF_MIN, Shared};
 use crate::backoff::Backoff;
 use crate::index::ConnId;
 
-/// How long one `XREAD` waits for news before the follower looks around.
+/// How long one `XREAD` waits for news at most before the follower looks
+/// around (less when the check is due sooner).
 const BLOCK_MS: u64 = 1000;
 /// Entries read from the log at once.
 const READ_COUNT: usize = 4096;
 
+/// Where the follower is in the log, and what it must check there.
+#[derive(Debug, Default)]
+struct Position {
+    /// The last entry applied.
+    id: String,
+    seq: u64,
+    /// Every other server's digest at a sequence not reached yet.
+    check: Option<(u64, HashMap<u64, Digest>)>,
+    /// A record could not be fetched at this sequence: a check before it
+    /// proves nothing.
+    missing_until: u64,
+}
+
 impl Shared {
-    /// Follows the log until stopped; on trouble (a gap, an error, a resync
-    /// asked for) it rebuilds from a snapshot, backing off while Redis is away.
+    /// Follows the log until stopped; on trouble (a gap, an error, a copy
+    /// that differs) it rebuilds from a snapshot, backing off while Redis
+    /// is away.
     pub(super) async fn follow(self: Arc<Self>, start: (String, u64)) {
-        let (mut id, mut seq) = start;
-        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+        let mut at = Position { id: start.0, seq: start.1, ..Position::default() };
+        let mut backoff = Backoff::new(BACKOFF_MIN, self.backoff_max());
         let mut reader: Option<MultiplexedConnection> = None;
+        let mut due = tokio::time::interval(self.check_every());
+        due.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             if self.cancel.is_cancelled() {
                 return;
             }
             let step = tokio::select! {
                 _ = self.cancel.cancelled() => return,
-                r = self.read_log(&mut reader, &mut id, &mut seq) => r,
+                r = self.read_log(&mut reader, &mut at) => r,
+            };
+            let step = match step {
+                Ok(true) if due.tick().now_or_never().is_some() => {
+                    self.check_copy(&mut reader, &mut at).await
+                }
+                other => other,
             };
             let failed = match step {
-                Ok(Some(news)) => {
+                Ok(true) => {
                     backoff.reset();
-                    if news > 0 && !self.config.follow_pause.is_zero() {
+                    if !self.config.follow_pause.is_zero() {
                         tokio::select! {
                             _ = self.cancel.cancelled() => return,
                             _ = tokio::time::sleep(self.config.follow_pause) => {}
@@ -52,8 +88,8 @@ impl Shared {
                     }
                     continue;
                 }
-                // A gap or a resync asked for.
-                Ok(None) => None,
+                // A gap, or a copy that differs.
+                Ok(false) => None,
                 Err(e) => {
                     reader = None;
                     Some(e)
@@ -71,14 +107,12 @@ impl Shared {
                 r = self.sync() => r,
             };
             match synced {
-                Ok((i, s)) => {
-                    (id, seq) = (i, s);
+                Ok((id, seq)) => {
+                    at = Position { id, seq, ..Position::default() };
                     backoff.reset();
                 }
                 Err(e) => {
                     self.down("rebuilding the local copy", &e);
-                    // Try again after a backoff.
-                    self.resync.store(true, Ordering::Relaxed);
                     tokio::select! {
                         _ = self.cancel.cancelled() => return,
                         _ = tokio::time::sleep(backoff.next_delay()) => {}
@@ -88,64 +122,59 @@ impl Shared {
         }
     }
 
-    /// Reads and applies one batch of the log; returns how many entries it
-    /// applied. `Ok(None)`: the copy must be
-    /// rebuilt (a gap in the sequence, or a resync asked for).
-    async fn read_log(
+    /// The follower's own connection, made when missing.
+    async fn reader<'a>(
         &self,
-        reader: &mut Option<MultiplexedConnection>,
-        id: &mut String,
-        seq: &mut u64,
-    ) -> Result<Option<usize>> {
-        if self.resync.load(Ordering::Relaxed) {
-            return Ok(None);
+        reader: &'a mut Option<MultiplexedConnection>,
+    ) -> Result<&'a mut MultiplexedConnection> {
+        if let Some(r) = reader {
+            return Ok(r);
         }
-        let r = match reader {
-            Some(r) => r,
-            None => {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(self.config.timeout))
-                    .set_response_timeout(Some(self.config.timeout + Duration::from_millis(BLOCK_MS)));
-                let client = self.connector.client().await?;
-                let c = tokio::time::timeout(
-                    self.config.timeout,
-                    client.get_multiplexed_async_connection_with_config(&config),
-                )
-                .await
-                .map_err(|_| StoreError::Timeout(self.config.timeout))??;
-                reader.insert(c)
-            }
-        };
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.config.timeout))
+            .set_response_timeout(Some(self.config.timeout + Duration::from_millis(BLOCK_MS)));
+        let client = self.connector.client().await?;
+        let c = tokio::time::timeout(
+            self.config.timeout,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(self.config.timeout))??;
+        Ok(reader.insert(c))
+    }
+
+    /// Reads and applies one batch of the log. `Ok(false)`: the copy must
+    /// be rebuilt (a gap in the sequence, or a check that failed).
+    async fn read_log(&self, reader: &mut Option<MultiplexedConnection>, at: &mut Position) -> Result<bool> {
+        let r = self.reader(reader).await?;
+        let block = BLOCK_MS.min(u64::try_from(self.check_every().as_millis()).unwrap_or(BLOCK_MS)).max(1);
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
             .arg(READ_COUNT)
             .arg("BLOCK")
-            .arg(BLOCK_MS)
+            .arg(block)
             .arg("STREAMS")
             .arg(&self.keys.log)
-            .arg(id.as_str());
+            .arg(&at.id);
         let read = cmd.query_async::<Value>(r);
-        let v = tokio::select! {
-            r = tokio::time::timeout(self.config.timeout + Duration::from_millis(BLOCK_MS), read) => match r {
-                Ok(v) => v?,
-                Err(_) => return Err(StoreError::Timeout(self.config.timeout)),
-            },
-            _ = self.wake.notified() => return Ok((!self.resync.load(Ordering::Relaxed)).then_some(0)),
+        let v = match tokio::time::timeout(self.config.timeout + Duration::from_millis(block), read).await {
+            Ok(v) => v?,
+            Err(_) => return Err(StoreError::Timeout(self.config.timeout)),
         };
         let entries = log_entries(&v)?;
-        let news = entries.len();
-        let added = self.added_records(r, &entries).await?;
+        let added = self.added_records(r, &entries, at).await?;
         let mut view = self.view();
         for (entry_id, fields) in entries {
             let n = fields.iter().find(|(k, _)| *k == "n").and_then(|(_, v)| v.parse::<u64>().ok());
             let Some(n) = n else {
                 return Err(StoreError::Garbage(format!("log entry {entry_id} without a sequence")));
             };
-            if n != *seq + 1 {
+            if n != at.seq + 1 {
                 drop(view);
-                info!(server = %self.id_hex, expected = *seq + 1, got = n, "gap in the change log; reloading the index");
+                let why = if n <= at.seq { "redis went back in time" } else { "gap in the change log" };
+                info!(server = %self.id_hex, expected = at.seq + 1, got = n, "{why}; reloading the index");
                 metrics::counter!("p2pci_store_repairs_total").increment(1);
-                return Ok(None);
+                return Ok(false);
             }
             for (k, v) in &fields {
                 match *k {
@@ -163,22 +192,95 @@ impl Shared {
                     _ => {}
                 }
             }
-            *seq = n;
-            *id = entry_id.to_owned();
+            at.seq = n;
+            at.id = entry_id.to_owned();
+            if at.check.as_ref().is_some_and(|(s, _)| *s == n) {
+                let (s, want) = at.check.take().unwrap_or_default();
+                if !self.copy_matches(&view, s, &want, at.missing_until) {
+                    return Ok(false);
+                }
+            }
         }
         drop(view);
         *self.synced.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
         self.up();
-        Ok(Some(news))
+        Ok(true)
+    }
+
+    /// Reads every server's digest, and checks the copy against it now or
+    /// once the log has been applied up to its sequence. `Ok(false)`: the
+    /// copy must be rebuilt.
+    async fn check_copy(
+        &self,
+        reader: &mut Option<MultiplexedConnection>,
+        at: &mut Position,
+    ) -> Result<bool> {
+        let r = self.reader(reader).await?;
+        let k = &self.keys;
+        let v: Value = self
+            .call("digest", self.scripts.digest.key(&k.seq).key(&k.servers).arg(&k.prefix).invoke_async(r))
+            .await?;
+        let garbage = || StoreError::Garbage(format!("digest script answered {}", preview(&v)));
+        let Value::Array(items) = &v else { return Err(garbage()) };
+        let Some((seq, rest)) = items.split_first() else { return Err(garbage()) };
+        let seq = as_u64(seq).ok_or_else(garbage)?;
+        let mut want = HashMap::new();
+        for d in rest.chunks(3) {
+            let [srv, records, weight] = d else { return Err(garbage()) };
+            let srv = as_str(srv).and_then(|s| u64::from_str_radix(s, 16).ok()).ok_or_else(garbage)?;
+            let (records, weight) =
+                (as_i64(records).ok_or_else(garbage)?, as_i64(weight).ok_or_else(garbage)?);
+            want.insert(srv, Digest { records, weight });
+        }
+        if seq < at.seq {
+            info!(server = %self.id_hex, was = at.seq, now = seq, "redis went back in time (its sequence is behind this copy); reloading the index");
+            metrics::counter!("p2pci_store_repairs_total").increment(1);
+            return Ok(false);
+        }
+        if seq == at.seq {
+            return Ok(self.copy_matches(&self.view(), seq, &want, at.missing_until));
+        }
+        at.check = Some((seq, want));
+        Ok(true)
+    }
+
+    /// Whether the copy holds every other server's digest as Redis did at
+    /// `seq` (the copy having applied the log exactly that far).
+    fn copy_matches(&self, view: &View, seq: u64, want: &HashMap<u64, Digest>, missing_until: u64) -> bool {
+        if seq < missing_until {
+            return true;
+        }
+        let differs = want
+            .iter()
+            .filter(|(srv, _)| **srv != self.id)
+            .map(|(srv, d)| (*srv, *d))
+            .chain(
+                view.digests
+                    .keys()
+                    .filter(|srv| !want.contains_key(srv))
+                    .map(|srv| (*srv, Digest::default())),
+            )
+            .find(|(srv, d)| view.digests.get(srv).copied().unwrap_or_default() != *d);
+        match differs {
+            None => true,
+            Some((srv, d)) => {
+                let held = view.digests.get(&srv).copied().unwrap_or_default();
+                warn!(server = %self.id_hex, of = %format!("{srv:016x}"), redis = d.records, copy = held.records,
+                    "this copy differs from redis about a server's records; reloading the index");
+                metrics::counter!("p2pci_store_repairs_total").increment(1);
+                false
+            }
+        }
     }
 
     /// The records the ADD entries in `entries` name (sequence → record
-    /// as `rec` holds it), read from `rec` in one call; records gone since
-    /// are absent.
+    /// as `rec` holds it), read in one call with the sequence at that
+    /// instant; records gone since are absent.
     async fn added_records(
         &self,
         r: &mut MultiplexedConnection,
         entries: &[LogEntry<'_>],
+        at: &mut Position,
     ) -> Result<HashMap<u64, String>> {
         let seqs: Vec<u64> = entries
             .iter()
@@ -188,22 +290,21 @@ impl Shared {
         if seqs.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&self.keys.rec).arg(&seqs);
-        let read = cmd.query_async::<Value>(r);
-        let v = match tokio::time::timeout(self.config.timeout, read).await {
-            Ok(v) => v?,
-            Err(_) => return Err(StoreError::Timeout(self.config.timeout)),
-        };
-        let garbage = || StoreError::Garbage(format!("HMGET answered {}", preview(&v)));
-        let Value::Array(values) = &v else { return Err(garbage()) };
+        let k = &self.keys;
+        let v: Value =
+            self.call("fetch", self.scripts.fetch.key(&k.seq).key(&k.rec).arg(&seqs).invoke_async(r)).await?;
+        let garbage = || StoreError::Garbage(format!("fetch script answered {}", preview(&v)));
+        let Value::Array(parts) = &v else { return Err(garbage()) };
+        let [now, values] = parts.as_slice() else { return Err(garbage()) };
+        let now = as_u64(now).ok_or_else(garbage)?;
+        let Value::Array(values) = values else { return Err(garbage()) };
         if values.len() != seqs.len() {
             return Err(garbage());
         }
         let mut out = HashMap::with_capacity(seqs.len());
         for (&seq, value) in seqs.iter().zip(values) {
             match value {
-                Value::Nil => {}
+                Value::Nil => at.missing_until = at.missing_until.max(now),
                 v => {
                     out.insert(seq, as_str(v).ok_or_else(garbage)?.to_owned());
                 }
@@ -223,10 +324,7 @@ impl Shared {
             view.place(ConnId(r.conn), r.rfc, r.title, seq);
             return;
         }
-        let id = view.remote_id((r.server, r.conn));
-        if view.index.admit_as(id, r.host, r.port).is_ok() {
-            view.index.insert_at(id, r.rfc, r.title, seq);
-        }
+        view.add_remote((r.server, r.conn), r.host, r.port, r.rfc, r.title, seq);
     }
 
     fn apply_remove(&self, view: &mut View, text: &str) {
@@ -234,12 +332,10 @@ impl Shared {
         let (Some(server), Some(conn)) = (it.next(), it.next()) else { return };
         let (Ok(server), Ok(conn)) = (u64::from_str_radix(server, 16), conn.parse::<u64>()) else { return };
         // This server's own peers leave through it alone; one reaped while
-        // its lease lapsed is still here and is re-published.
+        // its lease lapsed is still here, and the reconcile writes it again.
         if server == self.id {
             return;
         }
-        if let Some(id) = view.remote.remove(&(server, conn)) {
-            view.index.remove_peer(id);
-        }
+        view.remove_remote((server, conn));
     }
 }

@@ -14,7 +14,7 @@ use tracing::warn;
 use super::RedisStore;
 use super::error::Result;
 use super::view::Own;
-use super::writer::{Change, WRITE_BATCH};
+use super::writer::Change;
 use crate::index::{ConnId, Cursor, HolderCursor};
 use crate::protocol::RfcNumber;
 use crate::store::{AddError, CapExceeded, Caps, Counts, IndexStore};
@@ -91,10 +91,9 @@ impl IndexStore for RedisStore {
             if v.own.remove(&conn).is_some() {
                 let before = v.index.bytes();
                 let removed = v.index.remove_peer(conn);
-                if s.changes.send(Change::Remove(conn)).is_err() {
-                    // The writer has stopped (the server is closing).
-                    v.gone.push(conn);
-                }
+                // Fails only once the writer has stopped (the server is
+                // closing): the lease, given up or expiring, takes the rest.
+                let _ = s.changes.send(Change::Remove(conn));
                 (removed, before - v.index.bytes())
             } else {
                 (0, 0)
@@ -114,13 +113,6 @@ impl IndexStore for RedisStore {
         let s = &*self.shared;
         s.cancel.cancel();
         self.tasks.wait().await;
-        let gone: Vec<Change> = std::mem::take(&mut s.view().gone).into_iter().map(Change::Remove).collect();
-        for chunk in gone.chunks(WRITE_BATCH) {
-            if let Err(e) = s.write(chunk).await {
-                warn!(server = %s.id_hex, "could not remove peers from redis ({e}); the others reap them when the lease expires");
-                break;
-            }
-        }
         let mut c = s.conn();
         let lease = s.keys.lease(&s.id_hex);
         let r: Result<Value> = s
@@ -165,9 +157,8 @@ impl RedisStore {
         let Some(r) = v.index.held(conn, rfc) else { return Err(AddError::Full) };
         out.extend_from_slice(r.line().as_bytes());
         drop(v);
-        // The writer outlives every connection; should it have stopped, the
-        // record is in `own` and a resync would write it.
-        let up = s.up.load(Ordering::Relaxed) && !s.resync.load(Ordering::Relaxed);
+        // The writer outlives every connection.
+        let up = s.up.load(Ordering::Relaxed) && !s.dirty.load(Ordering::Relaxed);
         // While Redis is away the answer does not wait for it.
         let (done, written) = if up {
             let (tx, rx) = oneshot::channel();
@@ -176,9 +167,7 @@ impl RedisStore {
             (None, None)
         };
         let change = Change::Add { conn, host: host.to_owned(), port, rfc, title: title.into(), done };
-        if s.changes.send(change).is_err() {
-            s.ask_resync();
-        }
+        let _ = s.changes.send(change);
         Ok(written)
     }
 }

@@ -17,8 +17,6 @@ pub(super) struct Keys {
     pub(super) log: String,
     /// Servers that may hold peers (each has, or had, a lease).
     pub(super) servers: String,
-    /// Changes when Redis lost its data.
-    pub(super) epoch: String,
     /// What every server's records cost, as the memory budget counts it
     /// ([`record_cost`](crate::index::record_cost)): the shared index's
     /// budget is held against it.
@@ -26,6 +24,9 @@ pub(super) struct Keys {
     /// What each peer's records cost: `server:conn` → bytes, taken off
     /// `bytes` when the peer goes.
     pub(super) peer_bytes: String,
+    /// Each peer's share of its server's digest: `server:conn` → the sum
+    /// of its records' weights.
+    pub(super) peer_dig: String,
 }
 
 impl Keys {
@@ -36,9 +37,9 @@ impl Keys {
             rec: format!("{prefix}rec"),
             log: format!("{prefix}log"),
             servers: format!("{prefix}servers"),
-            epoch: format!("{prefix}epoch"),
             bytes: format!("{prefix}bytes"),
             peer_bytes: format!("{prefix}peerbytes"),
+            peer_dig: format!("{prefix}peerdig"),
             prefix,
         }
     }
@@ -50,5 +51,13 @@ impl Keys {
     }
     pub(super) fn peer(&self, server: &str, conn: u64) -> String {
         format!("{}peer:{server}:{conn}", self.prefix)
+    }
+    /// The last fencing token applied for a server.
+    pub(super) fn fence(&self, server: &str) -> String {
+        format!("{}fence:{server}", self.prefix)
+    }
+    /// A server's digest: `n` records, `s` their weight.
+    pub(super) fn dig(&self, server: &str) -> String {
+        format!("{}dig:{server}", self.prefix)
     }
 }

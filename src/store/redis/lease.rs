@@ -2,8 +2,9 @@
 //!
 //! A server proves it is alive by renewing a key with a TTL; one whose key
 //! expired is dead, and any server removes its peers (atomically, in the
-//! reap script). The renewal also reads the epoch, which is how a server
-//! sees that Redis lost its data and asks for a resync.
+//! reap script). A renewal that finds its own lease gone (a pause or a
+//! partition longer than the lease: the others may have reaped this
+//! server's peers) asks the writer to reconcile at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,22 +12,24 @@ use std::time::{Duration, Instant};
 use redis::Value;
 use tracing::{info, warn};
 
+use super::Shared;
 use super::error::{Result, StoreError};
-use super::values::{as_string, as_u64};
-use super::{Shared, random_u64};
+use super::values::as_u64;
 
 /// Between reaps of dead servers: the bound on "lease + 1 s" needs it well
 /// under a second.
 const REAP_EVERY: Duration = Duration::from_millis(250);
 
+/// How long a reaped server's fence is kept: a write of it delivered later
+/// than this (a connection held by a partition for an hour) is not fenced.
+const FENCE_KEPT_MS: u64 = 3_600_000;
+
 impl Shared {
-    /// Renews the lease; asks for a resync when Redis lost this server's
-    /// lease or its data (the epoch changed) since last time.
+    /// Renews the lease; asks the writer for a reconcile when the lease
+    /// had lapsed since the last renewal.
     pub(super) async fn renew(&self) -> Result<()> {
         let k = &self.keys;
         let mut c = self.conn();
-        let lease_ms = self.lease_ms();
-        let candidate = format!("{:016x}", random_u64());
         let v: Value = self
             .call(
                 "renew",
@@ -34,36 +37,16 @@ impl Shared {
                     .renew
                     .key(k.lease(&self.id_hex))
                     .key(&k.servers)
-                    .key(&k.epoch)
                     .arg(&self.id_hex)
-                    .arg(lease_ms)
-                    .arg(candidate)
+                    .arg(self.lease_ms())
                     .invoke_async(&mut c),
             )
             .await?;
-        let garbage = || StoreError::Garbage(format!("lease script answered {v:?}"));
-        let Value::Array(items) = &v else { return Err(garbage()) };
-        let [had, epoch] = items.as_slice() else { return Err(garbage()) };
-        let had = as_u64(had).ok_or_else(garbage)? == 1;
-        let epoch = as_string(epoch).ok_or_else(garbage)?;
+        let had = as_u64(&v).ok_or_else(|| StoreError::Garbage(format!("lease script answered {v:?}")))? == 1;
         metrics::counter!("p2pci_store_lease_renewals_total").increment(1);
-        let mut known = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
-        match known.as_deref() {
-            None => *known = Some(epoch),
-            Some(e) if e != epoch => {
-                warn!(server = %self.id_hex, "redis lost its data (new epoch); re-publishing this server's peers");
-                *known = Some(epoch);
-                drop(known);
-                metrics::counter!("p2pci_store_repairs_total").increment(1);
-                self.ask_resync();
-            }
-            Some(_) if !had => {
-                drop(known);
-                warn!(server = %self.id_hex, "this server's lease had lapsed; re-publishing its peers");
-                metrics::counter!("p2pci_store_repairs_total").increment(1);
-                self.ask_resync();
-            }
-            Some(_) => {}
+        if !had && self.renewed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            warn!(server = %self.id_hex, "this server's lease had lapsed; reconciling its peers with redis");
+            self.check_now.notify_one();
         }
         Ok(())
     }
@@ -82,8 +65,10 @@ impl Shared {
                     .key(&k.log)
                     .key(&k.bytes)
                     .key(&k.peer_bytes)
+                    .key(&k.peer_dig)
                     .arg(&k.prefix)
                     .arg(self.config.log_len)
+                    .arg(FENCE_KEPT_MS)
                     .invoke_async(&mut c),
             )
             .await?;
@@ -95,10 +80,12 @@ impl Shared {
     pub(super) async fn keep_lease(self: Arc<Self>) {
         let renew_every = (self.config.lease / 3).max(Duration::from_millis(50));
         let mut last_renew = Instant::now();
+        let mut tick = tokio::time::interval(REAP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
-                _ = tokio::time::sleep(REAP_EVERY) => {}
+                _ = tick.tick() => {}
             }
             let synced = *self.synced.lock().unwrap_or_else(|p| p.into_inner());
             metrics::gauge!("p2pci_store_staleness_seconds").set(synced.elapsed().as_secs_f64());

@@ -1,14 +1,13 @@
-//! The resync: Redis put right about this server's peers, and the local
-//! copy rebuilt from a snapshot.
+//! The rebuild: the local copy loaded afresh from a snapshot of Redis.
 //!
-//! The one repair for everything the log cannot carry: the first load, a
-//! gap in the log, a write that failed, a lease that lapsed, a Redis that
-//! lost its data. It re-publishes what this server alone knows (its live
-//! peers, and those that left meanwhile), then scans every record into a
-//! fresh copy and installs it; the follower goes on from the mark it took.
+//! The one repair of the copy for everything the log cannot carry: the
+//! first load, a gap in the log (trimmed, or a Redis that lost data or went
+//! back in time), a copy whose digest differs from Redis's. It scans every
+//! record into a fresh copy and installs it, keeping this server's own
+//! peers as they are (they live here; Redis only mirrors them, and the
+//! writer's reconcile puts Redis right about them); the follower goes on
+//! from the mark it took.
 
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use redis::Value;
@@ -17,72 +16,20 @@ use tracing::{debug, warn};
 use super::Shared;
 use super::error::{Result, StoreError};
 use super::values::{Stored, as_str, as_string, as_u64, preview};
-use super::view::REMOTE;
-use super::writer::{Change, WRITE_BATCH};
-use crate::index::{ConnId, Index};
+use super::view::View;
+use crate::index::ConnId;
 use crate::protocol::RfcNumber;
 
 /// Records fetched per `HSCAN` step of a snapshot.
 const SCAN_COUNT: usize = 10_000;
 
 impl Shared {
-    /// Puts Redis right about this server's peers, then loads a snapshot
-    /// into a fresh copy and installs it. Returns where to follow the log.
+    /// Loads a snapshot into a fresh copy and installs it. Returns where
+    /// to follow the log: the last entry's id and the sequence.
     pub(super) async fn sync(&self) -> Result<(String, u64)> {
-        self.resync.store(false, Ordering::Relaxed);
-        self.renew().await?;
-        self.resync.store(false, Ordering::Relaxed);
-        // Peers that left while Redis could not be told, then every record
-        // of this server's live peers (idempotent in Redis).
-        let mut changes: Vec<Change> =
-            std::mem::take(&mut self.view().gone).into_iter().map(Change::Remove).collect();
-        let gone = changes.len();
-        {
-            let v = self.view();
-            changes.extend(v.own.iter().flat_map(|(&conn, o)| {
-                let index = &v.index;
-                o.rfcs.iter().filter_map(move |&rfc| {
-                    Some(Change::Add {
-                        conn,
-                        host: o.host.clone(),
-                        port: o.port,
-                        rfc,
-                        title: index.held(conn, rfc)?.title().into(),
-                        done: None,
-                    })
-                })
-            }));
-        }
-        let mut refused = 0;
-        for (i, chunk) in changes.chunks(WRITE_BATCH).enumerate() {
-            match self.write(chunk).await {
-                Ok(seqs) => {
-                    // Records taken while Redis was away, for which the
-                    // shared index has no room now: they go here too.
-                    let mut v = self.view();
-                    for (c, _) in chunk.iter().zip(seqs).filter(|(_, s)| *s == 0) {
-                        if let Change::Add { conn, rfc, .. } = c {
-                            v.drop_refused(*conn, *rfc);
-                            refused += 1;
-                        }
-                    }
-                }
-                Err(e) => {
-                    let unwritten = changes[(i * WRITE_BATCH).min(gone)..gone].iter().map(Change::conn);
-                    self.view().gone.extend(unwritten);
-                    return Err(e);
-                }
-            }
-        }
-        if refused > 0 {
-            warn!(server = %self.id_hex, refused,
-                "records taken while redis was away dropped: the shared index is at its memory budget");
-        }
         let started = Instant::now();
         let (seq, last_id) = self.mark().await?;
-        let mut index = Index::with_caps(self.view().index.caps());
-        let mut remote = HashMap::new();
-        let mut next_remote = 0;
+        let mut fresh = View::with_caps(self.view().index.caps());
         let mut mine = Vec::new();
         let mut cursor = "0".to_string();
         let mut c = self.conn();
@@ -114,13 +61,7 @@ impl Shared {
                     mine.push((seq, r.conn, r.rfc, r.title.to_owned()));
                     continue;
                 }
-                let id = *remote.entry((r.server, r.conn)).or_insert_with(|| {
-                    next_remote += 1;
-                    ConnId(REMOTE | next_remote)
-                });
-                if index.admit_as(id, r.host, r.port).is_ok() {
-                    index.insert_at(id, r.rfc, r.title, seq);
-                }
+                fresh.add_remote((r.server, r.conn), r.host, r.port, r.rfc, r.title, seq);
             }
             cursor = as_string(next).ok_or_else(garbage)?;
             if cursor == "0" {
@@ -131,26 +72,26 @@ impl Shared {
         {
             let mut v = self.view();
             for (&conn, o) in &v.own {
-                let _ = index.admit_as(conn, &o.host, o.port);
+                let _ = fresh.index.admit_as(conn, &o.host, o.port);
             }
             for (seq, conn, rfc, title) in mine {
-                if v.own.contains_key(&ConnId(conn)) {
-                    index.insert_at(ConnId(conn), rfc, &title, seq);
+                if v.own.get(&ConnId(conn)).is_some_and(|o| o.rfcs.contains(&rfc)) {
+                    fresh.index.insert_at(ConnId(conn), rfc, &title, seq);
                 }
             }
-            // Own records added since the write above, titles from the
-            // copy being replaced: held here until the writer gives them
-            // their place.
+            // Own records Redis does not have (yet), titles from the copy
+            // being replaced: held here until the writer gives them their
+            // place.
             let missing: Vec<(ConnId, RfcNumber, Box<str>)> = v
                 .own
                 .iter()
                 .flat_map(|(&c, o)| o.rfcs.iter().map(move |&r| (c, r)))
-                .filter(|&(c, r)| index.held(c, r).is_none())
+                .filter(|&(c, r)| fresh.index.held(c, r).is_none())
                 .filter_map(|(c, r)| Some((c, r, v.index.held(c, r)?.title().into())))
                 .collect();
-            v.index = index;
-            v.remote = remote;
-            v.next_remote = next_remote;
+            fresh.own = std::mem::take(&mut v.own);
+            fresh.next_provisional = v.next_provisional;
+            *v = fresh;
             for (c, r, t) in missing {
                 v.hold(c, r, &t);
             }

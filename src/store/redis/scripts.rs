@@ -3,25 +3,32 @@
 //! Redis runs a script with nothing else in between, so each of these is a
 //! change that the other servers see whole or not at all. The scripts live
 //! in `scripts/*.lua` (each says its KEYS and ARGV at the top), so they read
-//! and diff as Lua; they are built into the binary with `include_str!`.
+//! and diff as Lua; they are built into the binary with `include_str!`, the
+//! writing ones behind `scripts/lib.lua` (the fence, and a peer's removal).
+//!
+//! Every script that writes a server's records is fenced: it carries the
+//! writer's token, which only grows, and does nothing when a later one has
+//! been applied already (`fence` in `lib.lua`, docs/store.md has the model).
 
 use redis::Script;
 
 /// A batch of this server's changes: ADDs (idempotent per peer and RFC; the
 /// record, its peer's entry and its log entry go together) and peer
-/// removals (its records and one log entry). Returns each ADD's sequence
-/// (0 for a removal, and for an ADD refused because the shared index is at
-/// its memory budget). A server writing is alive: a Redis that lost its
-/// lease (restarted empty) gets it back here, so the others do not reap
-/// this server before its next renewal.
+/// removals (its records and one log entry). Answers whether it was fenced
+/// (-1: nothing done), in order (0) or found writes lost (1), then each
+/// ADD's sequence (0 for a removal, and for an ADD refused because the
+/// shared index is at its memory budget). A server writing is alive: a
+/// Redis that lost its lease (restarted empty) gets it back here, so the
+/// others do not reap this server before its next renewal.
 ///
 /// The budget holds for every server at once: the cost of every record
 /// held (as the local index counts it,
 /// [`record_cost`](crate::index::record_cost), sent with each ADD) is
 /// added up in `bytes` by the script that stores the record, and taken off
-/// by the one that removes it (this one, or the reaper), so no two servers
-/// can both take the last room. Each peer's share is kept in
-/// `peerbytes` for its removal.
+/// by the one that removes it, so no two servers can both take the last
+/// room. Each peer's share is kept in `peerbytes` for its removal; its
+/// records' [`weight`](super::digest::weight)s, likewise, in `peerdig`,
+/// and the server's digest (records and weight) in `dig:<server>`.
 ///
 /// The log entry of an ADD carries its sequence alone, not the record
 /// (followers read the record from `rec`): the log keeps `log_len`
@@ -34,40 +41,67 @@ use redis::Script;
 /// sequences, one `HSET` stores them, one `SADD` registers their peers, one
 /// `XTRIM` bounds the log; per ADD there remain the idempotence check, the
 /// peer's entry and the log entry.
-///
-/// KEYS and ARGV: at the top of `scripts/batch.lua`.
-const BATCH: &str = include_str!("scripts/batch.lua");
+const BATCH: &str = concat!(include_str!("scripts/lib.lua"), include_str!("scripts/batch.lua"));
 
-/// Renews this server's lease and reads the epoch (setting it when Redis
-/// has none). Returns whether the lease was still there, and the epoch.
+/// Compares the server's digest in Redis with the one its writer expects;
+/// fenced like a write (it is one: the token moves on), so that a lost
+/// write shows here too. Answers fenced/in order/lost, and whether the
+/// digests agree.
+const CHECK: &str = concat!(include_str!("scripts/lib.lua"), include_str!("scripts/check.lua"));
+
+/// Puts Redis right about one server's peers, given what the server holds
+/// (per live peer: its records and their weight): removes every peer Redis
+/// holds for it that is not live, and every live one whose records differ
+/// by more than missing ones; answers fenced/in order/lost, then the live
+/// peers whose records the server must write again (idempotent ADDs).
+const RECONCILE: &str = concat!(include_str!("scripts/lib.lua"), include_str!("scripts/reconcile.lua"));
+
+/// Renews this server's lease. Returns whether the lease was still there.
 const RENEW: &str = include_str!("scripts/renew.lua");
 
 /// Removes the peers of every server whose lease has expired, one log
 /// entry per peer, and takes what their records cost off the shared
 /// budget. The per-server keys are built here from the prefix: they share
 /// the hash tag, so they live in the same slot as the declared keys.
-const REAP: &str = include_str!("scripts/reap.lua");
+const REAP: &str = concat!(include_str!("scripts/lib.lua"), include_str!("scripts/reap.lua"));
 
 /// Where a snapshot starts following the log: the sequence and the log's
 /// last entry, read together.
 const MARK: &str = include_str!("scripts/mark.lua");
 
+/// The records a batch of log entries names, with the sequence at that
+/// moment: a record already gone was removed at or before it.
+const FETCH: &str = include_str!("scripts/fetch.lua");
+
+/// The sequence and every server's digest, read together: what a
+/// follower's copy must match once it has applied the log up to that
+/// sequence.
+const DIGEST: &str = include_str!("scripts/digest.lua");
+
 /// The scripts, ready to run (redis-rs sends a script's text only when
 /// Redis does not know its hash yet).
 pub(super) struct Scripts {
     pub(super) batch: Script,
+    pub(super) check: Script,
+    pub(super) reconcile: Script,
     pub(super) renew: Script,
     pub(super) reap: Script,
     pub(super) mark: Script,
+    pub(super) fetch: Script,
+    pub(super) digest: Script,
 }
 
 impl Scripts {
     pub(super) fn new() -> Self {
         Scripts {
             batch: Script::new(BATCH),
+            check: Script::new(CHECK),
+            reconcile: Script::new(RECONCILE),
             renew: Script::new(RENEW),
             reap: Script::new(REAP),
             mark: Script::new(MARK),
+            fetch: Script::new(FETCH),
+            digest: Script::new(DIGEST),
         }
     }
 }

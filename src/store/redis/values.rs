@@ -96,6 +96,13 @@ pub(super) fn as_string(v: &Value) -> Option<String> {
     }
 }
 
+pub(super) fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(n) => Some(*n),
+        _ => as_str(v)?.parse().ok(),
+    }
+}
+
 pub(super) fn as_u64(v: &Value) -> Option<u64> {
     match v {
         Value::Int(n) => u64::try_from(*n).ok(),

@@ -1,22 +1,31 @@
 //! The writer: this server's changes, on their way to Redis in order.
 //!
-//! One task ([`Shared::publish`]) owns the order in which this server's
-//! ADDs and removals reach Redis: a removal never overtakes its peer's
-//! ADDs, and several batches may be on the wire at once otherwise. A batch
-//! that fails leaves its changes in the local copy for the resync to write.
+//! One task ([`Shared::publish`]) owns everything this server writes about
+//! its peers, so there is one order: a removal never overtakes its peer's
+//! ADDs, the periodic reconcile ([`super::reconcile`]) sits at its place
+//! among the batches, and its repairs are written before anything queued
+//! after it. Every script it sends carries a fencing token, one more than
+//! the last, so a batch that timed out and lands later does nothing. A
+//! batch that fails or finds Redis out of order leaves Redis to the
+//! reconcile, which makes it hold exactly this server's live peers again.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use redis::Value;
 use tokio::sync::{mpsc, oneshot};
-use tracing::debug;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, info};
 
 use super::Shared;
+use super::digest::weight;
 use super::error::{Result, StoreError};
-use super::values::{as_u64, preview};
+use super::reconcile::Ledger;
+use super::values::{as_i64, as_u64, preview};
+use crate::backoff::Backoff;
 use crate::index::{ConnId, record_cost};
 use crate::protocol::RfcNumber;
 
@@ -50,58 +59,156 @@ impl Change {
     }
 }
 
+/// How a fenced script went, from its first answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Fenced {
+    /// In order: the last token applied was the one it followed.
+    InOrder,
+    /// Applied, but Redis had not applied the write before it: Redis lost
+    /// writes, or one of this server's was lost.
+    Lost,
+    /// Not applied: a later write of this server was applied already.
+    Late,
+}
+
+impl Fenced {
+    pub(super) fn parse(v: &Value) -> Option<Fenced> {
+        match as_i64(v)? {
+            0 => Some(Fenced::InOrder),
+            1 => Some(Fenced::Lost),
+            -1 => Some(Fenced::Late),
+            _ => None,
+        }
+    }
+}
+
+/// What a batch came to, for the writer's ledger.
+#[derive(Debug, Default)]
+pub(super) struct Written {
+    /// ADDs Redis refused: the shared index is at its budget.
+    pub(super) refused: Vec<(ConnId, RfcNumber)>,
+    /// Redis must be put right: the batch failed, was fenced or found
+    /// writes lost.
+    pub(super) trouble: bool,
+}
+
 impl Shared {
-    /// Writes a batch of this server's changes to Redis, in one script;
-    /// returns each change's sequence (0 for a removal).
-    pub(super) async fn write(&self, changes: &[Change]) -> Result<Vec<u64>> {
+    /// Writes a batch of this server's changes to Redis, in one script
+    /// fenced with `token` (following `prev`); returns how the fence went
+    /// and each change's sequence (0 for a removal).
+    pub(super) async fn write(
+        &self,
+        changes: &[Change],
+        (token, prev): (u64, u64),
+    ) -> Result<(Fenced, Vec<u64>)> {
         let k = &self.keys;
         let mut inv = self.scripts.batch.prepare_invoke();
         inv.key(&k.seq).key(&k.rec).key(k.peers(&self.id_hex)).key(&k.servers).key(&k.log);
         inv.key(k.lease(&self.id_hex)).key(&k.bytes).key(&k.peer_bytes);
-        inv.arg(&self.id_hex).arg(self.config.log_len).arg(self.lease_ms());
-        inv.arg(self.budget.load(Ordering::Relaxed));
+        inv.key(k.fence(&self.id_hex)).key(k.dig(&self.id_hex)).key(&k.peer_dig);
+        inv.arg(&k.prefix).arg(&self.id_hex).arg(self.config.log_len).arg(self.lease_ms());
+        inv.arg(self.budget.load(Ordering::Relaxed)).arg(token).arg(prev);
         for c in changes {
             inv.key(k.peer(&self.id_hex, c.conn().0));
             match c {
                 Change::Add { conn, host, port, rfc, title, .. } => {
                     let cost = record_cost(*rfc, title, host, *port);
-                    inv.arg("a").arg(conn.0).arg(rfc.0).arg(*port).arg(host.as_str()).arg(&**title).arg(cost)
+                    inv.arg("a").arg(conn.0).arg(rfc.0).arg(*port).arg(host.as_str()).arg(&**title);
+                    inv.arg(cost).arg(weight(conn.0, *rfc))
                 }
-                Change::Remove(conn) => inv.arg("d").arg(conn.0).arg(0).arg(0).arg("").arg("").arg(0),
+                Change::Remove(conn) => inv.arg("d").arg(conn.0).arg(0).arg(0).arg("").arg("").arg(0).arg(0),
             };
         }
         let mut c = self.conn();
         let v: Value = self.call("write", inv.invoke_async(&mut c)).await?;
         let garbage = || StoreError::Garbage(format!("write script answered {}", preview(&v)));
         let Value::Array(items) = &v else { return Err(garbage()) };
-        if items.len() != changes.len() {
+        let Some((first, seqs)) = items.split_first() else { return Err(garbage()) };
+        let fenced = Fenced::parse(first).ok_or_else(garbage)?;
+        if fenced == Fenced::Late {
+            return Ok((fenced, Vec::new()));
+        }
+        if seqs.len() != changes.len() {
             return Err(garbage());
         }
-        items.iter().map(|i| as_u64(i).ok_or_else(garbage)).collect()
+        Ok((fenced, seqs.iter().map(|i| as_u64(i).ok_or_else(garbage)).collect::<Result<_>>()?))
     }
 
-    /// Writes this server's changes as they come, many at a time, and gives
-    /// each record its global sequence in the local copy. While Redis is
-    /// away the changes wait in the local copy (a resync publishes them).
+    /// How often the writer checks that Redis holds exactly this server's
+    /// peers (and the follower its copy): twice a lease, so that a fault is
+    /// put right within the lease after it ends.
+    pub(super) fn check_every(&self) -> Duration {
+        (self.config.lease / 2).max(Duration::from_millis(50))
+    }
+
+    /// Writes this server's changes as they come, many at a time, gives
+    /// each record its global sequence in the local copy, and reconciles
+    /// Redis with the live peers every [`check_every`](Self::check_every),
+    /// and at once when a write found trouble. While Redis is away (or
+    /// awaits a reconcile) changes are not sent: the ledger counts them and
+    /// the reconcile writes what is then live.
     ///
     /// Several batches may be on their way at once (Redis runs them in the
     /// order they were sent: each is queued on the connection before the
-    /// next is made), except that a batch removing a peer waits for the
-    /// batches before it: a removal must never overtake its peer's ADDs.
-    /// The batches in flight are futures this task polls, not tasks of their
-    /// own, so a batch costs no extra wake-up.
+    /// next is made, and the fence turns any that would land out of order
+    /// into nothing), except that a batch removing a peer, and a check,
+    /// wait for the batches before them. The batches in flight are futures
+    /// this task polls, not tasks of their own, so a batch costs no extra
+    /// wake-up.
     pub(super) async fn publish(self: Arc<Self>, mut changes: mpsc::UnboundedReceiver<Change>) {
         let me = &*self;
+        let mut ledger = Ledger::default();
         let mut inflight = FuturesUnordered::new();
+        let mut tick = tokio::time::interval(me.check_every());
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut backoff = Backoff::new(super::BACKOFF_MIN, me.backoff_max());
+        // When a failed reconcile is tried again.
+        let mut retry: Option<Instant> = None;
         loop {
             let next = tokio::select! {
                 biased;
-                Some(()) = inflight.next(), if !inflight.is_empty() => continue,
-                c = changes.recv(), if inflight.len() < WRITES_IN_FLIGHT => c,
+                Some(w) = inflight.next(), if !inflight.is_empty() => {
+                    if ledger.settle(me, w) && retry.is_none() {
+                        retry = Some(Instant::now());
+                    }
+                    continue;
+                }
                 // Drain what connections queued before the server stopped.
                 _ = me.cancel.cancelled() => changes.try_recv().ok(),
+                // Before new changes, or a steady load would starve them.
+                _ = tick.tick() => {
+                    retry.get_or_insert_with(Instant::now);
+                    None
+                }
+                () = me.check_now.notified() => {
+                    me.dirty.store(true, Ordering::Relaxed);
+                    retry = Some(Instant::now());
+                    None
+                }
+                () = tokio::time::sleep_until(retry.unwrap_or_else(Instant::now)), if retry.is_some() => None,
+                c = changes.recv(), if inflight.len() < WRITES_IN_FLIGHT => c,
             };
-            let Some(first) = next else { break };
+            let Some(first) = next else {
+                if me.cancel.is_cancelled() {
+                    break;
+                }
+                if retry.is_some_and(|at| at <= Instant::now()) {
+                    while let Some(w) = inflight.next().await {
+                        ledger.settle(me, w);
+                    }
+                    retry = match ledger.put_right(me).await {
+                        Ok(()) => {
+                            backoff.reset();
+                            None
+                        }
+                        Err(e) => {
+                            me.down("reconciling this server's peers with redis", &e);
+                            Some(Instant::now() + backoff.next_delay())
+                        }
+                    };
+                }
+                continue;
+            };
             let mut batch = Vec::with_capacity(WRITE_BATCH);
             batch.push(first);
             while batch.len() < WRITE_BATCH
@@ -109,34 +216,52 @@ impl Shared {
             {
                 batch.push(c);
             }
-            if batch.iter().any(|c| matches!(c, Change::Remove(_))) {
-                while inflight.next().await.is_some() {}
+            ledger.count(&batch);
+            if me.dirty.load(Ordering::Relaxed) || !me.up.load(Ordering::Relaxed) {
+                // Not sent: the reconcile writes what is live by then. The
+                // ADDs are answered at once (`done` dropped).
+                retry.get_or_insert_with(Instant::now);
+                continue;
             }
-            let mut write = Box::pin(me.write_batch(batch));
+            if batch.iter().any(|c| matches!(c, Change::Remove(_))) {
+                while let Some(w) = inflight.next().await {
+                    ledger.settle(me, w);
+                }
+            }
+            let mut write = Box::pin(me.write_batch(batch, ledger.next_token()));
             // One poll queues the command on the connection, in order.
-            if futures::poll!(write.as_mut()).is_pending() {
-                inflight.push(write);
+            match futures::poll!(write.as_mut()) {
+                std::task::Poll::Pending => inflight.push(write),
+                std::task::Poll::Ready(w) => {
+                    ledger.settle(me, w);
+                }
             }
         }
-        while inflight.next().await.is_some() {}
+        while let Some(w) = inflight.next().await {
+            ledger.settle(me, w);
+        }
     }
 
-    /// Writes one batch and gives its records their place; on failure the
-    /// resync takes over.
-    async fn write_batch(&self, mut batch: Vec<Change>) {
-        let written = if self.up.load(Ordering::Relaxed) && !self.resync.load(Ordering::Relaxed) {
-            self.write(&batch).await
-        } else {
-            Err(StoreError::Unavailable)
-        };
-        match written {
-            Ok(seqs) => {
+    /// Writes one batch and gives its records their place.
+    pub(super) async fn write_batch(&self, mut batch: Vec<Change>, token: (u64, u64)) -> Written {
+        let mut out = Written::default();
+        match self.write(&batch, token).await {
+            Ok((Fenced::Late, _)) => {
+                info!(server = %self.id_hex, "a write was fenced: a later one of this server is in redis already");
+                out.trouble = true;
+            }
+            Ok((fenced, seqs)) => {
+                if fenced == Fenced::Lost {
+                    info!(server = %self.id_hex, "redis lost writes of this server; reconciling");
+                    out.trouble = true;
+                }
                 let mut v = self.view();
                 for (c, seq) in batch.iter_mut().zip(seqs) {
                     if let Change::Add { conn, rfc, title, done, .. } = c {
                         if seq == 0 {
                             debug!(%conn, rfc = rfc.0, "ADD refused by redis: the shared index is at its memory budget");
                             v.drop_refused(*conn, *rfc);
+                            out.refused.push((*conn, *rfc));
                         } else {
                             v.place(*conn, *rfc, title, seq);
                         }
@@ -147,20 +272,10 @@ impl Shared {
                 }
             }
             Err(e) => {
-                if !matches!(e, StoreError::Unavailable) {
-                    self.down("writing to redis", &e);
-                }
-                // Removals wait in `gone`; records stay in `own`: the
-                // resync writes both.
-                let mut v = self.view();
-                for c in &batch {
-                    if let Change::Remove(conn) = c {
-                        v.gone.push(*conn);
-                    }
-                }
-                drop(v);
-                self.ask_resync();
+                self.down("writing to redis", &e);
+                out.trouble = true;
             }
         }
+        out
     }
 }

@@ -1,30 +1,25 @@
 -- The reaper: REAP in scripts.rs says what it does.
 --
--- KEYS: servers, seq, rec, log, bytes, peerbytes. ARGV: prefix, log length.
-local reaped = 0
+-- KEYS: servers, seq, rec, log, bytes, peerbytes, peerdig. ARGV: prefix,
+-- log length, how long a dead server's fence is kept (ms).
+local g = {prefix = ARGV[1], seq = KEYS[2], rec = KEYS[3], log = KEYS[4], bytes = KEYS[5],
+  peerbytes = KEYS[6], peerdig = KEYS[7]}
+local reaped, logged = 0, false
 for _, srv in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('EXISTS', ARGV[1]..'lease:'..srv) == 0 then
-    local set = ARGV[1]..'peers:'..srv
-    for _, conn in ipairs(redis.call('SMEMBERS', set)) do
-      local spent = tonumber(redis.call('HGET', KEYS[6], srv..':'..conn) or '0')
-      if spent > 0 then
-        redis.call('DECRBY', KEYS[5], spent)
-        redis.call('HDEL', KEYS[6], srv..':'..conn)
-      end
-      local ph = ARGV[1]..'peer:'..srv..':'..conn
-      local seqs = redis.call('HVALS', ph)
-      for i = 1, #seqs, 1000 do
-        redis.call('HDEL', KEYS[3], unpack(seqs, i, math.min(i + 999, #seqs)))
-      end
-      redis.call('DEL', ph)
-      if #seqs > 0 then
-        local n = redis.call('INCR', KEYS[2])
-        redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'n', n, 'd', srv..' '..conn)
+    for _, conn in ipairs(redis.call('SMEMBERS', ARGV[1]..'peers:'..srv)) do
+      if remove_peer(g, srv, conn) then
+        logged = true
       end
     end
-    redis.call('DEL', set)
+    redis.call('DEL', ARGV[1]..'peers:'..srv, ARGV[1]..'dig:'..srv)
+    -- Kept a while, so that a write of it delivered late is still fenced.
+    redis.call('PEXPIRE', ARGV[1]..'fence:'..srv, ARGV[3])
     redis.call('SREM', KEYS[1], srv)
     reaped = reaped + 1
   end
+end
+if logged then
+  redis.call('XTRIM', KEYS[4], 'MAXLEN', '~', ARGV[2])
 end
 return reaped
