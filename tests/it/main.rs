@@ -26,6 +26,7 @@ mod per_address;
 mod redis_caps;
 mod redis_chaos;
 mod redis_connect;
+mod redis_faults;
 mod redis_metrics;
 mod redis_sentinel;
 mod redis_shared;

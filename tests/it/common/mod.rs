@@ -7,6 +7,7 @@
 //! fails instead.
 #![allow(dead_code)]
 
+pub mod cut_proxy;
 pub mod redis_server;
 pub mod tools;
 
@@ -271,6 +272,27 @@ impl Raw {
             }
         })
         .await
+    }
+
+    /// Reads one P2S response, or `None` when the connection ends (or
+    /// fails) first: for load that a test kills the server under.
+    pub async fn try_response(&mut self) -> Option<P2sResponse> {
+        tokio::time::timeout(WAIT, async {
+            loop {
+                let (used, resp) = self.decoder.decode(&self.buf).ok()?;
+                let _ = self.buf.split_to(used);
+                if let Some(r) = resp {
+                    return Some(r);
+                }
+                match self.stream.read_buf(&mut self.buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// Reads exactly `n` raw bytes.

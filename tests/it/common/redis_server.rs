@@ -1,5 +1,6 @@
 //! A real `redis-server` for tests: on a free loopback port, nothing saved
-//! to disk, stopped when dropped. Where `redis-server` is missing the test
+//! to disk unless asked (`SAVE` in [`RedisServer::start_saving`]'s folder),
+//! stopped when dropped; a replica of another with [`RedisServer::replica_of`]. Where `redis-server` is missing the test
 //! fails, or is skipped visibly with `P2PCI_SKIP_MISSING=1` ([`super::need`]).
 #![allow(dead_code)]
 
@@ -17,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 pub struct RedisServer {
     pub port: u16,
     child: Option<std::process::Child>,
+    /// Where `SAVE` writes `dump.rdb` (and a restart loads it from).
+    dir: Option<tempfile::TempDir>,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -26,10 +30,50 @@ impl RedisServer {
         if !super::need("redis-server", &["--version"]) {
             return None;
         }
+        Some(RedisServer::start_with(None, Vec::new()))
+    }
+
+    fn start_with(dir: Option<tempfile::TempDir>, extra: Vec<String>) -> RedisServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut r = RedisServer { port, child: None };
+        let mut r = RedisServer { port, child: None, dir, extra };
         r.launch();
-        Some(r)
+        r
+    }
+
+    /// One whose `SAVE` writes `dump.rdb` in a folder of its own, and whose
+    /// restarts ([`RedisServer::restart`]) load it.
+    pub fn start_saving() -> Option<RedisServer> {
+        if !super::need("redis-server", &["--version"]) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let extra = vec!["--dir".into(), dir.path().display().to_string(), "--dbfilename".into(), "dump.rdb".into()];
+        Some(RedisServer::start_with(Some(dir), extra))
+    }
+
+    /// A replica of `primary`, once it has the primary's data.
+    pub async fn replica_of(primary: &RedisServer) -> RedisServer {
+        // Its own folder: a replica writes the primary's dump to disk.
+        let dir = tempfile::tempdir().unwrap();
+        let extra = vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            primary.port.to_string(),
+            "--dir".into(),
+            dir.path().display().to_string(),
+        ];
+        let r = RedisServer::start_with(Some(dir), extra);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let info = r.cmd(&["INFO", "replication"]).await;
+            let redis::Value::BulkString(b) = &info else { panic!("INFO answered {info:?}") };
+            let text = String::from_utf8_lossy(b);
+            if text.contains("master_link_status:up") && text.contains("master_sync_in_progress:0") {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "the replica did not catch up: {text}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn launch(&mut self) {
@@ -46,6 +90,7 @@ impl RedisServer {
                     "--appendonly",
                     "no",
                 ])
+                .args(&self.extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -79,6 +124,29 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The file `SAVE` writes (with [`RedisServer::start_saving`]).
+    pub fn dump(&self) -> std::path::PathBuf {
+        self.dir.as_ref().expect("a redis started saving").path().join("dump.rdb")
+    }
+
+    /// Sends the process a signal (`STOP`, `CONT`, ...).
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let ok = Command::new("kill").args([format!("-{name}"), pid.to_string()]).status().unwrap().success();
+        assert!(ok, "kill -{name} {pid}");
+    }
+
+    /// Kills it and starts it again on the same port, loading the dump
+    /// file if there is one.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+
     /// Kills it (its data is lost: nothing is saved).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -90,6 +158,9 @@ impl RedisServer {
     /// Kills it and starts an empty one on the same port.
     pub fn restart_empty(&mut self) {
         self.kill();
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_file(d.path().join("dump.rdb"));
+        }
         self.launch();
     }
 
