@@ -91,11 +91,14 @@ impl Load {
                             }
                             let rfc = 10_000 + k;
                             // The server may be killed under it.
-                            if conn.stream.write_all(add(rfc, &host, port, "Load").as_bytes()).await.is_err() {
+                            if conn.stream.write_all(add(rfc, &host, port, "Load").as_bytes()).await.is_err()
+                            {
                                 return None;
                             }
                             match conn.try_response().await {
-                                Some(r) if r.status == Status::Ok => records.push(rec(rfc, "Load", &host, port)),
+                                Some(r) if r.status == Status::Ok => {
+                                    records.push(rec(rfc, "Load", &host, port))
+                                }
                                 Some(_) => {}
                                 None => return None,
                             }
@@ -154,7 +157,8 @@ impl World {
             }
         }
         let addrs = self.addrs.clone();
-        let joined = futures::future::join_all((0..joins).map(|i| join(addrs[i % SERVERS], i % SERVERS))).await;
+        let joined =
+            futures::future::join_all((0..joins).map(|i| join(addrs[i % SERVERS], i % SERVERS))).await;
         self.peers.extend(joined);
         if let Some(load) = &self.load {
             load.one_leaves();
@@ -330,5 +334,9 @@ async fn every_server_is_exact_after_every_redis_fault() {
         w.redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(want as i64)
     })
     .await;
-    eprintln!("all faults: worst {:?} after a fault ended; {:?} in all", took.iter().max(), started.elapsed());
+    eprintln!(
+        "all faults: worst {:?} after a fault ended; {:?} in all",
+        took.iter().max(),
+        started.elapsed()
+    );
 }

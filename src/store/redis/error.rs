@@ -51,7 +51,9 @@ impl StoreError {
                 _ => true,
             },
             StoreError::Timeout(_) => true,
-            StoreError::Garbage(_) | StoreError::Fenced | StoreError::Unavailable | StoreError::Config(_) => false,
+            StoreError::Garbage(_) | StoreError::Fenced | StoreError::Unavailable | StoreError::Config(_) => {
+                false
+            }
         }
     }
 
@@ -74,7 +76,10 @@ impl StoreError {
                     || tls_refused(e)
             }
             StoreError::Config(_) => true,
-            StoreError::Timeout(_) | StoreError::Garbage(_) | StoreError::Fenced | StoreError::Unavailable => false,
+            StoreError::Timeout(_)
+            | StoreError::Garbage(_)
+            | StoreError::Fenced
+            | StoreError::Unavailable => false,
         }
     }
 }

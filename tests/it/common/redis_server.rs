@@ -47,7 +47,8 @@ impl RedisServer {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let extra = vec!["--dir".into(), dir.path().display().to_string(), "--dbfilename".into(), "dump.rdb".into()];
+        let extra =
+            vec!["--dir".into(), dir.path().display().to_string(), "--dbfilename".into(), "dump.rdb".into()];
         Some(RedisServer::start_with(Some(dir), extra))
     }
 
