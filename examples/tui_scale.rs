@@ -1,7 +1,8 @@
 //! The full-screen peer's state and drawing with a huge index: loads N
 //! records (default 1,000,000) into the app state as a LIST answer would,
 //! reports the heap the state holds per record, then times a frame at 80×24
-//! and 200×50 with the selection in the middle of the index.
+//! and 200×50 with the selection in the middle of the index, and the Index
+//! filter on each key of a search.
 //!
 //!     cargo run --release --example tui_scale -- [--records N] [--frames F]
 //!
@@ -133,5 +134,14 @@ fn main() {
     for (w, h) in [(80, 24), (200, 50)] {
         let t = time_frames(&mut app, w, h, frames);
         println!("draw at {w}×{h}:     {t:.2?} per frame (mean of {frames})");
+    }
+
+    // The Index filter (`f`) is applied on every key typed: time the keys
+    // of a search, each over the whole index.
+    for text in ["d", "dn", "dns", "yang ev", "peer7", "zzz"] {
+        app.index.filter = text.into();
+        let t = Instant::now();
+        app.index.refilter();
+        println!("filter {text:<6}      {:.2?} ({} rows)", t.elapsed(), app.index.len());
     }
 }

@@ -3,9 +3,15 @@
 //! Built as the ratatui "event-driven async" shape, split so that the parts
 //! that decide things are plain functions with no terminal behind them:
 //!
-//! * [`app`] — the state, and `on_key` / `on_net`, which turn a key or an
-//!   engine event into state changes and at most one [`crate::peer::Command`];
-//! * [`ui`] — drawing, a pure function of the state (snapshot-tested);
+//! * [`app`] — the state, one module per pane with its update code, and
+//!   `on_key` / `on_net`, which turn a key or an engine event into state
+//!   changes and at most one [`crate::peer::Command`];
+//! * [`keymap`] — one table per mode (key, action, label): the key handler,
+//!   the footers, the help and the README's keys table are read from it;
+//! * [`ui`] — drawing, a pure function of the state, one function per pane
+//!   (snapshot-tested);
+//! * [`layout`] — where each pane goes for a screen size and what the panes
+//!   hold; [`records`] — the Index's records, held compactly;
 //! * [`event`] — keys, engine events, a tick and signals merged into one enum;
 //! * [`mod@run`] — terminal setup and restore, and the loop that ties them.
 //!
