@@ -11,11 +11,13 @@
 //! * [`p2s`] — the index-server requests and judgements the cases share.
 //! * [`server`] — the index-server suite.
 //! * [`upload`] — the upload-server suite.
+//! * [`client`] — client mode: the checker as index server and holders.
 //!
 //! docs/check.md lists every case with its rule.
 
 pub mod args;
 pub mod case;
+pub mod client;
 pub mod p2s;
 pub mod report;
 pub mod runner;
@@ -36,7 +38,7 @@ pub fn cases(suite: Suite) -> &'static [Case] {
     match suite {
         Suite::Server => server::CASES,
         Suite::Upload => upload::CASES,
-        Suite::Client => &[],
+        Suite::Client => client::CASES,
     }
 }
 
@@ -77,10 +79,11 @@ pub fn command(args: &CheckArgs) -> ExitCode {
             (Suite::Server, a.target.as_deref().map(crate::cli::server_address), &a.common)
         }
         SuiteArgs::Upload(a) => (Suite::Upload, a.target.clone(), &a.common),
+        SuiteArgs::Client(a) => (Suite::Client, a.listen.map(|l| l.to_string()), &a.common),
     };
     let rfc = match &args.suite {
         SuiteArgs::Upload(a) => a.rfc.map(crate::protocol::RfcNumber),
-        SuiteArgs::Server(_) => None,
+        SuiteArgs::Server(_) | SuiteArgs::Client(_) => None,
     };
     if common.list {
         // With --list no target is needed, so a first word there is a case
@@ -102,23 +105,24 @@ pub fn command(args: &CheckArgs) -> ExitCode {
     let text = !common.json;
     let colour =
         text && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let result = runtime.block_on(check(
-        suite,
-        &target,
-        &options,
-        |ctx, n| {
-            if text {
-                println!("p2pci check {} {} ({n} cases, run {})\n", suite.name(), ctx.target, ctx.run_id);
-            }
-        },
-        |r| {
-            if text {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(report::case_lines(r, colour).as_bytes());
-                let _ = out.flush();
-            }
-        },
-    ));
+    let on_start = |ctx: &Ctx, n: usize| {
+        if text {
+            println!("p2pci check {} {} ({n} cases, run {})\n", suite.name(), ctx.target, ctx.run_id);
+        }
+    };
+    let on_case = |r: &runner::CaseReport| {
+        if text {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(report::case_lines(r, colour).as_bytes());
+            let _ = out.flush();
+        }
+    };
+    let result = runtime.block_on(async {
+        if let SuiteArgs::Client(a) = &args.suite {
+            return client_session(a, &options, text, on_start, on_case).await;
+        }
+        check(suite, &target, &options, on_start, on_case).await
+    });
     runtime.shutdown_timeout(Duration::from_millis(100));
     let report = match result {
         Ok(r) => r,
@@ -141,6 +145,37 @@ pub fn command(args: &CheckArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     ExitCode::from(report.exit_code())
+}
+
+/// Client mode: serve the session, print what to run, wait for the end,
+/// judge.
+async fn client_session(
+    a: &args::ClientCheckArgs,
+    options: &Options,
+    text: bool,
+    on_start: impl FnOnce(&Ctx, usize),
+    on_case: impl FnMut(&runner::CaseReport),
+) -> Result<Report, String> {
+    let Some(listen) = a.listen else { return Err("--listen ADDR:PORT is needed".into()) };
+    let selected = runner::select(client::CASES, &options.cases)?;
+    let mut ctx = Ctx::new(listen.to_string(), options.timeout, None);
+    let session = client::start(listen, &ctx).await?;
+    let how = client::instructions(&session);
+    // On stdout before the report; on stderr when stdout is the JSON.
+    if text {
+        print!("{how}");
+        let _ = std::io::stdout().flush();
+    } else {
+        eprint!("{how}");
+    }
+    client::until_done(&session, a.wait).await?;
+    client::settle(&session).await;
+    ctx.target = session.index.to_string();
+    if text {
+        println!();
+    }
+    on_start(&ctx, selected.len());
+    Ok(client::judge(session, ctx, &selected, options.strict, on_case).await)
 }
 
 /// Makes sure the target is there and speaks before running anything, so
@@ -197,6 +232,7 @@ fn target_word(suite: &SuiteArgs) -> Option<String> {
     match suite {
         SuiteArgs::Server(a) => a.target.clone(),
         SuiteArgs::Upload(a) => a.target.clone(),
+        SuiteArgs::Client(_) => None,
     }
 }
 

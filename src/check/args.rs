@@ -29,6 +29,23 @@ pub enum SuiteArgs {
     Server(ServerCheckArgs),
     /// Check a peer's upload server (the GET side).
     Upload(UploadCheckArgs),
+    /// Check a client: act as its index server and holders, and judge
+    /// what it sends and how it reads the answers.
+    Client(ClientCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClientCheckArgs {
+    /// Where the checker's index server listens (the holders listen on
+    /// the same address, on ports of their own).
+    #[arg(long, value_name = "ADDR:PORT", required_unless_present = "list")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The longest the session may take, from the start until the client
+    /// closes its index connection (seconds, or with a unit).
+    #[arg(long, default_value = "300", value_name = "SECS", value_parser = parse_case_timeout)]
+    pub wait: Duration,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]

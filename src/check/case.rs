@@ -120,6 +120,8 @@ pub struct Ctx {
     pub rfc_base: u32,
     next: AtomicU32,
     pub(crate) exchange: Arc<Mutex<Exchange>>,
+    /// Client mode: the recorded session the cases judge.
+    pub client: Option<Arc<super::client::Session>>,
 }
 
 impl Ctx {
@@ -135,6 +137,7 @@ impl Ctx {
             rfc_base: 1_000_000_000 + ((seed >> 32) as u32 % 900_000_000),
             next: AtomicU32::new(0),
             exchange: Arc::default(),
+            client: None,
         }
     }
 

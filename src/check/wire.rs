@@ -208,6 +208,12 @@ impl Conn {
         self.stream.write_all(bytes).await.map_err(|e| self.stop("to send the request", &e.to_string()))
     }
 
+    /// Writes `bytes` as they are, outside any exchange: the checker's own
+    /// answers in client mode.
+    pub async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
     /// Sends `bytes` and ignores a failure to: for requests the target may
     /// refuse (and close on) before it has read them all.
     pub async fn send_unchecked(&mut self, bytes: &[u8]) {

@@ -8,6 +8,7 @@
 mod common;
 
 mod check;
+mod check_client;
 mod check_standins;
 mod check_upload;
 mod cli;
