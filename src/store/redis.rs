@@ -95,6 +95,9 @@ use crate::backoff::Backoff;
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
+/// The shortest call timeout, however short the lease.
+const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// The index kept in Redis, with a local copy answering reads.
 pub struct RedisStore {
     shared: Arc<Shared>,
@@ -154,7 +157,11 @@ impl RedisStore {
     /// `give_up` passes; then it fails. An error that trying again cannot
     /// mend ([`StoreError::is_fatal`]: refused credentials, an untrusted
     /// certificate, an unknown Sentinel master) fails it at once.
-    pub async fn connect(config: RedisConfig, give_up: Duration) -> Result<Self> {
+    pub async fn connect(mut config: RedisConfig, give_up: Duration) -> Result<Self> {
+        // A call that waits longer than half a lease (a connection cut off
+        // by a partition) would hold the repair past the bound of
+        // 2 × lease + 1 s after the fault ends (docs/store.md).
+        config.timeout = config.timeout.min(config.lease / 2).max(MIN_TIMEOUT);
         let connector = Connector::new(&config)?;
         let manager = ConnectionManagerConfig::new()
             .set_response_timeout(Some(config.timeout))
