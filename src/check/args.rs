@@ -16,7 +16,9 @@ use clap::{Args, Subcommand};
     after_help = "Examples:\n  p2pci check server 127.0.0.1:7734\n  p2pci check server --list\n  \
         p2pci check server 127.0.0.1:7734 p2s.bad framing.crlf.answer --strict\n  \
         p2pci check server 127.0.0.1:7734 --json > report.json\n  \
-        p2pci check server 127.0.0.1:7734 --junit check.xml"
+        p2pci check server 127.0.0.1:7734 --junit check.xml\n  \
+        p2pci check upload 127.0.0.1:5678 --rfc 8600\n  \
+        p2pci check client --listen 127.0.0.1:7734"
 )]
 pub struct CheckArgs {
     #[command(subcommand)]

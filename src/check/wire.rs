@@ -503,6 +503,7 @@ pub fn display(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::case::Ctx;
 
     #[test]
     fn escaping_shows_every_byte() {
@@ -520,6 +521,44 @@ mod tests {
         assert!(shown.contains("(720 characters left out)"), "{shown}");
         assert!(shown.len() < 400);
         assert_eq!(display(b"short"), "\"short\"");
+    }
+
+    /// The answers `bytes` reads as, sent by a peer that then closes.
+    async fn answers(bytes: &'static [u8]) -> Vec<Answer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ctx = Ctx::new(listener.local_addr().unwrap().to_string(), Duration::from_secs(5), None);
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            s.write_all(bytes).await.unwrap();
+        });
+        let mut c = Conn::open(&ctx).await.unwrap();
+        let mut out = Vec::new();
+        while let Ok(a) = c.answer().await {
+            out.push(a);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn answers_are_cut_leniently_and_kept_exactly() {
+        let exact = answers(
+            b"P2P-CI/1.0 200 OK\r\n\r\nRFC 1 A title h 9\r\n\r\nP2P-CI/1.0 404 Not Found\r\n\r\n\r\n",
+        )
+        .await;
+        assert_eq!(exact.len(), 2);
+        assert!(exact.iter().all(|a| a.empty_after_status && a.ending == Ending::EmptyLine));
+        assert_eq!((exact[0].code(), exact[0].records().len(), exact[1].code()), (Some(200), 1, Some(404)));
+        assert!(exact.iter().flat_map(|a| &a.lines).all(|l| l.end == LineEnd::CrLf));
+
+        // No empty line after the status line, bare LF, then a next answer
+        // before the final empty line, then a close mid-answer.
+        let bent = answers(b"P2P-CI/1.0 200 OK\nRFC 1 A title h 9\n\nP2P-CI/1.0 200 OK\r\n\r\n8 t h 9\r\nP2P-CI/1.0 400 Bad Request\r\n").await;
+        assert_eq!(bent.len(), 3);
+        assert!(!bent[0].empty_after_status && bent[0].ending == Ending::EmptyLine);
+        assert_eq!(bent[0].lines[0].end, LineEnd::Lf);
+        assert_eq!((bent[1].ending, bent[1].records().len()), (Ending::NextAnswer, 1));
+        assert_eq!((bent[2].code(), bent[2].ending), (Some(400), Ending::Closed));
+        assert_eq!(bent[2].body.len(), 0);
     }
 
     #[test]
