@@ -11,12 +11,16 @@
 //! downloads and the ADDs after them), then leaves; Ctrl-C and SIGTERM leave
 //! at once. End of input does not make the peer leave, so it can keep
 //! serving in the background; with `--exit-on-eof` it acts as `close`.
+//!
+//! Input is read [`MAX_COMMAND_LINE`] bytes of a line at most: a longer one
+//! is answered with one `ERR` line and dropped up to its end, so no input
+//! (a descriptor that never ends a line, say) can make the peer hold it all.
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::time::Duration;
 
-use tokio::io::AsyncBufReadExt;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::signal::unix::SignalKind;
 
 use crate::peer::{
@@ -254,7 +258,7 @@ async fn front(
     if options.advertise {
         peer.send(Command::Advertise);
     }
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = CommandLines::new(tokio::io::BufReader::new(tokio::io::stdin()));
     let mut stdin_open = true;
     let mut quitting = false;
     // Made once: `tokio::signal::ctrl_c()` registers a new listener each
@@ -264,13 +268,17 @@ async fn front(
     loop {
         tokio::select! {
             line = lines.next_line(), if stdin_open => match line {
-                Ok(Some(line)) => match parse_command(&line) {
+                Ok(Input::Line(line)) => match parse_command(&line) {
                     // After the commands before it; nothing more is read.
                     Ok(Some(Command::Quit)) => { stdin_open = false; peer.send(Command::Finish); }
                     Ok(Some(cmd)) => { peer.send(cmd); }
                     Ok(None) => {}
                     Err(e) => print(&[format!("ERR {e}")]),
                 },
+                Ok(Input::TooLong) => print(&[format!(
+                    "ERR a line of standard input is longer than {MAX_COMMAND_LINE} bytes: \
+                     ignored up to its end"
+                )]),
                 // End of input is a goodbye only when asked: else keep serving.
                 _ => {
                     stdin_open = false;
@@ -312,6 +320,88 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal
     Ok(tokio::signal::unix::signal(kind)?)
 }
 
+/// Longest command line taken from standard input, in bytes. The longest
+/// command is a few dozen bytes; this leaves room for any spacing.
+pub const MAX_COMMAND_LINE: usize = 4096;
+
+/// One read of standard input.
+#[derive(Debug, PartialEq, Eq)]
+enum Input {
+    /// A line, without its end (LF, or the end of input); bytes that are
+    /// not UTF-8 become U+FFFD (the command is then unknown, and said so).
+    Line(String),
+    /// A line grew past [`MAX_COMMAND_LINE`]: its bytes so far are dropped,
+    /// and so are the rest up to its end, as they come.
+    TooLong,
+    /// End of input.
+    End,
+}
+
+/// Command lines, each held [`MAX_COMMAND_LINE`] bytes at most.
+///
+/// `AsyncBufReadExt::lines` holds a line until its end comes, however long:
+/// a standard input that never ends a line (a stray descriptor, `/dev/zero`)
+/// would grow the peer by every byte read, without a word on standard
+/// output. Here a line past the cap is reported once and skipped.
+///
+/// Cancel-safe, as the front end's `select!` needs: the only wait is
+/// `fill_buf`, and the partial line lives in `self`.
+struct CommandLines<R> {
+    reader: R,
+    line: Vec<u8>,
+    /// Dropping the rest of a line that was too long.
+    skipping: bool,
+}
+
+impl<R: AsyncBufRead + Unpin> CommandLines<R> {
+    fn new(reader: R) -> Self {
+        CommandLines { reader, line: Vec::new(), skipping: false }
+    }
+
+    async fn next_line(&mut self) -> std::io::Result<Input> {
+        loop {
+            let available = self.reader.fill_buf().await?;
+            if available.is_empty() {
+                // A last line without its LF still counts.
+                self.skipping = false;
+                if self.line.is_empty() {
+                    return Ok(Input::End);
+                }
+                return Ok(Input::Line(self.take()));
+            }
+            let end = memchr::memchr(b'\n', available);
+            let part = &available[..end.unwrap_or(available.len())];
+            let used = part.len() + usize::from(end.is_some());
+            let mut too_long = false;
+            if !self.skipping {
+                if self.line.len() + part.len() > MAX_COMMAND_LINE {
+                    self.line = Vec::new();
+                    self.skipping = end.is_none();
+                    too_long = true;
+                } else {
+                    self.line.extend_from_slice(part);
+                }
+            } else if end.is_some() {
+                self.skipping = false;
+            }
+            self.reader.consume(used);
+            if too_long {
+                return Ok(Input::TooLong);
+            }
+            // An empty line, or the end of a skipped one, is no command.
+            if end.is_some() && !self.line.is_empty() {
+                return Ok(Input::Line(self.take()));
+            }
+        }
+    }
+
+    fn take(&mut self) -> String {
+        let line = String::from_utf8_lossy(&self.line).into_owned();
+        self.line.clear();
+        line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,5 +417,53 @@ mod tests {
         assert!(parse_command("get x").is_err());
         assert!(parse_command("lookup").is_err());
         assert!(parse_command("fly").is_err());
+    }
+
+    /// Every read of `input`, through a buffer of `capacity` bytes (so
+    /// lines cross reads), up to the end.
+    async fn inputs(input: &[u8], capacity: usize) -> Vec<Input> {
+        let mut lines = CommandLines::new(tokio::io::BufReader::with_capacity(capacity, input));
+        let mut out = Vec::new();
+        loop {
+            match lines.next_line().await.unwrap() {
+                Input::End => return out,
+                i => out.push(i),
+            }
+        }
+    }
+
+    fn line(s: &str) -> Input {
+        Input::Line(s.to_owned())
+    }
+
+    #[tokio::test]
+    async fn command_lines_split_and_end() {
+        for capacity in [1, 3, 8192] {
+            let got = inputs(b"lookup 1\n\nlist\r\n\xffget 2\nclose", capacity).await;
+            assert_eq!(got, [line("lookup 1"), line("list\r"), line("\u{fffd}get 2"), line("close")]);
+        }
+        let exact = "x".repeat(MAX_COMMAND_LINE);
+        assert_eq!(inputs(format!("{exact}\n").as_bytes(), 100).await, [line(&exact)]);
+    }
+
+    #[tokio::test]
+    async fn a_line_past_the_cap_is_said_once_and_skipped_to_its_end() {
+        let mut input = vec![b'x'; 3 * MAX_COMMAND_LINE];
+        input.extend_from_slice(b"\nlist\n");
+        input.extend(vec![b'y'; MAX_COMMAND_LINE + 1]);
+        for capacity in [5, 8192] {
+            assert_eq!(inputs(&input, capacity).await, [Input::TooLong, line("list"), Input::TooLong]);
+        }
+    }
+
+    #[tokio::test]
+    async fn input_that_never_ends_a_line_is_not_held() {
+        // As a descriptor that yields bytes and never a line end.
+        let endless = tokio::io::BufReader::new(tokio::io::repeat(b'x'));
+        let mut lines = CommandLines::new(endless);
+        assert_eq!(lines.next_line().await.unwrap(), Input::TooLong);
+        let more = tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await;
+        assert!(more.is_err(), "still inside the endless line: {more:?}");
+        assert!(lines.line.capacity() <= MAX_COMMAND_LINE, "held {} bytes", lines.line.capacity());
     }
 }

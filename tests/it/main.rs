@@ -14,6 +14,7 @@ mod check_upload;
 mod cli;
 mod digest;
 mod faults;
+mod headless_input;
 mod hostile;
 mod hostile_peer;
 mod index_caps;

@@ -531,6 +531,38 @@ impl Proc {
         writeln!(stdin, "{line}").and_then(|()| stdin.flush()).expect("writing to the child's stdin");
     }
 
+    /// Writes `bytes` to its stdin as they are (no line end added). The
+    /// pipe is non-blocking meanwhile, so a child that stops reading fails
+    /// the test within `PROC_WAIT` instead of hanging it.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        let fd = stdin.as_raw_fd();
+        // SAFETY: fcntl on a descriptor the pipe owns, open for the calls.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        assert!(flags >= 0 && unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } == 0);
+        let deadline = std::time::Instant::now() + PROC_WAIT;
+        let mut at = 0;
+        while at < bytes.len() {
+            match stdin.write(&bytes[at..]) {
+                Ok(n) => at += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let label = &self.label;
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "{label} took {at} of {} bytes on stdin, then nothing for {PROC_WAIT:?}",
+                        bytes.len()
+                    );
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("writing to the child's stdin: {e}"),
+            }
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }, 0);
+    }
+
     /// Closes its stdin (end of input).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
