@@ -212,7 +212,7 @@ impl Peer {
         engine.skipped = skipped.into_iter().collect();
         if config.watch {
             // Held by the engine: the watch ends with it.
-            match super::watch::start(&config.dir, commands_tx.clone(), config.advertise_new) {
+            match super::watch::start(&config.dir, commands_tx.downgrade(), config.advertise_new) {
                 Ok(watch) => engine.watch = Some(watch),
                 Err(e) => {
                     let text = format!("{e}; files added or removed are seen only when asked (advertise)");

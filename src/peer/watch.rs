@@ -54,11 +54,13 @@ fn is_rfc_event(event: &notify::Event, dir: &Path) -> bool {
 }
 
 /// Starts watching `dir`; each settled burst of changes sends
-/// `Command::Rescan { advertise_new }` to the engine. Must be called inside
-/// a tokio runtime.
+/// `Command::Rescan { advertise_new }` to the engine. The sender is weak:
+/// the watch does not keep the engine's command channel open (the engine
+/// holds the watch, and ends when its front end has gone). Must be called
+/// inside a tokio runtime.
 pub fn start(
     dir: &Path,
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::WeakUnboundedSender<Command>,
     advertise_new: bool,
 ) -> Result<FolderWatch, WatchError> {
     let watched = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
@@ -79,6 +81,7 @@ pub fn start(
         while rx.recv().await.is_some() {
             // Wait until SETTLE passes with no new event.
             while let Ok(Some(())) = tokio::time::timeout(SETTLE, rx.recv()).await {}
+            let Some(commands) = commands.upgrade() else { break };
             if commands.send(Command::Rescan { advertise_new }).is_err() {
                 break;
             }
@@ -95,7 +98,7 @@ mod tests {
     async fn a_dropped_file_asks_for_one_rescan() {
         let tmp = tempfile::tempdir().unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let _watch = start(tmp.path(), tx, true).unwrap();
+        let _watch = start(tmp.path(), tx.downgrade(), true).unwrap();
         // Not an RFC file: nothing.
         std::fs::write(tmp.path().join("notes.txt"), "x").unwrap();
         std::fs::write(tmp.path().join("rfc9.txt"), "Request for Comments: 9\n\nNine\n").unwrap();
