@@ -308,7 +308,10 @@ async fn a_server_stopping_normally_does_not_wait_for_its_lease() {
     eventually("the record on the other server", || async { lookup_of(b.addr, 5).await.len() == 1 }).await;
     a.stop().await;
     eventually("the record gone with its server", || async { lookup_of(b.addr, 5).await.is_empty() }).await;
-    assert_eq!(redis.cmd(&["SCARD", "{p2pci}:servers"]).await, redis::Value::Int(1));
+    eventually("the stopped server gone from the servers", || async {
+        redis.cmd(&["SCARD", "{p2pci}:servers"]).await == redis::Value::Int(1)
+    })
+    .await;
     assert_eq!(redis.cmd(&["HLEN", "{p2pci}:rec"]).await, redis::Value::Int(0));
 }
 

@@ -7,7 +7,6 @@
 use std::future::Future;
 use std::sync::atomic::Ordering;
 
-use redis::Value;
 use tokio::sync::oneshot;
 use tracing::warn;
 
@@ -113,14 +112,16 @@ impl IndexStore for RedisStore {
         let s = &*self.shared;
         s.cancel.cancel();
         self.tasks.wait().await;
+        // The lease given up, then reaped here and now: whatever Redis still
+        // holds of this server (removals the writer could not send) goes
+        // with it, and the server leaves `servers` only with its peers.
         let mut c = s.conn();
         let lease = s.keys.lease(&s.id_hex);
-        let r: Result<Value> = s
-            .call(
-                "close",
-                redis::pipe().atomic().del(&lease).srem(&s.keys.servers, &s.id_hex).query_async(&mut c),
-            )
-            .await;
+        let r: Result<i64> = s.call("close", redis::cmd("DEL").arg(&lease).query_async(&mut c)).await;
+        let r = match r {
+            Ok(_) => s.reap().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
         if let Err(e) = r {
             warn!(server = %s.id_hex, "could not give up the lease ({e}); the others reap it when it expires");
         }

@@ -51,7 +51,8 @@ impl Shared {
         Ok(())
     }
 
-    async fn reap(&self) -> Result<u64> {
+    /// Reaps every server whose lease is gone; returns how many.
+    pub(super) async fn reap(&self) -> Result<u64> {
         let k = &self.keys;
         let mut c = self.conn();
         let v: Value = self
