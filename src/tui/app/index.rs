@@ -2,7 +2,9 @@
 //!
 //! The selection is a position in what is shown: all records, or those the
 //! filter (`f`) matches: a case-insensitive substring of the number, the
-//! title or the host ([`IndexRecords::matching`]).
+//! title or the host ([`IndexRecords::matching`]). A million records take
+//! 13-105 ms a key in a release build (`examples/tui_scale`; the first key
+//! 275 ms, with the lowercase copy of the titles), 3,000 take microseconds.
 
 use std::collections::HashSet;
 use std::time::SystemTime;
@@ -101,13 +103,27 @@ impl IndexPane {
         self.filter.value().trim()
     }
 
-    /// Applies the filter as typed; the selection stays on its record when
-    /// that is still shown.
+    /// Applies the filter as typed. The selection stays on its record
+    /// when that is still shown, else on the next one shown: rows are in
+    /// table order in either view, so this is a binary search, not a scan.
     pub fn refilter(&mut self) {
-        let keep = self.selected_key();
+        let raw = self.raw(self.selected());
         let needle = self.filter_text();
         self.view = (!needle.is_empty()).then(|| self.records.matching(needle));
-        self.reselect(keep);
+        let at = match (&self.view, raw) {
+            (Some(view), Some(raw)) => view.binary_search(&raw).unwrap_or_else(|at| at),
+            (None, Some(raw)) => raw as usize,
+            (_, None) => 0,
+        };
+        self.table.select(Some(at.min(self.len().saturating_sub(1))));
+    }
+
+    /// The table row that row `i` shown is.
+    fn raw(&self, i: usize) -> Option<u32> {
+        match &self.view {
+            None => (i < self.records.len()).then_some(i as u32),
+            Some(view) => view.get(i).copied(),
+        }
     }
 
     pub fn clear_filter(&mut self) {
