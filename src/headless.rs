@@ -15,9 +15,14 @@
 //! Input is read [`MAX_COMMAND_LINE`] bytes of a line at most: a longer one
 //! is answered with one `ERR` line and dropped up to its end, so no input
 //! (a descriptor that never ends a line, say) can make the peer hold it all.
+//!
+//! Output never stops the peer: a reader that does not read loses lines
+//! (counted, and said once it reads again), not the upload server; see
+//! [`Output`].
 
 use std::borrow::Cow;
 use std::io::Write;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
@@ -194,19 +199,186 @@ fn because(cause: &AdvertiseCause) -> String {
 
 /// One write per batch of lines: stdout is line-buffered, so written line
 /// by line, a busy upload server would pay a system call per line.
-fn print(lines: &[String]) {
+fn print(out: &Output, lines: &[String]) {
     let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
     for l in lines {
         text.push_str(l);
         text.push('\n');
     }
-    write_out(&text);
+    out.push(text);
 }
 
-fn write_out(text: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+/// Bytes of output held for a standard output that is not being read;
+/// past them, lines are dropped (and counted) rather than held.
+pub const OUTPUT_BUDGET: usize = 1 << 20;
+
+/// How long leaving waits for held output to be written.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+/// Standard output, written by a thread of its own.
+///
+/// A write to a pipe nobody reads blocks once the pipe is full (64 KiB);
+/// made on the runtime, it froze the whole peer: its upload server, its
+/// downloads, its index connection. Here the front end only appends to a
+/// buffer of [`OUTPUT_BUDGET`] bytes and the thread does the blocking
+/// writes, so a peer keeps serving whatever its reader does. Lines that do
+/// not fit are dropped, counted, and said once stdout drains (`* N output
+/// lines dropped: ...`), in their place, so a script sees the gap; the
+/// lines written keep their order. A closed stdout ends the thread and
+/// output is dropped from then on.
+struct Output {
+    shared: Arc<OutputShared>,
+    /// Bytes held at most ([`OUTPUT_BUDGET`]; smaller in tests).
+    budget: usize,
+}
+
+struct OutputShared {
+    state: Mutex<OutputState>,
+    /// Wakes the writer (text to write, or leaving).
+    ready: Condvar,
+    /// Wakes a close waiting for the writer to catch up.
+    written: Condvar,
+}
+
+#[derive(Default)]
+struct OutputState {
+    /// Text not yet taken by the writer: whole lines.
+    queue: Vec<u8>,
+    /// Bytes the writer took and is writing.
+    in_flight: usize,
+    /// Lines dropped since the last one held.
+    dropped: u64,
+    /// The writer waits on `ready`.
+    asleep: bool,
+    /// No more text will come: write what is left, then end.
+    closed: bool,
+    /// Standard output failed (closed): nothing more is written.
+    broken: bool,
+}
+
+impl OutputShared {
+    fn lock(&self) -> MutexGuard<'_, OutputState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn dropped_line(n: u64) -> String {
+    format!("* {n} output lines dropped: standard output was not being read\n")
+}
+
+impl Output {
+    /// Starts the writer thread on `out`, holding at most `budget` bytes.
+    fn start(out: impl Write + Send + 'static, budget: usize) -> std::io::Result<Output> {
+        let shared = Arc::new(OutputShared {
+            state: Mutex::new(OutputState::default()),
+            ready: Condvar::new(),
+            written: Condvar::new(),
+        });
+        let writer = shared.clone();
+        std::thread::Builder::new().name("p2pci-stdout".into()).spawn(move || write_loop(&writer, out))?;
+        Ok(Output { shared, budget })
+    }
+
+    /// Appends `text` (whole lines), or drops and counts its lines when the
+    /// budget is full. Never waits for the writer.
+    fn push(&self, text: String) {
+        if text.is_empty() {
+            return;
+        }
+        let budget = self.budget;
+        let mut state = self.shared.lock();
+        if state.broken || state.closed {
+            return;
+        }
+        let held = state.queue.len() + state.in_flight;
+        // Taken when nothing is held, however long: the budget bounds what
+        // waits behind a slow reader, not the size of one batch.
+        if held > 0 && held + text.len() > budget {
+            state.dropped += memchr::memchr_iter(b'\n', text.as_bytes()).count() as u64;
+            return;
+        }
+        if state.dropped > 0 {
+            let n = std::mem::take(&mut state.dropped);
+            state.queue.extend_from_slice(dropped_line(n).as_bytes());
+        }
+        state.queue.extend_from_slice(text.as_bytes());
+        if state.asleep {
+            state.asleep = false;
+            self.shared.ready.notify_one();
+        }
+    }
+
+    /// Waits (at most `wait`) until everything held is written, or stdout
+    /// failed; no more text is taken.
+    fn close(&self, wait: Duration) {
+        let deadline = std::time::Instant::now() + wait;
+        let mut state = self.shared.lock();
+        state.closed = true;
+        self.shared.ready.notify_one();
+        while !state.broken && (!state.queue.is_empty() || state.in_flight > 0 || state.dropped > 0) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            state = self.shared.written.wait_timeout(state, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+}
+
+/// Most bytes written in one call (a pipe's capacity).
+const WRITE_SLICE: usize = 64 << 10;
+
+/// The writer thread: takes all that is queued, writes it in one call.
+fn write_loop(shared: &OutputShared, mut out: impl Write) {
+    let mut spare = Vec::new();
+    loop {
+        let mut state = shared.lock();
+        loop {
+            if !state.queue.is_empty() {
+                break;
+            }
+            if state.dropped > 0 {
+                // Caught up after a gap that nothing has followed yet.
+                let n = std::mem::take(&mut state.dropped);
+                state.queue.extend_from_slice(dropped_line(n).as_bytes());
+                break;
+            }
+            if state.closed {
+                return;
+            }
+            state.asleep = true;
+            state = shared.ready.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        let mut chunk = std::mem::replace(&mut state.queue, std::mem::take(&mut spare));
+        state.in_flight = chunk.len();
+        drop(state);
+        // In slices, each given back to the budget once written: a reader
+        // that drains stdout makes room as it reads, not a chunk at a time.
+        let mut result = Ok(());
+        for slice in chunk.chunks(WRITE_SLICE) {
+            result = out.write_all(slice).and_then(|()| out.flush());
+            if result.is_err() {
+                break;
+            }
+            shared.lock().in_flight -= slice.len();
+        }
+        let mut state = shared.lock();
+        state.in_flight = 0;
+        if result.is_err() {
+            // Nowhere to write (a closed stdout): drop output, keep serving.
+            state.broken = true;
+            state.queue = Vec::new();
+            state.dropped = 0;
+            shared.written.notify_all();
+            return;
+        }
+        if state.closed {
+            shared.written.notify_all();
+        }
+        drop(state);
+        chunk.clear();
+        spare = chunk;
+    }
 }
 
 /// Most events printed in one write; bounds the text held at once.
@@ -247,14 +419,19 @@ async fn front(
     mut events: tokio::sync::mpsc::Receiver<NetEvent>,
     options: Options,
 ) -> anyhow::Result<()> {
-    print(&[format!(
-        "* peer {} sharing {} RFC(s) from {}; upload server on {}; index server {}",
-        peer.host,
-        peer.library.len(),
-        peer.dir.display(),
-        peer.upload_addr,
-        peer.server
-    )]);
+    let out = Output::start(std::io::stdout(), OUTPUT_BUDGET)
+        .map_err(|e| anyhow::anyhow!("cannot start the output thread: {e}"))?;
+    print(
+        &out,
+        &[format!(
+            "* peer {} sharing {} RFC(s) from {}; upload server on {}; index server {}",
+            peer.host,
+            peer.library.len(),
+            peer.dir.display(),
+            peer.upload_addr,
+            peer.server
+        )],
+    );
     if options.advertise {
         peer.send(Command::Advertise);
     }
@@ -273,9 +450,9 @@ async fn front(
                     Ok(Some(Command::Quit)) => { stdin_open = false; peer.send(Command::Finish); }
                     Ok(Some(cmd)) => { peer.send(cmd); }
                     Ok(None) => {}
-                    Err(e) => print(&[format!("ERR {e}")]),
+                    Err(e) => print(&out, &[format!("ERR {e}")]),
                 },
-                Ok(Input::TooLong) => print(&[format!(
+                Ok(Input::TooLong) => print(&out, &[format!(
                     "ERR a line of standard input is longer than {MAX_COMMAND_LINE} bytes: \
                      ignored up to its end"
                 )]),
@@ -303,7 +480,7 @@ async fn front(
                         closed = ev == NetEvent::Closed;
                         describe_into(&ev, &mut text);
                     }
-                    write_out(&text);
+                    out.push(text);
                     if closed { break; }
                 }
                 None => break,
@@ -313,6 +490,8 @@ async fn front(
         }
     }
     peer.shutdown(Duration::from_secs(3)).await;
+    // What is held goes out before leaving, unless stdout stays unread.
+    let _ = tokio::task::spawn_blocking(move || out.close(FLUSH_WAIT)).await;
     Ok(())
 }
 
@@ -465,5 +644,125 @@ mod tests {
         let more = tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await;
         assert!(more.is_err(), "still inside the endless line: {more:?}");
         assert!(lines.line.capacity() <= MAX_COMMAND_LINE, "held {} bytes", lines.line.capacity());
+    }
+
+    /// A writer that takes nothing until opened, keeping what it took.
+    #[derive(Clone, Default)]
+    struct Gate {
+        open: Arc<(Mutex<bool>, Condvar)>,
+        taken: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Gate {
+        fn open(&self) {
+            *self.open.0.lock().unwrap() = true;
+            self.open.1.notify_all();
+        }
+        fn text(&self) -> String {
+            String::from_utf8(self.taken.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let (open, cv) = &*self.open;
+            let _open = cv.wait_while(open.lock().unwrap(), |o| !*o).unwrap();
+            self.taken.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn numbered(range: std::ops::Range<usize>) -> String {
+        range.map(|i| format!("line {i:04}\n")).collect()
+    }
+
+    #[test]
+    fn unread_output_is_dropped_counted_and_said_in_its_place() {
+        let gate = Gate::default();
+        // Ten lines of 10 bytes fit; the writer holds the first batch.
+        let out = Output::start(gate.clone(), 100).unwrap();
+        for i in 0..30 {
+            out.push(numbered(i..i + 1));
+        }
+        gate.open();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !gate.text().contains("dropped") {
+            assert!(std::time::Instant::now() < deadline, "no gap said: {:?}", gate.text());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        out.push(numbered(30..32));
+        out.close(Duration::from_secs(5));
+        let want = format!("{}{}{}", numbered(0..10), dropped_line(20), numbered(30..32));
+        assert_eq!(gate.text(), want);
+    }
+
+    #[test]
+    fn a_gap_is_said_before_the_next_line_kept() {
+        let gate = Gate::default();
+        let out = Output::start(gate.clone(), 20).unwrap();
+        out.push(numbered(0..2));
+        out.push(numbered(2..5));
+        gate.open();
+        out.close(Duration::from_secs(5));
+        assert_eq!(gate.text(), format!("{}{}", numbered(0..2), dropped_line(3)));
+        // A batch larger than the budget still goes out when nothing waits.
+        let gate = Gate::default();
+        gate.open();
+        let out = Output::start(gate.clone(), 20).unwrap();
+        out.push(numbered(0..5));
+        out.close(Duration::from_secs(5));
+        assert_eq!(gate.text(), numbered(0..5));
+    }
+
+    #[test]
+    fn leaving_waits_a_bounded_time_for_a_reader_that_never_comes() {
+        let gate = Gate::default();
+        let out = Output::start(gate.clone(), 100).unwrap();
+        out.push(numbered(0..3));
+        let started = std::time::Instant::now();
+        out.close(Duration::from_millis(100));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(100) && took < Duration::from_secs(2), "{took:?}");
+        assert_eq!(gate.text(), "");
+        gate.open();
+    }
+
+    /// As a closed stdout: every write fails with EPIPE.
+    struct Closed(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_stdout_ends_the_writer_and_output_is_dropped() {
+        let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let out = Output::start(Closed(writes.clone()), 100).unwrap();
+        out.push(numbered(0..1));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        // The thread's end drops its share of the state.
+        while Arc::strong_count(&out.shared) > 1 {
+            assert!(std::time::Instant::now() < deadline, "the writer thread did not end");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for i in 1..1000 {
+            out.push(numbered(i..i + 1));
+        }
+        let state = out.shared.lock();
+        assert!(state.broken && state.queue.is_empty() && state.dropped == 0);
+        drop(state);
+        let started = std::time::Instant::now();
+        out.close(Duration::from_secs(5));
+        assert!(started.elapsed() < Duration::from_millis(100));
+        assert_eq!(writes.load(std::sync::atomic::Ordering::Relaxed), 1, "one failed write, no retries");
     }
 }

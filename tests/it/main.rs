@@ -15,6 +15,7 @@ mod cli;
 mod digest;
 mod faults;
 mod headless_input;
+mod headless_stdout;
 mod hostile;
 mod hostile_peer;
 mod index_caps;
