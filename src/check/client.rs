@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 
 use super::case::{Case, CaseResult, Ctx, Exchange, Failure, Level, Stop, Suite};
 use super::runner::{self, Report};
-use super::wire::{Conn, Line, LineEnd, display};
+use super::wire::{Conn, Line, LineEnd, display, raw};
 use crate::protocol::{
     GetRequest, GetResponseHead, Head, P2sMethod, P2sRequest, P2sResponse, Record, RfcNumber, Status,
 };
@@ -422,19 +422,6 @@ async fn fetch_back(s: Arc<Session>, at: SocketAddr, rfc: RfcNumber) {
         r.pending -= 1;
     }
     s.changed.notify_waiters();
-}
-
-fn raw(lines: &[Line]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for l in lines {
-        out.extend_from_slice(&l.bytes);
-        match l.end {
-            LineEnd::CrLf => out.extend_from_slice(b"\r\n"),
-            LineEnd::Lf => out.push(b'\n'),
-            LineEnd::Missing => {}
-        }
-    }
-    out
 }
 
 fn fail(expected: impl Into<String>, actual: impl Into<String>, sent: &[u8], received: &[u8]) -> Stop {

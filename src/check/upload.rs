@@ -511,21 +511,8 @@ async fn sample_heads(ctx: &Ctx) -> Result<Vec<(&'static str, Vec<u8>, Head)>, S
     Ok(out)
 }
 
-fn raw_head(h: &Head) -> Vec<u8> {
-    let mut out = Vec::new();
-    for l in &h.lines {
-        out.extend_from_slice(&l.bytes);
-        match l.end {
-            LineEnd::CrLf => out.extend_from_slice(b"\r\n"),
-            LineEnd::Lf => out.push(b'\n'),
-            LineEnd::Missing => {}
-        }
-    }
-    out
-}
-
 fn sample_fail(sent: Vec<u8>, head: &Head, expected: String, actual: String) -> Stop {
-    Stop::Fail(super::case::Failure { expected, actual, sent, received: raw_head(head) })
+    Stop::Fail(super::case::Failure { expected, actual, sent, received: super::wire::raw(&head.lines) })
 }
 
 fn crlf(ctx: &Ctx) -> Run<'_> {

@@ -54,6 +54,21 @@ impl Line {
     }
 }
 
+/// Lines as they came on the wire, each with its own line end: what a
+/// failure report quotes.
+pub fn raw(lines: &[Line]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend_from_slice(&l.bytes);
+        match l.end {
+            LineEnd::CrLf => out.extend_from_slice(b"\r\n"),
+            LineEnd::Lf => out.push(b'\n'),
+            LineEnd::Missing => {}
+        }
+    }
+    out
+}
+
 /// How an answer's reading ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {

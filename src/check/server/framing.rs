@@ -8,7 +8,7 @@ use futures::FutureExt;
 use super::{Run, v};
 use crate::check::case::{CaseResult, Ctx, Stop};
 use crate::check::p2s::{Peer, add, list, lookup, record_line, title};
-use crate::check::wire::{Answer, Conn, Ending, LineEnd, display};
+use crate::check::wire::{Answer, Conn, Ending, LineEnd, display, raw};
 use crate::protocol::Status;
 
 /// One answer of each kind, with the request that drew it and the status
@@ -58,26 +58,12 @@ async fn samples(ctx: &Ctx) -> Result<Vec<Sample>, Stop> {
     Ok(out)
 }
 
-/// The bytes of an answer as they came.
-fn raw(a: &Answer) -> Vec<u8> {
-    let mut out = Vec::new();
-    for l in &a.lines {
-        out.extend_from_slice(&l.bytes);
-        match l.end {
-            LineEnd::CrLf => out.extend_from_slice(b"\r\n"),
-            LineEnd::Lf => out.push(b'\n'),
-            LineEnd::Missing => {}
-        }
-    }
-    out
-}
-
 fn sample_fail(s: &Sample, expected: String, actual: String) -> Stop {
     Stop::Fail(crate::check::case::Failure {
         expected,
         actual,
         sent: s.sent.clone(),
-        received: raw(&s.answer),
+        received: raw(&s.answer.lines),
     })
 }
 
