@@ -18,8 +18,10 @@ use tokio_util::sync::CancellationToken;
 pub struct RedisServer {
     pub port: u16,
     child: Option<std::process::Child>,
-    /// Where `SAVE` writes `dump.rdb` (and a restart loads it from).
-    dir: Option<tempfile::TempDir>,
+    /// Its working folder, where `SAVE` (and a replica's full sync, which
+    /// saves on the primary) writes `dump.rdb` and a restart loads it from:
+    /// never the test's own working folder, the source tree.
+    dir: tempfile::TempDir,
     extra: Vec<String>,
 }
 
@@ -30,10 +32,10 @@ impl RedisServer {
         if !super::need("redis-server", &["--version"]) {
             return None;
         }
-        Some(RedisServer::start_with(None, Vec::new()))
+        Some(RedisServer::start_with(tempfile::tempdir().unwrap(), Vec::new()))
     }
 
-    fn start_with(dir: Option<tempfile::TempDir>, extra: Vec<String>) -> RedisServer {
+    fn start_with(dir: tempfile::TempDir, extra: Vec<String>) -> RedisServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut r = RedisServer { port, child: None, dir, extra };
         r.launch();
@@ -49,7 +51,7 @@ impl RedisServer {
         let dir = tempfile::tempdir().unwrap();
         let extra =
             vec!["--dir".into(), dir.path().display().to_string(), "--dbfilename".into(), "dump.rdb".into()];
-        Some(RedisServer::start_with(Some(dir), extra))
+        Some(RedisServer::start_with(dir, extra))
     }
 
     /// A replica of `primary`, once it has the primary's data.
@@ -63,7 +65,7 @@ impl RedisServer {
             "--dir".into(),
             dir.path().display().to_string(),
         ];
-        let r = RedisServer::start_with(Some(dir), extra);
+        let r = RedisServer::start_with(dir, extra);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let info = r.cmd(&["INFO", "replication"]).await;
@@ -81,6 +83,7 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let child = Command::new("redis-server")
+                .current_dir(self.dir.path())
                 .args([
                     "--port",
                     &self.port.to_string(),
@@ -131,7 +134,7 @@ impl RedisServer {
 
     /// The file `SAVE` writes (with [`RedisServer::start_saving`]).
     pub fn dump(&self) -> std::path::PathBuf {
-        self.dir.as_ref().expect("a redis started saving").path().join("dump.rdb")
+        self.dir.path().join("dump.rdb")
     }
 
     /// Sends the process a signal (`STOP`, `CONT`, ...).
@@ -159,9 +162,7 @@ impl RedisServer {
     /// Kills it and starts an empty one on the same port.
     pub fn restart_empty(&mut self) {
         self.kill();
-        if let Some(d) = &self.dir {
-            let _ = std::fs::remove_file(d.path().join("dump.rdb"));
-        }
+        let _ = std::fs::remove_file(self.dump());
         self.launch();
     }
 
@@ -253,7 +254,10 @@ impl RedisProc {
             return None;
         }
         let out = std::fs::File::create(log).expect("creating the redis log");
+        // Its working folder is the log's: a dump it writes (a primary's
+        // full sync to a replica) stays out of the source tree.
         let child = Command::new(tool)
+            .current_dir(log.parent().expect("the log is in a folder"))
             .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
