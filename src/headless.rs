@@ -25,6 +25,7 @@ use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use thiserror::Error;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::signal::unix::SignalKind;
 
@@ -401,6 +402,20 @@ pub struct Options {
     pub exit_on_eof: bool,
 }
 
+/// Why the line front end could not run; the peer has been shut down.
+#[derive(Debug, Error)]
+pub enum HeadlessError {
+    /// The front end's task panicked.
+    #[error("front end failed")]
+    FrontEnd(#[source] tokio::task::JoinError),
+    /// The thread that writes standard output (see [`Output`]) did not start.
+    #[error("cannot start the output thread")]
+    OutputThread(#[source] std::io::Error),
+    /// SIGINT or SIGTERM (`name`) could not be listened for.
+    #[error("cannot handle {name}")]
+    Signal { name: &'static str, source: std::io::Error },
+}
+
 /// Runs until `close`, Ctrl-C or SIGTERM, then leaves cleanly.
 ///
 /// The loop runs as a task of the runtime, not on the thread that called
@@ -410,17 +425,16 @@ pub async fn run(
     peer: Peer,
     events: tokio::sync::mpsc::Receiver<NetEvent>,
     options: Options,
-) -> anyhow::Result<()> {
-    tokio::spawn(front(peer, events, options)).await.map_err(|e| anyhow::anyhow!("front end failed: {e}"))?
+) -> Result<(), HeadlessError> {
+    tokio::spawn(front(peer, events, options)).await.map_err(HeadlessError::FrontEnd)?
 }
 
 async fn front(
     peer: Peer,
     mut events: tokio::sync::mpsc::Receiver<NetEvent>,
     options: Options,
-) -> anyhow::Result<()> {
-    let out = Output::start(std::io::stdout(), OUTPUT_BUDGET)
-        .map_err(|e| anyhow::anyhow!("cannot start the output thread: {e}"))?;
+) -> Result<(), HeadlessError> {
+    let out = Output::start(std::io::stdout(), OUTPUT_BUDGET).map_err(HeadlessError::OutputThread)?;
     print(
         &out,
         &[format!(
@@ -440,8 +454,8 @@ async fn front(
     let mut quitting = false;
     // Made once: `tokio::signal::ctrl_c()` registers a new listener each
     // time it is called, which in this loop is once per event.
-    let mut term = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt(), "SIGINT")?;
     loop {
         tokio::select! {
             line = lines.next_line(), if stdin_open => match line {
@@ -495,8 +509,8 @@ async fn front(
     Ok(())
 }
 
-fn signal(kind: tokio::signal::unix::SignalKind) -> anyhow::Result<tokio::signal::unix::Signal> {
-    Ok(tokio::signal::unix::signal(kind)?)
+fn signal(kind: SignalKind, name: &'static str) -> Result<tokio::signal::unix::Signal, HeadlessError> {
+    tokio::signal::unix::signal(kind).map_err(|source| HeadlessError::Signal { name, source })
 }
 
 /// Longest command line taken from standard input, in bytes. The longest

@@ -223,11 +223,13 @@ async fn peer(args: PeerArgs) -> anyhow::Result<()> {
     // Ready once its upload server listens (the index connection comes and
     // goes, and downloads need none).
     p2pci::metrics::set_readiness(|| Ok(()));
+    // The front ends' typed errors end here, as the exit message.
     if args.headless {
-        p2pci::headless::run(peer, events, args.headless_options()).await
+        p2pci::headless::run(peer, events, args.headless_options()).await?;
     } else {
-        p2pci::tui::run(peer, events, args.tui_options()).await
+        p2pci::tui::run(peer, events, args.tui_options()).await?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use crate::protocol::response::Progress;
 use crate::protocol::{Record, RfcNumber, Status};
 
 pub use download::DownloadError;
-pub use engine::{Peer, PeerConfig};
+pub use engine::{Peer, PeerConfig, StartError};
 pub use library::LocalRfc;
 
 /// What a front end asks the engine to do.

@@ -26,6 +26,9 @@ pub mod records;
 pub mod run;
 pub mod ui;
 
+use std::io;
+
+use thiserror::Error;
 use tokio::sync::mpsc;
 
 use crate::peer::{NetEvent, Peer};
@@ -42,8 +45,38 @@ pub struct Options {
     pub refresh: Option<std::time::Duration>,
 }
 
+/// Why the full-screen UI could not start, or stopped: the terminal, the
+/// signals, or the screen's own thread. The terminal is restored whichever.
+#[derive(Debug, Error)]
+pub enum ScreenError {
+    /// Standard input or output is not a terminal (a pipe, a file).
+    #[error("the full-screen UI needs a terminal; run with --headless for line commands")]
+    NotATerminal,
+    #[error("cannot put the terminal in raw mode (no terminal? try --headless)")]
+    RawMode(#[source] io::Error),
+    #[error("cannot switch to the alternate screen")]
+    AlternateScreen(#[source] io::Error),
+    #[error("cannot set up the screen")]
+    Setup(#[source] io::Error),
+    #[error("reading the terminal size")]
+    Size(#[source] io::Error),
+    /// A frame could not be written to the terminal.
+    #[error("drawing")]
+    Draw(#[source] io::Error),
+    /// SIGTERM or SIGHUP (`name`) could not be listened for.
+    #[error("cannot handle {name}")]
+    Signal { name: &'static str, source: io::Error },
+    #[error("starting the screen's runtime")]
+    Runtime(#[source] io::Error),
+    #[error("starting the screen's thread")]
+    Thread(#[source] io::Error),
+    /// The screen's thread ended without a result: it panicked.
+    #[error("the screen thread stopped")]
+    ThreadStopped,
+}
+
 /// Runs the full-screen UI until the user leaves; the terminal is restored
 /// on every way out, panics included.
-pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options) -> anyhow::Result<()> {
+pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options) -> Result<(), ScreenError> {
     run::run(peer, events, options).await
 }

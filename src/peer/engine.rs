@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
@@ -24,7 +24,7 @@ use tracing::info;
 
 use super::conversation::{self, Answer, Conversation, Job, Purpose};
 use super::download::{self, DownloadConfig};
-use super::library::{self, LocalRfc};
+use super::library::{self, LibraryError, LocalRfc};
 use super::upload::{self, UploadConfig};
 use super::{AdvertiseCause, Command, DownloadEvent, DownloadId, Holder, IndexError, NetEvent, PeerError};
 use super::{Reply, Request, Withdrawal};
@@ -133,6 +133,30 @@ pub fn os_name() -> String {
     }
 }
 
+/// Why [`Peer::start`] failed; nothing of the peer is left running. Each
+/// says what failed and on what (the folder, the address), so a front end
+/// can say it in one line and a caller can tell them apart.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// [`PeerConfig::servers`] is empty: there is no index to talk to.
+    #[error("no index server given")]
+    NoIndexServer,
+    /// The RFC folder (or the folder starting RFCs come from) is a file, or
+    /// something else that is not a folder.
+    #[error("{} is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    /// The RFC folder could not be created, filled with the starting RFCs
+    /// or read; the library's error names the file.
+    #[error("preparing the RFC folder")]
+    Folder(#[source] LibraryError),
+    /// The task preparing the folder panicked.
+    #[error("preparing the RFC folder")]
+    FolderTask(#[source] tokio::task::JoinError),
+    /// The upload server cannot listen on its address (in use, not ours).
+    #[error("starting the upload server on {addr}")]
+    UploadListener { addr: SocketAddr, source: std::io::Error },
+}
+
 /// A running peer, as its front end holds it.
 pub struct Peer {
     commands: mpsc::UnboundedSender<Command>,
@@ -156,22 +180,24 @@ pub struct Peer {
 impl Peer {
     /// Prepares the folder, starts the upload server and the engine. The
     /// server need not be up: the engine keeps trying and reports meanwhile.
-    pub async fn start(config: PeerConfig) -> anyhow::Result<(Peer, mpsc::Receiver<NetEvent>)> {
-        anyhow::ensure!(!config.servers.is_empty(), "no index server given");
+    pub async fn start(config: PeerConfig) -> Result<(Peer, mpsc::Receiver<NetEvent>), StartError> {
+        if config.servers.is_empty() {
+            return Err(StartError::NoIndexServer);
+        }
         let (dir, src, rfcs) = (config.dir.clone(), config.rfc_dir.clone(), config.rfcs.clone());
         let library::Scan { rfcs: lib, skipped } = tokio::task::spawn_blocking(move || {
             check_folder(&dir)?;
             if !rfcs.is_empty() {
                 check_folder(&src)?;
             }
-            library::prepare(&dir, &src, &rfcs).context("preparing the RFC folder")
+            library::prepare(&dir, &src, &rfcs).map_err(StartError::Folder)
         })
         .await
-        .context("preparing the RFC folder")??;
-        let listener = TcpListener::bind(config.upload_bind)
-            .await
-            .with_context(|| format!("starting the upload server on {}", config.upload_bind))?;
-        let upload_addr = listener.local_addr()?;
+        .map_err(StartError::FolderTask)??;
+        let upload_bind = config.upload_bind;
+        let listen_failed = |source| StartError::UploadListener { addr: upload_bind, source };
+        let listener = TcpListener::bind(upload_bind).await.map_err(listen_failed)?;
+        let upload_addr = listener.local_addr().map_err(listen_failed)?;
         let (events_tx, events_rx) = mpsc::channel(config.event_capacity);
         // The files named like RFCs that are not shared, and why: said once.
         if !skipped.is_empty() {
@@ -261,9 +287,9 @@ impl Peer {
 
 /// A folder the peer is given must be a folder, if it exists at all (the
 /// library creates a missing one): said plainly, before anything else.
-fn check_folder(path: &Path) -> anyhow::Result<()> {
+fn check_folder(path: &Path) -> Result<(), StartError> {
     match std::fs::metadata(path) {
-        Ok(meta) if !meta.is_dir() => anyhow::bail!("{} is not a directory", path.display()),
+        Ok(meta) if !meta.is_dir() => Err(StartError::NotADirectory { path: path.to_owned() }),
         _ => Ok(()),
     }
 }
@@ -787,6 +813,44 @@ mod tests {
         assert_eq!(picked.holders.len(), 2);
         assert_eq!(picked.dropped, 2, "a:3 and c:4; duplicates and ourselves are not counted");
         assert_eq!(pick_holders(None, &[rec("me", 9)], &me, 10).holders, vec![]);
+    }
+
+    /// Each way a start fails is its own variant, naming what it was about.
+    #[tokio::test]
+    async fn a_start_that_fails_says_which_part_failed() {
+        async fn start_err(config: PeerConfig) -> StartError {
+            match Peer::start(config).await {
+                Ok(_) => panic!("started"),
+                Err(e) => e,
+            }
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("me");
+        let mut config = PeerConfig::new("me", "127.0.0.1:1", dir.clone());
+        config.servers.clear();
+        assert!(matches!(start_err(config).await, StartError::NoIndexServer));
+
+        let file = tmp.path().join("a-file");
+        std::fs::write(&file, "not a folder").unwrap();
+        let config = PeerConfig::new("me", "127.0.0.1:1", file.clone());
+        assert!(matches!(start_err(config).await, StartError::NotADirectory { path } if path == file));
+
+        let mut config = PeerConfig::new("me", "127.0.0.1:1", dir.clone());
+        (config.rfc_dir, config.rfcs) = (tmp.path().to_owned(), vec![RfcNumber(1234)]);
+        let err = start_err(config).await;
+        assert!(
+            matches!(err, StartError::Folder(LibraryError::Missing { rfc: RfcNumber(1234), .. })),
+            "{err:?}"
+        );
+
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut config = PeerConfig::new("me", "127.0.0.1:1", dir);
+        config.upload_bind = taken.local_addr().unwrap();
+        let err = start_err(config).await;
+        assert!(
+            matches!(err, StartError::UploadListener { addr, .. } if addr == taken.local_addr().unwrap())
+        );
+        assert!(err.to_string().contains(&taken.local_addr().unwrap().to_string()), "{err}");
     }
 
     #[test]

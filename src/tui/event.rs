@@ -15,6 +15,7 @@ use ratatui::crossterm::event::{Event as TermEvent, EventStream, KeyEvent, Mouse
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
 
+use super::ScreenError;
 use crate::peer::NetEvent;
 
 /// Everything the loop reacts to.
@@ -43,7 +44,7 @@ pub struct Events {
 }
 
 impl Events {
-    pub fn new(net: mpsc::Receiver<NetEvent>, tick_every: Duration) -> anyhow::Result<Events> {
+    pub fn new(net: mpsc::Receiver<NetEvent>, tick_every: Duration) -> Result<Events, ScreenError> {
         let mut tick = tokio::time::interval(tick_every);
         tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         Ok(Events {
@@ -107,13 +108,17 @@ struct Signals {
 
 impl Signals {
     #[cfg(unix)]
-    fn new() -> anyhow::Result<Signals> {
+    fn new() -> Result<Signals, ScreenError> {
         use tokio::signal::unix::{SignalKind, signal};
-        Ok(Signals { term: signal(SignalKind::terminate())?, hup: signal(SignalKind::hangup())? })
+        let listen = |kind, name| signal(kind).map_err(|source| ScreenError::Signal { name, source });
+        Ok(Signals {
+            term: listen(SignalKind::terminate(), "SIGTERM")?,
+            hup: listen(SignalKind::hangup(), "SIGHUP")?,
+        })
     }
 
     #[cfg(not(unix))]
-    fn new() -> anyhow::Result<Signals> {
+    fn new() -> Result<Signals, ScreenError> {
         Ok(Signals {})
     }
 

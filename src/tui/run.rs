@@ -16,7 +16,6 @@ use std::io::{IsTerminal, Stdout, stdout};
 use std::sync::Once;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::cursor::Show;
@@ -30,7 +29,7 @@ use tokio::time::Instant;
 
 use super::app::{App, Me};
 use super::event::{Event, Events};
-use super::{Options, ui};
+use super::{Options, ScreenError, ui};
 use crate::peer::{Command, NetEvent, Peer};
 
 /// How often the clock ticks (download rates, expiring messages).
@@ -49,17 +48,15 @@ struct TerminalGuard {
 }
 
 impl TerminalGuard {
-    fn enter() -> anyhow::Result<TerminalGuard> {
+    fn enter() -> Result<TerminalGuard, ScreenError> {
         if !std::io::stdin().is_terminal() || !stdout().is_terminal() {
-            anyhow::bail!("the full-screen UI needs a terminal; run with --headless for line commands");
+            return Err(ScreenError::NotATerminal);
         }
         install_panic_hook();
-        enable_raw_mode().context("cannot put the terminal in raw mode (no terminal? try --headless)")?;
+        enable_raw_mode().map_err(ScreenError::RawMode)?;
         let guard = execute!(stdout(), EnterAlternateScreen, EnableMouseCapture)
-            .context("cannot switch to the alternate screen")
-            .and_then(|()| {
-                Terminal::new(CrosstermBackend::new(stdout())).context("cannot set up the screen")
-            });
+            .map_err(ScreenError::AlternateScreen)
+            .and_then(|()| Terminal::new(CrosstermBackend::new(stdout())).map_err(ScreenError::Setup));
         match guard {
             Ok(terminal) => Ok(TerminalGuard { terminal }),
             Err(e) => {
@@ -100,7 +97,7 @@ fn install_panic_hook() {
 /// runtime: drawing and writing to the terminal then never hold up the
 /// engine, the upload server or the downloads, however many threads
 /// (`--threads`) those run on. The two sides only share channels.
-pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options) -> anyhow::Result<()> {
+pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options) -> Result<(), ScreenError> {
     let me =
         Me { host: peer.host.clone(), upload_port: peer.upload_addr.port(), server: peer.server.clone() };
     let mut app = App::new(me, peer.library.clone(), SystemTime::now());
@@ -112,13 +109,13 @@ pub async fn run(peer: Peer, events: mpsc::Receiver<NetEvent>, options: Options)
         let result = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .context("starting the screen's runtime")
+            .map_err(ScreenError::Runtime)
             .and_then(|rt| rt.block_on(screen(app, commands, events, options.advertise)));
         let _ = done_tx.send(result);
     });
     let result = match spawned {
-        Ok(_) => done_rx.await.unwrap_or_else(|_| Err(anyhow::anyhow!("the screen thread stopped"))),
-        Err(e) => Err(e).context("starting the screen's thread"),
+        Ok(_) => done_rx.await.unwrap_or(Err(ScreenError::ThreadStopped)),
+        Err(e) => Err(ScreenError::Thread(e)),
     };
     // The engine has closed the index connection (or had its chance to);
     // now stop the upload server and any download. With no screen at all,
@@ -134,10 +131,10 @@ async fn screen(
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::Receiver<NetEvent>,
     advertise: bool,
-) -> anyhow::Result<()> {
+) -> Result<(), ScreenError> {
     // The terminal first: crossterm's event reader needs one to exist.
     let mut guard = TerminalGuard::enter()?;
-    let size = guard.terminal.size().context("reading the terminal size")?;
+    let size = guard.terminal.size().map_err(ScreenError::Size)?;
     let mut events = Events::new(events, TICK)?;
     app.on_resize(size.width, size.height);
     if advertise && let Some(cmd) = app.advertise() {
@@ -153,8 +150,8 @@ async fn event_loop(
     app: &mut App,
     peer: &mpsc::UnboundedSender<Command>,
     events: &mut Events,
-) -> anyhow::Result<()> {
-    terminal.draw(|f| ui::draw(f, &mut *app)).context("drawing")?;
+) -> Result<(), ScreenError> {
+    terminal.draw(|f| ui::draw(f, &mut *app)).map_err(ScreenError::Draw)?;
     let mut last_draw = Instant::now();
     let mut dirty = false;
     let mut leave_by: Option<Instant> = None;
@@ -179,7 +176,7 @@ async fn event_loop(
                 }
             }
             () = tokio::time::sleep_until(frame_at.unwrap_or(far)), if frame_at.is_some() => {
-                terminal.draw(|f| ui::draw(f, &mut *app)).context("drawing")?;
+                terminal.draw(|f| ui::draw(f, &mut *app)).map_err(ScreenError::Draw)?;
                 last_draw = Instant::now();
                 dirty = false;
             }
@@ -190,7 +187,7 @@ async fn event_loop(
         }
         if app.is_closed() || engine_gone {
             if dirty {
-                terminal.draw(|f| ui::draw(f, &mut *app)).context("drawing")?;
+                terminal.draw(|f| ui::draw(f, &mut *app)).map_err(ScreenError::Draw)?;
             }
             break;
         }
