@@ -10,7 +10,7 @@ use p2pci::peer::download::{self, DownloadConfig};
 use p2pci::peer::upload::{self, UploadConfig};
 use p2pci::peer::{DownloadError, DownloadEvent, DownloadId, Holder, NetEvent};
 use p2pci::protocol::{RfcNumber, Sha256Digest};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -25,15 +25,8 @@ async fn raw_uploader(head_extra: String, body: Vec<u8>) -> (u16, mpsc::Unbounde
         while let Ok((mut s, _)) = listener.accept().await {
             let (body, extra, seen_tx) = (body.clone(), head_extra.clone(), seen_tx.clone());
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                while !req.ends_with(b"\r\n\r\n") {
-                    let mut b = [0u8; 1];
-                    if s.read(&mut b).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    req.push(b[0]);
-                }
-                let _ = seen_tx.send(String::from_utf8_lossy(&req).into_owned());
+                let Some(head) = read_head(&mut s).await else { return };
+                let _ = seen_tx.send(head);
                 // The dates as PROTOCOL.md's example writes them, wrong
                 // weekday and all: a downloader must not mind.
                 let head = format!(

@@ -9,7 +9,7 @@ use crate::common::*;
 use p2pci::peer::download::{self, DownloadConfig};
 use p2pci::peer::{Command, DownloadError, DownloadEvent, DownloadId, Holder, NetEvent, Reply};
 use p2pci::protocol::{ResponseError, RfcNumber, Status};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// How a fake uploader misbehaves once it has read the GET.
@@ -45,13 +45,8 @@ async fn fake_uploader(how: Fake, body: Vec<u8>) -> u16 {
 }
 
 async fn answer(mut s: TcpStream, how: Fake, body: Vec<u8>) {
-    let mut req = Vec::new();
-    while !req.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        if s.read(&mut b).await.unwrap_or(0) == 0 {
-            return;
-        }
-        req.push(b[0]);
+    if read_head(&mut s).await.is_none() {
+        return;
     }
     let head = |len: usize| {
         format!("P2P-CI/1.0 200 OK\r\nContent-Length: {len}\r\nContent-Type: text/plain\r\n\r\n")

@@ -3,7 +3,7 @@
 //! the pipe was full (64 KiB) the whole peer froze, upload server included
 //! (`p2pci check upload`: "accepted a connection but answered nothing").
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -105,15 +105,7 @@ async fn an_unread_stdout_does_not_stop_the_upload_server() {
     let (fed, mut stdin) = feeder.join().unwrap();
     fed.expect("feeding the lookups");
 
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = lines(stdout);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut dropped = None;
     let mut lines = 0usize;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use p2pci::peer::{Command, DownloadEvent, NetEvent, Reply};
 use p2pci::protocol::RfcNumber;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 
 /// A stand-in index server: reads each request head and writes what
 /// `answer` makes of it (given the head as text), for as long as the peer
@@ -30,18 +30,6 @@ async fn stand_in_index(answer: fn(&str) -> Vec<u8>) -> SocketAddr {
         }
     });
     addr
-}
-
-async fn read_head(s: &mut TcpStream) -> Option<String> {
-    let mut req = Vec::new();
-    while !req.ends_with(b"\r\n\r\n") {
-        let mut b = [0u8; 1];
-        if s.read(&mut b).await.unwrap_or(0) == 0 {
-            return None;
-        }
-        req.push(b[0]);
-    }
-    Some(String::from_utf8_lossy(&req).into_owned())
 }
 
 /// A port on the loopback where nothing listens (connections are refused).

@@ -73,12 +73,6 @@ async fn the_memory_budget_holds_for_the_whole_index_and_comes_back() {
     assert_eq!(add_status(&mut c, 201, "hc", 1, &title).await, Status::Ok);
 }
 
-/// The first stderr line of `p` starting with `prefix`, past the prefix.
-fn err_line(p: &mut Proc, prefix: &str) -> String {
-    let line = p.wait_err(prefix, |l| l.starts_with(prefix));
-    line[prefix.len()..].trim().to_owned()
-}
-
 /// `GET /metrics`, bounded; the body.
 fn scrape(addr: SocketAddr) -> String {
     use std::io::{Read, Write};
@@ -98,29 +92,13 @@ fn counter(text: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn refusals_are_counted_by_reason_and_logged_at_debug() {
-    let mut server = Proc::spawn_with(
-        [
-            "server",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--quiet",
-            "--metrics",
-            "127.0.0.1:0",
-            "--max-records-per-peer",
-            "2",
-            "--max-index-memory",
-            "4KiB",
-        ],
+    let mut server = ChildServer::spawn_with(
+        &["--metrics", "127.0.0.1:0", "--max-records-per-peer", "2", "--max-index-memory", "4KiB"],
         |cmd| {
             cmd.env("RUST_LOG", "p2pci=debug");
         },
     );
-    let url = err_line(&mut server, "p2pci server metrics on ");
-    let m: SocketAddr =
-        url.strip_prefix("http://").unwrap().strip_suffix("/metrics").unwrap().parse().unwrap();
-    let addr: SocketAddr = err_line(&mut server, "p2pci server listening on ").parse().unwrap();
+    let (m, addr) = (server.metrics(), server.addr);
     let zero = scrape(m);
     assert_eq!(counter(&zero, "p2pci_adds_refused_total{reason=\"records_per_peer\"}"), 0.0);
     assert_eq!(counter(&zero, "p2pci_adds_refused_total{reason=\"index_memory\"}"), 0.0);
@@ -130,12 +108,13 @@ async fn refusals_are_counted_by_reason_and_logged_at_debug() {
     assert_eq!(add_status(&mut a, 2, "ha", 1, "t").await, Status::Ok);
     assert_eq!(add_status(&mut a, 3, "ha", 1, "t").await, Status::BadRequest);
     server
+        .proc
         .wait_err("the per-peer reason", |l| l.contains("DEBUG") && l.contains("the most one peer may hold"));
     let mut b = Raw::connect(addr).await;
     let long = "y".repeat(3500);
     assert_eq!(add_status(&mut b, 4, "hb", 1, &long).await, Status::BadRequest);
     assert_eq!(add_status(&mut b, 4, "hb", 1, &long).await, Status::BadRequest);
-    server.wait_err("the budget reason", |l| {
+    server.proc.wait_err("the budget reason", |l| {
         l.contains("DEBUG") && l.contains("at its memory budget of 4096 bytes")
     });
     // b is still served.

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Proc, WAIT, shipped};
+use crate::common::{ChildServer, Proc, WAIT, shipped};
 use p2pci::protocol::response::P2sResponseDecoder;
 
 /// The rest of the first stderr line of `p` that starts with `prefix`.
@@ -203,13 +203,7 @@ fn until_closed(s: &mut TcpStream) -> Vec<u8> {
 
 #[test]
 fn server_counts_known_traffic_exactly() {
-    let mut server = Proc::spawn([
-        "server",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--quiet",
+    let server = ChildServer::spawn(&[
         "--metrics",
         "127.0.0.1:0",
         "--max-connections",
@@ -219,8 +213,7 @@ fn server_counts_known_traffic_exactly() {
         "--max-line",
         "200",
     ]);
-    let m = metrics_addr(&err_line(&mut server, "p2pci server metrics on "));
-    let addr: SocketAddr = err_line(&mut server, "p2pci server listening on ").parse().unwrap();
+    let (m, addr) = (server.metrics(), server.addr);
 
     // Before any traffic, every server series is there, at zero.
     let zero = Scrape::take(m);
@@ -343,20 +336,8 @@ fn server_counts_known_traffic_exactly() {
 /// counted so.
 #[test]
 fn a_reader_that_stops_is_counted_as_a_write_timeout() {
-    let mut server = Proc::spawn([
-        "server",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--quiet",
-        "--metrics",
-        "127.0.0.1:0",
-        "--write-timeout",
-        "0.3",
-    ]);
-    let m = metrics_addr(&err_line(&mut server, "p2pci server metrics on "));
-    let addr: SocketAddr = err_line(&mut server, "p2pci server listening on ").parse().unwrap();
+    let server = ChildServer::spawn(&["--metrics", "127.0.0.1:0", "--write-timeout", "0.3"]);
+    let (m, addr) = (server.metrics(), server.addr);
     // Enough records that LIST answers fill the socket buffers.
     const RECORDS: usize = 2000;
     let mut filler = connect(addr);
@@ -409,7 +390,7 @@ fn a_reader_that_stops_is_counted_as_a_write_timeout() {
 #[test]
 fn peers_count_uploads_downloads_and_reconnects() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = crate::common::ChildServer::spawn(&[]);
+    let server = ChildServer::spawn(&[]);
     let port = server.addr.port().to_string();
     let index = server.addr.to_string();
     let rfcs = crate::common::rfc_dir();
@@ -490,7 +471,7 @@ fn peers_count_uploads_downloads_and_reconnects() {
     // The index server restarts: the peer notices, and reconnects once.
     drop(server);
     scrape_until(bm, "the index connection down", |s| s.get("p2pci_peer_index_up") == 0.0);
-    let _again = crate::common::ChildServer::respawn(port.parse().unwrap(), &[]);
+    let _again = ChildServer::respawn(port.parse().unwrap(), &[]);
     let s = scrape_until(bm, "a reconnect", |s| s.get("p2pci_peer_index_up") == 1.0);
     s.expect(&[("p2pci_peer_index_reconnects_total", 1.0)]);
 }
@@ -592,9 +573,7 @@ tests:
 /// `p2pci server 2>server.log`), with the default log level; returns it and
 /// its address and its stderr lines so far, once it is listening.
 fn server_not_on_a_terminal(extra: &[&str]) -> (Proc, SocketAddr, Vec<String>) {
-    let mut args = vec!["server", "--bind", "127.0.0.1", "--port", "0", "--quiet"];
-    args.extend_from_slice(extra);
-    let mut server = Proc::spawn_with(&args, |cmd| {
+    let mut server = Proc::spawn_with(ChildServer::args(extra), |cmd| {
         cmd.env_remove("RUST_LOG").env_remove("NO_COLOR");
     });
     let seen = err_until(&mut server, "listening on ");
@@ -696,8 +675,7 @@ fn wait_for_log(path: &Path, needle: &str) -> String {
 fn a_metrics_address_in_use_is_one_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let at = taken.local_addr().unwrap().to_string();
-    let done =
-        Proc::spawn(["server", "--bind", "127.0.0.1", "--port", "0", "--quiet", "--metrics", &at]).finish();
+    let done = Proc::spawn(ChildServer::args(&["--metrics", &at])).finish();
     let err = done.stderr;
     assert!(!done.status.success());
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -712,10 +690,8 @@ fn pipelined_load_from_many_peers_is_counted_exactly() {
     const PEERS: usize = 16;
     const ADDS: usize = 200;
     const LOOKUPS: usize = 800;
-    let mut server =
-        Proc::spawn(["server", "--bind", "127.0.0.1", "--port", "0", "--quiet", "--metrics", "127.0.0.1:0"]);
-    let m = metrics_addr(&err_line(&mut server, "p2pci server metrics on "));
-    let addr: SocketAddr = err_line(&mut server, "p2pci server listening on ").parse().unwrap();
+    let server = ChildServer::spawn(&["--metrics", "127.0.0.1:0"]);
+    let (m, addr) = (server.metrics(), server.addr);
     let peers: Vec<_> = (0..PEERS)
         .map(|p| {
             std::thread::spawn(move || {
@@ -790,21 +766,8 @@ fn pipelined_load_from_many_peers_is_counted_exactly() {
 async fn health_and_readiness_follow_the_shared_store() {
     let Some(mut redis) = crate::common::redis_server::RedisServer::start() else { return };
     let url = redis.url();
-    let mut server = Proc::spawn([
-        "server",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--quiet",
-        "--metrics",
-        "127.0.0.1:0",
-        "--store",
-        &url,
-        "--lease",
-        "1",
-    ]);
-    let m = metrics_addr(&err_line(&mut server, "p2pci server metrics on "));
+    let server = ChildServer::spawn(&["--metrics", "127.0.0.1:0", "--store", &url, "--lease", "1"]);
+    let m = server.metrics();
     let get = move |path: &'static str| async move {
         tokio::task::spawn_blocking(move || http_get(m, path)).await.unwrap()
     };
@@ -830,10 +793,8 @@ async fn health_and_readiness_follow_the_shared_store() {
 /// The in-memory server is ready as soon as it listens.
 #[test]
 fn an_in_memory_server_is_ready_at_once() {
-    let mut server =
-        Proc::spawn(["server", "--bind", "127.0.0.1", "--port", "0", "--quiet", "--metrics", "127.0.0.1:0"]);
-    let m = metrics_addr(&err_line(&mut server, "p2pci server metrics on "));
-    err_line(&mut server, "p2pci server listening on ");
+    let server = ChildServer::spawn(&["--metrics", "127.0.0.1:0"]);
+    let m = server.metrics();
     // Ready within moments of listening (nothing to load).
     let deadline = Instant::now() + Duration::from_secs(2);
     while http_get(m, "/readyz") != ("HTTP/1.1 200 OK".into(), "ready\n".into()) {

@@ -20,11 +20,6 @@ struct Live {
     records: Vec<Record>,
 }
 
-fn sorted(mut v: Vec<Record>) -> Vec<Record> {
-    v.sort_by(|a, b| (a.rfc, &a.host, a.port, &a.title).cmp(&(b.rfc, &b.host, b.port, &b.title)));
-    v
-}
-
 /// Joins server `server` as peer `i` and advertises its RFCs.
 async fn join(addrs: &[SocketAddr], server: usize, i: usize) -> Live {
     let host = format!("p{i}");

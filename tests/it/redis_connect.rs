@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use p2pci::protocol::Status;
 
-use crate::common::redis_server::{RedisProc, free_port};
+use crate::common::redis_server::{RedisProc, free_port, redis_args};
 use crate::common::*;
 
 /// `p2pci server` on a free loopback port with `args`, run to its end
@@ -18,9 +18,7 @@ use crate::common::*;
 /// if it starts listening.
 fn failed_start(args: &[&str]) -> (std::process::ExitStatus, String, Duration) {
     let started = Instant::now();
-    let argv: Vec<&str> =
-        ["server", "--bind", "127.0.0.1", "--port", "0", "--quiet"].iter().chain(args).copied().collect();
-    let f = Proc::spawn_with(&argv, |cmd| {
+    let f = Proc::spawn_with(ChildServer::args(args), |cmd| {
         cmd.env("RUST_LOG", "warn");
     })
     .finish();
@@ -36,33 +34,28 @@ fn a_server_redis_refuses_exits_before_it_listens() {
     let Some(_redis) = RedisProc::start(
         "redis-server",
         port,
-        &[
-            "--port",
+        &redis_args(
             &p,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--requirepass",
-            "s3cret",
-            // An ACL user with every right, and one that may only read.
-            "--user",
-            "app",
-            "on",
-            ">app-pw",
-            "~*",
-            "&*",
-            "+@all",
-            "--user",
-            "reader",
-            "on",
-            ">reader-pw",
-            "~*",
-            "+@read",
-            "+@connection",
-        ],
+            &[
+                "--requirepass",
+                "s3cret",
+                // An ACL user with every right, and one that may only read.
+                "--user",
+                "app",
+                "on",
+                ">app-pw",
+                "~*",
+                "&*",
+                "+@all",
+                "--user",
+                "reader",
+                "on",
+                ">reader-pw",
+                "~*",
+                "+@read",
+                "+@connection",
+            ],
+        ),
         &dir.path().join("redis.log"),
     ) else {
         return;
@@ -91,10 +84,9 @@ fn a_server_redis_refuses_exits_before_it_listens() {
     // This one logs everything it can (debug, redis-rs's own lines too):
     // the password is in none of it.
     let store = format!("redis://app:app-pw@{at}");
-    let mut b =
-        Proc::spawn_with(["server", "--bind", "127.0.0.1", "--port", "0", "--store", &store], |cmd| {
-            cmd.env("RUST_LOG", "debug");
-        });
+    let mut b = Proc::spawn_with(ChildServer::args(&["--store", &store]), |cmd| {
+        cmd.env("RUST_LOG", "debug");
+    });
     // Every line is looked at as it passes (waits take the lines they skip).
     let clean = |l: &str| {
         assert!(!l.contains("app-pw"), "the password is in the log: {l}");
@@ -201,24 +193,10 @@ fn rediss_with_a_ca_and_a_client_certificate() {
     let Some(_redis) = RedisProc::start(
         "redis-server",
         port,
-        &[
-            "--port",
+        &redis_args(
             "0",
-            "--tls-port",
-            &p,
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--tls-cert-file",
-            &cert,
-            "--tls-key-file",
-            &key,
-            "--tls-ca-cert-file",
-            &ca,
-        ],
+            &["--tls-port", &p, "--tls-cert-file", &cert, "--tls-key-file", &key, "--tls-ca-cert-file", &ca],
+        ),
         &dir.path().join("redis.log"),
     ) else {
         return;
@@ -228,31 +206,13 @@ fn rediss_with_a_ca_and_a_client_certificate() {
     let tls = ["--redis-ca", &ca, "--redis-cert", &client_cert, "--redis-key", &client_key];
     let a = ChildServer::spawn(&[&["--store", &url][..], &tls].concat());
     // The CA from the standard variable instead of --redis-ca.
-    let b = {
-        let mut proc = Proc::spawn_with(
-            [
-                "server",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--quiet",
-                "--store",
-                &url,
-                "--redis-cert",
-                &client_cert,
-                "--redis-key",
-                &client_key,
-            ],
-            |cmd| {
-                cmd.env("SSL_CERT_FILE", &ca);
-            },
-        );
-        let prefix = "p2pci server listening on ";
-        let line = proc.wait_err("listening line", |l| l.starts_with(prefix));
-        (line[prefix.len()..].trim().parse().unwrap(), proc)
-    };
-    shares(a.addr, b.0);
+    let b = ChildServer::spawn_with(
+        &["--store", &url, "--redis-cert", &client_cert, "--redis-key", &client_key],
+        |cmd| {
+            cmd.env("SSL_CERT_FILE", &ca);
+        },
+    );
+    shares(a.addr, b.addr);
 
     // Not trusted: another CA, or the system's (which never signed it).
     let (other, missing) = (s(&pki.other_ca), s(&dir.path().join("nowhere.pem")));

@@ -34,11 +34,6 @@ struct Peer {
     records: Vec<Record>,
 }
 
-fn sorted(mut v: Vec<Record>) -> Vec<Record> {
-    v.sort_by(|a, b| (a.rfc, &a.host, a.port, &a.title).cmp(&(b.rfc, &b.host, b.port, &b.title)));
-    v
-}
-
 /// Peer names, unique over the whole test.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use p2pci::protocol::{Record, Status};
 use redis::Value;
 
-use crate::common::redis_server::{RedisProc, free_port};
+use crate::common::redis_server::{RedisProc, free_port, redis_args};
 use crate::common::*;
 
 const LEASE: Duration = Duration::from_secs(1);
@@ -67,11 +67,6 @@ fn sentinel_conf(dir: &Path, port: u16, master: u16) -> String {
     );
     std::fs::write(&path, conf).unwrap();
     path.to_string_lossy().into_owned()
-}
-
-fn sorted(mut v: Vec<Record>) -> Vec<Record> {
-    v.sort_by(|a, b| (a.rfc, &a.host, a.port, &a.title).cmp(&(b.rfc, &b.host, b.port, &b.title)));
-    v
 }
 
 /// The records of the peers still there.
@@ -183,14 +178,9 @@ async fn servers_follow_sentinel_failovers_and_stay_exact() {
     let pm = ports[0];
     let mut nodes = Vec::new();
     for (i, &port) in ports.iter().enumerate() {
-        let mut args: Vec<String> =
-            ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-                .map(str::to_owned)
-                .into();
-        if i > 0 {
-            args.extend(["--replicaof".into(), "127.0.0.1".into(), pm.to_string()]);
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (port_s, pm_s) = (port.to_string(), pm.to_string());
+        let replica = ["--replicaof", "127.0.0.1", &pm_s];
+        let args = redis_args(&port_s, if i > 0 { &replica } else { &[] });
         let log = dir.path().join(format!("redis-{port}.log"));
         let Some(node) = RedisProc::start("redis-server", port, &args, &log) else { return };
         nodes.push(node);
@@ -231,7 +221,7 @@ async fn servers_follow_sentinel_failovers_and_stay_exact() {
     // A master name the Sentinels do not know: the start fails at once.
     let unknown = format!("redis+sentinel://{}/nosuchmaster", hosts.join(","));
     let started = Instant::now();
-    let f = Proc::spawn(["server", "--bind", "127.0.0.1", "--port", "0", "--store", &unknown]).finish();
+    let f = Proc::spawn(ChildServer::args(&["--store", &unknown])).finish();
     assert_eq!(f.status.code(), Some(1), "{}", f.stderr);
     assert!(f.stderr.contains("not found in sentinel"), "{}", f.stderr);
     assert!(!f.stderr.contains("listening") && started.elapsed() < Duration::from_secs(10), "{}", f.stderr);

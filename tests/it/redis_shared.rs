@@ -14,11 +14,6 @@ use shared::{RedisServer, SharedServer};
 
 const LEASE: Duration = Duration::from_secs(1);
 
-fn sorted(mut v: Vec<Record>) -> Vec<Record> {
-    v.sort_by(|a, b| (a.rfc, &a.host, a.port, &a.title).cmp(&(b.rfc, &b.host, b.port, &b.title)));
-    v
-}
-
 async fn lookup_of(addr: SocketAddr, rfc: u32) -> Vec<Record> {
     let mut c = Raw::connect(addr).await;
     c.send(lookup(rfc, "observer", 1)).await;

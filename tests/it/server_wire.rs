@@ -94,7 +94,7 @@ fn control_characters_get_400_and_are_printed_escaped() {
 #[test]
 fn logs_never_print_received_control_bytes_raw() {
     for format in ["text", "json"] {
-        let args = ["server", "--bind", "127.0.0.1", "--port", "0", "--quiet", "--log-format", format];
+        let args = ChildServer::args(&["--log-format", format]);
         let mut proc = Proc::spawn_with(args, |c| {
             c.env("RUST_LOG", "debug");
         });

@@ -636,22 +636,30 @@ impl Drop for Proc {
 
 /// The index server as a child process of the real binary, on 127.0.0.1:
 /// quiet (no transcript) with [`ChildServer::spawn`], printing it on stdout
-/// with [`ChildServer::printing`].
+/// with [`ChildServer::printing`]. Given `--metrics` among its options, it
+/// also knows where it serves `/metrics` ([`ChildServer::metrics`]).
 pub struct ChildServer {
     pub addr: SocketAddr,
     pub proc: Proc,
+    metrics: Option<SocketAddr>,
 }
 
 impl ChildServer {
     /// On a free port, quiet; `extra` are more server options.
     pub fn spawn(extra: &[&str]) -> ChildServer {
-        ChildServer::start(0, true, extra).unwrap_or_else(|e| panic!("{e}"))
+        ChildServer::spawn_with(extra, |_| {})
+    }
+
+    /// [`ChildServer::spawn`], with `tune` given the command before it
+    /// starts (as [`Proc::spawn_with`]: to set environment variables).
+    pub fn spawn_with(extra: &[&str], tune: impl Fn(&mut std::process::Command)) -> ChildServer {
+        ChildServer::start(0, true, extra, &tune).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// On a free port, printing every request and response on stdout
     /// (read them with `proc.wait_out`).
     pub fn printing(extra: &[&str]) -> ChildServer {
-        ChildServer::start(0, false, extra).unwrap_or_else(|e| panic!("{e}"))
+        ChildServer::start(0, false, extra, &|_| {}).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Quiet, on `port` again after a kill: retries while the port is still
@@ -659,7 +667,7 @@ impl ChildServer {
     pub fn respawn(port: u16, extra: &[&str]) -> ChildServer {
         let deadline = std::time::Instant::now() + PROC_WAIT;
         loop {
-            match ChildServer::start(port, true, extra) {
+            match ChildServer::start(port, true, extra, &|_| {}) {
                 Ok(s) => return s,
                 Err(e) if std::time::Instant::now() >= deadline => panic!("{e}"),
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
@@ -667,22 +675,77 @@ impl ChildServer {
         }
     }
 
-    /// Starts one and waits for the line that gives its address; `Err` if
-    /// it exits first (the port is taken) or says nothing in time.
-    fn start(port: u16, quiet: bool, extra: &[&str]) -> Result<ChildServer, String> {
-        let port = port.to_string();
-        let mut args = vec!["server", "--bind", "127.0.0.1", "--port", &port];
+    /// The command line of a quiet server on a free port: `server --bind
+    /// 127.0.0.1 --port 0 --quiet EXTRA…`, for a test that runs it by hand
+    /// (a start that must fail: `Proc::spawn(ChildServer::args(..)).finish()`).
+    pub fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        ChildServer::command_line("0", true, extra)
+    }
+
+    fn command_line<'a>(port: &'a str, quiet: bool, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["server", "--bind", "127.0.0.1", "--port", port];
         if quiet {
             args.push("--quiet");
         }
         args.extend(extra);
-        let mut proc = Proc::spawn(args);
-        let prefix = "p2pci server listening on ";
-        let line = proc.stderr.wait("listening line", |l| l.starts_with(prefix));
-        let line = line.map_err(|e| format!("{}: {e}", proc.label))?;
-        let addr = line[prefix.len()..].trim().parse().expect("an address after 'listening on'");
-        Ok(ChildServer { addr, proc })
+        args
     }
+
+    /// Where it serves `/metrics`; it must have been started with
+    /// `--metrics`.
+    pub fn metrics(&self) -> SocketAddr {
+        self.metrics.expect("a server started with --metrics")
+    }
+
+    /// Starts one and waits for the line that gives its address (and,
+    /// with `--metrics`, the one before it that gives the metrics address);
+    /// `Err` if it exits first (the port is taken) or says nothing in time.
+    fn start(
+        port: u16,
+        quiet: bool,
+        extra: &[&str],
+        tune: &dyn Fn(&mut std::process::Command),
+    ) -> Result<ChildServer, String> {
+        let port = port.to_string();
+        let mut proc = Proc::spawn_with(ChildServer::command_line(&port, quiet, extra), tune);
+        let mut after = |what: &str, prefix: &str| {
+            let line = proc.stderr.wait(what, |l| l.starts_with(prefix));
+            line.map(|l| l[prefix.len()..].trim().to_owned()).map_err(|e| format!("{}: {e}", proc.label))
+        };
+        // Said before it listens (main.rs: metrics, then store, then listener).
+        let metrics = if extra.contains(&"--metrics") {
+            let url = after("metrics line", "p2pci server metrics on http://")?;
+            let at = url.strip_suffix("/metrics").and_then(|a| a.parse().ok());
+            Some(at.unwrap_or_else(|| panic!("an address in the metrics URL: {url}")))
+        } else {
+            None
+        };
+        let addr = after("listening line", "p2pci server listening on ")?;
+        let addr = addr.parse().unwrap_or_else(|e| panic!("an address after 'listening on' ({e}): {addr}"));
+        Ok(ChildServer { addr, proc, metrics })
+    }
+}
+
+/// Reads one request head, up to and including its blank line, a byte at
+/// a time (so nothing after it is taken); `None` if the connection ends
+/// first. For stand-in servers and peers written by hand.
+pub async fn read_head(s: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        if s.read(&mut b).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        head.push(b[0]);
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// `v` in one fixed order (RFC, host, port, title): to compare what
+/// servers sharing one index list, each in an order of its own.
+pub fn sorted(mut v: Vec<Record>) -> Vec<Record> {
+    v.sort_by(|a, b| (a.rfc, &a.host, a.port, &a.title).cmp(&(b.rfc, &b.host, b.port, &b.title)));
+    v
 }
 
 /// Every record the server at `addr` lists, through a fresh connection.

@@ -84,16 +84,7 @@ impl RedisServer {
         loop {
             let child = Command::new("redis-server")
                 .current_dir(self.dir.path())
-                .args([
-                    "--port",
-                    &self.port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
+                .args(redis_args(&self.port.to_string(), &[]))
                 .args(&self.extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -236,6 +227,14 @@ impl Drop for SharedServer {
 /// A free TCP port on 127.0.0.1 (free when asked: start the user soon).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The arguments of a `redis-server` on 127.0.0.1:`port` that keeps
+/// nothing on disk (no RDB snapshots, no AOF), then `extra`.
+pub fn redis_args<'a>(port: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+    args.extend(extra);
+    args
 }
 
 /// A `redis-server` or `redis-sentinel` started with any arguments (TLS,
