@@ -120,6 +120,11 @@ const MOVE_KEYS: &[(Key, Action)] = &[
 ];
 const MOVE: Binding =
     b(MOVE_KEYS, "↑↓/jk PgUp/PgDn Home/End", "move", "move in the list, a page, the first or last row");
+/// The move keys but Home and End (the last two), for text that scrolls:
+/// `help` says what scrolls.
+const fn scroll(help: &'static str) -> Binding {
+    b(MOVE_KEYS.split_at(6).0, "↑↓/jk PgUp/PgDn", "scroll", help)
+}
 const QUIT: Binding = b(
     &[(c('q'), A::Quit), (CTRL_C, A::Quit)],
     "q/Ctrl-C",
@@ -234,19 +239,7 @@ const DOWNLOADS: &[Binding] = &[
 ];
 
 const LOG: &[Binding] = &[
-    b(
-        &[
-            (k(K::Up), A::Up),
-            (c('k'), A::Up),
-            (k(K::Down), A::Down),
-            (c('j'), A::Down),
-            (k(K::PageUp), A::PageUp),
-            (k(K::PageDown), A::PageDown),
-        ],
-        "↑↓/jk PgUp/PgDn",
-        "scroll",
-        "scroll the protocol log",
-    ),
+    scroll("scroll the protocol log"),
     b(
         &[(k(K::Home), A::Home), (k(K::End), A::End)],
         "Home/End",
@@ -283,19 +276,7 @@ const FILTERING: &[Binding] = &[
 ];
 
 const HELP: &[Binding] = &[
-    b(
-        &[
-            (k(K::Up), A::Up),
-            (c('k'), A::Up),
-            (k(K::Down), A::Down),
-            (c('j'), A::Down),
-            (k(K::PageUp), A::PageUp),
-            (k(K::PageDown), A::PageDown),
-        ],
-        "↑↓/jk PgUp/PgDn",
-        "scroll",
-        "scroll the help",
-    ),
+    scroll("scroll the help"),
     b(
         &[(c('?'), A::Close), (k(K::Esc), A::Close), (c('q'), A::Close), (k(K::Enter), A::Close)],
         "?/Esc/q/Enter",
@@ -487,6 +468,22 @@ pub fn readme_table() -> String {
     out
 }
 
+/// One of each mode (every pane), for tests that go through them all.
+#[cfg(test)]
+pub(crate) fn every_mode() -> Vec<Mode> {
+    let mut modes: Vec<Mode> = Pane::ORDER.map(Mode::Browse).into();
+    modes.extend([
+        Mode::Typing,
+        Mode::Filter,
+        Mode::Detail,
+        Mode::Help { back: Pane::Index },
+        Mode::Peers { back: Pane::Index },
+        Mode::Reader { back: Pane::Local },
+        Mode::Search { back: Pane::Local },
+    ]);
+    modes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,21 +514,19 @@ mod tests {
 
     #[test]
     fn no_key_means_two_things_in_one_mode() {
-        let modes = Pane::ORDER.map(Mode::Browse).into_iter().chain([
-            Mode::Typing,
-            Mode::Filter,
-            Mode::Detail,
-            Mode::Help { back: Pane::Index },
-            Mode::Peers { back: Pane::Index },
-            Mode::Reader { back: Pane::Local },
-            Mode::Search { back: Pane::Local },
-        ]);
-        for mode in modes {
+        for mode in every_mode() {
             let keys: Vec<Key> = bindings(mode).iter().flat_map(|b| b.keys.iter().map(|(k, _)| *k)).collect();
             for (i, key) in keys.iter().enumerate() {
                 assert!(!keys[..i].contains(key), "{mode:?}: {key:?} twice");
             }
         }
+    }
+
+    #[test]
+    fn the_scroll_keys_are_the_move_keys_but_home_and_end() {
+        let ends = [(k(K::Home), A::Home), (k(K::End), A::End)];
+        let scroll = scroll("").keys;
+        assert_eq!([scroll, &ends[..]].concat(), MOVE_KEYS);
     }
 
     #[test]

@@ -519,7 +519,7 @@ fn hints_follow_the_focus() {
     // At 80 and at 60 columns, on the two lines: a mode's own keys,
     // `? help` and the way out always, whatever else had to go.
     for width in [80, 60] {
-        for mode in all_modes() {
+        for mode in keymap::every_mode() {
             app.mode = mode;
             let shown = hint(&app, width, 2).replace('\n', " ");
             let table = keymap::bindings(mode);
@@ -556,20 +556,6 @@ fn hints_follow_the_focus() {
             }
         }
     }
-}
-
-fn all_modes() -> Vec<Mode> {
-    let mut modes: Vec<Mode> = Pane::ORDER.map(Mode::Browse).into();
-    modes.extend([
-        Mode::Typing,
-        Mode::Filter,
-        Mode::Detail,
-        Mode::Help { back: Pane::Index },
-        Mode::Peers { back: Pane::Index },
-        Mode::Reader { back: Pane::Local },
-        Mode::Search { back: Pane::Local },
-    ]);
-    modes
 }
 
 /// The footer's keys, one token each: `↑↓/jk PgUp/PgDn` names `↑↓`,
@@ -697,7 +683,7 @@ fn every_key_that_acts_is_in_the_keymap() {
     .map(key)
     .collect();
     probes.push(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
-    let modes = all_modes();
+    let modes = keymap::every_mode();
     let quiet = |app: &App| {
         let mut text = format!("{app:?}");
         if let Some(t) = &app.messages.toast {
