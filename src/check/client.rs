@@ -437,6 +437,37 @@ fn session(ctx: &Ctx) -> Result<&Session, Stop> {
     ctx.client.as_deref().ok_or_else(|| Stop::Skip("not a client session".into()))
 }
 
+/// `sent`, or a skip when the client sent no `what` (the case has nothing
+/// to look at).
+fn any_sent<T>(sent: Vec<T>, what: &str) -> Result<Vec<T>, Stop> {
+    if sent.is_empty() {
+        return Err(Stop::Skip(format!("the client sent no {what}")));
+    }
+    Ok(sent)
+}
+
+/// The offer in `form`, or a skip when the client never downloaded it.
+fn downloaded(s: &Session, form: Form) -> Result<&Offer, Stop> {
+    let o = s.offer(form);
+    if !s.rec().gets.iter().any(|(p, _)| *p == o.holder.port()) {
+        return Err(Stop::Skip(format!("the client never downloaded RFC {}", o.rfc)));
+    }
+    Ok(o)
+}
+
+/// Whether `req` starts with the request line `want` (without its line end).
+fn request_line(req: &Sent, want: &[u8]) -> CaseResult {
+    if req.lines[0].bytes != want {
+        return Err(fail(
+            format!("the request line {}", display(want)),
+            display(&req.lines[0].bytes),
+            &[],
+            &req.raw,
+        ));
+    }
+    Ok(())
+}
+
 macro_rules! form_case {
     ($fun:ident, $form:expr) => {
         fn $fun(ctx: &Ctx) -> Run<'_> {
@@ -515,11 +546,7 @@ fn every_request(s: &Session) -> Vec<Sent> {
 
 fn crlf(ctx: &Ctx) -> Run<'_> {
     async move {
-        let all = every_request(session(ctx)?);
-        if all.is_empty() {
-            return Err(Stop::Skip("the client sent no request".into()));
-        }
-        for req in all {
+        for req in any_sent(every_request(session(ctx)?), "request")? {
             if let Some((n, l)) = req.lines.iter().enumerate().find(|(_, l)| l.end != LineEnd::CrLf) {
                 let how = if l.end == LineEnd::Lf { "a bare LF" } else { "no line end" };
                 return Err(fail(
@@ -545,10 +572,7 @@ fn exact(p: &P2sRequest) -> Vec<u8> {
 fn p2s_form(ctx: &Ctx) -> Run<'_> {
     async move {
         let s = session(ctx)?;
-        let reqs = s.rec().p2s.clone();
-        if reqs.is_empty() {
-            return Err(Stop::Skip("the client sent no request to the index".into()));
-        }
+        let reqs = any_sent(s.rec().p2s.clone(), "request to the index")?;
         for req in reqs {
             let Some(p) = req.p2s() else {
                 return Err(fail(
@@ -566,14 +590,7 @@ fn p2s_form(ctx: &Ctx) -> Run<'_> {
                 .strip_suffix(b"\r")
                 .unwrap_or_default()
                 .to_vec();
-            if req.lines[0].bytes != want_start {
-                return Err(fail(
-                    format!("the request line {}", display(&want_start)),
-                    display(&req.lines[0].bytes),
-                    &[],
-                    &req.raw,
-                ));
-            }
+            request_line(&req, &want_start)?;
             for line in req.lines[1..].iter().filter(|l| !l.is_empty()) {
                 let text = line.text();
                 let name = text.split(':').next().unwrap_or_default().trim();
@@ -597,10 +614,7 @@ fn p2s_form(ctx: &Ctx) -> Run<'_> {
 fn p2s_exact(ctx: &Ctx) -> Run<'_> {
     async move {
         let s = session(ctx)?;
-        let reqs = s.rec().p2s.clone();
-        if reqs.is_empty() {
-            return Err(Stop::Skip("the client sent no request to the index".into()));
-        }
+        let reqs = any_sent(s.rec().p2s.clone(), "request to the index")?;
         for req in reqs {
             let Some(p) = req.p2s() else { continue };
             let want = exact(&p);
@@ -621,10 +635,7 @@ fn lookup_title(ctx: &Ctx) -> Run<'_> {
             .iter()
             .filter(|r| matches!(r.p2s(), Some(P2sRequest { method: P2sMethod::Lookup { .. }, .. })))
             .collect();
-        if lookups.is_empty() {
-            return Err(Stop::Skip("the client sent no LOOKUP".into()));
-        }
-        for req in lookups {
+        for req in any_sent(lookups, "LOOKUP")? {
             if let Some(P2sRequest { method: P2sMethod::Lookup { title: None, .. }, .. }) = req.p2s() {
                 return Err(fail("a LOOKUP with a Title", "none", &[], &req.raw));
             }
@@ -638,10 +649,7 @@ fn get_form(ctx: &Ctx) -> Run<'_> {
     async move {
         let s = session(ctx)?;
         let gets: Vec<Sent> = s.rec().gets.iter().map(|(_, g)| g.clone()).collect();
-        if gets.is_empty() {
-            return Err(Stop::Skip("the client sent no GET".into()));
-        }
-        for g in gets {
+        for g in any_sent(gets, "GET")? {
             let Some(req) = g.get() else {
                 return Err(fail(
                     "a well-formed GET with a Host",
@@ -650,15 +658,7 @@ fn get_form(ctx: &Ctx) -> Run<'_> {
                     &g.raw,
                 ));
             };
-            let want = format!("GET RFC {} P2P-CI/1.0", req.rfc);
-            if g.lines[0].bytes != want.as_bytes() {
-                return Err(fail(
-                    format!("the request line {}", display(want.as_bytes())),
-                    display(&g.lines[0].bytes),
-                    &[],
-                    &g.raw,
-                ));
-            }
+            request_line(&g, format!("GET RFC {} P2P-CI/1.0", req.rfc).as_bytes())?;
         }
         Ok(())
     }
@@ -668,11 +668,8 @@ fn get_form(ctx: &Ctx) -> Run<'_> {
 fn kept(ctx: &Ctx) -> Run<'_> {
     async move {
         let s = session(ctx)?;
-        let o = s.offer(Form::Exact);
+        let o = downloaded(s, Form::Exact)?;
         let r = s.rec();
-        if !r.gets.iter().any(|(p, _)| *p == o.holder.port()) {
-            return Err(Stop::Skip(format!("the client never downloaded RFC {}", o.rfc)));
-        }
         match r.served.iter().find(|(rfc, _)| *rfc == o.rfc) {
             None => Err(fail(
                 format!("an ADD of RFC {} after downloading it, then the file served", o.rfc),
@@ -698,11 +695,8 @@ fn kept(ctx: &Ctx) -> Run<'_> {
 fn short_dropped(ctx: &Ctx) -> Run<'_> {
     async move {
         let s = session(ctx)?;
-        let o = s.offer(Form::Short);
+        let o = downloaded(s, Form::Short)?;
         let r = s.rec();
-        if !r.gets.iter().any(|(p, _)| *p == o.holder.port()) {
-            return Err(Stop::Skip(format!("the client never downloaded RFC {}", o.rfc)));
-        }
         let added = r.p2s.iter().find(|p| matches!(p.p2s(), Some(P2sRequest { method: P2sMethod::Add { rfc, .. }, .. }) if rfc == o.rfc));
         if let Some(add) = added {
             return Err(fail(format!("no ADD of RFC {}, whose download was short", o.rfc), "the client ADDed it", &[], &add.raw));
