@@ -5,11 +5,10 @@ use proptest::prelude::*;
 
 use super::head::{Limits, parse_head};
 use super::reference;
-use super::request::{
-    GetRequest, GetRequestRef, P2sMethod, P2sRequest, P2sRequestRef, PeerId, RfcNumber, parse_get, parse_p2s,
-};
+use super::request::{GetRequest, GetRequestRef, P2sMethod, P2sRequest, P2sRequestRef, parse_get, parse_p2s};
 use super::response::{GetResponseHead, P2sResponse, P2sResponseDecoder, Record};
 use super::status::Status;
+use super::types::{PeerId, RfcNumber};
 
 fn host() -> impl Strategy<Value = String> {
     // One token, no blanks: any printable non-space text, including Unicode.

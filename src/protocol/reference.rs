@@ -2,13 +2,13 @@
 //! strings, a request line split into tokens, headers parsed after the
 //! start line), for tests only: an independent oracle that the property
 //! tests hold the fast parsers ([`super::request`]) to, same answer and same
-//! error on any input. The two share only the version check, the digit test
-//! and the types, so a shortcut taken by the fast path cannot hide behind
-//! the same shortcut here.
+//! error on any input. The two share only [`super::types`] (the version
+//! check, the digit test and the types), so a shortcut taken by the fast
+//! path cannot hide behind the same shortcut here.
 
 use super::head::Head;
-use super::request::{GetRequest, P2sMethod, P2sRequest, PeerId, RequestError, RfcNumber};
-use super::{VersionCheck, check_version, is_digits};
+use super::request::{GetRequest, P2sMethod, P2sRequest, RequestError};
+use super::types::{PeerId, RfcNumber, VersionCheck, check_version, is_digits};
 
 #[derive(Default)]
 struct Headers<'a> {

@@ -5,49 +5,11 @@
 //! answer PROTOCOL.md names; the match there is exhaustive on purpose, so a new
 //! variant without an answer does not compile.
 
-use std::fmt;
-
 use thiserror::Error;
 
 use super::head::{Head, LimitError, Limits, Line, frame};
 use super::status::Status;
-use super::{VersionCheck, check_version};
-
-/// An RFC number. Only plain decimal digits parse into one, which is what
-/// keeps request text away from file paths (PROTOCOL.md, Peer to peer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RfcNumber(pub u32);
-
-impl RfcNumber {
-    /// Parses a plain decimal number (no sign, no blanks) that fits in 32 bits.
-    pub fn parse(s: &str) -> Option<RfcNumber> {
-        decimal(s.as_bytes(), u32::MAX.into()).map(|n| RfcNumber(n as u32))
-    }
-
-    /// The file that holds this RFC in a peer's folder: `rfc<N>.txt`.
-    pub fn file_name(self) -> String {
-        format!("rfc{}.txt", self.0)
-    }
-}
-
-impl fmt::Display for RfcNumber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// Who a P2S request comes from: the `Host` and `Port` headers.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PeerId {
-    pub host: String,
-    pub port: u16,
-}
-
-impl fmt::Display for PeerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
+use super::types::{PeerId, PeerIdRef, RfcNumber, VersionCheck, check_version, decimal, parse_port, push};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum P2sMethod {
@@ -72,19 +34,6 @@ pub struct GetRequest {
     /// Asks for the file's SHA-256 (`Want-Repr-Digest: sha-256=1`;
     /// PROTOCOL.md, Extension: content digest).
     pub want_digest: bool,
-}
-
-/// [`PeerId`], borrowed from the request's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PeerIdRef<'a> {
-    pub host: &'a str,
-    pub port: u16,
-}
-
-impl PeerIdRef<'_> {
-    pub fn into_owned(self) -> PeerId {
-        PeerId { host: self.host.to_owned(), port: self.port }
-    }
 }
 
 /// [`P2sMethod`], borrowed from the request's bytes.
@@ -293,32 +242,6 @@ fn has_whitespace(s: &str) -> bool {
         high |= b >= 0x80;
     }
     ws || (high && s.contains(char::is_whitespace))
-}
-
-/// A plain decimal number (digits only: no sign, no blanks, not empty) no
-/// larger than `max`. Leading zeros are allowed.
-#[inline]
-fn decimal(s: &[u8], max: u64) -> Option<u64> {
-    if s.is_empty() {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &b in s {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 {
-            return None;
-        }
-        n = n * 10 + u64::from(digit);
-        if n > max {
-            return None;
-        }
-    }
-    Some(n)
-}
-
-/// A port: plain decimal digits, 1–65535.
-pub fn parse_port(s: &str) -> Option<u16> {
-    decimal(s.as_bytes(), u16::MAX.into()).filter(|p| *p != 0).map(|p| p as u16)
 }
 
 /// A line as text: valid UTF-8 (else [`RequestError::Encoding`]) with no
@@ -672,12 +595,6 @@ impl GetRequest {
     }
 }
 
-pub(crate) fn push(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {
-    use std::io::Write;
-    // Writing into a Vec cannot fail.
-    let _ = out.write_fmt(args);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -898,17 +815,6 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(get(raw).err(), Some(want), "{raw:?}");
-        }
-    }
-
-    #[test]
-    fn ports() {
-        assert_eq!(parse_port("1"), Some(1));
-        assert_eq!(parse_port("65535"), Some(65535));
-        assert_eq!(parse_port("08080"), Some(8080));
-        assert_eq!(parse_port("0000000080"), Some(80));
-        for bad in ["", "0", "00000", "65536", "-1", "+1", " 1", "1e3", "٣"] {
-            assert_eq!(parse_port(bad), None, "{bad:?}");
         }
     }
 }

@@ -14,8 +14,8 @@ use std::time::SystemTime;
 use thiserror::Error;
 
 use super::head::Head;
-use super::request::{RfcNumber, parse_port, push};
 use super::status::Status;
+use super::types::{RfcNumber, is_digits, parse_port, push};
 
 /// One line of the RFC index as it travels: `RFC <n> <title> <host> <port>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -404,7 +404,7 @@ fn parse_status_line(line: &str) -> Option<Status> {
     }
     let rest = line.strip_prefix(super::VERSION)?.strip_prefix(' ')?;
     let code = rest.get(..3)?;
-    if !super::is_digits(code) || !(rest.len() == 3 || rest[3..].starts_with(' ')) {
+    if !is_digits(code) || !(rest.len() == 3 || rest[3..].starts_with(' ')) {
         return None;
     }
     Status::from_code(code.parse().ok()?)
@@ -520,7 +520,7 @@ impl GetResponseHead {
                     return Err(ResponseError::BadHeader("Repr-Digest"));
                 }
             } else if name.eq_ignore_ascii_case("Content-Length") {
-                let len = super::is_digits(value).then(|| value.parse::<u64>().ok()).flatten();
+                let len = is_digits(value).then(|| value.parse::<u64>().ok()).flatten();
                 let len = len.ok_or(ResponseError::BadHeader("Content-Length"))?;
                 if h.content_length.replace(len).is_some_and(|old| old != len) {
                     return Err(ResponseError::BadHeader("Content-Length"));

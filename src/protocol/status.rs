@@ -57,7 +57,7 @@ impl Status {
     pub fn parse_line(line: &str) -> Option<Status> {
         let rest = line.strip_prefix(super::VERSION)?.strip_prefix(' ')?;
         let (code, phrase) = rest.split_once(' ')?;
-        if code.len() != 3 || !super::is_digits(code) {
+        if code.len() != 3 || !super::types::is_digits(code) {
             return None;
         }
         let status = Status::from_code(code.parse().ok()?)?;
