@@ -26,8 +26,10 @@ pub struct LocalRfc {
 pub enum LibraryError {
     #[error("RFC {rfc}: no file at {}", path.display())]
     Missing { rfc: RfcNumber, path: PathBuf },
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
+    /// The I/O error is in the message, not a `source`: the screen shows
+    /// the message alone, and a report of the chain would say it twice.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: io::Error },
     #[error("{} is not a directory", path.display())]
     NotADirectory { path: PathBuf },
     #[error("{}: not shared: {reason}", path.display())]
@@ -35,7 +37,7 @@ pub enum LibraryError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LibraryError + '_ {
-    move |source| LibraryError::Io { path: path.to_owned(), source }
+    move |error| LibraryError::Io { path: path.to_owned(), error }
 }
 
 /// Longest title we advertise, in bytes; it keeps an ADD's Title line far
@@ -465,7 +467,7 @@ fn copy_atomically(from: &Path, to: &Path) -> Result<(), LibraryError> {
     let mut tmp = builder.tempfile_in(parent).map_err(io_err(parent))?;
     let mut src = std::fs::File::open(from).map_err(io_err(from))?;
     io::copy(&mut src, tmp.as_file_mut()).map_err(io_err(to))?;
-    tmp.persist(to).map_err(|e| LibraryError::Io { path: to.to_owned(), source: e.error })?;
+    tmp.persist(to).map_err(|e| LibraryError::Io { path: to.to_owned(), error: e.error })?;
     Ok(())
 }
 
