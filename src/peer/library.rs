@@ -274,76 +274,45 @@ impl Folder {
 
 /// Opening a name relative to a folder without leaving it.
 mod beneath {
-    use std::ffi::CString;
     use std::fs::File;
     use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd};
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    use rustix::io::{Errno, retry_on_intr};
 
     /// Set once `openat2` is found missing; then `openat` is used.
     static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
-    const FLAGS: libc::c_int = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    const FLAGS: OFlags = OFlags::RDONLY.union(OFlags::NONBLOCK).union(OFlags::CLOEXEC).union(OFlags::NOCTTY);
 
     /// Opens `name` in `dir` for reading: `openat2` with `RESOLVE_BENEATH`
     /// where the kernel has it, else `openat` with `O_NOFOLLOW`.
     pub fn open(dir: &File, name: &str) -> io::Result<File> {
-        let name = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?;
+        // A name with a NUL names no file (rustix would answer EINVAL).
+        if name.contains('\0') {
+            return Err(Errno::NOENT.into());
+        }
         if !NO_OPENAT2.load(Ordering::Relaxed) {
-            match openat2(dir, &name) {
+            match openat2(dir, name) {
                 // Not in this kernel, or forbidden by a seccomp filter
                 // (older container runtimes answer EPERM).
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
-                    NO_OPENAT2.store(true, Ordering::Relaxed);
-                }
-                r => return r,
+                Err(Errno::NOSYS | Errno::PERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
+                r => return r.map_err(io::Error::from),
             }
         }
-        nofollow(dir, &name)
+        nofollow(dir, name).map_err(io::Error::from)
     }
 
-    fn openat2(dir: &File, name: &CString) -> io::Result<File> {
-        // SAFETY: `open_how` is plain integers; all zero is a valid value.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = FLAGS as u64;
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
-        loop {
-            // SAFETY: `dir` is an open descriptor, `name` a NUL-terminated
-            // string and `how` a live `open_how` of the size passed, all for
-            // the length of the call; a descriptor returned is ours alone.
-            let fd = unsafe {
-                libc::syscall(
-                    libc::SYS_openat2,
-                    dir.as_raw_fd(),
-                    name.as_ptr(),
-                    &how as *const libc::open_how,
-                    std::mem::size_of::<libc::open_how>(),
-                )
-            };
-            if fd >= 0 {
-                return Ok(unsafe { File::from_raw_fd(fd as libc::c_int) });
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
+    fn openat2(dir: &File, name: &str) -> rustix::io::Result<File> {
+        let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        retry_on_intr(|| rustix::fs::openat2(dir, name, FLAGS, Mode::empty(), resolve)).map(File::from)
     }
 
     /// The fallback: the name's one component must not be a link.
-    pub(super) fn nofollow(dir: &File, name: &CString) -> io::Result<File> {
-        loop {
-            // SAFETY: as in `openat2`: valid descriptor and string; the
-            // descriptor returned is ours alone.
-            let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), FLAGS | libc::O_NOFOLLOW) };
-            if fd >= 0 {
-                return Ok(unsafe { File::from_raw_fd(fd) });
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
+    pub(super) fn nofollow(dir: &File, name: &str) -> rustix::io::Result<File> {
+        retry_on_intr(|| rustix::fs::openat(dir, name, FLAGS | OFlags::NOFOLLOW, Mode::empty()))
+            .map(File::from)
     }
 }
 
@@ -732,10 +701,10 @@ mod tests {
     fn the_fallback_follows_no_link() {
         let (_tmp, dir) = hostile_folder();
         let folder = Folder::open(&dir).unwrap();
-        let open = |name: &str| beneath::nofollow(&folder.dir, &std::ffi::CString::new(name).unwrap());
+        let open = |name: &str| beneath::nofollow(&folder.dir, name);
         assert!(open("rfc1.txt").is_ok());
         for link in ["rfc3.txt", "rfc4.txt", "rfc5.txt", "rfc6.txt"] {
-            assert_eq!(open(link).unwrap_err().raw_os_error(), Some(libc::ELOOP), "{link}");
+            assert_eq!(open(link).unwrap_err(), rustix::io::Errno::LOOP, "{link}");
         }
         let fifo = open("rfc7.txt").expect("a FIFO opens at once, non-blocking");
         assert!(std::os::unix::fs::FileTypeExt::is_fifo(&fifo.metadata().unwrap().file_type()));

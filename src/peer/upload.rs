@@ -450,9 +450,9 @@ impl Reporter {
 mod body {
     use std::fs::File;
     use std::io;
-    use std::os::fd::AsRawFd;
     use std::time::Duration;
 
+    use rustix::net::SendFlags;
     use tokio::io::Interest;
     use tokio::net::TcpStream;
     use tracing::debug;
@@ -461,41 +461,24 @@ mod body {
     /// bytes sent (fewer if the file shrank, the downloader went away or
     /// took nothing for `idle`).
     pub async fn send(stream: &TcpStream, head: &[u8], file: File, len: u64, idle: Duration) -> u64 {
+        let flags = if len > 0 { SendFlags::MORE | SendFlags::NOSIGNAL } else { SendFlags::NOSIGNAL };
         let mut at = 0;
         while at < head.len() {
-            let more = if len > 0 { libc::MSG_MORE } else { 0 };
-            let res = retry(stream, idle, || {
-                let rest = &head[at..];
-                // SAFETY: the socket is open for the call and `rest` is a
-                // live buffer of the length passed.
-                let n = unsafe {
-                    libc::send(
-                        stream.as_raw_fd(),
-                        rest.as_ptr().cast(),
-                        rest.len(),
-                        more | libc::MSG_NOSIGNAL,
-                    )
-                };
-                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
-            })
-            .await;
+            let res = retry(stream, idle, || Ok(rustix::net::send(stream, &head[at..], flags)?)).await;
             match res {
                 Ok(n) if n > 0 => at += n,
                 _ => return 0,
             }
         }
-        let mut offset: libc::off_t = 0;
+        // The kernel advances `offset`, not the file's own position.
+        let mut offset = 0u64;
         let mut sent = 0u64;
         while sent < len {
             // At most 1 GiB per call (the kernel caps a call near 2 GiB).
             let chunk = (len - sent).min(1 << 30) as usize;
-            let res = retry(stream, idle, || {
-                // SAFETY: both descriptors are open for the call, and
-                // `offset` is a live local the kernel advances.
-                let n = unsafe { libc::sendfile(stream.as_raw_fd(), file.as_raw_fd(), &mut offset, chunk) };
-                if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
-            })
-            .await;
+            let res =
+                retry(stream, idle, || Ok(rustix::fs::sendfile(stream, &file, Some(&mut offset), chunk)?))
+                    .await;
             match res {
                 Ok(n) if n > 0 => sent += n as u64,
                 Ok(_) => break,
