@@ -253,10 +253,13 @@ impl RedisProc {
             return None;
         }
         let out = std::fs::File::create(log).expect("creating the redis log");
-        // Its working folder is the log's: a dump it writes (a primary's
-        // full sync to a replica) stays out of the source tree.
+        // A working folder of its own, beside its log: the dumps it writes
+        // (a primary's full sync to a replica, the replica's copy) stay out
+        // of the source tree and apart from another node's.
+        let cwd = log.with_extension("d");
+        std::fs::create_dir_all(&cwd).expect("creating the redis folder");
         let child = Command::new(tool)
-            .current_dir(log.parent().expect("the log is in a folder"))
+            .current_dir(&cwd)
             .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
