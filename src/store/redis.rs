@@ -209,8 +209,11 @@ impl RedisStore {
         });
         // The first snapshot, before serving.
         let start = loop {
-            let loaded = match shared.renew().await {
-                Ok(()) => shared.sync().await,
+            let loaded = match shared.check_layout().await {
+                Ok(()) => match shared.renew().await {
+                    Ok(()) => shared.sync().await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match loaded {
@@ -271,6 +274,24 @@ impl Shared {
             info!(server = %self.id_hex, "redis available");
         }
         metrics::gauge!("p2pci_store_up").set(1.0);
+    }
+
+    /// Refuses a Redis that servers of an older version write to: they
+    /// kept what a peer's records cost and weigh in shared hashes (gone
+    /// since those moved into the peer's own hash), and the two layouts
+    /// would each leave records the other never removes.
+    async fn check_layout(&self) -> Result<()> {
+        let old = [format!("{}peerbytes", self.keys.prefix), format!("{}peerdig", self.keys.prefix)];
+        let mut c = self.conn();
+        let n: u64 = self.call("layout", redis::cmd("EXISTS").arg(&old).query_async(&mut c)).await?;
+        if n > 0 {
+            return Err(StoreError::Layout(format!(
+                "redis holds an index written by an older p2pci ({} exists): stop those servers (or \
+                 delete the {{p2pci}} keys) before starting this one",
+                old.join(" or ")
+            )));
+        }
+        Ok(())
     }
 
     fn lease_ms(&self) -> u64 {

@@ -131,6 +131,22 @@ fn an_unreachable_redis_fails_the_start_after_store_wait() {
     assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(15), "{took:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_older_servers_write_to_is_refused_at_start() {
+    let Some(redis) = crate::common::redis_server::RedisServer::start() else { return };
+    // What a server of the older layout leaves: a peer's cost kept in a
+    // shared hash.
+    redis.cmd(&["HSET", "{p2pci}:peerbytes", "00000000000000aa:1", "120"]).await;
+    let url = redis.url();
+    let started = Instant::now();
+    let (status, stderr, _) =
+        tokio::task::spawn_blocking(move || failed_start(&["--store", &url])).await.unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("written by an older p2pci"), "{stderr}");
+    // At once: waiting cannot help.
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
 /// A CA, a server certificate for 127.0.0.1 and localhost, and a client
 /// certificate, as PEM files in `dir`.
 struct Pki {

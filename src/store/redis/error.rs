@@ -26,6 +26,10 @@ pub enum StoreError {
     /// The store was told something unusable (a URL, a TLS file).
     #[error("{0}")]
     Config(String),
+    /// Redis holds an index in a layout this version does not write: servers
+    /// of an older version share it.
+    #[error("{0}")]
+    Layout(String),
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -51,9 +55,11 @@ impl StoreError {
                 _ => true,
             },
             StoreError::Timeout(_) => true,
-            StoreError::Garbage(_) | StoreError::Fenced | StoreError::Unavailable | StoreError::Config(_) => {
-                false
-            }
+            StoreError::Garbage(_)
+            | StoreError::Fenced
+            | StoreError::Unavailable
+            | StoreError::Config(_)
+            | StoreError::Layout(_) => false,
         }
     }
 
@@ -75,7 +81,7 @@ impl StoreError {
                 ) || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
                     || tls_refused(e)
             }
-            StoreError::Config(_) => true,
+            StoreError::Config(_) | StoreError::Layout(_) => true,
             StoreError::Timeout(_)
             | StoreError::Garbage(_)
             | StoreError::Fenced

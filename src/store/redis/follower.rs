@@ -28,7 +28,7 @@ use tracing::{info, warn};
 
 use super::digest::Digest;
 use super::error::{Result, StoreError};
-use super::values::{LogEntry, Stored, as_i64, as_str, as_u64, log_entries, preview};
+use super::values::{Happened, Logged, Stored, as_i64, as_str, as_u64, log_entries, preview};
 use super::view::View;
 use super::{BACKOFF_MIN, Shared};
 use crate::backoff::Backoff;
@@ -39,6 +39,9 @@ use crate::index::ConnId;
 const BLOCK_MS: u64 = 1000;
 /// Entries read from the log at once.
 const READ_COUNT: usize = 4096;
+/// Records fetched in one call at most (a Lua `unpack` takes a few
+/// thousand values; a batch's entry names up to a batch of records).
+const FETCH_COUNT: usize = 4096;
 
 /// Where the follower is in the log, and what it must check there.
 #[derive(Debug, Default)]
@@ -162,39 +165,42 @@ impl Shared {
             Err(_) => return Err(StoreError::Timeout(self.config.timeout)),
         };
         let entries = log_entries(&v)?;
-        let added = self.added_records(r, &entries, at).await?;
-        let mut view = self.view();
-        for (entry_id, fields) in entries {
-            let n = fields.iter().find(|(k, _)| *k == "n").and_then(|(_, v)| v.parse::<u64>().ok());
-            let Some(n) = n else {
+        let mut logged = Vec::with_capacity(entries.len());
+        for (entry_id, fields) in &entries {
+            let Some(l) = Logged::decode(fields) else {
                 return Err(StoreError::Garbage(format!("log entry {entry_id} without a sequence")));
             };
-            if n != at.seq + 1 {
+            logged.push(l);
+        }
+        let added = self.added_records(r, &logged, at).await?;
+        let mut view = self.view();
+        for ((entry_id, _), l) in entries.iter().zip(&logged) {
+            if l.first != at.seq + 1 {
                 drop(view);
-                let why = if n <= at.seq { "redis went back in time" } else { "gap in the change log" };
-                info!(server = %self.id_hex, expected = at.seq + 1, got = n, "{why}; reloading the index");
+                let why = if l.first <= at.seq { "redis went back in time" } else { "gap in the change log" };
+                info!(server = %self.id_hex, expected = at.seq + 1, got = l.first, "{why}; reloading the index");
                 metrics::counter!("p2pci_store_repairs_total").increment(1);
                 return Ok(false);
             }
-            for (k, v) in &fields {
-                match *k {
-                    // The record, from `rec`; gone already if its peer
-                    // has left since (its removal follows in the log).
-                    "a" if v.is_empty() => {
+            match l.what {
+                // This server's own batch: the writer placed its records.
+                Happened::Added { by: Some(by) } if by == self.id => {}
+                // Records in `rec`; gone already if their peer has left
+                // since (its removal follows in the log).
+                Happened::Added { .. } => {
+                    for n in l.first..=l.last {
                         if let Some(text) = added.get(&n) {
                             self.apply_add(&mut view, n, text);
                         }
                     }
-                    // A record in the entry itself (written by an older
-                    // server).
-                    "a" => self.apply_add(&mut view, n, v),
-                    "d" => self.apply_remove(&mut view, v),
-                    _ => {}
                 }
+                Happened::AddedInline(text) => self.apply_add(&mut view, l.first, text),
+                Happened::Removed(who) => self.apply_remove(&mut view, who),
+                Happened::Other => {}
             }
-            at.seq = n;
-            at.id = entry_id.to_owned();
-            if at.check.as_ref().is_some_and(|(s, _)| *s == n) {
+            at.seq = l.last;
+            at.id = (*entry_id).to_owned();
+            if at.check.as_ref().is_some_and(|(s, _)| *s == l.last) {
                 let (s, want) = at.check.take().unwrap_or_default();
                 if !self.copy_matches(&view, s, &want, at.missing_until) {
                     return Ok(false);
@@ -273,40 +279,41 @@ impl Shared {
         }
     }
 
-    /// The records the ADD entries in `entries` name (sequence → record
-    /// as `rec` holds it), read in one call with the sequence at that
-    /// instant; records gone since are absent.
+    /// The records the ADD entries in `logged` name (sequence → record
+    /// as `rec` holds it), read a chunk at a time with the sequence at
+    /// that instant; records gone since are absent. This server's own
+    /// batches are not read: its writer placed them.
     async fn added_records(
         &self,
         r: &mut MultiplexedConnection,
-        entries: &[LogEntry<'_>],
+        logged: &[Logged<'_>],
         at: &mut Position,
     ) -> Result<HashMap<u64, String>> {
-        let seqs: Vec<u64> = entries
+        let seqs: Vec<u64> = logged
             .iter()
-            .filter(|(_, fields)| fields.iter().any(|(k, v)| *k == "a" && v.is_empty()))
-            .filter_map(|(_, fields)| fields.iter().find(|(k, _)| *k == "n")?.1.parse().ok())
+            .filter(|l| matches!(l.what, Happened::Added { by } if by != Some(self.id)))
+            .flat_map(|l| l.first..=l.last)
             .collect();
-        if seqs.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let k = &self.keys;
-        let v: Value =
-            self.call("fetch", self.scripts.fetch.key(&k.seq).key(&k.rec).arg(&seqs).invoke_async(r)).await?;
-        let garbage = || StoreError::Garbage(format!("fetch script answered {}", preview(&v)));
-        let Value::Array(parts) = &v else { return Err(garbage()) };
-        let [now, values] = parts.as_slice() else { return Err(garbage()) };
-        let now = as_u64(now).ok_or_else(garbage)?;
-        let Value::Array(values) = values else { return Err(garbage()) };
-        if values.len() != seqs.len() {
-            return Err(garbage());
-        }
         let mut out = HashMap::with_capacity(seqs.len());
-        for (&seq, value) in seqs.iter().zip(values) {
-            match value {
-                Value::Nil => at.missing_until = at.missing_until.max(now),
-                v => {
-                    out.insert(seq, as_str(v).ok_or_else(garbage)?.to_owned());
+        let k = &self.keys;
+        for chunk in seqs.chunks(FETCH_COUNT) {
+            let v: Value = self
+                .call("fetch", self.scripts.fetch.key(&k.seq).key(&k.rec).arg(chunk).invoke_async(r))
+                .await?;
+            let garbage = || StoreError::Garbage(format!("fetch script answered {}", preview(&v)));
+            let Value::Array(parts) = &v else { return Err(garbage()) };
+            let [now, values] = parts.as_slice() else { return Err(garbage()) };
+            let now = as_u64(now).ok_or_else(garbage)?;
+            let Value::Array(values) = values else { return Err(garbage()) };
+            if values.len() != chunk.len() {
+                return Err(garbage());
+            }
+            for (&seq, value) in chunk.iter().zip(values) {
+                match value {
+                    Value::Nil => at.missing_until = at.missing_until.max(now),
+                    v => {
+                        out.insert(seq, as_str(v).ok_or_else(garbage)?.to_owned());
+                    }
                 }
             }
         }

@@ -167,7 +167,8 @@ impl RedisStore {
         } else {
             (None, None)
         };
-        let change = Change::Add { conn, host: host.to_owned(), port, rfc, title: title.into(), done };
+        let change =
+            Change::Add { conn, host: host.to_owned(), port, rfc, title: title.into(), fresh: true, done };
         let _ = s.changes.send(change);
         Ok(written)
     }

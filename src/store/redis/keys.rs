@@ -21,12 +21,6 @@ pub(super) struct Keys {
     /// ([`record_cost`](crate::index::record_cost)): the shared index's
     /// budget is held against it.
     pub(super) bytes: String,
-    /// What each peer's records cost: `server:conn` → bytes, taken off
-    /// `bytes` when the peer goes.
-    pub(super) peer_bytes: String,
-    /// Each peer's share of its server's digest: `server:conn` → the sum
-    /// of its records' weights.
-    pub(super) peer_dig: String,
 }
 
 impl Keys {
@@ -38,8 +32,6 @@ impl Keys {
             log: format!("{prefix}log"),
             servers: format!("{prefix}servers"),
             bytes: format!("{prefix}bytes"),
-            peer_bytes: format!("{prefix}peerbytes"),
-            peer_dig: format!("{prefix}peerdig"),
             prefix,
         }
     }
@@ -49,8 +41,14 @@ impl Keys {
     pub(super) fn peers(&self, server: &str) -> String {
         format!("{}peers:{server}", self.prefix)
     }
-    pub(super) fn peer(&self, server: &str, conn: u64) -> String {
-        format!("{}peer:{server}:{conn}", self.prefix)
+    /// One peer's records: RFC → `seq cost weight` (the record's place,
+    /// what it costs the budget, its share of the digest).
+    /// Written into `key`, reusing its allocation (one per change in a
+    /// batch).
+    pub(super) fn peer_into(&self, key: &mut String, server: &str, conn: u64) {
+        use std::fmt::Write;
+        key.clear();
+        let _ = write!(key, "{}peer:{server}:{conn}", self.prefix);
     }
     /// The last fencing token applied for a server.
     pub(super) fn fence(&self, server: &str) -> String {

@@ -65,8 +65,6 @@ impl Shared {
                     .key(&k.rec)
                     .key(&k.log)
                     .key(&k.bytes)
-                    .key(&k.peer_bytes)
-                    .key(&k.peer_dig)
                     .arg(&k.prefix)
                     .arg(self.config.log_len)
                     .arg(FENCE_KEPT_MS)

@@ -109,6 +109,7 @@ impl Ledger {
                             port: o.port,
                             rfc,
                             title: index.held(conn, rfc)?.title().into(),
+                            fresh: false,
                             done: None,
                         })
                     })
@@ -170,7 +171,7 @@ impl Shared {
     ) -> Result<(u64, Vec<ConnId>)> {
         let k = &self.keys;
         let mut inv = self.scripts.reconcile.prepare_invoke();
-        inv.key(&k.seq).key(&k.rec).key(&k.log).key(&k.bytes).key(&k.peer_bytes).key(&k.peer_dig);
+        inv.key(&k.seq).key(&k.rec).key(&k.log).key(&k.bytes);
         inv.key(k.fence(&self.id_hex)).key(k.peers(&self.id_hex)).key(k.dig(&self.id_hex));
         inv.arg(&k.prefix).arg(&self.id_hex).arg(self.config.log_len).arg(token.0).arg(token.1);
         for (conn, d) in live.iter().filter(|(_, d)| d.records > 0) {

@@ -10,37 +10,42 @@
 //! writer's token, which only grows, and does nothing when a later one has
 //! been applied already (`fence` in `lib.lua`, docs/store.md has the model).
 
-use redis::Script;
+use redis::{Cmd, Script, Value};
 
-/// A batch of this server's changes: ADDs (idempotent per peer and RFC; the
-/// record, its peer's entry and its log entry go together) and peer
-/// removals (its records and one log entry). Answers whether it was fenced
-/// (-1: nothing done), in order (0) or found writes lost (1), then each
-/// ADD's sequence (0 for a removal, and for an ADD refused because the
-/// shared index is at its memory budget). A server writing is alive: a
-/// Redis that lost its lease (restarted empty) gets it back here, so the
-/// others do not reap this server before its next renewal.
+/// A batch of this server's changes: ADDs and peer removals. Answers
+/// whether it was fenced (-1: nothing done), in order (0) or found writes
+/// lost (1), then each ADD's sequence (0 for a removal, and for an ADD
+/// refused because the shared index is at its memory budget). A server
+/// writing is alive: a Redis that lost its lease (restarted empty) gets it
+/// back here, so the others do not reap this server before its next
+/// renewal.
+///
+/// An ADD the server sends for the first time (`a`) is not looked up: the
+/// server sends each record once, so Redis cannot hold it (and should it
+/// ever, the record it holds is kept and answered). A reconcile's rewrite
+/// (`r`) may be held already, and is answered with its sequence then.
 ///
 /// The budget holds for every server at once: the cost of every record
 /// held (as the local index counts it,
 /// [`record_cost`](crate::index::record_cost), sent with each ADD) is
 /// added up in `bytes` by the script that stores the record, and taken off
 /// by the one that removes it, so no two servers can both take the last
-/// room. Each peer's share is kept in `peerbytes` for its removal; its
-/// records' [`weight`](super::digest::weight)s, likewise, in `peerdig`,
-/// and the server's digest (records and weight) in `dig:<server>`.
+/// room. Each record's cost and [`weight`](super::digest::weight) stay
+/// with it in its peer's hash, for its removal and for the server's digest
+/// (records and weight) in `dig:<server>`.
 ///
-/// The log entry of an ADD carries its sequence alone, not the record
-/// (followers read the record from `rec`): the log keeps `log_len`
-/// entries, and with the records in them it would hold up to that many
-/// more titles, beyond the budget.
+/// The log gets one entry per batch for its ADDs (the range of sequences
+/// and the server: its own follower skips it), carrying no records
+/// (followers read them from `rec`): the log keeps `log_len` entries, and
+/// with the records in them it would hold up to that many more titles,
+/// beyond the budget.
 ///
 /// The ADDs are written first, then the removals: a peer's ADDs always come
 /// before its removal, and different peers' changes do not depend on each
 /// other. Per batch, not per ADD: one `INCRBY` reserves the new records'
 /// sequences, one `HSET` stores them, one `SADD` registers their peers, one
-/// `XTRIM` bounds the log; per ADD there remain the idempotence check, the
-/// peer's entry and the log entry.
+/// `XADD` logs them, one `XTRIM` bounds the log; per ADD there remains the
+/// peer's entry.
 const BATCH: &str = concat!(include_str!("scripts/lib.lua"), include_str!("scripts/batch.lua"));
 
 /// Compares the server's digest in Redis with the one its writer expects;
@@ -103,5 +108,22 @@ impl Scripts {
             fetch: Script::new(FETCH),
             digest: Script::new(DIGEST),
         }
+    }
+}
+
+/// Runs `cmd`, an `EVALSHA` of `script` built by the caller; a Redis that
+/// does not know the script (restarted, flushed) is sent its text and
+/// asked again, as redis-rs's own invocation does.
+pub(super) async fn eval(
+    script: &Script,
+    cmd: &Cmd,
+    con: &mut impl redis::aio::ConnectionLike,
+) -> redis::RedisResult<Value> {
+    match cmd.query_async(con).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script.load_async(con).await?;
+            cmd.query_async(con).await
+        }
+        r => r,
     }
 }

@@ -81,6 +81,53 @@ pub(super) fn log_entries(v: &Value) -> Result<Vec<LogEntry<'_>>> {
     Ok(out)
 }
 
+/// What one log entry says: the sequences it covers, and what happened.
+#[derive(Debug, PartialEq)]
+pub(super) struct Logged<'a> {
+    pub(super) first: u64,
+    pub(super) last: u64,
+    pub(super) what: Happened<'a>,
+}
+
+#[derive(Debug, PartialEq)]
+pub(super) enum Happened<'a> {
+    /// Records `first..=last` were added; they are in `rec`. `by` is the
+    /// server that wrote them, when the entry says (a batch's entry does).
+    Added { by: Option<u64> },
+    /// One record, carried in the entry itself (as an older server wrote
+    /// them).
+    AddedInline(&'a str),
+    /// A peer's removal: `server conn`.
+    Removed(&'a str),
+    /// Nothing this server knows: only its sequences count.
+    Other,
+}
+
+impl<'a> Logged<'a> {
+    /// Decodes an entry's fields: `n` (the last sequence, always), `f`
+    /// (the first, when the entry covers several), `s` (the writing
+    /// server), then `a` or `d`. `None` when the sequences are missing or
+    /// make no range.
+    pub(super) fn decode(fields: &[(&'a str, &'a str)]) -> Option<Self> {
+        let get = |key: &str| fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let last: u64 = get("n")?.parse().ok()?;
+        let first: u64 = match get("f") {
+            Some(f) => f.parse().ok()?,
+            None => last,
+        };
+        if first > last || first == 0 {
+            return None;
+        }
+        let what = match (get("a"), get("d")) {
+            (Some(""), _) => Happened::Added { by: get("s").and_then(|s| u64::from_str_radix(s, 16).ok()) },
+            (Some(text), _) if first == last => Happened::AddedInline(text),
+            (None, Some(d)) => Happened::Removed(d),
+            _ => Happened::Other,
+        };
+        Some(Logged { first, last, what })
+    }
+}
+
 pub(super) fn as_str(v: &Value) -> Option<&str> {
     match v {
         Value::BulkString(b) => std::str::from_utf8(b).ok(),
@@ -166,6 +213,43 @@ mod tests {
         assert!(log_entries(&Value::Nil).unwrap().is_empty());
         for bad in [Value::Int(3), Value::Array(vec![Value::Int(1)]), Value::Okay] {
             assert!(matches!(log_entries(&bad), Err(StoreError::Garbage(_))));
+        }
+    }
+
+    #[test]
+    fn log_entries_decode_to_ranges() {
+        let d = |kv: &[(&'static str, &'static str)]| Logged::decode(kv);
+        assert_eq!(
+            d(&[("n", "9"), ("f", "5"), ("s", "00000000000000ff"), ("a", "")]),
+            Some(Logged { first: 5, last: 9, what: Happened::Added { by: Some(255) } })
+        );
+        // One record, as a server of the per-record log wrote it.
+        assert_eq!(
+            d(&[("n", "4"), ("a", "")]),
+            Some(Logged { first: 4, last: 4, what: Happened::Added { by: None } })
+        );
+        assert_eq!(
+            d(&[("n", "4"), ("a", "ff 1 2 3 h t")]),
+            Some(Logged { first: 4, last: 4, what: Happened::AddedInline("ff 1 2 3 h t") })
+        );
+        assert_eq!(
+            d(&[("n", "7"), ("d", "ff 1")]),
+            Some(Logged { first: 7, last: 7, what: Happened::Removed("ff 1") })
+        );
+        assert_eq!(d(&[("n", "7"), ("x", "y")]), Some(Logged { first: 7, last: 7, what: Happened::Other }));
+        // Inline text over a range is not something any server writes.
+        assert_eq!(
+            d(&[("n", "7"), ("f", "6"), ("a", "ff 1 2 3 h t")]).map(|l| l.what),
+            Some(Happened::Other)
+        );
+        for bad in [
+            &[("a", "")][..],
+            &[("n", "x")],
+            &[("n", "3"), ("f", "4")],
+            &[("n", "0")],
+            &[("n", "3"), ("f", "-1")],
+        ] {
+            assert_eq!(d(bad), None, "{bad:?}");
         }
     }
 }

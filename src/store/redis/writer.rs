@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use redis::Value;
+use redis::{Cmd, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info};
@@ -46,6 +46,9 @@ pub(super) enum Change {
         port: u16,
         rfc: RfcNumber,
         title: Box<str>,
+        /// Sent for the first time: Redis cannot hold it yet (the server
+        /// sends each record once; a reconcile's rewrite is not fresh).
+        fresh: bool,
         done: Option<oneshot::Sender<bool>>,
     },
     Remove(ConnId),
@@ -102,25 +105,32 @@ impl Shared {
         (token, prev): (u64, u64),
     ) -> Result<(Fenced, Vec<u64>)> {
         let k = &self.keys;
-        let mut inv = self.scripts.batch.prepare_invoke();
-        inv.key(&k.seq).key(&k.rec).key(k.peers(&self.id_hex)).key(&k.servers).key(&k.log);
-        inv.key(k.lease(&self.id_hex)).key(&k.bytes).key(&k.peer_bytes);
-        inv.key(k.fence(&self.id_hex)).key(k.dig(&self.id_hex)).key(&k.peer_dig);
-        inv.arg(&k.prefix).arg(&self.id_hex).arg(self.config.log_len).arg(self.lease_ms());
-        inv.arg(self.budget.load(Ordering::Relaxed)).arg(token).arg(prev);
+        // The EVALSHA built in one buffer (a `ScriptInvocation` holds each
+        // key and argument in an allocation of its own, then copies them
+        // all): keys first, fixed then one per change, then the arguments.
+        let mut cmd = Cmd::with_capacity(3 + 16 + 9 * changes.len(), 256 + 96 * changes.len());
+        cmd.arg("EVALSHA").arg(self.scripts.batch.get_hash()).arg(9 + changes.len());
+        cmd.arg(&k.seq).arg(&k.rec).arg(k.peers(&self.id_hex)).arg(&k.servers).arg(&k.log);
+        cmd.arg(k.lease(&self.id_hex)).arg(&k.bytes).arg(k.fence(&self.id_hex)).arg(k.dig(&self.id_hex));
+        let mut key = String::new();
         for c in changes {
-            inv.key(k.peer(&self.id_hex, c.conn().0));
+            k.peer_into(&mut key, &self.id_hex, c.conn().0);
+            cmd.arg(key.as_str());
+        }
+        cmd.arg(&k.prefix).arg(&self.id_hex).arg(self.config.log_len).arg(self.lease_ms());
+        cmd.arg(self.budget.load(Ordering::Relaxed)).arg(token).arg(prev);
+        for c in changes {
             match c {
-                Change::Add { conn, host, port, rfc, title, .. } => {
+                Change::Add { conn, host, port, rfc, title, fresh, .. } => {
                     let cost = record_cost(*rfc, title, host, *port);
-                    inv.arg("a").arg(conn.0).arg(rfc.0).arg(*port).arg(host.as_str()).arg(&**title);
-                    inv.arg(cost).arg(weight(conn.0, *rfc))
+                    cmd.arg(if *fresh { "a" } else { "r" }).arg(conn.0).arg(rfc.0).arg(*port);
+                    cmd.arg(host.as_str()).arg(&**title).arg(cost).arg(weight(conn.0, *rfc))
                 }
-                Change::Remove(conn) => inv.arg("d").arg(conn.0).arg(0).arg(0).arg("").arg("").arg(0).arg(0),
+                Change::Remove(conn) => cmd.arg("d").arg(conn.0).arg(0).arg(0).arg("").arg("").arg(0).arg(0),
             };
         }
         let mut c = self.conn();
-        let v: Value = self.call("write", inv.invoke_async(&mut c)).await?;
+        let v: Value = self.call("write", super::scripts::eval(&self.scripts.batch, &cmd, &mut c)).await?;
         let garbage = || StoreError::Garbage(format!("write script answered {}", preview(&v)));
         let Value::Array(items) = &v else { return Err(garbage()) };
         let Some((first, seqs)) = items.split_first() else { return Err(garbage()) };
@@ -209,7 +219,9 @@ impl Shared {
                 }
                 continue;
             };
-            let mut batch = Vec::with_capacity(WRITE_BATCH);
+            // Sized to what is queued: a batch's worth for every one would
+            // be a large allocation each time (malloc then sorts its bins).
+            let mut batch = Vec::with_capacity(1 + changes.len().min(WRITE_BATCH - 1));
             batch.push(first);
             while batch.len() < WRITE_BATCH
                 && let Ok(c) = changes.try_recv()

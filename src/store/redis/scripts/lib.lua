@@ -20,26 +20,38 @@ local function fence(key, token, prev)
   return 0
 end
 
+-- A peer's hash holds, per record, rfc -> "seq cost weight": what the
+-- record cost the shared budget and its weight in the server's digest
+-- stay with the record, so a removal (by the owner, a reconcile or a
+-- reaper) gives back exactly what the ADD took, with no other key to
+-- keep in step. Returns the sequences, and the sums of cost and weight.
+local function peer_records(ph)
+  local seqs, cost, weight = {}, 0, 0
+  for i, v in ipairs(redis.call('HVALS', ph)) do
+    local n, c, w = string.match(v, '^(%d+) (%d+) (%d+)$')
+    if n then
+      seqs[#seqs + 1] = n
+      cost = cost + tonumber(c)
+      weight = weight + tonumber(w)
+    end
+  end
+  return seqs, cost, weight
+end
+
 -- Removes one peer of server `srv`: its records, its place in the server's
 -- set, what it cost the shared budget and its share of the server's
 -- digest; logs the removal if it held records. `g` holds the shared keys
--- (seq, rec, log, bytes, peerbytes, peerdig) and the prefix the per-server
--- keys are built from. Returns whether it logged.
+-- (seq, rec, log, bytes) and the prefix the per-server keys are built
+-- from. Returns whether it logged.
 local function remove_peer(g, srv, conn)
-  local field = srv..':'..conn
   local ph = g.prefix..'peer:'..srv..':'..conn
-  local seqs = redis.call('HVALS', ph)
+  local seqs, cost, weight = peer_records(ph)
   redis.call('SREM', g.prefix..'peers:'..srv, conn)
-  local spent = tonumber(redis.call('HGET', g.peerbytes, field) or '0')
-  if spent > 0 then
-    redis.call('DECRBY', g.bytes, spent)
-    redis.call('HDEL', g.peerbytes, field)
-  end
-  local weight = tonumber(redis.call('HGET', g.peerdig, field) or '0')
-  redis.call('HDEL', g.peerdig, field)
   if #seqs == 0 then
+    redis.call('DEL', ph)
     return false
   end
+  redis.call('DECRBY', g.bytes, cost)
   local dig = g.prefix..'dig:'..srv
   redis.call('HINCRBY', dig, 'n', -#seqs)
   redis.call('HINCRBY', dig, 's', -weight)

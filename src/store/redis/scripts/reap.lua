@@ -1,9 +1,8 @@
 -- The reaper: REAP in scripts.rs says what it does.
 --
--- KEYS: servers, seq, rec, log, bytes, peerbytes, peerdig. ARGV: prefix,
+-- KEYS: servers, seq, rec, log, bytes. ARGV: prefix,
 -- log length, how long a dead server's fence is kept (ms).
-local g = {prefix = ARGV[1], seq = KEYS[2], rec = KEYS[3], log = KEYS[4], bytes = KEYS[5],
-  peerbytes = KEYS[6], peerdig = KEYS[7]}
+local g = {prefix = ARGV[1], seq = KEYS[2], rec = KEYS[3], log = KEYS[4], bytes = KEYS[5]}
 local reaped, logged = 0, false
 for _, srv in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if redis.call('EXISTS', ARGV[1]..'lease:'..srv) == 0 then

@@ -1,29 +1,25 @@
 -- The reconcile: RECONCILE in scripts.rs says what it does.
 --
--- KEYS: seq, rec, log, bytes, peerbytes, peerdig, fence, this server's
--- peers, dig. ARGV: prefix, server, log length, token, previous token,
+-- KEYS: seq, rec, log, bytes, fence, this server's peers, dig. ARGV: prefix, server, log length, token, previous token,
 -- then three per live peer: conn, records, weight. Answers the fence,
 -- the peers removed, then the live peers to write again.
-local lost = fence(KEYS[7], ARGV[4], ARGV[5])
+local lost = fence(KEYS[5], ARGV[4], ARGV[5])
 if not lost then
   return {-1}
 end
-local g = {prefix = ARGV[1], seq = KEYS[1], rec = KEYS[2], log = KEYS[3], bytes = KEYS[4],
-  peerbytes = KEYS[5], peerdig = KEYS[6]}
+local g = {prefix = ARGV[1], seq = KEYS[1], rec = KEYS[2], log = KEYS[3], bytes = KEYS[4]}
 local srv = ARGV[2]
 local live = {}
 for i = 6, #ARGV, 3 do
   live[ARGV[i]] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
 end
 local out, seen, logged = {lost, 0}, {}, false
-local function weight_of(conn)
-  return tonumber(redis.call('HGET', KEYS[6], srv..':'..conn) or '0')
-end
-for _, conn in ipairs(redis.call('SMEMBERS', KEYS[8])) do
+for _, conn in ipairs(redis.call('SMEMBERS', KEYS[6])) do
   seen[conn] = true
   local want = live[conn]
-  local n = redis.call('HLEN', ARGV[1]..'peer:'..srv..':'..conn)
-  if not want or n > want[1] or (n == want[1] and weight_of(conn) ~= want[2]) then
+  local seqs, _, weight = peer_records(ARGV[1]..'peer:'..srv..':'..conn)
+  local n = #seqs
+  if not want or n > want[1] or (n == want[1] and weight ~= want[2]) then
     -- Records this server does not have: the peer goes, and comes back
     -- whole if it is live.
     if remove_peer(g, srv, conn) then
@@ -44,11 +40,12 @@ for conn, want in pairs(live) do
 end
 -- The digest, counted again from what is left.
 local n, s = 0, 0
-for _, conn in ipairs(redis.call('SMEMBERS', KEYS[8])) do
-  n = n + redis.call('HLEN', ARGV[1]..'peer:'..srv..':'..conn)
-  s = s + weight_of(conn)
+for _, conn in ipairs(redis.call('SMEMBERS', KEYS[6])) do
+  local seqs, _, weight = peer_records(ARGV[1]..'peer:'..srv..':'..conn)
+  n = n + #seqs
+  s = s + weight
 end
-redis.call('HSET', KEYS[9], 'n', n, 's', s)
+redis.call('HSET', KEYS[7], 'n', n, 's', s)
 if logged then
   redis.call('XTRIM', KEYS[3], 'MAXLEN', '~', ARGV[3])
 end
