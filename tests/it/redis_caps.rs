@@ -128,7 +128,10 @@ async fn a_dead_servers_share_comes_back_when_it_is_reaped() {
         redis_int(&redis, &["GET", "{p2pci}:bytes"]).await == 0
     })
     .await;
-    assert_eq!(redis_int(&redis, &["HLEN", "{p2pci}:peerbytes"]).await, 0);
+    // Nothing of the dead server's peers is left: no peer hash, no record.
+    let left = redis.cmd(&["KEYS", "{p2pci}:peer:*"]).await;
+    assert!(matches!(&left, redis::Value::Array(keys) if keys.is_empty()), "{left:?}");
+    assert_eq!(redis_int(&redis, &["HLEN", "{p2pci}:rec"]).await, 0);
     eventually("the survivor's copy emptied", || async { survivor.store.counts().records == 0 }).await;
     assert_eq!(flood(&mut ps, "hs", 2000..2025, &title).await, 20);
 }
