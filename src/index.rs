@@ -57,8 +57,8 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 pub use self::caps::{CapExceeded, Caps, PEER_OVERHEAD, RECORD_OVERHEAD, peer_cost, record_cost};
 pub use self::error::{AddError, IdentityMismatch};
 pub use self::pages::{Cursor, HolderCursor};
-pub use self::record::RecordRef;
 use self::record::{Entry, PeerEntry};
+pub use self::record::{NewRecord, RecordRef};
 use self::slots::{NIL, Slab, Slot};
 use crate::protocol::response::record_line;
 use crate::protocol::{PeerId, Record, RfcNumber};
@@ -145,37 +145,23 @@ impl Index {
         }
     }
 
-    /// Whether the caps leave room for a new record of `rfc` by `conn`
-    /// (registered or not yet, as `host:port`). An RFC the peer holds
-    /// already needs no room: its ADD stores nothing.
-    pub fn room(
-        &self,
-        conn: ConnId,
-        host: &str,
-        port: u16,
-        rfc: RfcNumber,
-        title: &str,
-    ) -> Result<(), CapExceeded> {
-        let peer = self.by_conn.get(&conn).and_then(|&slot| self.peers.get(slot));
-        self.room_for(peer, host, port, rfc, title)
+    /// Whether the caps leave room for `new` (its connection registered or
+    /// not yet, as `host:port`). An RFC the peer holds already needs no
+    /// room: its ADD stores nothing.
+    pub fn room(&self, new: NewRecord<'_>) -> Result<(), CapExceeded> {
+        let peer = self.by_conn.get(&new.conn).and_then(|&slot| self.peers.get(slot));
+        self.room_for(peer, new)
     }
 
-    /// [`Index::room`] for `peer` (`None`: not registered yet, and its
-    /// entry is to be paid for too).
+    /// [`Index::room`] for `peer` (`None`: not registered yet as
+    /// `host:port`, and its entry is to be paid for too).
     #[inline]
-    fn room_for(
-        &self,
-        peer: Option<&PeerEntry>,
-        host: &str,
-        port: u16,
-        rfc: RfcNumber,
-        title: &str,
-    ) -> Result<(), CapExceeded> {
+    fn room_for(&self, peer: Option<&PeerEntry>, new: NewRecord<'_>) -> Result<(), CapExceeded> {
         if peer.map_or(0, |p| p.rfcs.len()) >= self.caps.records_per_peer {
             return Err(CapExceeded::RecordsPerPeer(self.caps.records_per_peer));
         }
-        let (host, port) = peer.map_or((host, port), |p| (&p.id.host, p.id.port));
-        let mut cost = record_cost(rfc, title, host, port);
+        let (host, port) = peer.map_or((new.host, new.port), |p| (&p.id.host, p.id.port));
+        let mut cost = record_cost(new.rfc, new.title, host, port);
         if peer.is_none() {
             cost += peer_cost(host);
         }
@@ -228,7 +214,16 @@ impl Index {
     /// [`Index::add`], returning the stored record without copying it.
     pub fn add_ref(&mut self, conn: ConnId, rfc: RfcNumber, title: &str) -> Option<RecordRef<'_>> {
         let peer = *self.by_conn.get(&conn)?;
-        self.add_for(peer, rfc, title)
+        let p = self.peers.get(peer)?;
+        let slot = match p.rfcs.get(&rfc).copied() {
+            Some(slot) => slot,
+            None => {
+                let new = NewRecord { conn, host: &p.id.host, port: p.id.port, rfc, title };
+                self.room_for(Some(p), new).ok()?;
+                self.insert(peer, rfc, title)?
+            }
+        };
+        self.get(slot)
     }
 
     /// ADD as one step: [`Index::admit_as`] then [`Index::add_ref`], with
@@ -237,14 +232,8 @@ impl Index {
     /// server's in-memory ADD path: an admitted connection costs one probe
     /// of `by_conn` per ADD, no more than the connection-side identity cache
     /// of the server before the store seam.
-    pub fn admit_and_add(
-        &mut self,
-        conn: ConnId,
-        host: &str,
-        port: u16,
-        rfc: RfcNumber,
-        title: &str,
-    ) -> Result<RecordRef<'_>, AddError> {
+    pub fn admit_and_add(&mut self, new: NewRecord<'_>) -> Result<RecordRef<'_>, AddError> {
+        let NewRecord { conn, host, port, rfc, title } = new;
         let peer = match self.by_conn.get(&conn).and_then(|&slot| Some((slot, self.peers.get(slot)?))) {
             Some((slot, p)) => {
                 // Hostnames compare case-insensitively (PROTOCOL.md, Peer to server).
@@ -255,30 +244,17 @@ impl Index {
                 if let Some(&held) = p.rfcs.get(&rfc) {
                     return self.get(held).ok_or(AddError::Full);
                 }
-                self.room_for(Some(p), host, port, rfc, title)?;
+                self.room_for(Some(p), new)?;
                 slot
             }
             None => {
-                self.room_for(None, host, port, rfc, title)?;
+                self.room_for(None, new)?;
                 self.admit_as(conn, host, port)?;
                 *self.by_conn.get(&conn).ok_or(AddError::Full)?
             }
         };
         let slot = self.insert(peer, rfc, title).ok_or(AddError::Full)?;
         self.get(slot).ok_or(AddError::Full)
-    }
-
-    /// Adds (or finds) `peer`'s record of `rfc`, within the caps.
-    fn add_for(&mut self, peer: Slot, rfc: RfcNumber, title: &str) -> Option<RecordRef<'_>> {
-        let p = self.peers.get(peer)?;
-        let slot = match p.rfcs.get(&rfc).copied() {
-            Some(slot) => slot,
-            None => {
-                self.room_for(Some(p), "", 0, rfc, title).ok()?;
-                self.insert(peer, rfc, title)?
-            }
-        };
-        self.get(slot)
     }
 
     /// Stores a new record for `peer`, the newest of its RFC: the head of

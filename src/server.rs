@@ -58,7 +58,7 @@ use crate::protocol::response::{encode_p2s_end, encode_p2s_head};
 use crate::protocol::{
     LimitError, Limits, P2sMethodRef, P2sRequestRef, RequestError, RfcNumber, Status, parse_p2s,
 };
-use crate::store::{IndexStore, PeerGuard};
+use crate::store::{IndexStore, NewRecord, PeerGuard};
 
 /// How the server behaves; every limit is configurable.
 #[derive(Debug, Clone)]
@@ -532,7 +532,8 @@ impl<S: IndexStore> Handler<S> {
                 let at = out.len();
                 encode_p2s_head(Status::Ok, out);
                 let peer = request.peer;
-                match self.store.add(self.conn, peer.host, peer.port, rfc, title, out).await {
+                let new = NewRecord { conn: self.conn, host: peer.host, port: peer.port, rfc, title };
+                match self.store.add(new, out).await {
                     Ok(()) => {
                         encode_p2s_end(out);
                         self.metrics.request(Method::Add, Status::Ok);

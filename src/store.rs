@@ -27,7 +27,7 @@ pub use self::redis::{RedisConfig, RedisStore};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use crate::index::{AddError, CapExceeded, Caps};
+pub use crate::index::{AddError, CapExceeded, Caps, NewRecord};
 use crate::index::{ConnId, Cursor, HolderCursor, Index};
 use crate::protocol::{Record, RfcNumber};
 
@@ -41,18 +41,12 @@ pub struct Counts {
 /// The index as the server sees it. Every method is safe to call from many
 /// connection tasks at once.
 pub trait IndexStore: Send + Sync + 'static {
-    /// ADD: registers `conn` as the peer `host:port` if it is not yet, then
-    /// stores the record (idempotent for an RFC the peer already holds) and
-    /// appends the stored record's line, CR LF included, to `out`.
-    fn add(
-        &self,
-        conn: ConnId,
-        host: &str,
-        port: u16,
-        rfc: RfcNumber,
-        title: &str,
-        out: &mut Vec<u8>,
-    ) -> impl Future<Output = Result<(), AddError>> + Send;
+    /// ADD: registers `new.conn` as the peer `new.host:new.port` if it is
+    /// not yet, then stores the record (idempotent for an RFC the peer
+    /// already holds) and appends the stored record's line, CR LF included,
+    /// to `out`.
+    fn add(&self, new: NewRecord<'_>, out: &mut Vec<u8>)
+    -> impl Future<Output = Result<(), AddError>> + Send;
 
     /// LOOKUP, a page at a time: appends the lines of the records of `rfc`
     /// below `cursor`, newest first, to `out`, until the page holds
@@ -192,16 +186,12 @@ impl MemoryStore {
 impl IndexStore for MemoryStore {
     fn add(
         &self,
-        conn: ConnId,
-        host: &str,
-        port: u16,
-        rfc: RfcNumber,
-        title: &str,
+        new: NewRecord<'_>,
         out: &mut Vec<u8>,
     ) -> impl Future<Output = Result<(), AddError>> + Send {
         let result = (|| {
             let mut index = self.lock();
-            let record = index.admit_and_add(conn, host, port, rfc, title)?;
+            let record = index.admit_and_add(new)?;
             out.extend_from_slice(record.line().as_bytes());
             Ok(())
         })();
@@ -311,7 +301,7 @@ mod tests {
     fn writes_wire_lines_and_never_suspends() {
         let store = MemoryStore::new();
         let mut out = Vec::new();
-        poll(store.add(ConnId(1), "a", 1, RfcNumber(7), "Seven", &mut out)).unwrap();
+        poll(store.add(NewRecord::of(1, "a", 1, 7, "Seven"), &mut out)).unwrap();
         assert_eq!(out, b"RFC 7 Seven a 1\r\n");
         out.clear();
         assert_eq!(poll(store.lookup_page(RfcNumber(7), HolderCursor::START, 1024, &mut out)), (1, None));
@@ -330,12 +320,12 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(poll(store.lookup_page(RfcNumber(7), HolderCursor::START, 1024, &mut out)), (0, None));
         assert_eq!(store.counts().peers, 0);
-        poll(store.add(ConnId(1), "hostA", 1, RfcNumber(7), "t", &mut out)).unwrap();
+        poll(store.add(NewRecord::of(1, "hostA", 1, 7, "t"), &mut out)).unwrap();
         // Hostnames compare case-insensitively.
-        poll(store.add(ConnId(1), "HOSTA", 1, RfcNumber(8), "t", &mut out)).unwrap();
-        let other = poll(store.add(ConnId(1), "hostB", 1, RfcNumber(9), "t", &mut out));
+        poll(store.add(NewRecord::of(1, "HOSTA", 1, 8, "t"), &mut out)).unwrap();
+        let other = poll(store.add(NewRecord::of(1, "hostB", 1, 9, "t"), &mut out));
         assert!(matches!(other, Err(AddError::Identity(_))));
-        let other_port = poll(store.add(ConnId(1), "hostA", 2, RfcNumber(9), "t", &mut out));
+        let other_port = poll(store.add(NewRecord::of(1, "hostA", 2, 9, "t"), &mut out));
         assert!(matches!(other_port, Err(AddError::Identity(_))));
         assert_eq!(store.counts(), Counts { peers: 1, records: 2 });
     }
@@ -344,8 +334,8 @@ mod tests {
     async fn records_decodes_what_the_store_writes() {
         let store = MemoryStore::new();
         let mut out = Vec::new();
-        store.add(ConnId(1), "a", 1, RfcNumber(7), "A title with spaces", &mut out).await.unwrap();
-        store.add(ConnId(2), "b", 2, RfcNumber(7), "A title with spaces", &mut out).await.unwrap();
+        store.add(NewRecord::of(1, "a", 1, 7, "A title with spaces"), &mut out).await.unwrap();
+        store.add(NewRecord::of(2, "b", 2, 7, "A title with spaces"), &mut out).await.unwrap();
         let got = records(&store, Some(RfcNumber(7))).await;
         let hosts: Vec<_> = got.iter().map(|r| r.host.as_str()).collect();
         assert_eq!(hosts, ["b", "a"]);
@@ -357,7 +347,7 @@ mod tests {
     async fn a_guard_left_armed_removes_the_peer() {
         let store = Arc::new(MemoryStore::new());
         let mut out = Vec::new();
-        store.add(ConnId(1), "a", 1, RfcNumber(7), "t", &mut out).await.unwrap();
+        store.add(NewRecord::of(1, "a", 1, 7, "t"), &mut out).await.unwrap();
         let task = tokio::spawn({
             let store = store.clone();
             async move {

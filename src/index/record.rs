@@ -1,10 +1,32 @@
-//! A record as the index stores it, and the borrowed view of one that
-//! LOOKUP and LIST hand out.
+//! A record as the index stores it, the borrowed view of one that LOOKUP
+//! and LIST hand out, and the borrowed ADD that makes one.
 
-use super::HashMap;
 use super::slots::{Slab, Slot};
+use super::{ConnId, HashMap};
 use crate::protocol::response::decimal_len;
 use crate::protocol::{PeerId, Record, RfcNumber};
+
+/// What one ADD asks to store: the record of `rfc` titled `title` for the
+/// peer `host:port` on connection `conn`, borrowed from the request.
+///
+/// The five travel together from the server through the store to the
+/// index; passed by value, the struct costs no more than its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewRecord<'a> {
+    pub conn: ConnId,
+    pub host: &'a str,
+    pub port: u16,
+    pub rfc: RfcNumber,
+    pub title: &'a str,
+}
+
+#[cfg(test)]
+impl<'a> NewRecord<'a> {
+    /// The ADD of `rfc` by connection `conn`, for the unit tests.
+    pub(crate) fn of(conn: u64, host: &'a str, port: u16, rfc: u32, title: &'a str) -> Self {
+        NewRecord { conn: ConnId(conn), host, port, rfc: RfcNumber(rfc), title }
+    }
+}
 
 /// A record as stored: its line as it goes on the wire, built once when the
 /// record is added (40 bytes and the line).

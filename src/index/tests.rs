@@ -10,14 +10,14 @@ fn pid(host: &str, port: u16) -> PeerId {
 fn admit_and_add_registers_once_and_keeps_one_identity() {
     let mut ix = Index::new();
     let line = |r: Result<RecordRef<'_>, AddError>| r.ok().map(|r| r.line().to_owned());
-    let first = ix.admit_and_add(ConnId(1), "hostA", 1, RfcNumber(7), "Seven");
+    let first = ix.admit_and_add(NewRecord::of(1, "hostA", 1, 7, "Seven"));
     assert_eq!(line(first).as_deref(), Some("RFC 7 Seven hostA 1\r\n"));
     // Hostnames compare case-insensitively; an RFC held already is not stored again.
-    let again = ix.admit_and_add(ConnId(1), "HOSTA", 1, RfcNumber(7), "Other");
+    let again = ix.admit_and_add(NewRecord::of(1, "HOSTA", 1, 7, "Other"));
     assert_eq!(line(again).as_deref(), Some("RFC 7 Seven hostA 1\r\n"));
-    assert!(ix.admit_and_add(ConnId(1), "hostB", 1, RfcNumber(8), "t").is_err());
-    assert!(ix.admit_and_add(ConnId(1), "hostA", 2, RfcNumber(8), "t").is_err());
-    ix.admit_and_add(ConnId(2), "hostB", 2, RfcNumber(7), "Seven").unwrap();
+    assert!(ix.admit_and_add(NewRecord::of(1, "hostB", 1, 8, "t")).is_err());
+    assert!(ix.admit_and_add(NewRecord::of(1, "hostA", 2, 8, "t")).is_err());
+    ix.admit_and_add(NewRecord::of(2, "hostB", 2, 7, "Seven")).unwrap();
     assert_eq!(ix.peer_count(), 2);
     assert_eq!(ix.record_count(), 2);
     let holders: Vec<String> = ix.lookup(RfcNumber(7)).into_iter().map(|r| r.host).collect();
@@ -34,35 +34,35 @@ fn cost(host: &str, n: u64, title: &str) -> u64 {
 fn caps_refuse_an_add_and_store_nothing() {
     let mut ix = Index::with_caps(Caps { records_per_peer: 3, memory: u64::MAX });
     for n in 10..13 {
-        ix.admit_and_add(ConnId(1), "a", 1, RfcNumber(n), "t").unwrap();
+        ix.admit_and_add(NewRecord::of(1, "a", 1, n, "t")).unwrap();
     }
-    let refused = ix.admit_and_add(ConnId(1), "a", 1, RfcNumber(13), "t").err();
+    let refused = ix.admit_and_add(NewRecord::of(1, "a", 1, 13, "t")).err();
     assert_eq!(refused, Some(AddError::Cap(CapExceeded::RecordsPerPeer(3))));
     assert_eq!(refused.unwrap().to_string(), "the peer holds 3 records already, the most one peer may hold");
     // An RFC held already is no new record: answered, not refused.
-    assert_eq!(ix.admit_and_add(ConnId(1), "a", 1, RfcNumber(12), "t").unwrap().rfc(), RfcNumber(12));
+    assert_eq!(ix.admit_and_add(NewRecord::of(1, "a", 1, 12, "t")).unwrap().rfc(), RfcNumber(12));
     // Another peer has its own share.
-    ix.admit_and_add(ConnId(2), "b", 1, RfcNumber(13), "t").unwrap();
+    ix.admit_and_add(NewRecord::of(2, "b", 1, 13, "t")).unwrap();
     assert_eq!(ix.record_count(), 4);
     assert!(ix.lookup(RfcNumber(13)).iter().all(|r| r.host == "b"));
 
     // The memory budget: room for exactly two records of one peer.
     let budget = cost("a", 2, "title");
     let mut ix = Index::with_caps(Caps { records_per_peer: 100, memory: budget });
-    ix.admit_and_add(ConnId(1), "a", 1, RfcNumber(10), "title").unwrap();
-    ix.admit_and_add(ConnId(1), "a", 1, RfcNumber(11), "title").unwrap();
+    ix.admit_and_add(NewRecord::of(1, "a", 1, 10, "title")).unwrap();
+    ix.admit_and_add(NewRecord::of(1, "a", 1, 11, "title")).unwrap();
     assert_eq!(ix.bytes(), budget);
-    let full = ix.admit_and_add(ConnId(1), "a", 1, RfcNumber(12), "title").err();
+    let full = ix.admit_and_add(NewRecord::of(1, "a", 1, 12, "title")).err();
     assert_eq!(full, Some(AddError::Cap(CapExceeded::IndexMemory(budget))));
-    assert_eq!(ix.admit_and_add(ConnId(1), "a", 1, RfcNumber(11), "title").unwrap().rfc(), RfcNumber(11));
+    assert_eq!(ix.admit_and_add(NewRecord::of(1, "a", 1, 11, "title")).unwrap().rfc(), RfcNumber(11));
     // A peer refused on its first ADD is not registered either.
-    assert!(ix.admit_and_add(ConnId(2), "b", 1, RfcNumber(12), "title").is_err());
+    assert!(ix.admit_and_add(NewRecord::of(2, "b", 1, 12, "title")).is_err());
     assert_eq!((ix.peer_count(), ix.record_count(), ix.bytes()), (1, 2, budget));
-    assert_eq!(ix.room(ConnId(2), "b", 1, RfcNumber(12), "t"), Err(CapExceeded::IndexMemory(budget)));
+    assert_eq!(ix.room(NewRecord::of(2, "b", 1, 12, "t")), Err(CapExceeded::IndexMemory(budget)));
     // The budget comes back when the records go.
     assert_eq!(ix.remove_peer(ConnId(1)), 2);
     assert_eq!(ix.bytes(), 0);
-    ix.admit_and_add(ConnId(2), "b", 1, RfcNumber(12), "title").unwrap();
+    ix.admit_and_add(NewRecord::of(2, "b", 1, 12, "title")).unwrap();
     assert!(ix.remove(ConnId(2), RfcNumber(12)));
     assert!(!ix.remove(ConnId(2), RfcNumber(12)));
     assert_eq!(ix.bytes(), peer_cost("b"));

@@ -16,7 +16,7 @@ use super::view::Own;
 use super::writer::Change;
 use crate::index::{ConnId, Cursor, HolderCursor};
 use crate::protocol::RfcNumber;
-use crate::store::{AddError, CapExceeded, Caps, Counts, IndexStore};
+use crate::store::{AddError, CapExceeded, Caps, Counts, IndexStore, NewRecord};
 
 impl IndexStore for RedisStore {
     /// The record is stored in the local copy at once, newest of all (the
@@ -26,16 +26,8 @@ impl IndexStore for RedisStore {
     /// answered anyway: a record lives as long as its peer's connection to
     /// this server, so this server's memory is as good a home for it as
     /// Redis, which only has to pass it on to the others once it is back.
-    async fn add(
-        &self,
-        conn: ConnId,
-        host: &str,
-        port: u16,
-        rfc: RfcNumber,
-        title: &str,
-        out: &mut Vec<u8>,
-    ) -> Result<(), AddError> {
-        if let Some(written) = self.add_now(conn, host, port, rfc, title, out)? {
+    async fn add(&self, new: NewRecord<'_>, out: &mut Vec<u8>) -> Result<(), AddError> {
+        if let Some(written) = self.add_now(new, out)? {
             // Answered once Redis has it, so an ADD answered here is older
             // than any ADD sent afterwards, on any server. A Redis that does
             // not take it in time does not hold the peer up (should it then
@@ -131,13 +123,10 @@ impl IndexStore for RedisStore {
 impl RedisStore {
     fn add_now(
         &self,
-        conn: ConnId,
-        host: &str,
-        port: u16,
-        rfc: RfcNumber,
-        title: &str,
+        new: NewRecord<'_>,
         out: &mut Vec<u8>,
     ) -> Result<Option<oneshot::Receiver<bool>>, AddError> {
+        let NewRecord { conn, host, port, rfc, title } = new;
         let s = &*self.shared;
         let mut v = s.view();
         // The identity rule, as in memory; the peer is this server's own.
@@ -148,7 +137,7 @@ impl RedisStore {
         }
         // The caps, against the local copy of the whole shared index first
         // (Redis holds the budget against every server's records at once).
-        v.index.room(conn, host, port, rfc, title)?;
+        v.index.room(new)?;
         v.index.admit_as(conn, host, port)?;
         if !v.hold(conn, rfc, title) {
             return Err(AddError::Full);
