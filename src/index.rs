@@ -233,15 +233,14 @@ impl Index {
     /// of `by_conn` per ADD, no more than the connection-side identity cache
     /// of the server before the store seam.
     pub fn admit_and_add(&mut self, new: NewRecord<'_>) -> Result<RecordRef<'_>, AddError> {
-        let NewRecord { conn, host, port, rfc, title } = new;
-        let peer = match self.by_conn.get(&conn).and_then(|&slot| Some((slot, self.peers.get(slot)?))) {
+        let peer = match self.by_conn.get(&new.conn).and_then(|&slot| Some((slot, self.peers.get(slot)?))) {
             Some((slot, p)) => {
                 // Hostnames compare case-insensitively (PROTOCOL.md, Peer to server).
-                if p.id.port != port || !p.id.host.eq_ignore_ascii_case(host) {
-                    let claimed = PeerId { host: host.to_owned(), port };
+                if p.id.port != new.port || !p.id.host.eq_ignore_ascii_case(new.host) {
+                    let claimed = PeerId { host: new.host.to_owned(), port: new.port };
                     return Err(IdentityMismatch { registered: p.id.clone(), claimed }.into());
                 }
-                if let Some(&held) = p.rfcs.get(&rfc) {
+                if let Some(&held) = p.rfcs.get(&new.rfc) {
                     return self.get(held).ok_or(AddError::Full);
                 }
                 self.room_for(Some(p), new)?;
@@ -249,11 +248,11 @@ impl Index {
             }
             None => {
                 self.room_for(None, new)?;
-                self.admit_as(conn, host, port)?;
-                *self.by_conn.get(&conn).ok_or(AddError::Full)?
+                self.admit_as(new.conn, new.host, new.port)?;
+                *self.by_conn.get(&new.conn).ok_or(AddError::Full)?
             }
         };
-        let slot = self.insert(peer, rfc, title).ok_or(AddError::Full)?;
+        let slot = self.insert(peer, new.rfc, new.title).ok_or(AddError::Full)?;
         self.get(slot).ok_or(AddError::Full)
     }
 
