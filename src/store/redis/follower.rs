@@ -172,7 +172,18 @@ impl Shared {
             };
             logged.push(l);
         }
-        let added = self.added_records(r, &logged, at).await?;
+        // Records are fetched only for entries that follow on from this
+        // copy: past a gap the copy is rebuilt anyway (below).
+        let mut next = at.seq + 1;
+        let following = logged
+            .iter()
+            .take_while(|l| {
+                let ok = l.first == next;
+                next = l.last.saturating_add(1);
+                ok
+            })
+            .count();
+        let added = self.added_records(r, &logged[..following], at).await?;
         let mut view = self.view();
         for ((entry_id, _), l) in entries.iter().zip(&logged) {
             if l.first != at.seq + 1 {

@@ -81,6 +81,10 @@ pub(super) fn log_entries(v: &Value) -> Result<Vec<LogEntry<'_>>> {
     Ok(out)
 }
 
+/// The widest range of sequences one log entry may cover: far above a
+/// batch (the writer's is 256).
+pub(super) const MAX_RANGE: u64 = 1 << 16;
+
 /// What one log entry says: the sequences it covers, and what happened.
 #[derive(Debug, PartialEq)]
 pub(super) struct Logged<'a> {
@@ -115,7 +119,9 @@ impl<'a> Logged<'a> {
             Some(f) => f.parse().ok()?,
             None => last,
         };
-        if first > last || first == 0 {
+        // A batch's entry covers one batch; anything wider is not ours
+        // (and would have the follower fetch, and hold, that many).
+        if first > last || first == 0 || last - first >= MAX_RANGE {
             return None;
         }
         let what = match (get("a"), get("d")) {
@@ -242,12 +248,16 @@ mod tests {
             d(&[("n", "7"), ("f", "6"), ("a", "ff 1 2 3 h t")]).map(|l| l.what),
             Some(Happened::Other)
         );
+        assert_eq!(d(&[("n", "65536"), ("f", "1"), ("a", "")]).map(|l| l.last - l.first), Some(65535));
         for bad in [
             &[("a", "")][..],
             &[("n", "x")],
             &[("n", "3"), ("f", "4")],
             &[("n", "0")],
             &[("n", "3"), ("f", "-1")],
+            // What no writer sends: a follower would fetch them all.
+            &[("n", "18446744073709551615"), ("f", "1"), ("a", "")],
+            &[("n", "65537"), ("f", "1"), ("a", "")],
         ] {
             assert_eq!(d(bad), None, "{bad:?}");
         }
