@@ -288,6 +288,16 @@ async fn garbage_and_silence_from_redis_are_errors() {
     added(&mut p, 3, "ha", 1).await;
     eventually("a later record on the other server", || async { lookup_of(b.addr, 3).await.len() == 1 })
         .await;
+    // Entries naming more sequences than any batch: a follower that took
+    // them at their word would fetch (and hold) up to 2^64 of them.
+    for last in ["18446744073709551615", "70000"] {
+        redis.cmd(&["XADD", "{p2pci}:log", "*", "n", last, "f", "1", "a", ""]).await;
+    }
+    added(&mut p, 4, "ha", 1).await;
+    for s in [&a, &b] {
+        eventually("every record after the wide entries", || async { list_of(s.addr).await.len() == 4 })
+            .await;
+    }
 }
 
 /// A server that stops normally removes its peers and gives up its lease:
