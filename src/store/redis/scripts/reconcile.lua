@@ -13,7 +13,9 @@ local live = {}
 for i = 6, #ARGV, 3 do
   live[ARGV[i]] = {tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])}
 end
-local out, seen, logged = {lost, 0}, {}, false
+-- The digest is counted again from the peers that stay (a removed one
+-- leaves nothing).
+local out, seen, logged, total, tweight = {lost, 0}, {}, false, 0, 0
 for _, conn in ipairs(redis.call('SMEMBERS', KEYS[6])) do
   seen[conn] = true
   local want = live[conn]
@@ -29,8 +31,11 @@ for _, conn in ipairs(redis.call('SMEMBERS', KEYS[6])) do
     if want then
       out[#out + 1] = conn
     end
-  elseif n < want[1] then
-    out[#out + 1] = conn
+  else
+    total, tweight = total + n, tweight + weight
+    if n < want[1] then
+      out[#out + 1] = conn
+    end
   end
 end
 for conn, want in pairs(live) do
@@ -38,14 +43,7 @@ for conn, want in pairs(live) do
     out[#out + 1] = conn
   end
 end
--- The digest, counted again from what is left.
-local n, s = 0, 0
-for _, conn in ipairs(redis.call('SMEMBERS', KEYS[6])) do
-  local seqs, _, weight = peer_records(ARGV[1]..'peer:'..srv..':'..conn)
-  n = n + #seqs
-  s = s + weight
-end
-redis.call('HSET', KEYS[7], 'n', n, 's', s)
+redis.call('HSET', KEYS[7], 'n', total, 's', tweight)
 if logged then
   redis.call('XTRIM', KEYS[3], 'MAXLEN', '~', ARGV[3])
 end
