@@ -31,6 +31,12 @@ use crate::protocol::RfcNumber;
 
 /// Changes written to Redis in one script at most.
 pub(super) const WRITE_BATCH: usize = 256;
+/// The batch script's layout (`FIXED`, `ARGS`, `EACH` in batch.lua): keys
+/// before the one per change, arguments before the ones per change, and
+/// arguments per change.
+const BATCH_KEYS: usize = 9;
+const BATCH_ARGS: usize = 7;
+const BATCH_EACH: usize = 8;
 /// Batches on their way to Redis at once.
 const WRITES_IN_FLIGHT: usize = 8;
 
@@ -108,8 +114,11 @@ impl Shared {
         // The EVALSHA built in one buffer (a `ScriptInvocation` holds each
         // key and argument in an allocation of its own, then copies them
         // all): keys first, fixed then one per change, then the arguments.
-        let mut cmd = Cmd::with_capacity(3 + 16 + 9 * changes.len(), 256 + 96 * changes.len());
-        cmd.arg("EVALSHA").arg(self.scripts.batch.get_hash()).arg(9 + changes.len());
+        let mut cmd = Cmd::with_capacity(
+            3 + BATCH_KEYS + BATCH_ARGS + (1 + BATCH_EACH) * changes.len(),
+            256 + 96 * changes.len(),
+        );
+        cmd.arg("EVALSHA").arg(self.scripts.batch.get_hash()).arg(BATCH_KEYS + changes.len());
         cmd.arg(&k.seq).arg(&k.rec).arg(k.peers(&self.id_hex)).arg(&k.servers).arg(&k.log);
         cmd.arg(k.lease(&self.id_hex)).arg(&k.bytes).arg(k.fence(&self.id_hex)).arg(k.dig(&self.id_hex));
         let mut key = String::new();
