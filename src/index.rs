@@ -41,6 +41,7 @@
 //! SipHash: LOOKUP is little more than a map probe, so the hasher's cost
 //! shows; the seed still keeps collisions unpredictable to clients.
 
+mod bulk;
 mod caps;
 mod error;
 mod pages;
@@ -54,6 +55,7 @@ use std::fmt;
 
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+pub use self::bulk::Bulk;
 pub use self::caps::{CapExceeded, Caps, PEER_OVERHEAD, RECORD_OVERHEAD, peer_cost, record_cost};
 pub use self::error::{AddError, IdentityMismatch};
 pub use self::pages::{Cursor, HolderCursor};

@@ -2,6 +2,29 @@ use super::*;
 use crate::protocol::response::encode_record;
 use proptest::prelude::*;
 
+/// Two records given one sequence (no well-kept snapshot holds them): the
+/// first stays, the other is dropped and said, and costs nothing.
+#[test]
+fn bulk_load_keeps_the_first_of_a_sequence_given_twice() {
+    let mut bulk = Bulk::new(Index::new());
+    bulk.admit_as(ConnId(1), "a", 1).unwrap();
+    bulk.admit_as(ConnId(2), "b", 1).unwrap();
+    assert!(bulk.insert(ConnId(1), RfcNumber(7), "first", 5));
+    assert!(bulk.insert(ConnId(2), RfcNumber(7), "second", 5));
+    assert!(bulk.insert(ConnId(2), RfcNumber(8), "other", 6));
+    let (ix, dropped) = bulk.finish();
+    assert_eq!(dropped, vec![(ConnId(2), RfcNumber(7))]);
+    let titles: Vec<String> = ix.list().into_iter().map(|r| r.title).collect();
+    assert_eq!(titles, ["other", "first"]);
+    assert!(ix.held(ConnId(2), RfcNumber(7)).is_none());
+    let mut alone = Index::new();
+    alone.admit(ConnId(1), &pid("a", 1)).unwrap();
+    alone.admit(ConnId(2), &pid("b", 1)).unwrap();
+    alone.insert_at(ConnId(1), RfcNumber(7), "first", 5);
+    alone.insert_at(ConnId(2), RfcNumber(8), "other", 6);
+    assert_eq!(ix.bytes(), alone.bytes());
+}
+
 fn pid(host: &str, port: u16) -> PeerId {
     PeerId { host: host.into(), port }
 }
@@ -337,6 +360,50 @@ proptest! {
         ix.admit(ConnId(9), &pid("late", 1)).unwrap();
         ix.add(ConnId(9), RfcNumber(0), "t");
         let holders = ix.lookup(RfcNumber(0));
+        prop_assert_eq!(holders[0].host.as_str(), "late");
+    }
+
+    /// An index loaded in bulk, from records in any order (some given
+    /// twice, as a scan may), is the index `insert_at` builds from them:
+    /// the same LIST, LOOKUPs, cost and next sequence; and it goes on
+    /// working as one (removals relink, a later ADD is the newest).
+    #[test]
+    fn bulk_load_equals_placing_one_by_one(
+        seqs in Just((1..60u64).collect::<Vec<_>>()).prop_shuffle(),
+        again in proptest::collection::vec(1..60u64, 0..5),
+        leave in proptest::collection::vec(0..5u64, 0..3),
+    ) {
+        // Sequence s: peer s % 5, RFC s / 5 % 3 (so a peer holds an RFC
+        // once): RFCs with up to 20 holders.
+        let place = |s: u64| (ConnId(s % 5), RfcNumber(u32::try_from(s / 5 % 3).unwrap()));
+        let mut one = Index::new();
+        let mut bulk = Bulk::new(Index::new());
+        for c in 0..5 {
+            one.admit(ConnId(c), &pid(&format!("h{c}"), 1)).unwrap();
+            bulk.admit_as(ConnId(c), &format!("h{c}"), 1).unwrap();
+        }
+        for &s in seqs.iter().chain(&again) {
+            let (c, r) = place(s);
+            let title = format!("t{s}");
+            prop_assert_eq!(one.insert_at(c, r, &title, s).is_some(), bulk.insert(c, r, &title, s));
+        }
+        let (mut ix, dropped) = bulk.finish();
+        prop_assert!(dropped.is_empty());
+        let view = |ix: &Index| {
+            let list: Vec<Record> = ix.list();
+            let lookups: Vec<Vec<Record>> = (0..3).map(|r| ix.lookup(RfcNumber(r))).collect();
+            (list, lookups, ix.bytes(), ix.next_seq, ix.record_count())
+        };
+        prop_assert_eq!(view(&ix), view(&one));
+        for &c in &leave {
+            prop_assert_eq!(ix.remove_peer(ConnId(c)), one.remove_peer(ConnId(c)));
+        }
+        for ix in [&mut ix, &mut one] {
+            ix.admit(ConnId(9), &pid("late", 1)).unwrap();
+            ix.add(ConnId(9), RfcNumber(1), "t");
+        }
+        prop_assert_eq!(view(&ix), view(&one));
+        let holders = ix.lookup(RfcNumber(1));
         prop_assert_eq!(holders[0].host.as_str(), "late");
     }
 

@@ -342,7 +342,7 @@ impl Shared {
             view.place(ConnId(r.conn), r.rfc, r.title, seq);
             return;
         }
-        view.add_remote((r.server, r.conn), r.host, r.port, r.rfc, r.title, seq);
+        view.add_remote(&r, seq);
     }
 
     fn apply_remove(&self, view: &mut View, text: &str) {

@@ -17,7 +17,7 @@ use super::Shared;
 use super::error::{Result, StoreError};
 use super::values::{Stored, as_str, as_string, as_u64, preview};
 use super::view::View;
-use crate::index::ConnId;
+use crate::index::{Bulk, ConnId, Index};
 use crate::protocol::RfcNumber;
 
 /// Records fetched per `HSCAN` step of a snapshot.
@@ -29,7 +29,8 @@ impl Shared {
     pub(super) async fn sync(&self) -> Result<(String, u64)> {
         let started = Instant::now();
         let (seq, last_id) = self.mark().await?;
-        let mut fresh = View::with_caps(self.view().index.caps());
+        let mut fresh = View::default();
+        let mut bulk = Bulk::new(Index::with_caps(self.view().index.caps()));
         let mut mine = Vec::new();
         let mut cursor = "0".to_string();
         let mut c = self.conn();
@@ -61,23 +62,45 @@ impl Shared {
                     mine.push((seq, r.conn, r.rfc, r.title.to_owned()));
                     continue;
                 }
-                fresh.add_remote((r.server, r.conn), r.host, r.port, r.rfc, r.title, seq);
+                fresh.load_remote(&mut bulk, &r, seq);
             }
             cursor = as_string(next).ok_or_else(garbage)?;
             if cursor == "0" {
                 break;
             }
         }
-        // Install it, with this server's live peers in it.
-        {
+        // This server's live peers go in as they are now; the copy is
+        // linked with them outside the lock (a million records take a
+        // tenth of a second), then put right under it for what they did
+        // meanwhile.
+        let own = self.view().own.clone();
+        for (&conn, o) in &own {
+            let _ = bulk.admit_as(conn, &o.host, o.port);
+        }
+        for (seq, conn, rfc, title) in mine {
+            if own.get(&ConnId(conn)).is_some_and(|o| o.rfcs.contains(&rfc)) {
+                bulk.insert(ConnId(conn), rfc, &title, seq);
+            }
+        }
+        let (index, dropped) = bulk.finish();
+        fresh.index = index;
+        fresh.uncount(&dropped);
+        let old = {
             let mut v = self.view();
+            for (conn, was) in &own {
+                match v.own.get(conn) {
+                    None => {
+                        fresh.index.remove_peer(*conn);
+                    }
+                    Some(now) => {
+                        for rfc in was.rfcs.iter().filter(|r| !now.rfcs.contains(r)) {
+                            fresh.index.remove(*conn, *rfc);
+                        }
+                    }
+                }
+            }
             for (&conn, o) in &v.own {
                 let _ = fresh.index.admit_as(conn, &o.host, o.port);
-            }
-            for (seq, conn, rfc, title) in mine {
-                if v.own.get(&ConnId(conn)).is_some_and(|o| o.rfcs.contains(&rfc)) {
-                    fresh.index.insert_at(ConnId(conn), rfc, &title, seq);
-                }
             }
             // Own records Redis does not have (yet), titles from the copy
             // being replaced: held here until the writer gives them their
@@ -91,11 +114,14 @@ impl Shared {
                 .collect();
             fresh.own = std::mem::take(&mut v.own);
             fresh.next_provisional = v.next_provisional;
-            *v = fresh;
+            let old = std::mem::replace(&mut *v, fresh);
             for (c, r, t) in missing {
                 v.hold(c, r, &t);
             }
-        }
+            old
+        };
+        // The copy replaced is freed with the lock released.
+        drop(old);
         let counts = self.counts();
         metrics::histogram!("p2pci_store_roundtrip_seconds", "op" => "load")
             .record(started.elapsed().as_secs_f64());

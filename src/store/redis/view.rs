@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 
 use super::digest::{Digest, weight};
-use crate::index::{Caps, ConnId, Index};
+use super::values::Stored;
+use crate::index::{Bulk, ConnId, Index};
 use crate::protocol::RfcNumber;
 
 /// Own records not yet in Redis are numbered from here on.
@@ -55,35 +56,68 @@ pub(super) struct View {
 }
 
 impl View {
-    /// An empty copy under these caps.
-    pub(super) fn with_caps(caps: Caps) -> Self {
-        View { index: Index::with_caps(caps), ..View::default() }
-    }
-
     /// Adds another server's record at its sequence; whether it was new.
-    pub(super) fn add_remote(
-        &mut self,
-        (server, conn): (u64, u64),
-        host: &str,
-        port: u16,
-        rfc: RfcNumber,
-        title: &str,
-        seq: u64,
-    ) -> bool {
-        let next = &mut self.next_remote;
-        let peer = self.remote.entry((server, conn)).or_insert_with(|| {
-            *next += 1;
-            Remote { id: ConnId(REMOTE | *next), digest: Digest::default() }
-        });
-        if self.index.admit_as(peer.id, host, port).is_err()
-            || self.index.insert_at(peer.id, rfc, title, seq).is_none()
+    pub(super) fn add_remote(&mut self, r: &Stored<'_>, seq: u64) -> bool {
+        let id = self.remote_id((r.server, r.conn));
+        if self.index.admit_as(id, r.host, r.port).is_err()
+            || self.index.insert_at(id, r.rfc, r.title, seq).is_none()
         {
             return false;
         }
-        let w = weight(conn, rfc);
-        peer.digest.add(w);
-        self.digests.entry(server).or_default().add(w);
+        self.count_remote((r.server, r.conn), r.rfc);
         true
+    }
+
+    /// [`View::add_remote`] into an index being loaded (`bulk`, which
+    /// becomes this copy's index once every record is in).
+    pub(super) fn load_remote(&mut self, bulk: &mut Bulk, r: &Stored<'_>, seq: u64) -> bool {
+        let id = self.remote_id((r.server, r.conn));
+        if bulk.admit_as(id, r.host, r.port).is_err() || !bulk.insert(id, r.rfc, r.title, seq) {
+            return false;
+        }
+        self.count_remote((r.server, r.conn), r.rfc);
+        true
+    }
+
+    /// The local id of another server's peer, given one if it is new.
+    fn remote_id(&mut self, key: (u64, u64)) -> ConnId {
+        let next = &mut self.next_remote;
+        self.remote
+            .entry(key)
+            .or_insert_with(|| {
+                *next += 1;
+                Remote { id: ConnId(REMOTE | *next), digest: Digest::default() }
+            })
+            .id
+    }
+
+    /// Counts another server's record in its peer's and its server's
+    /// digests.
+    fn count_remote(&mut self, (server, conn): (u64, u64), rfc: RfcNumber) {
+        let w = weight(conn, rfc);
+        if let Some(peer) = self.remote.get_mut(&(server, conn)) {
+            peer.digest.add(w);
+        }
+        self.digests.entry(server).or_default().add(w);
+    }
+
+    /// Takes records out of their peers' and servers' digests again: ones
+    /// the local copy did not keep after all ([`Bulk::finish`]).
+    pub(super) fn uncount(&mut self, dropped: &[(ConnId, RfcNumber)]) {
+        if dropped.is_empty() {
+            return;
+        }
+        let keys: HashMap<ConnId, (u64, u64)> = self.remote.iter().map(|(&k, r)| (r.id, k)).collect();
+        for &(local, rfc) in dropped {
+            let Some(&(server, conn)) = keys.get(&local) else { continue };
+            let one = Digest { records: 1, weight: weight(conn, rfc) };
+            if let Some(peer) = self.remote.get_mut(&(server, conn)) {
+                peer.digest.take(one);
+            }
+            if let Some(d) = self.digests.get_mut(&server) {
+                d.take(one);
+            }
+        }
     }
 
     /// Forgets another server's peer and its records.
