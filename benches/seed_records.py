@@ -6,6 +6,11 @@ not expire, so that no server reaps the records and every copy's check
 agrees with Redis (a copy that differs is reloaded).
 
     benches/seed_records.py 1000000 | redis-cli -p PORT --pipe
+    benches/seed_records.py 1000000 10000 | ...  # RFCs 1..10000, 100 holders each
+
+With no second argument, 1000 peers hold a thousand distinct RFCs each;
+with RFCS, every peer holds RFCs 1..RFCS (so each RFC has N / RFCS
+holders: a chain of that length in every copy).
 """
 import sys
 
@@ -31,12 +36,13 @@ def cmd(out, *args):
 
 def main():
     n = int(sys.argv[1])
+    rfcs = int(sys.argv[2]) if len(sys.argv) > 2 else None
     srv = "%016x" % SERVER
     out, total, step = [], 0, 1000
     for start in range(1, n + 1, step):
         args = ["HSET", "{p2pci}:rec"]
         for i in range(start, min(start + step, n + 1)):
-            conn, rfc = i % 1000, i
+            conn, rfc = ((i - 1) // rfcs, (i - 1) % rfcs + 1) if rfcs else (i % 1000, i)
             args += [i, f"{srv} {conn} {rfc} 5000 host{conn} A forty byte title of some RFC, roughly."]
             total += weight(conn, rfc)
         cmd(out, *args)

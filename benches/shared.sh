@@ -5,6 +5,7 @@
 #   benches/shared.sh                      # about 2 minutes
 #   DURATION=2 RECORDS=200000 benches/shared.sh
 #   ONLY=ops REPEAT=3 benches/shared.sh    # LOOKUP and ADD only, three rounds
+#   ONLY=load LAYOUTS="10000" benches/shared.sh  # a new server loading, one layout
 #   P2PCI_BIN=/path/to/p2pci ONLY=ops ...  # another build of the server (A/B)
 #
 # Measures:
@@ -12,7 +13,7 @@
 #     in-memory server, a Redis-backed server, and Redis itself (GET/SET);
 #   * cross-server staleness (examples/staleness.rs) idle and under load;
 #   * Redis memory per record (through a Redis-backed server's ADDs);
-#   * the time a new server takes to load RECORDS records.
+#   * the time a new server takes to load RECORDS records, in three layouts.
 # Output: $OUT/shared.jsonl (loadgen and staleness JSON lines) and a summary
 # on standard output. Two redis-servers: one holds the shared index, the
 # other is the anchor (loadgen's Redis runs start with FLUSHALL).
@@ -84,7 +85,7 @@ lg() { # lg LABEL ARGS...
 echo "== LOOKUP and ADD: memory, redis-backed, redis" >&2
 start_server "$MEM_PORT"
 start_server "$A_PORT" "${STORE[@]}"
-for round in $(seq "$REPEAT"); do
+for round in $(seq "$([ "${ONLY:-}" = load ] && echo 0 || echo "$REPEAT")"); do
   for scenario in lookup add; do
     for conns in 1 50; do
       # Fresh state for each ADD run: it adds distinct RFCs.
@@ -95,7 +96,7 @@ for round in $(seq "$REPEAT"); do
   done
 done
 
-if [ "${ONLY:-}" != ops ]; then
+if [ -z "${ONLY:-}" ]; then
 
   echo "== Redis memory per record" >&2
   rcli "$STORE_REDIS" flushall >/dev/null
@@ -128,16 +129,25 @@ if [ "${ONLY:-}" != ops ]; then
     | sed 's/"scenario":"staleness"/"scenario":"staleness","load":"busy"/' >>"$RESULTS"
   wait $L1 $L2 || true
 
-  echo "== a new server loading $RECORDS records" >&2
-  rcli "$STORE_REDIS" flushall >/dev/null
-  # Records as a server stores them, with its digest and a lease that
-  # does not expire (so no one reaps them and the copy's check agrees).
-  python3 benches/seed_records.py "$RECORDS" | rcli "$STORE_REDIS" --pipe >/dev/null
-  t0=$(date +%s.%N)
-  start_server "$C_PORT" "${STORE[@]}"
-  t1=$(date +%s.%N)
-  rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
-  echo "{\"scenario\":\"load_snapshot\",\"records\":$(rcli "$STORE_REDIS" hlen '{p2pci}:rec'),\"seconds\":$(echo "$t1 - $t0" | bc),\"server_rss_kb\":$rss}" >>"$RESULTS"
+fi
+
+if [ "${ONLY:-}" != ops ]; then
+  # Three layouts: 1000 peers holding distinct RFCs; RFCs 1..10000 with
+  # RECORDS / 10000 holders each (as a real index looks: RFC numbers are
+  # few); and one RFC held by every peer (a chain as long as the index).
+  for rfcs in ${LAYOUTS:-distinct 10000 1}; do
+    echo "== a new server loading $RECORDS records ($rfcs)" >&2
+    rcli "$STORE_REDIS" flushall >/dev/null
+    # Records as a server stores them, with its digest and a lease that
+    # does not expire (so no one reaps them and the copy's check agrees).
+    python3 benches/seed_records.py "$RECORDS" $([ "$rfcs" = distinct ] || echo "$rfcs") | rcli "$STORE_REDIS" --pipe >/dev/null
+    t0=$(date +%s.%N)
+    start_server "$C_PORT" "${STORE[@]}"
+    t1=$(date +%s.%N)
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+    echo "{\"scenario\":\"load_snapshot\",\"rfcs\":\"$rfcs\",\"records\":$(rcli "$STORE_REDIS" hlen '{p2pci}:rec'),\"seconds\":$(echo "$t1 - $t0" | bc),\"server_rss_kb\":$rss}" >>"$RESULTS"
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  done
 fi
 
 python3 - "$RESULTS" <<'PY'
@@ -153,12 +163,13 @@ for r in rows:
 # connections, memory / redis-backed / Redis itself).
 ops = [r for r in rows if r.get("scenario") in ("lookup", "add") and r.get("label", "").startswith("store=")]
 print()
-print("| round | LOOKUP 1: redis-backed / memory | LOOKUP 50 | ADD 1: redis-backed / SET | ADD 50 | ADD 1: memory / SET | ADD 50 |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
+print("| round | LOOKUP 1: redis-backed / memory | LOOKUP 50 | ADD 1: redis-backed / memory | ADD 50 | ADD 1: redis-backed / SET | ADD 50 | ADD 1: memory / SET | ADD 50 |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for i in range(0, len(ops) - 11, 12):
     g = {(r["scenario"], r["conns"], r["label"][6:]): r["ops_s"] for r in ops[i:i + 12]}
     q = lambda s, c, a, b: f"{g[(s, c, a)] / g[(s, c, b)]:.2f}" if g.get((s, c, b)) else "-"
     print(f"| {i // 12 + 1} | {q('lookup', 1, 'redis', 'memory')} | {q('lookup', 50, 'redis', 'memory')} "
+          f"| {q('add', 1, 'redis', 'memory')} | {q('add', 50, 'redis', 'memory')} "
           f"| {q('add', 1, 'redis', 'anchor')} | {q('add', 50, 'redis', 'anchor')} "
           f"| {q('add', 1, 'memory', 'anchor')} | {q('add', 50, 'memory', 'anchor')} |")
 for r in rows:
