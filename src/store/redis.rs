@@ -133,6 +133,8 @@ struct Shared {
     renewed: AtomicBool,
     /// When the copy was last known to be up to date with the log.
     synced: Mutex<Instant>,
+    /// Whole loads of the index: the first, then each rebuild.
+    loads: AtomicU64,
     cancel: CancellationToken,
     scripts: Scripts,
     /// The memory budget of the whole shared index, sent with every write.
@@ -202,6 +204,7 @@ impl RedisStore {
             check_now: Notify::new(),
             renewed: AtomicBool::new(false),
             synced: Mutex::new(Instant::now()),
+            loads: AtomicU64::new(0),
             cancel: CancellationToken::new(),
             scripts: Scripts::new(),
             budget: AtomicU64::new(u64::MAX),
@@ -247,6 +250,14 @@ impl RedisStore {
     /// Whether Redis answered last time it was asked.
     pub fn is_up(&self) -> bool {
         self.shared.up.load(Ordering::Relaxed)
+    }
+
+    /// How often this server has loaded the whole index from Redis: once
+    /// to start, then once per rebuild (a gap in the log, a copy that
+    /// differed). Each costs a scan of every record, so a count that keeps
+    /// growing is a Redis that keeps losing data.
+    pub fn loads(&self) -> u64 {
+        self.shared.loads.load(Ordering::Relaxed)
     }
 }
 

@@ -371,3 +371,46 @@ async fn servers_reconnect_after_a_junk_or_mute_redis() {
         .await;
     }
 }
+
+/// A Redis whose records of a server do not add up to that server's
+/// digest (here: one record overwritten with text no server writes) makes
+/// a new server's copy differ from the digest however often it reloads.
+/// It reloads once more, then bears the difference, saying so, and
+/// follows on: it does not load the whole index again every half lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_difference_a_reload_cannot_mend_is_borne_not_reloaded_forever() {
+    let Some(redis) = RedisServer::start() else { return };
+    let a = SharedServer::start(&redis.url(), LEASE).await;
+    let mut p = Raw::connect(a.addr).await;
+    for rfc in 1..=3 {
+        added(&mut p, rfc, "ha", 1).await;
+    }
+    eventually("three records in redis", || async {
+        redis.cmd(&["HLEN", "{p2pci}:rec"]).await == redis::Value::Int(3)
+    })
+    .await;
+    let redis::Value::Array(all) = redis.cmd(&["HGETALL", "{p2pci}:rec"]).await else { panic!("HGETALL") };
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => String::from_utf8(b.clone()).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let seq_of_2 = all
+        .chunks(2)
+        .find(|kv| text(&kv[1]).split(' ').nth(2) == Some("2"))
+        .map(|kv| text(&kv[0]))
+        .expect("RFC 2's record");
+    redis.cmd(&["HSET", "{p2pci}:rec", &seq_of_2, "not a record"]).await;
+
+    let late = SharedServer::start(&redis.url(), LEASE).await;
+    assert_eq!(sorted(list_of(late.addr).await), [rec(1, "Title 1", "ha", 1), rec(3, "Title 3", "ha", 1)]);
+    // Six checks (one every half lease): one reload, then none.
+    tokio::time::sleep(LEASE * 3).await;
+    let loads = late.store.loads();
+    assert!(loads <= 2, "the new server loaded the whole index {loads} times in 3 leases");
+    // Still following: a later ADD reaches it, and the owner keeps its own.
+    added(&mut p, 4, "ha", 1).await;
+    eventually("a later record on the new server", || async { lookup_of(late.addr, 4).await.len() == 1 })
+        .await;
+    assert_eq!(list_of(a.addr).await.len(), 4);
+    assert_eq!(late.store.loads(), loads);
+}

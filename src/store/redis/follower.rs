@@ -54,6 +54,23 @@ struct Position {
     /// A record could not be fetched at this sequence: a check before it
     /// proves nothing.
     missing_until: u64,
+    /// Differences a reload did not mend (kept across reloads).
+    known: Known,
+}
+
+/// Differences between Redis's digest of a server and the copy's that a
+/// reload did not mend: Redis's own records of that server do not add up
+/// to its digest (a record held in a form not understood, a key changed by
+/// hand). Another reload could not mend them either, so the follower bears
+/// them, said once, instead of reloading the whole index every half lease
+/// for as long as they last. A difference that changes is a new one.
+#[derive(Debug, Default)]
+struct Known {
+    /// Per server, Redis's digest less the copy's, as the last reload
+    /// found them.
+    reloaded_for: HashMap<u64, Digest>,
+    /// Differences borne.
+    borne: HashMap<u64, Digest>,
 }
 
 impl Shared {
@@ -111,7 +128,7 @@ impl Shared {
             };
             match synced {
                 Ok((id, seq)) => {
-                    at = Position { id, seq, ..Position::default() };
+                    at = Position { id, seq, known: std::mem::take(&mut at.known), ..Position::default() };
                     backoff.reset();
                 }
                 Err(e) => {
@@ -213,7 +230,7 @@ impl Shared {
             at.id = (*entry_id).to_owned();
             if at.check.as_ref().is_some_and(|(s, _)| *s == l.last) {
                 let (s, want) = at.check.take().unwrap_or_default();
-                if !self.copy_matches(&view, s, &want, at.missing_until) {
+                if !self.copy_matches(&view, s, &want, at.missing_until, &mut at.known) {
                     return Ok(false);
                 }
             }
@@ -255,39 +272,54 @@ impl Shared {
             return Ok(false);
         }
         if seq == at.seq {
-            return Ok(self.copy_matches(&self.view(), seq, &want, at.missing_until));
+            return Ok(self.copy_matches(&self.view(), seq, &want, at.missing_until, &mut at.known));
         }
         at.check = Some((seq, want));
         Ok(true)
     }
 
     /// Whether the copy holds every other server's digest as Redis did at
-    /// `seq` (the copy having applied the log exactly that far).
-    fn copy_matches(&self, view: &View, seq: u64, want: &HashMap<u64, Digest>, missing_until: u64) -> bool {
+    /// `seq` (the copy having applied the log exactly that far), but for
+    /// differences borne ([`Known`]).
+    fn copy_matches(
+        &self,
+        view: &View,
+        seq: u64,
+        want: &HashMap<u64, Digest>,
+        missing_until: u64,
+        known: &mut Known,
+    ) -> bool {
         if seq < missing_until {
             return true;
         }
-        let differs = want
-            .iter()
-            .filter(|(srv, _)| **srv != self.id)
-            .map(|(srv, d)| (*srv, *d))
-            .chain(
-                view.digests
-                    .keys()
-                    .filter(|srv| !want.contains_key(srv))
-                    .map(|srv| (*srv, Digest::default())),
-            )
-            .find(|(srv, d)| view.digests.get(srv).copied().unwrap_or_default() != *d);
-        match differs {
-            None => true,
-            Some((srv, d)) => {
-                let held = view.digests.get(&srv).copied().unwrap_or_default();
-                warn!(server = %self.id_hex, of = %format!("{srv:016x}"), redis = d.records, copy = held.records,
-                    "this copy differs from redis about a server's records; reloading the index");
-                metrics::counter!("p2pci_store_repairs_total").increment(1);
-                false
+        let servers = want.keys().chain(view.digests.keys().filter(|srv| !want.contains_key(srv)));
+        let mut differ = HashMap::new();
+        for &srv in servers.filter(|&&srv| srv != self.id) {
+            let mut diff = want.get(&srv).copied().unwrap_or_default();
+            diff.take(view.digests.get(&srv).copied().unwrap_or_default());
+            if diff.is_empty() {
+                known.borne.remove(&srv);
+            } else if known.borne.get(&srv) != Some(&diff) {
+                differ.insert(srv, diff);
             }
         }
+        let (mended_not, new): (HashMap<u64, Digest>, HashMap<u64, Digest>) =
+            differ.into_iter().partition(|(srv, diff)| known.reloaded_for.get(srv) == Some(diff));
+        for (srv, diff) in mended_not {
+            warn!(server = %self.id_hex, of = %format!("{srv:016x}"), records = diff.records,
+                "redis's records of a server do not add up to its digest, and a reload did not mend that: \
+                 following on with this copy (redis holds records it cannot read, or its keys were changed)");
+            known.borne.insert(srv, diff);
+        }
+        let Some((&srv, diff)) = new.iter().next() else {
+            known.reloaded_for.clear();
+            return true;
+        };
+        warn!(server = %self.id_hex, of = %format!("{srv:016x}"), records = diff.records,
+            "this copy differs from redis about a server's records; reloading the index");
+        metrics::counter!("p2pci_store_repairs_total").increment(1);
+        known.reloaded_for = new;
+        false
     }
 
     /// The records the ADD entries in `logged` name (sequence → record

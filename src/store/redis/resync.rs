@@ -8,6 +8,7 @@
 //! writer's reconcile puts Redis right about them); the follower goes on
 //! from the mark it took.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use redis::Value;
@@ -127,6 +128,7 @@ impl Shared {
             .record(started.elapsed().as_secs_f64());
         debug!(records = counts.records, took = ?started.elapsed(), "snapshot loaded");
         *self.synced.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.loads.fetch_add(1, Ordering::Relaxed);
         self.up();
         Ok((last_id, seq))
     }
