@@ -43,14 +43,8 @@ B=${B:-target/release/p2pci server}
 LOADGEN=target/release/examples/loadgen
 
 mkdir -p "$OUT"
-PIDS=()
-cleanup() {
-  set +e
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-  sleep 0.3
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
-}
-trap cleanup EXIT INT TERM
+. scripts/lib/procs.sh
+trap stop_all EXIT INT TERM
 
 # shellcheck disable=SC2086 # the commands are word lists on purpose
 $A ${A_ARGS:-} --quiet --bind 127.0.0.1 --port "$A_PORT" 2>"$OUT/a.log" &

@@ -51,14 +51,12 @@ LOADGEN=target/release/examples/loadgen
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 chmod 755 "$WORK"  # nginx workers run as another user
-PIDS=()
+. scripts/lib/procs.sh
 cleanup() {
   set +e
   exec 3>&- 2>/dev/null
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null
-  sleep 0.5
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  stop_all 0.5
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM

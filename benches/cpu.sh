@@ -23,11 +23,10 @@ cargo build --release --locked --quiet --bin p2pci --example loadgen
 BIN=${P2PCI_BIN:-${CARGO_TARGET_DIR:-target}/release/p2pci}
 LOADGEN=${CARGO_TARGET_DIR:-target}/release/examples/loadgen
 WORK=$(mktemp -d)
-PIDS=()
+. scripts/lib/procs.sh
 cleanup() {
   set +e
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
-  wait 2>/dev/null
+  stop_all 0
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM

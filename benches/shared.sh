@@ -37,12 +37,10 @@ STALENESS=${CARGO_TARGET_DIR:-target}/release/examples/staleness
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
-PIDS=()
+. scripts/lib/procs.sh
 cleanup() {
   set +e
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-  sleep 0.3
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  stop_all
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -145,7 +143,7 @@ if [ "${ONLY:-}" != ops ]; then
     start_server "$C_PORT" "${STORE[@]}"
     t1=$(date +%s.%N)
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
-    echo "{\"scenario\":\"load_snapshot\",\"rfcs\":\"$rfcs\",\"records\":$(rcli "$STORE_REDIS" hlen '{p2pci}:rec'),\"seconds\":$(echo "$t1 - $t0" | bc),\"server_rss_kb\":$rss}" >>"$RESULTS"
+    echo "{\"scenario\":\"load_snapshot\",\"rfcs\":\"$rfcs\",\"records\":$(rcli "$STORE_REDIS" hlen '{p2pci}:rec'),\"seconds\":$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}'),\"server_rss_kb\":$rss}" >>"$RESULTS"
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
   done
 fi

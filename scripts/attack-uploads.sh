@@ -27,14 +27,11 @@ RFC_DIR=$PWD/RFCs
 ulimit -n "$(ulimit -Hn)"
 
 WORK=$(mktemp -d -t p2pci-attack.XXXXXX)
-PIDS=()
+. scripts/lib/procs.sh
 cleanup() {
   set +e
   exec 3>&- 2>/dev/null
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-  sleep 0.3
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
-  wait 2>/dev/null
+  stop_all
   if [ -n "${KEEP:-}" ]; then echo "logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT

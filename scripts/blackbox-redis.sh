@@ -29,15 +29,12 @@ BIN=${P2PCI_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/p2pci}
 RFC_DIR=$PWD/RFCs
 
 WORK=$(mktemp -d -t p2pci-blackbox.XXXXXX)
-PIDS=()
 FAILS=0
+. scripts/lib/procs.sh
 cleanup() {
   set +e
   exec 3>&-
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-  sleep 0.3
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
-  wait 2>/dev/null
+  stop_all
   if [ -n "${KEEP:-}" ]; then echo "logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
