@@ -335,3 +335,29 @@ async fn every_server_is_exact_after_every_redis_fault() {
         started.elapsed()
     );
 }
+
+/// The fence itself (`fence` in scripts/lib.lua, run as the scripts run
+/// it): a token at or below the last applied does nothing and leaves the
+/// last in place (a late write must not lower it, or a later late one
+/// would pass); a token after one that never arrived says writes were lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fence_turns_late_writes_into_nothing_and_keeps_the_latest() {
+    let Some(redis) = RedisServer::start() else { return };
+    let script = format!(
+        "{}\nlocal r = fence(KEYS[1], ARGV[1], ARGV[2])\nif r == nil then return -1 end\nreturn r",
+        include_str!("../../src/store/redis/scripts/lib.lua")
+    );
+    let fence = async |token: &str, prev: &str| -> redis::Value {
+        redis.cmd(&["EVAL", &script, "1", "{p2pci}:fence:test", token, prev]).await
+    };
+    use redis::Value::Int;
+    assert_eq!(fence("5", "0").await, Int(0), "the first write, in order");
+    assert_eq!(fence("6", "5").await, Int(0), "the next, in order");
+    assert_eq!(fence("4", "3").await, Int(-1), "an older token: late");
+    assert_eq!(fence("6", "5").await, Int(-1), "the same token again: late");
+    let last = redis.cmd(&["GET", "{p2pci}:fence:test"]).await;
+    assert_eq!(last, redis::Value::BulkString(b"6".to_vec()), "late writes leave the last token");
+    assert_eq!(fence("5", "4").await, Int(-1), "still late after a late one");
+    assert_eq!(fence("8", "7").await, Int(1), "after a token that never arrived: lost");
+    assert_eq!(fence("9", "8").await, Int(0));
+}

@@ -44,7 +44,7 @@ use redis::{Cmd, Script, Value};
 /// before its removal, and different peers' changes do not depend on each
 /// other. Per batch, not per ADD: one `INCRBY` reserves the new records'
 /// sequences, one `HSET` stores them, one `SADD` registers their peers, one
-/// `XADD` logs them, one `XTRIM` bounds the log; per ADD there remains the
+/// `XADD` logs them and bounds the log (`MAXLEN ~`); per ADD there remains the
 /// peer's entry.
 const BATCH: &str = concat!(include_str!("scripts/lib.lua"), include_str!("scripts/batch.lua"));
 

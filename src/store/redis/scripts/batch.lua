@@ -41,7 +41,7 @@ for i = 1, count do
     end
   end
 end
-local logged = false
+local removed = false
 if #new > 0 then
   local base = redis.call('INCRBY', KEYS[1], #new) - #new
   local recs, conns, seen, added, wtotal = {}, {}, {}, 0, 0
@@ -75,18 +75,18 @@ if #new > 0 then
     redis.call('HINCRBY', KEYS[9], 's', wtotal)
   end
   -- One log entry for the batch's records: sequences f to n, all this
-  -- server's (its own follower need not fetch them).
-  redis.call('XADD', KEYS[5], '*', 'n', base + #new, 'f', base + 1, 's', srv, 'a', '')
-  logged = true
+  -- server's (its own follower need not fetch them). It trims the log as
+  -- it goes in; removals' entries are trimmed after them, below.
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'n', base + #new, 'f', base + 1, 's', srv, 'a', '')
 end
 for i, f in pairs(dup) do out[i + 1] = out[f + 1] end
 for i = 1, count do
   local a = ARGS + (i - 1) * EACH
   if ARGV[a + 1] == 'd' and remove_peer(g, srv, ARGV[a + 2]) then
-    logged = true
+    removed = true
   end
 end
-if logged then
+if removed then
   redis.call('XTRIM', KEYS[5], 'MAXLEN', '~', ARGV[3])
 end
 return out

@@ -8,12 +8,17 @@
 -- when the last token applied is not the one this write follows (Redis lost
 -- writes: restarted, flushed, gone back to an older dump or a lagging
 -- replica; or a write of this server was lost), 0 when all is in order.
+--
+-- One command in the usual case: GETSET records the token and answers the
+-- last one (GETSET rather than SET ... GET, which Redis before 6.2 lacks);
+-- a late write puts the last one back.
 local function fence(key, token, prev)
-  local last = tonumber(redis.call('GET', key) or '0')
+  local was = redis.call('GETSET', key, token)
+  local last = tonumber(was or '0')
   if tonumber(token) <= last then
+    redis.call('SET', key, was)
     return nil
   end
-  redis.call('SET', key, token)
   if last ~= tonumber(prev) then
     return 1
   end
