@@ -33,6 +33,14 @@ trap cleanup EXIT INT TERM
 # utime + stime of a process, in clock ticks.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
+# said LINE PID: waits until loadgen (PID) has written LINE on stderr; a
+# loadgen that exits first ends the script with its log.
+said() {
+  until grep -q "$1" "$WORK/lg.log"; do
+    kill -0 "$2" 2>/dev/null || { cat "$WORK/lg.log" >&2; exit 1; }
+    sleep 0.01
+  done
+}
 port=$BASE
 for scenario in $SCENARIOS; do
   for conns in $CONNS; do
@@ -50,24 +58,22 @@ for scenario in $SCENARIOS; do
         --max-records-per-peer 1000000000 --max-index-memory 16GiB "${args[@]}" 2>"$WORK/server.log" &
       pid=$!; PIDS+=("$pid")
       for _ in $(seq 200); do grep -q listening "$WORK/server.log" && break; sleep 0.05; done
-      # Prefill and warm-up are not counted: the CPU is read around the
-      # measured part only, by reading it when loadgen says it starts.
+      # Prefill and warm-up are not counted: the CPU is read when loadgen
+      # says its measured part starts and again when it says it ends.
       "$LOADGEN" --json --proto p2pci --target "127.0.0.1:$port" --scenario "$scenario" --conns "$conns" \
         --k 10000 --warmup 1 --duration "$DURATION" >"$WORK/lg.json" 2>"$WORK/lg.log" &
       lg=$!
-      sleep 1.5 # prefill and warm-up (k 10000 takes well under 0.5 s)
+      said "loadgen: measuring" $lg
       s0=$(ticks "$pid"); r0=0; [ -n "$redis_pid" ] && r0=$(ticks "$redis_pid")
-      wait $lg
+      sleep "$DURATION" # no polling while it measures: a poll costs CPU too
+      said "loadgen: measured" $lg
       s1=$(ticks "$pid"); r1=0; [ -n "$redis_pid" ] && r1=$(ticks "$redis_pid")
-      python3 - "$WORK/lg.json" "$scenario" "$conns" "$store" $((s1 - s0)) $((r1 - r0)) "$HZ" "$DURATION" <<'PY'
+      wait $lg
+      python3 - "$WORK/lg.json" "$scenario" "$conns" "$store" $((s1 - s0)) $((r1 - r0)) "$HZ" <<'PY'
 import json, sys
 r = json.loads(open(sys.argv[1]).read())
-sc, conns, store, s, rd, hz, dur = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])
-# The CPU window spans a little more than the measured seconds (from 1.5 s
-# in to loadgen's end): operations counted over the same window.
-window = dur + 1.0 - 0.5
-ops = r["ops_s"] * window
-us = lambda t: t / hz * 1e6 / ops
+sc, conns, store, s, rd, hz = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+us = lambda t: t / hz * 1e6 / r["ops"]
 print(json.dumps({"scenario": sc, "conns": int(conns), "store": store, "ops_s": round(r["ops_s"]),
     "server_us": round(us(s), 2), "redis_us": round(us(rd), 2), "total_us": round(us(s + rd), 2)}))
 PY

@@ -867,11 +867,14 @@ async fn run(a: Args, target: SocketAddr) -> anyhow::Result<Report> {
     }
     tokio::time::sleep(Duration::from_secs_f64(a.warmup)).await;
     ctl.recording.store(true, Ordering::Relaxed);
+    // For scripts that measure around the measured part (benches/cpu.sh).
+    eprintln!("loadgen: measuring");
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(a.duration);
     while Instant::now() < end && !ctl.stopped() {
         tokio::time::sleep(Duration::from_millis(20).min(end - Instant::now())).await;
     }
+    eprintln!("loadgen: measured");
     let rss_after = a.server_pid.map(rss_kb).unwrap_or(0);
     ctl.stop.store(true, Ordering::Relaxed);
     let secs = start.elapsed().as_secs_f64();
