@@ -33,6 +33,7 @@
 //! shutdown), the task removes all of the peer's records, and a guard does
 //! it if the task panics instead.
 
+mod pending;
 mod transcript;
 
 use std::net::SocketAddr;
@@ -49,6 +50,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, debug_span, info, warn};
 
+use self::pending::Pending;
 use self::transcript::Transcript;
 use crate::accept::{self, accept_loop, close_gracefully};
 use crate::index::{AddError, Caps, ConnId, Cursor, HolderCursor};
@@ -207,6 +209,8 @@ struct Connection {
     read_at: Option<std::time::Instant>,
     /// Requests answered into `out` since the last write, by method.
     answered: [u32; 4],
+    /// ADDs answered in `out` that still wait for a shared index.
+    pending: Pending,
 }
 
 /// What the read buffer holds next.
@@ -215,7 +219,12 @@ enum Next<'a> {
     Partial,
     /// One request (understood, or with the status to answer), its raw bytes
     /// and the output buffer to answer into.
-    Request { request: Result<P2sRequestRef<'a>, RequestError>, raw: &'a [u8], out: &'a mut Vec<u8> },
+    Request {
+        request: Result<P2sRequestRef<'a>, RequestError>,
+        raw: &'a [u8],
+        out: &'a mut Vec<u8>,
+        pending: &'a mut Pending,
+    },
     /// Bytes that break the size limits (all that is buffered).
     TooLarge { error: LimitError, raw: &'a [u8] },
 }
@@ -231,6 +240,7 @@ impl Connection {
             metrics,
             read_at: None,
             answered: [0; 4],
+            pending: Pending::default(),
         }
     }
 
@@ -314,10 +324,10 @@ impl Connection {
 
     /// The next request in the buffer, borrowed from it.
     fn next(&mut self, limits: &Limits) -> Next<'_> {
-        let Connection { buf, out, .. } = self;
+        let Connection { buf, out, pending, .. } = self;
         match parse_p2s(buf, limits) {
             Ok(None) => Next::Partial,
-            Ok(Some((request, used))) => Next::Request { request, raw: &buf[..used], out },
+            Ok(Some((request, used))) => Next::Request { request, raw: &buf[..used], out, pending },
             Err(error) => Next::TooLarge { error, raw: buf },
         }
     }
@@ -446,10 +456,10 @@ impl<S: IndexStore> Handler<S> {
             loop {
                 match conn.next(&self.config.limits) {
                     Next::Partial => break,
-                    Next::Request { request, raw, out } => {
+                    Next::Request { request, raw, out, pending } => {
                         let used = raw.len();
                         self.transcript.print("received from", &self.tag, raw).await;
-                        let answer = self.answer(request, raw, out).await;
+                        let answer = self.answer(request, raw, out, pending).await;
                         conn.consume(used);
                         answered = true;
                         let method = match answer {
@@ -500,6 +510,9 @@ impl<S: IndexStore> Handler<S> {
 
     /// Prints and writes what is pending.
     async fn flush(&self, conn: &mut Connection, shutdown: &CancellationToken) -> Result<(), Ended> {
+        if !conn.pending.is_empty() {
+            conn.pending.settle(&mut conn.out, self.metrics).await;
+        }
         if conn.out.is_empty() {
             return Ok(());
         }
@@ -510,13 +523,21 @@ impl<S: IndexStore> Handler<S> {
     /// Answers ADD, LOOKUP and any rejection into `out`, counts it and
     /// says what is left to write: nothing, a LIST (the caller writes it a
     /// page at a time), or the rest of a LOOKUP whose first page is in
-    /// `out`. An error status leaves the connection usable.
+    /// `out`. An error status leaves the connection usable. An ADD that
+    /// waits for a shared index joins `pending` (settled before `out` is
+    /// written); any other request, and an ADD of an RFC waiting there,
+    /// is answered once they are settled, as if each had been awaited.
     async fn answer(
         &self,
         request: Result<P2sRequestRef<'_>, RequestError>,
         raw: &[u8],
         out: &mut Vec<u8>,
+        pending: &mut Pending,
     ) -> Answer {
+        let independent = matches!(&request, Ok(r) if matches!(r.method, P2sMethodRef::Add { rfc, .. } if !pending.holds(rfc)));
+        if !independent && !pending.is_empty() {
+            pending.settle(out, self.metrics).await;
+        }
         let request = match request {
             Ok(r) => r,
             Err(e) => {
@@ -533,10 +554,14 @@ impl<S: IndexStore> Handler<S> {
                 encode_p2s_head(Status::Ok, out);
                 let peer = request.peer;
                 let new = NewRecord { conn: self.conn, host: peer.host, port: peer.port, rfc, title };
-                match self.store.add(new, out).await {
-                    Ok(()) => {
+                match self.store.add_started(new, out) {
+                    Ok(None) => {
                         encode_p2s_end(out);
                         self.metrics.request(Method::Add, Status::Ok);
+                    }
+                    Ok(Some(placed)) => {
+                        encode_p2s_end(out);
+                        pending.push(at, out.len(), rfc, placed);
                     }
                     Err(e) => {
                         debug!("400: {e}");

@@ -31,6 +31,35 @@ pub use crate::index::{AddError, CapExceeded, Caps, NewRecord};
 use crate::index::{ConnId, Cursor, HolderCursor, Index};
 use crate::protocol::{Record, RfcNumber};
 
+/// What an ADD's answer still waits for: a shared index giving the record,
+/// stored here already, its place in the global order (or refusing it,
+/// the shared index being at its budget). Waits until `by` at most: a
+/// Redis that does not answer in time does not hold the peer up.
+#[derive(Debug)]
+pub struct Placed {
+    placed: tokio::sync::oneshot::Receiver<bool>,
+    by: tokio::time::Instant,
+    budget: u64,
+}
+
+impl Placed {
+    pub(crate) fn new(
+        placed: tokio::sync::oneshot::Receiver<bool>,
+        by: tokio::time::Instant,
+        budget: u64,
+    ) -> Self {
+        Placed { placed, by, budget }
+    }
+
+    /// The ADD's outcome: refused only when the shared index refused it.
+    pub async fn wait(self) -> Result<(), AddError> {
+        match tokio::time::timeout_at(self.by, self.placed).await {
+            Ok(Ok(false)) => Err(CapExceeded::IndexMemory(self.budget).into()),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// How many peers and records a store holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -45,8 +74,26 @@ pub trait IndexStore: Send + Sync + 'static {
     /// not yet, then stores the record (idempotent for an RFC the peer
     /// already holds) and appends the stored record's line, CR LF included,
     /// to `out`.
-    fn add(&self, new: NewRecord<'_>, out: &mut Vec<u8>)
-    -> impl Future<Output = Result<(), AddError>> + Send;
+    fn add(
+        &self,
+        new: NewRecord<'_>,
+        out: &mut Vec<u8>,
+    ) -> impl Future<Output = Result<(), AddError>> + Send {
+        let started = self.add_started(new, out);
+        async move {
+            match started? {
+                Some(placed) => placed.wait().await,
+                None => Ok(()),
+            }
+        }
+    }
+
+    /// [`IndexStore::add`], all of it that can be done now: the record is
+    /// stored (and its line appended) or refused here and now, and what the
+    /// answer still waits for, if anything, is returned to be awaited later
+    /// (a shared index placing the record in its global order), so that a
+    /// connection's pipelined ADDs wait together rather than one by one.
+    fn add_started(&self, new: NewRecord<'_>, out: &mut Vec<u8>) -> Result<Option<Placed>, AddError>;
 
     /// LOOKUP, a page at a time: appends the lines of the records of `rfc`
     /// below `cursor`, newest first, to `out`, until the page holds
@@ -184,18 +231,11 @@ impl MemoryStore {
 }
 
 impl IndexStore for MemoryStore {
-    fn add(
-        &self,
-        new: NewRecord<'_>,
-        out: &mut Vec<u8>,
-    ) -> impl Future<Output = Result<(), AddError>> + Send {
-        let result = (|| {
-            let mut index = self.lock();
-            let record = index.admit_and_add(new)?;
-            out.extend_from_slice(record.line().as_bytes());
-            Ok(())
-        })();
-        std::future::ready(result)
+    fn add_started(&self, new: NewRecord<'_>, out: &mut Vec<u8>) -> Result<Option<Placed>, AddError> {
+        let mut index = self.lock();
+        let record = index.admit_and_add(new)?;
+        out.extend_from_slice(record.line().as_bytes());
+        Ok(None)
     }
 
     fn lookup_page(

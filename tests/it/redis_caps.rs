@@ -175,3 +175,45 @@ async fn redis_holds_the_budget_not_twice_it() {
     assert!((2000..2100).contains(&(oka + okb)), "{oka} + {okb}");
     assert!(used <= budget + budget / 5, "redis grew by {used} bytes for a budget of {budget}");
 }
+
+/// Pipelined ADDs through a shared index wait together, yet each is
+/// answered as if awaited alone: when Redis refuses some (the shared index
+/// fills up behind this server's back), exactly those are `400`, in their
+/// place, and a LOOKUP later in the same write sees only what was taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_adds_refused_by_redis_are_answered_in_their_place() {
+    let Some(redis) = RedisServer::start() else { return };
+    let one = record_cost(RfcNumber(10), "t", "hp", 1);
+    let budget = 1 << 20;
+    let a = capped(&redis.url(), Caps { records_per_peer: 1000, memory: budget }).await;
+    // Another party took all but room for five records (Redis counts
+    // records only).
+    let taken = budget - 5 * one;
+    redis.cmd(&["SET", "{p2pci}:bytes", &taken.to_string()]).await;
+    let mut c = Raw::connect(a.addr).await;
+    let mut all = add(10, "hp", 1, "t");
+    all += &(0..11).map(|i| add(11 + i, "hp", 1, "t")).collect::<String>();
+    all += &lookup(11, "hp", 1);
+    c.send(all).await;
+    let mut statuses = Vec::new();
+    for i in 0..12u32 {
+        let r = c.response().await;
+        if r.status == Status::Ok {
+            let want = 10 + i;
+            assert_eq!(r.records.iter().map(|r| r.rfc.0).collect::<Vec<_>>(), [want], "answer {i}");
+        }
+        statuses.push(r.status);
+    }
+    let ok = statuses.iter().filter(|s| **s == Status::Ok).count();
+    assert_eq!(ok, 5, "{statuses:?}");
+    assert!(
+        statuses[..5].iter().all(|s| *s == Status::Ok)
+            && statuses[5..].iter().all(|s| *s == Status::BadRequest),
+        "{statuses:?}"
+    );
+    let lookup = c.response().await;
+    assert_eq!(lookup.records.len(), 1, "the LOOKUP sees RFC 11, taken");
+    let mut held: Vec<u32> = list_of(a.addr).await.iter().map(|r| r.rfc.0).collect();
+    held.sort_unstable();
+    assert_eq!(held, [10, 11, 12, 13, 14]);
+}

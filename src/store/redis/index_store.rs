@@ -16,27 +16,22 @@ use super::view::Own;
 use super::writer::Change;
 use crate::index::{ConnId, Cursor, HolderCursor};
 use crate::protocol::RfcNumber;
-use crate::store::{AddError, CapExceeded, Caps, Counts, IndexStore, NewRecord};
+use crate::store::{AddError, Caps, Counts, IndexStore, NewRecord, Placed};
 
 impl IndexStore for RedisStore {
     /// The record is stored in the local copy at once, newest of all (the
     /// peer sees it on its connection), and handed to the writer task; the
     /// answer waits until Redis has it and has given it its place in the
-    /// global order, for at most the store's timeout. Past that it is
-    /// answered anyway: a record lives as long as its peer's connection to
-    /// this server, so this server's memory is as good a home for it as
-    /// Redis, which only has to pass it on to the others once it is back.
-    async fn add(&self, new: NewRecord<'_>, out: &mut Vec<u8>) -> Result<(), AddError> {
-        if let Some(written) = self.add_now(new, out)? {
-            // Answered once Redis has it, so an ADD answered here is older
-            // than any ADD sent afterwards, on any server. A Redis that does
-            // not take it in time does not hold the peer up (should it then
-            // refuse the record, the record goes, unanswered for).
-            if let Ok(Ok(false)) = tokio::time::timeout(self.shared.config.timeout, written).await {
-                return Err(CapExceeded::IndexMemory(self.shared.budget.load(Ordering::Relaxed)).into());
-            }
-        }
-        Ok(())
+    /// global order (so an ADD answered here is older than any ADD sent
+    /// afterwards, on any server), for at most the store's timeout. Past
+    /// that it is answered anyway: a record lives as long as its peer's
+    /// connection to this server, so this server's memory is as good a home
+    /// for it as Redis, which only has to pass it on to the others once it
+    /// is back (should Redis then refuse it, the record goes, unanswered for).
+    fn add_started(&self, new: NewRecord<'_>, out: &mut Vec<u8>) -> Result<Option<Placed>, AddError> {
+        let by = tokio::time::Instant::now() + self.shared.config.timeout;
+        let budget = self.shared.budget.load(Ordering::Relaxed);
+        Ok(self.add_now(new, out)?.map(|placed| Placed::new(placed, by, budget)))
     }
 
     fn lookup_page(
